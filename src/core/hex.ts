@@ -1,0 +1,8 @@
+/** Formatting helpers for offsets and sizes in messages: `0x1a2b0`. */
+export function hex(value: number | bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+export function hexBytes(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
