@@ -1,0 +1,106 @@
+// The container layer's contract. Only src/container/** imports dockerode and
+// tar-stream; everything else talks to these interfaces.
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+
+export interface EngineInfo {
+  readonly kind: 'docker' | 'podman';
+  readonly version: string;
+  readonly apiVersion: string;
+  /** Where the engine was found: 'DOCKER_HOST' | 'docker-rootful' | 'podman-rootful' | 'podman-rootless' | 'podman-private-service' */
+  readonly source: string;
+  readonly socketPath: string;
+}
+
+export interface ConnectOptions {
+  /** Environment to read DOCKER_HOST / XDG_RUNTIME_DIR from (passed in, never process.env implicitly). */
+  readonly env: NodeJS.ProcessEnv;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  /**
+   * Start `podman system service` on a private socket when no engine answers and podman exists.
+   * @default true
+   */
+  readonly startPrivateService?: boolean;
+}
+
+export interface BuilderImageSpec {
+  /** Directory holding the Containerfile and its context (containers/edk2-builder). */
+  readonly contextDir: string;
+  /** Image repository name, e.g. 'localhost/ovmf-build/edk2-builder'. */
+  readonly repository: string;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface BuilderImage {
+  readonly id: string;
+  /** repository:tag, the tag being a digest of the Containerfile, its context and the base image. */
+  readonly ref: string;
+  /** True when this call built it, false when an existing image was reused. */
+  readonly built: boolean;
+}
+
+/** A file placed into the container (via putArchive) before it starts. */
+export interface InputFile {
+  /** Absolute path inside the container. */
+  readonly path: string;
+  readonly data: Uint8Array;
+  /** @default 0o644 */
+  readonly mode?: number;
+}
+
+/** A host directory copied into the container (tar-streamed through putArchive) before start. */
+export interface InputDirectory {
+  readonly hostDir: string;
+  /** Absolute directory inside the container; created if missing. */
+  readonly containerDir: string;
+}
+
+export interface RunSpec {
+  readonly image: string;
+  readonly cmd: readonly string[];
+  /** @default '1000:1000' (never root) */
+  readonly user?: string;
+  readonly workingDir?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly files?: readonly InputFile[];
+  readonly directories?: readonly InputDirectory[];
+  /** @default { memoryBytes: 4 GiB, pids: 4096 } */
+  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number; readonly nanoCpus?: number };
+  /** @default 'none' */
+  readonly network?: 'none' | 'default';
+  /** Labels added to the container besides the tool's own (job id, owner pid, purpose). */
+  readonly jobId: string;
+  readonly purpose: string;
+  /** Container paths (files or directories) fetched with getArchive after a zero exit. */
+  readonly outputs?: readonly string[];
+  /** Called once per log line, demultiplexed, without buffering the whole log. */
+  readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  readonly signal?: AbortSignal;
+  /** Commit the container to this image reference after a zero exit. */
+  readonly commitAs?: string;
+  readonly logger: Logger;
+}
+
+export interface RunResult {
+  readonly containerId: string;
+  readonly exitCode: number;
+  /** Keyed by path relative to the requested output root, e.g. 'FV/OVMF_CODE.fd'. */
+  readonly outputs: ReadonlyMap<string, Uint8Array>;
+  readonly durationMs: number;
+  readonly committedImageId?: string;
+}
+
+export interface ContainerEngine extends AsyncDisposable {
+  readonly info: EngineInfo;
+  ensureBuilderImage(spec: BuilderImageSpec): Promise<BuilderImage>;
+  imageId(ref: string): Promise<string | null>;
+  removeImage(ref: string): Promise<void>;
+  /** Creates, fills, starts, streams, waits for and removes a container. Removes it on every path. */
+  run(spec: RunSpec): Promise<RunResult>;
+  /** Removes containers labelled by ovmf-build whose owning process is gone (or all with `all`). */
+  removeLeftovers(options?: { readonly all?: boolean }): Promise<readonly string[]>;
+  /** Stream of a tar archive, for callers that need raw archives (kept for symmetry; may be unused). */
+  readonly _tar?: Readable;
+}
