@@ -1,6 +1,5 @@
 // The container layer's contract. Only src/container/** imports dockerode and
 // tar-stream; everything else talks to these interfaces.
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 export interface EngineInfo {
@@ -101,6 +100,4 @@ export interface ContainerEngine extends AsyncDisposable {
   run(spec: RunSpec): Promise<RunResult>;
   /** Removes containers labelled by ovmf-build whose owning process is gone (or all with `all`). */
   removeLeftovers(options?: { readonly all?: boolean }): Promise<readonly string[]>;
-  /** Stream of a tar archive, for callers that need raw archives (kept for symmetry; may be unused). */
-  readonly _tar?: Readable;
 }
