@@ -1,0 +1,6 @@
+export { download, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_DOWNLOAD_TIMEOUT_MS } from './download.js';
+export type { DownloadOptions, DownloadResult } from './download.js';
+export { DownloadError } from './errors.js';
+export { resolveInput } from './resolve-input.js';
+export type { InputSpec, InputOrigin, ResolvedInput, ResolveInputOptions } from './resolve-input.js';
+export { fsyncDir, writeFileAtomic, writeFileSynced, randomSuffix } from './durable-fs.js';

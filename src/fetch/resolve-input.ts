@@ -1,0 +1,141 @@
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { OvmfBuildError } from '../core/errors.js';
+import { sha256 } from '../core/digest.js';
+import { download, type DownloadOptions } from './download.js';
+
+/** Where an input comes from: a local file, or a URL with a pinned digest. */
+export type InputSpec =
+  { readonly path: string; readonly sha256?: string } | { readonly url: string; readonly sha256: string };
+
+export type InputOrigin =
+  { readonly kind: 'path'; readonly path: string } | { readonly kind: 'url'; readonly url: string };
+
+export interface ResolvedInput {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+  readonly sizeInBytes: number;
+  readonly origin: InputOrigin;
+  /** A local file holding the bytes (the input itself, or the download). */
+  readonly localPath: string;
+}
+
+export interface ResolveInputOptions {
+  /** Base for relative paths. */
+  readonly cwd: string;
+  /** Directory where downloads are kept by digest; required for URL inputs. */
+  readonly downloadDir?: string;
+  readonly signal?: AbortSignal;
+  /**
+   * Largest accepted input file.
+   * @default 268_435_456 (256 MiB)
+   */
+  readonly maxBytes?: number;
+  readonly dispatcher?: DownloadOptions['dispatcher'];
+  /** Refuse URL inputs (E_FETCH_OFFLINE) unless the download is already kept. @default false */
+  readonly offline?: boolean;
+}
+
+const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads a local input (checking its pinned sha256 when given) or downloads a URL input
+ * into `downloadDir/<sha256>` (reused when already there and intact).
+ */
+export async function resolveInput(spec: InputSpec, options: ResolveInputOptions): Promise<ResolvedInput> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_BYTES;
+  if ('path' in spec) {
+    const file = path.resolve(options.cwd, spec.path);
+    let size: number;
+    try {
+      const info = await stat(file);
+      if (!info.isFile()) {
+        throw new OvmfBuildError('E_INPUT_NOT_A_FILE', `${file} is not a regular file`, { path: file });
+      }
+      size = info.size;
+    } catch (error) {
+      if (error instanceof OvmfBuildError) throw error;
+      throw new OvmfBuildError('E_INPUT_NOT_FOUND', `cannot read ${file}: ${(error as Error).message}`, {
+        path: file,
+      });
+    }
+    if (size > maxBytes) {
+      throw new OvmfBuildError(
+        'E_INPUT_TOO_LARGE',
+        `${file} has ${size} bytes, more than the limit of ${maxBytes}`,
+        {
+          path: file,
+          sizeInBytes: size,
+          maxBytes,
+        },
+      );
+    }
+    const bytes = new Uint8Array(await readFile(file));
+    const digest = sha256(bytes);
+    if (spec.sha256 !== undefined && spec.sha256.toLowerCase() !== digest) {
+      throw new OvmfBuildError(
+        'E_INPUT_DIGEST_MISMATCH',
+        `${file}: sha256 is ${digest}, expected ${spec.sha256.toLowerCase()}`,
+        { path: file, expected: spec.sha256.toLowerCase(), actual: digest },
+      );
+    }
+    return {
+      bytes,
+      sha256: digest,
+      sizeInBytes: bytes.length,
+      origin: { kind: 'path', path: file },
+      localPath: file,
+    };
+  }
+  if (options.downloadDir === undefined) {
+    throw new TypeError('Expected `downloadDir` to be a directory for URL inputs, got `undefined`');
+  }
+  const expected = spec.sha256.toLowerCase();
+  const dest = path.join(options.downloadDir, expected);
+  const kept = await readIfIntact(dest, expected);
+  if (kept !== null) {
+    return {
+      bytes: kept,
+      sha256: expected,
+      sizeInBytes: kept.length,
+      origin: { kind: 'url', url: spec.url },
+      localPath: dest,
+    };
+  }
+  if (options.offline === true) {
+    throw new OvmfBuildError(
+      'E_FETCH_OFFLINE',
+      `${spec.url} is not downloaded yet and --no-network was given`,
+      {
+        url: spec.url,
+      },
+    );
+  }
+  await mkdir(options.downloadDir, { recursive: true });
+  await download({
+    url: spec.url,
+    sha256: expected,
+    dest,
+    maxBytes,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+  });
+  const bytes = new Uint8Array(await readFile(dest));
+  return {
+    bytes,
+    sha256: expected,
+    sizeInBytes: bytes.length,
+    origin: { kind: 'url', url: spec.url },
+    localPath: dest,
+  };
+}
+
+async function readIfIntact(file: string, expected: string): Promise<Uint8Array | null> {
+  try {
+    await access(file);
+  } catch {
+    return null;
+  }
+  const bytes = new Uint8Array(await readFile(file));
+  return sha256(bytes) === expected ? bytes : null;
+}
