@@ -1,0 +1,49 @@
+// EDK2 Brotli sections (GUID 3D532050-5CDA-4FD0-879E-0F7F630D5AFB). BaseTools
+// BrotliCompress writes a 16-byte header before the RFC 7932 stream: the 8-byte LE
+// decompressed size and the 8-byte LE scratch size the decoder needs in firmware
+// (BrotliCustomDecompressLib: BROTLI_DECODE_MAX 8, BROTLI_SCRATCH_MAX 16).
+import { brotliDecompressSync } from 'node:zlib';
+import {
+  corruptError,
+  resolveMaxOutputBytes,
+  tooLargeError,
+  viewOf,
+  type DecompressLimits,
+} from './limits.js';
+
+export const BROTLI_HEADER_SIZE = 16;
+
+export function decompressBrotli(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
+  const maxOutputBytes = resolveMaxOutputBytes(limits);
+  if (data.length < BROTLI_HEADER_SIZE) {
+    throw corruptError('brotli', 0, `header needs ${BROTLI_HEADER_SIZE} bytes, only ${data.length} present`);
+  }
+  const declared = viewOf(data).getBigUint64(0, true);
+  if (declared > BigInt(maxOutputBytes)) {
+    throw tooLargeError('brotli', declared, maxOutputBytes);
+  }
+  const expectedBytes = Number(declared);
+  let output: Uint8Array;
+  try {
+    // One byte of slack so that a stream longer than declared fails here instead of
+    // being cut silently; zlib throws once the output would pass the bound.
+    output = brotliDecompressSync(data.subarray(BROTLI_HEADER_SIZE), { maxOutputLength: expectedBytes + 1 });
+  } catch (error) {
+    throw corruptError(
+      'brotli',
+      BROTLI_HEADER_SIZE,
+      `decoder failed: ${error instanceof Error ? error.message : String(error)}`,
+      { uncompressedSizeInBytes: expectedBytes },
+      error,
+    );
+  }
+  if (output.length !== expectedBytes) {
+    throw corruptError(
+      'brotli',
+      data.length,
+      `stream produced ${output.length} bytes, header declares ${expectedBytes}`,
+      { uncompressedSizeInBytes: expectedBytes, producedBytes: output.length },
+    );
+  }
+  return new Uint8Array(output.buffer, output.byteOffset, output.length);
+}

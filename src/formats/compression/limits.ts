@@ -1,0 +1,63 @@
+// Shared bounds and error constructors for every decompressor in this folder.
+import { FormatError } from '../../core/errors.js';
+
+export interface DecompressLimits {
+  /**
+   * Largest output accepted, in bytes. A larger declared size is E_DECOMPRESS_TOO_LARGE.
+   * @default 268_435_456 (256 MiB)
+   */
+  readonly maxOutputBytes?: number;
+}
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
+
+/** Names used in messages and in `details.format`. */
+export type CompressionFormat = 'lzma' | 'lzma-f86' | 'brotli' | 'efi' | 'tiano';
+
+/** Validates `limits` and returns the output bound in bytes. */
+export function resolveMaxOutputBytes(limits: DecompressLimits): number {
+  const value = limits.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(
+      `Expected \`maxOutputBytes\` to be a non-negative safe integer, got \`${String(value)}\``,
+    );
+  }
+  return value;
+}
+
+export const hex = (value: number | bigint): string => `0x${value.toString(16)}`;
+
+/** The input is malformed, truncated or hostile (E_DECOMPRESS_CORRUPT). */
+export function corruptError(
+  format: CompressionFormat,
+  offset: number,
+  reason: string,
+  details: Record<string, unknown> = {},
+  cause?: unknown,
+): FormatError {
+  return new FormatError(
+    'E_DECOMPRESS_CORRUPT',
+    `${format} stream is corrupt at ${hex(offset)}: ${reason}`,
+    { format, offset, reason, ...details },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** The declared output size exceeds the caller's bound (E_DECOMPRESS_TOO_LARGE). */
+export function tooLargeError(
+  format: CompressionFormat,
+  declaredBytes: number | bigint,
+  maxOutputBytes: number,
+): FormatError {
+  return new FormatError(
+    'E_DECOMPRESS_TOO_LARGE',
+    `${format} stream declares ${String(declaredBytes)} (${hex(declaredBytes)}) output bytes, ` +
+      `more than the limit of ${maxOutputBytes} (${hex(maxOutputBytes)})`,
+    { format, offset: 0, declaredBytes: Number(declaredBytes), maxOutputBytes },
+  );
+}
+
+/** A DataView over exactly the bytes of `data`, honouring its byteOffset. */
+export function viewOf(data: Uint8Array): DataView {
+  return new DataView(data.buffer, data.byteOffset, data.byteLength);
+}

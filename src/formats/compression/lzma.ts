@@ -1,0 +1,106 @@
+// EDK2 LZMA sections (GUID EE4E5898-3914-4259-9D6E-DC7BD79403CF, LzmaCompress): the
+// classic .lzma layout of the LZMA SDK (lzma-specification.txt, "LZMA file format"):
+// 1 properties byte (lc + lp * 9 + pb * 45), 4-byte LE dictionary size, 8-byte LE
+// uncompressed size, then the range-coded stream.
+import { lzma } from '@napi-rs/lzma';
+import { FormatError } from '../../core/errors.js';
+import { decodeBcjX86InPlace } from './bcj-x86.js';
+import {
+  corruptError,
+  hex,
+  resolveMaxOutputBytes,
+  tooLargeError,
+  viewOf,
+  type CompressionFormat,
+  type DecompressLimits,
+} from './limits.js';
+
+export const LZMA_HEADER_SIZE = 13;
+/** lc <= 8, lp <= 4, pb <= 4 give at most (4 * 5 + 4) * 9 + 8 = 224 (LzmaDec.c LzmaProps_Decode). */
+const MAX_PROPERTIES_BYTE = 9 * 5 * 5 - 1;
+const UNKNOWN_SIZE = 0xffff_ffff_ffff_ffffn;
+
+export interface LzmaHeader {
+  readonly lc: number;
+  readonly lp: number;
+  readonly pb: number;
+  readonly dictionarySizeInBytes: number;
+  readonly uncompressedSizeInBytes: number;
+}
+
+/**
+ * Reads and bounds the 13-byte header. An "unknown size" header (all ones, for streams
+ * ending in an end marker) is rejected: EDK2's LzmaUefiDecompressGetInfo returns
+ * RETURN_UNSUPPORTED for any size above 4 GiB, so no EDK2 firmware can contain one.
+ */
+export function readLzmaHeader(
+  data: Uint8Array,
+  maxOutputBytes: number,
+  format: CompressionFormat = 'lzma',
+): LzmaHeader {
+  if (data.length < LZMA_HEADER_SIZE) {
+    throw corruptError(format, 0, `header needs ${LZMA_HEADER_SIZE} bytes, only ${data.length} present`);
+  }
+  const view = viewOf(data);
+  const properties = view.getUint8(0);
+  if (properties > MAX_PROPERTIES_BYTE) {
+    throw corruptError(format, 0, `properties byte ${hex(properties)} is above ${hex(MAX_PROPERTIES_BYTE)}`, {
+      properties,
+    });
+  }
+  const declared = view.getBigUint64(5, true);
+  if (declared === UNKNOWN_SIZE) {
+    throw new FormatError(
+      'E_DECOMPRESS_UNSUPPORTED',
+      `${format} stream at 0x5 declares an unknown size (end-marker stream); EDK2 LZMA sections always store the size`,
+      { format, offset: 5 },
+    );
+  }
+  if (declared > BigInt(maxOutputBytes)) {
+    throw tooLargeError(format, declared, maxOutputBytes);
+  }
+  return {
+    lc: properties % 9,
+    lp: Math.floor(properties / 9) % 5,
+    pb: Math.floor(properties / 45),
+    dictionarySizeInBytes: view.getUint32(1, true),
+    uncompressedSizeInBytes: Number(declared),
+  };
+}
+
+/** EDK2 LZMA (LzmaCompress): 5-byte properties, 8-byte little-endian size, LZMA1 stream. */
+export function decompressLzma(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
+  return decodeLzma(data, resolveMaxOutputBytes(limits), 'lzma');
+}
+
+/** EDK2 LZMA with the x86 BCJ filter (LzmaF86Compress): LZMA, then the x86 branch converter decoded. */
+export function decompressLzmaF86(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
+  return decodeBcjX86InPlace(decodeLzma(data, resolveMaxOutputBytes(limits), 'lzma-f86'));
+}
+
+function decodeLzma(data: Uint8Array, maxOutputBytes: number, format: CompressionFormat): Uint8Array {
+  const header = readLzmaHeader(data, maxOutputBytes, format);
+  let output: Uint8Array;
+  try {
+    // The native decoder reads the same header and stops after the declared size, so
+    // its output (and its time) is bounded by the check above.
+    output = lzma.decompressSync(data);
+  } catch (error) {
+    throw corruptError(
+      format,
+      LZMA_HEADER_SIZE,
+      `decoder failed: ${error instanceof Error ? error.message : String(error)}`,
+      { uncompressedSizeInBytes: header.uncompressedSizeInBytes },
+      error,
+    );
+  }
+  if (output.length !== header.uncompressedSizeInBytes) {
+    throw corruptError(
+      format,
+      data.length,
+      `stream produced ${output.length} bytes, header declares ${header.uncompressedSizeInBytes}`,
+      { uncompressedSizeInBytes: header.uncompressedSizeInBytes, producedBytes: output.length },
+    );
+  }
+  return new Uint8Array(output.buffer, output.byteOffset, output.length);
+}
