@@ -1,0 +1,573 @@
+// Boot verification: start a built OVMF in QEMU and prove from its DEBUG log that the DXE
+// dispatcher loaded our GOP driver and our policy driver and that the boot reached BDS
+// (the check in BUILD-NOTES "Proving a driver loaded"). QEMU stops as soon as `[Bds] Entry`
+// has appeared plus a short grace, so the shell's 5 s countdown is never waited for.
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import {
+  access,
+  chmod,
+  copyFile,
+  mkdtemp,
+  open,
+  rename,
+  rm,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { isGuidString } from '../core/guid.js';
+import {
+  BDS_ENTRY_MARKER,
+  findLoadedDriver,
+  parseDebugLog,
+  splitLogLines,
+  type DebugLogSummary,
+} from './debug-log.js';
+import { VerificationError } from './errors.js';
+import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
+import {
+  buildQemuArgs,
+  defaultAccelerators,
+  findQemu,
+  type QemuAccelerator,
+  type QemuBootPlan,
+  type QemuMachine,
+} from './qemu.js';
+
+export type BootLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
+
+export interface VerifyBootOptions {
+  /** OVMF_CODE.fd; attached read-only, never modified. */
+  readonly codePath: string;
+  /** OVMF_VARS.fd; QEMU gets a private copy, the file itself is never modified. */
+  readonly varsPath: string;
+  /**
+   * FILE_GUID of the GOP driver that must be dispatched.
+   * @default '1647B4F3-3E8A-4FDD-81C8-328ED647AB1A'
+   */
+  readonly gopFileGuid?: string;
+  /**
+   * FILE_GUID of the platform GOP policy driver that must be dispatched.
+   * @default '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2' (OvmfGopPkg PlatformGopPolicyDxe)
+   */
+  readonly policyFileGuid?: string;
+  /** When set, the policy driver's `VBT found, <n> bytes` line must report this size. */
+  readonly vbtSizeInBytes?: number;
+  /**
+   * Hard limit for the whole boot; QEMU is killed with SIGKILL when it passes.
+   * @default 120_000 (a DEBUG build reaches BDS in a few seconds under TCG)
+   */
+  readonly timeoutMs?: number;
+  /** @default 'q35' */
+  readonly machine?: QemuMachine;
+  /**
+   * Boot an SMM_REQUIRE build (`smm=on`, secure pflash). q35 only.
+   * @default secureBoot
+   */
+  readonly smm?: boolean;
+  /**
+   * The build has secure boot; OVMF's secure boot builds require SMM, so this implies `smm`
+   * unless `smm` is given.
+   * @default false
+   */
+  readonly secureBoot?: boolean;
+  /** @default 512 */
+  readonly memoryMiB?: number;
+  /**
+   * Time QEMU keeps running after `[Bds] Entry`, to catch errors printed right after it.
+   * @default 1_000
+   */
+  readonly bdsGraceMs?: number;
+  /**
+   * If the debug console is still empty after this long (or the serial console already
+   * shows the boot manager), the build prints no DEBUG output: E_BOOT_NO_DEBUG_OUTPUT.
+   * @default 30_000
+   */
+  readonly noDebugOutputMs?: number;
+  /** How often the logs are read while QEMU runs. @default 50 */
+  readonly pollIntervalMs?: number;
+  /**
+   * Largest debug log accepted; a runaway log stops the boot (E_BOOT_LOG_TOO_LARGE).
+   * @default 67_108_864 (64 MiB)
+   */
+  readonly maxLogBytes?: number;
+  /** qemu-system-x86_64 to run. @default the first one on PATH */
+  readonly qemuPath?: string;
+  /** Accelerators in order. @default ['kvm', 'tcg'] when /dev/kvm is usable, else ['tcg'] */
+  readonly accelerators?: readonly QemuAccelerator[];
+  /** Environment (PATH for finding QEMU). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Parent of the private temp dir. @default os.tmpdir() */
+  readonly tmpDir?: string;
+  /** Keep a copy of the debug log here (written atomically, on every outcome that has a log). */
+  readonly logPath?: string;
+  readonly signal?: AbortSignal;
+  readonly logger?: BootLogger;
+}
+
+export interface BootVerification {
+  /** GOP and policy driver loaded and started, BDS reached, no ASSERT, VBT found when reported. */
+  readonly passed: boolean;
+  /** QEMU start to QEMU gone. */
+  readonly durationMs: number;
+  /** QEMU start to the first `[Bds] Entry` seen (measured at `pollIntervalMs` granularity). */
+  readonly timeToBdsMs?: number;
+  /** FILE_GUIDs the DXE dispatcher loaded, in order, upper case. */
+  readonly loadedDrivers: readonly string[];
+  readonly reachedBds: boolean;
+  /** Why it did not pass; empty when it passed. */
+  readonly failures: readonly string[];
+  /** Notes that do not fail the boot (other drivers' errors appear in every normal boot). */
+  readonly info: readonly string[];
+  /** Where the debug log was kept (only with `logPath`). */
+  readonly logPath?: string;
+  /** Which console carried the DEBUG output: 0x402, or the serial port for DEBUG_ON_SERIAL_PORT builds. */
+  readonly logSource: 'debugcon' | 'serial';
+  readonly summary: DebugLogSummary;
+  readonly qemu: { readonly binary: string; readonly args: readonly string[] };
+}
+
+export interface ExpectedDriver {
+  /** Used in messages: `GOP driver`, `policy driver`. */
+  readonly role: string;
+  readonly guid: string;
+}
+
+export interface BootEvaluation {
+  readonly passed: boolean;
+  readonly failures: string[];
+  readonly info: string[];
+}
+
+/**
+ * The verdict on a parsed log: each expected driver was dispatched, its image loaded and
+ * did not fail to start, nothing ASSERTed, BDS was reached, and our policy driver (when
+ * it printed its VBT line) found the VBT of the expected size.
+ */
+export function evaluateBootLog(
+  summary: DebugLogSummary,
+  expected: readonly ExpectedDriver[],
+  options: { readonly vbtSizeInBytes?: number } = {},
+): BootEvaluation {
+  const failures: string[] = [];
+  const info: string[] = [];
+  const ours = new Set(expected.map((driver) => driver.guid.toUpperCase()));
+  for (const { role, guid } of expected) {
+    const wanted = guid.toUpperCase();
+    const loaded = findLoadedDriver(summary, wanted);
+    if (loaded === undefined) {
+      failures.push(`${role} ${wanted} was not dispatched: no "Loading driver ${wanted}" line`);
+    } else if (loaded.imageBase === undefined && summary.imageLoadLineCount > 0) {
+      failures.push(`${role} ${wanted} was dispatched (line ${loaded.line}) but its image did not load`);
+    }
+    for (const entry of summary.notLoaded.filter((item) => item.guid === wanted)) {
+      failures.push(`${role} ${wanted} was discovered but not loaded (line ${entry.line})`);
+    }
+    for (const entry of summary.startFailures.filter((item) => item.guid === wanted)) {
+      failures.push(`${role} ${wanted} failed to start: ${entry.status} (line ${entry.line})`);
+    }
+  }
+  for (const entry of summary.asserts) failures.push(`ASSERT at line ${entry.line}: ${entry.text}`);
+  if (!summary.reachedBds) failures.push(`the boot did not reach BDS: no "${BDS_ENTRY_MARKER}" line`);
+  const vbt = summary.policyVbt;
+  if (vbt !== undefined && !vbt.found) {
+    failures.push(`the policy driver did not find VBT file ${vbt.guid}: ${vbt.status} (line ${vbt.line})`);
+  } else if (
+    vbt !== undefined &&
+    options.vbtSizeInBytes !== undefined &&
+    vbt.sizeInBytes !== options.vbtSizeInBytes
+  ) {
+    failures.push(
+      `the policy driver found a VBT of ${vbt.sizeInBytes} bytes, expected ${options.vbtSizeInBytes} (line ${vbt.line})`,
+    );
+  }
+  for (const entry of summary.notLoaded.filter((item) => !ours.has(item.guid))) {
+    info.push(
+      `${entry.smm ? 'SMM driver' : 'driver'} ${entry.guid} was discovered but not loaded (line ${entry.line})`,
+    );
+  }
+  for (const entry of summary.startFailures.filter(
+    (item) => item.guid === undefined || !ours.has(item.guid),
+  )) {
+    info.push(
+      `image ${entry.guid ?? `at 0x${entry.imageBase}`} failed to start: ${entry.status} (line ${entry.line})`,
+    );
+  }
+  if (vbt?.found === true)
+    info.push(`policy driver: VBT found, ${vbt.sizeInBytes} bytes, signature "${vbt.signature}"`);
+  return { passed: failures.length === 0, failures, info };
+}
+
+/** Throws E_BOOT_CHECK_FAILED listing the failures when a boot did not pass. */
+export function assertBootPassed(result: BootVerification): void {
+  if (result.passed) return;
+  throw new VerificationError(
+    'E_BOOT_CHECK_FAILED',
+    `the OVMF boot did not pass verification: ${result.failures.join('; ')}`,
+    { failures: result.failures, loadedDrivers: result.loadedDrivers, reachedBds: result.reachedBds },
+  );
+}
+
+const DEFAULTS = {
+  timeoutMs: 120_000,
+  memoryMiB: 512,
+  bdsGraceMs: 1_000,
+  noDebugOutputMs: 30_000,
+  pollIntervalMs: 50,
+  maxLogBytes: 64 * 1024 * 1024,
+} as const;
+
+const LAST_LINES = 30;
+const STDERR_LIMIT_BYTES = 16 * 1024;
+/** Text the boot manager prints on the serial console in every build, RELEASE included. */
+const SERIAL_BDS_RE = /BdsDxe: |Shell> |UEFI Interactive Shell/;
+/** DEBUG lines that show a DEBUG_ON_SERIAL_PORT build. */
+const SERIAL_DEBUG_RE = /^Loading (?:driver|PEIM) /m;
+
+function checkPositive(name: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
+    throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\``);
+  }
+}
+
+function checkGuid(name: string, value: string): void {
+  if (!isGuidString(value)) throw new TypeError(`Expected \`${name}\` to be a GUID string, got \`${value}\``);
+}
+
+async function checkReadable(file: string, role: string): Promise<void> {
+  try {
+    await access(file, fsConstants.R_OK);
+  } catch (error) {
+    throw new OvmfBuildError(
+      'E_INPUT_NOT_FOUND',
+      `${role} ${file} does not exist or cannot be read`,
+      { path: file },
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Reads a file QEMU is appending to, from where the last read stopped. */
+class GrowingFile {
+  readonly #path: string;
+  #handle: FileHandle | undefined;
+  #chunks: string[] = [];
+  #text: string | undefined = '';
+  #sizeInBytes = 0;
+
+  constructor(file: string) {
+    this.#path = file;
+  }
+
+  get sizeInBytes(): number {
+    return this.#sizeInBytes;
+  }
+
+  get text(): string {
+    this.#text ??= this.#chunks.join('');
+    return this.#text;
+  }
+
+  /** Reads what was appended since the last call; the file may not exist yet. */
+  async poll(): Promise<void> {
+    if (this.#handle === undefined) {
+      try {
+        this.#handle = await open(this.#path, 'r');
+      } catch {
+        return;
+      }
+    }
+    const buffer = Buffer.allocUnsafe(256 * 1024);
+    for (;;) {
+      const { bytesRead } = await this.#handle.read(buffer, 0, buffer.length, this.#sizeInBytes);
+      if (bytesRead === 0) return;
+      // The debug console carries ASCII; latin1 never splits a character across reads.
+      this.#chunks.push(buffer.toString('latin1', 0, bytesRead));
+      this.#text = undefined;
+      this.#sizeInBytes += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#handle?.close();
+    this.#handle = undefined;
+  }
+}
+
+type RunOutcome = 'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted';
+
+interface QemuRun {
+  readonly outcome: RunOutcome;
+  readonly debugText: string;
+  readonly serialText: string;
+  readonly stderr: string;
+  readonly exitCode: number | null;
+  readonly exitSignal: NodeJS.Signals | null;
+  readonly durationMs: number;
+  readonly timeToBdsMs?: number;
+}
+
+interface RunSettings {
+  readonly timeoutMs: number;
+  readonly bdsGraceMs: number;
+  readonly noDebugOutputMs: number;
+  readonly pollIntervalMs: number;
+  readonly maxLogBytes: number;
+}
+
+function lastLines(text: string, count = LAST_LINES): string[] {
+  return splitLogLines(text).slice(-count);
+}
+
+/** The serial console carries the text console's ANSI escapes (colour, cursor moves). */
+function withoutAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '');
+}
+
+async function runQemu(
+  binary: string,
+  args: readonly string[],
+  plan: QemuBootPlan,
+  settings: RunSettings,
+  signal: AbortSignal | undefined,
+  logger: BootLogger | undefined,
+): Promise<QemuRun> {
+  const started = performance.now();
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_LIMIT_BYTES);
+  });
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let endedAt: number | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('close', (code: number | null, exitSignal: NodeJS.Signals | null) => {
+      exitInfo = { code, signal: exitSignal };
+      endedAt = performance.now();
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  const debugLog = new GrowingFile(plan.debugLogPath);
+  const serialLog = new GrowingFile(plan.serialLogPath);
+  let bdsSeenAt: number | undefined;
+  let outcome: RunOutcome | undefined;
+  let searchedUpTo = 0;
+  const wake = new AbortController();
+  const onAbort = (): void => wake.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  void exited.then(onAbort);
+  try {
+    while (outcome === undefined) {
+      if (!wake.signal.aborted) {
+        await sleep(settings.pollIntervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
+      }
+      if (spawnError !== undefined) break;
+      await debugLog.poll();
+      await serialLog.poll();
+      const elapsedMs = performance.now() - started;
+      if (bdsSeenAt === undefined) {
+        const debugText = debugLog.text;
+        const from = Math.max(0, searchedUpTo - BDS_ENTRY_MARKER.length);
+        if (debugText.includes(BDS_ENTRY_MARKER, from) || serialLog.text.includes(BDS_ENTRY_MARKER)) {
+          bdsSeenAt = elapsedMs;
+          logger?.debug({ timeToBdsMs: Math.round(elapsedMs) }, 'OVMF reached BDS');
+        }
+        searchedUpTo = debugText.length;
+      }
+      if (signal?.aborted === true) outcome = 'aborted';
+      else if (exitInfo !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
+      else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
+      else if (debugLog.sizeInBytes > settings.maxLogBytes) outcome = 'too-large';
+      else if (
+        debugLog.sizeInBytes === 0 &&
+        !SERIAL_DEBUG_RE.test(serialLog.text) &&
+        (SERIAL_BDS_RE.test(serialLog.text) || elapsedMs >= settings.noDebugOutputMs)
+      ) {
+        outcome = 'no-debug-output';
+      } else if (elapsedMs >= settings.timeoutMs) outcome = 'timeout';
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (exitInfo === undefined && spawnError === undefined) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await debugLog.poll().catch(() => undefined);
+    await serialLog.poll().catch(() => undefined);
+    await debugLog.close();
+    await serialLog.close();
+  }
+  if (spawnError !== undefined) {
+    const code = (spawnError as NodeJS.ErrnoException).code;
+    throw new OvmfBuildError(
+      code === 'ENOENT' ? 'E_BOOT_QEMU_MISSING' : 'E_BOOT_QEMU_FAILED',
+      `cannot start ${binary}: ${spawnError.message}`,
+      { binary, errno: code },
+      { cause: spawnError },
+    );
+  }
+  return {
+    outcome: outcome ?? 'exited',
+    debugText: debugLog.text,
+    serialText: serialLog.text,
+    stderr,
+    exitCode: exitInfo?.code ?? null,
+    exitSignal: exitInfo?.signal ?? null,
+    durationMs: Math.round((endedAt ?? performance.now()) - started),
+    ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
+  };
+}
+
+async function keepLog(target: string, text: string): Promise<void> {
+  const temporary = `${target}.${process.pid}.tmp`;
+  await writeFile(temporary, text, 'latin1');
+  await rename(temporary, target);
+}
+
+/**
+ * Boots OVMF_CODE + a copy of OVMF_VARS in QEMU and checks the DEBUG log. Returns the
+ * verdict (`passed: false` with `failures` when a driver did not load or BDS was not
+ * reached); throws VerificationError E_BOOT_NO_DEBUG_OUTPUT (RELEASE build),
+ * E_BOOT_TIMEOUT, E_BOOT_QEMU_FAILED, E_BOOT_LOG_TOO_LARGE, OvmfBuildError
+ * E_BOOT_QEMU_MISSING / E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed on
+ * every path.
+ */
+export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerification> {
+  const gopFileGuid = (options.gopFileGuid ?? DEFAULT_GOP_FILE_GUID).toUpperCase();
+  const policyFileGuid = (options.policyFileGuid ?? DEFAULT_POLICY_FILE_GUID).toUpperCase();
+  checkGuid('gopFileGuid', gopFileGuid);
+  checkGuid('policyFileGuid', policyFileGuid);
+  const machine = options.machine ?? 'q35';
+  if (machine !== 'q35' && machine !== 'i440fx') {
+    throw new TypeError(`Expected \`machine\` to be \`q35\` or \`i440fx\`, got \`${String(machine)}\``);
+  }
+  const settings: RunSettings = {
+    timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    bdsGraceMs: options.bdsGraceMs ?? DEFAULTS.bdsGraceMs,
+    noDebugOutputMs: options.noDebugOutputMs ?? DEFAULTS.noDebugOutputMs,
+    pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
+    maxLogBytes: options.maxLogBytes ?? DEFAULTS.maxLogBytes,
+  };
+  for (const [name, value] of Object.entries(settings)) checkPositive(name, value);
+  checkPositive('memoryMiB', options.memoryMiB);
+  const { signal, logger } = options;
+  throwIfAborted(signal);
+
+  const binary = await findQemu({ qemuPath: options.qemuPath, env: options.env ?? process.env });
+  await checkReadable(options.codePath, 'OVMF code image');
+  await checkReadable(options.varsPath, 'OVMF variable store');
+  const accelerators = options.accelerators ?? (await defaultAccelerators());
+  const directory = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'ovmf-build-boot-'));
+  try {
+    const plan: QemuBootPlan = {
+      codePath: path.resolve(options.codePath),
+      varsPath: path.join(directory, 'OVMF_VARS.fd'),
+      debugLogPath: path.join(directory, 'debug.log'),
+      serialLogPath: path.join(directory, 'serial.log'),
+      machine,
+      smm: options.smm ?? options.secureBoot ?? false,
+      accelerators,
+      memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
+    };
+    await copyFile(options.varsPath, plan.varsPath);
+    // The copy of a read-only input (as in the corpus) must be writable for pflash unit 1.
+    await chmod(plan.varsPath, 0o600);
+    const args = buildQemuArgs(plan);
+    logger?.info({ binary, args }, 'booting OVMF in QEMU');
+    const run = await runQemu(binary, args, plan, settings, signal, logger);
+    const useSerial = run.debugText.length === 0 && SERIAL_DEBUG_RE.test(run.serialText);
+    const logText = useSerial ? run.serialText : run.debugText;
+    let logPath: string | undefined;
+    if (options.logPath !== undefined && logText.length > 0) {
+      await keepLog(options.logPath, logText);
+      logPath = options.logPath;
+    }
+    const common = { durationMs: run.durationMs, ...(logPath === undefined ? {} : { logPath }) };
+    switch (run.outcome) {
+      case 'aborted':
+        throw new AbortError(`boot verification aborted: ${String(signal?.reason ?? 'signal')}`, common, {
+          cause: signal?.reason,
+        });
+      case 'no-debug-output':
+        throw new VerificationError(
+          'E_BOOT_NO_DEBUG_OUTPUT',
+          'the OVMF wrote nothing to the debug console (port 0x402): a RELEASE build cannot prove which drivers ' +
+            'loaded; build with target DEBUG to verify by booting',
+          {
+            ...common,
+            serialReachedBds: SERIAL_BDS_RE.test(run.serialText),
+            serialLastLines: lastLines(withoutAnsi(run.serialText), 10),
+          },
+        );
+      case 'timeout':
+        throw new VerificationError(
+          'E_BOOT_TIMEOUT',
+          `the OVMF did not reach BDS within ${settings.timeoutMs} ms; last log lines:\n${lastLines(logText, 10).join('\n')}`,
+          { ...common, timeoutMs: settings.timeoutMs, lastLines: lastLines(logText) },
+        );
+      case 'too-large':
+        throw new VerificationError(
+          'E_BOOT_LOG_TOO_LARGE',
+          `the debug log grew past ${settings.maxLogBytes} bytes before BDS`,
+          { ...common, maxLogBytes: settings.maxLogBytes, lastLines: lastLines(logText) },
+        );
+      case 'exited':
+        throw new VerificationError(
+          'E_BOOT_QEMU_FAILED',
+          `QEMU exited (code ${String(run.exitCode)}, signal ${String(run.exitSignal)}) before the OVMF reached BDS` +
+            (run.stderr.trim().length > 0 ? `: ${run.stderr.trim()}` : ''),
+          {
+            ...common,
+            exitCode: run.exitCode,
+            signal: run.exitSignal,
+            stderr: run.stderr,
+            lastLines: lastLines(logText),
+            args,
+          },
+        );
+      case 'bds':
+        break;
+    }
+    const summary = parseDebugLog(logText);
+    const evaluation = evaluateBootLog(
+      summary,
+      [
+        { role: 'GOP driver', guid: gopFileGuid },
+        { role: 'policy driver', guid: policyFileGuid },
+      ],
+      options.vbtSizeInBytes === undefined ? {} : { vbtSizeInBytes: options.vbtSizeInBytes },
+    );
+    const result: BootVerification = {
+      passed: evaluation.passed,
+      ...common,
+      ...(run.timeToBdsMs === undefined ? {} : { timeToBdsMs: run.timeToBdsMs }),
+      loadedDrivers: summary.loadedDrivers.map((driver) => driver.guid),
+      reachedBds: summary.reachedBds,
+      failures: evaluation.failures,
+      info: evaluation.info,
+      logSource: useSerial ? 'serial' : 'debugcon',
+      summary,
+      qemu: { binary, args },
+    };
+    logger?.info(
+      { passed: result.passed, durationMs: result.durationMs, timeToBdsMs: result.timeToBdsMs },
+      'OVMF boot verified',
+    );
+    return result;
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,132 @@
+// How ovmf-build starts QEMU to boot an OVMF: finding the binary and the exact command
+// line. The flags follow OvmfPkg/README ("pflash" setup, SMM builds) and the QEMU 7.2
+// manual; the debug console on I/O port 0x402 is where OvmfPkg's PlatformDebugLibIoPort
+// writes DEBUG() output.
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { OvmfBuildError } from '../core/errors.js';
+
+export type QemuMachine = 'q35' | 'i440fx';
+export type QemuAccelerator = 'kvm' | 'tcg';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
+export interface QemuBootPlan {
+  /** OVMF_CODE.fd, attached read-only as pflash unit 0. */
+  readonly codePath: string;
+  /** A private, writable copy of OVMF_VARS.fd (pflash unit 1); never the caller's file. */
+  readonly varsPath: string;
+  /** Where the debug console (port 0x402) is written. */
+  readonly debugLogPath: string;
+  /** Where the serial console is written (RELEASE builds still print BdsDxe lines there). */
+  readonly serialLogPath: string;
+  readonly machine: QemuMachine;
+  /** SMM_REQUIRE builds: `smm=on` and secure pflash. */
+  readonly smm: boolean;
+  /** Accelerators in order of preference (QEMU tries each `-accel` in turn). */
+  readonly accelerators: readonly QemuAccelerator[];
+  readonly memoryMiB: number;
+}
+
+/** QEMU's option parser splits on `,`; a literal comma in a value is written `,,`. */
+export function escapeQemuOptionValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+/** The complete argument list (without the binary) for a headless, disk-less, network-less boot. */
+export function buildQemuArgs(plan: QemuBootPlan): string[] {
+  if (plan.smm && plan.machine !== 'q35') {
+    throw new TypeError(`Expected \`machine\` to be \`q35\` for an SMM build, got \`${plan.machine}\``);
+  }
+  if (plan.accelerators.length === 0) {
+    throw new TypeError('Expected `accelerators` to name at least one accelerator, got an empty list');
+  }
+  const machine = plan.machine === 'q35' ? 'q35' : 'pc';
+  const args = ['-machine', plan.smm ? `${machine},smm=on` : machine];
+  for (const accel of plan.accelerators) args.push('-accel', accel);
+  if (plan.smm) {
+    // OvmfPkg/README "SMM support": the varstore flash must only be writable from SMM.
+    args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+  }
+  args.push(
+    '-m',
+    String(plan.memoryMiB),
+    '-nographic',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-net',
+    'none',
+    // A guest reset before BDS (triple fault, failed ASSERT with reset) ends QEMU
+    // instead of looping until the timeout.
+    '-no-reboot',
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${escapeQemuOptionValue(plan.codePath)}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${escapeQemuOptionValue(plan.varsPath)}`,
+    '-debugcon',
+    `file:${plan.debugLogPath}`,
+    '-global',
+    'isa-debugcon.iobase=0x402',
+    '-serial',
+    `file:${plan.serialLogPath}`,
+  );
+  return args;
+}
+
+export interface FindQemuOptions {
+  /** An explicit binary; when set, PATH is not searched. */
+  readonly qemuPath?: string | undefined;
+  /** Environment whose PATH is searched. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The absolute path of qemu-system-x86_64: `qemuPath` if given, else the first match on
+ * PATH. Throws E_BOOT_QEMU_MISSING naming what was searched.
+ */
+export async function findQemu(options: FindQemuOptions = {}): Promise<string> {
+  if (options.qemuPath !== undefined) {
+    if (await isExecutable(options.qemuPath)) return path.resolve(options.qemuPath);
+    throw new OvmfBuildError(
+      'E_BOOT_QEMU_MISSING',
+      `QEMU binary ${options.qemuPath} does not exist or is not executable`,
+      {
+        qemuPath: options.qemuPath,
+      },
+    );
+  }
+  const searchPath = (options.env ?? process.env)['PATH'] ?? '';
+  const directories = searchPath.split(path.delimiter).filter((entry) => entry.length > 0);
+  for (const directory of directories) {
+    const candidate = path.join(directory, QEMU_BINARY);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  throw new OvmfBuildError(
+    'E_BOOT_QEMU_MISSING',
+    `${QEMU_BINARY} was not found on PATH; install qemu-system-x86 (Debian) to verify by booting`,
+    { binary: QEMU_BINARY, searched: directories },
+  );
+}
+
+/** KVM when /dev/kvm can be opened, with TCG as fallback; TCG alone otherwise. */
+export async function defaultAccelerators(kvmDevice = '/dev/kvm'): Promise<QemuAccelerator[]> {
+  try {
+    await access(kvmDevice, fsConstants.R_OK | fsConstants.W_OK);
+    return ['kvm', 'tcg'];
+  } catch {
+    return ['tcg'];
+  }
+}
