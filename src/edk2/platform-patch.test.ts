@@ -1,0 +1,203 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { userCacheDir } from '../cache/paths.js';
+import { Edk2Error } from './errors.js';
+import { DSC_PATH, FDF_PATH } from './layout.js';
+import { patchDsc, patchFdf, patchPlatform } from './platform-patch.js';
+import { listCachedEdk2Sources } from './source.js';
+
+// Small excerpts written for these tests in the shape of OvmfPkgX64.dsc/.fdf (CRLF, as upstream).
+const DSC = [
+  '[Defines]',
+  '  PLATFORM_NAME                  = Ovmf',
+  '',
+  '[LibraryClasses]',
+  '  OvmfPkg/PlatformDxe/Platform.inf',
+  '',
+  '[Components]',
+  '  OvmfPkg/ResetVector/ResetVector.inf',
+  '!if $(SECURE_BOOT_ENABLE) == TRUE',
+  '  OvmfPkg/EnrollDefaultKeys/EnrollDefaultKeys.inf',
+  '!endif',
+  '',
+  '  OvmfPkg/PlatformDxe/Platform.inf',
+  '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
+  '',
+].join('\r\n');
+
+const FDF = [
+  '[FV.PEIFV]',
+  'INF  OvmfPkg/PlatformDxe/Platform.inf',
+  '',
+  '[FV.DXEFV]',
+  'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
+  'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
+  'INF  OvmfPkg/PlatformDxe/Platform.inf',
+  'INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf',
+  '',
+  '[Rule.Common.SEC]',
+].join('\r\n');
+
+describe('patchDsc', () => {
+  it('inserts our modules after the anchor in [Components], keeping CRLF', () => {
+    expect(patchDsc(DSC)).toBe(
+      [
+        '[Defines]',
+        '  PLATFORM_NAME                  = Ovmf',
+        '',
+        '[LibraryClasses]',
+        '  OvmfPkg/PlatformDxe/Platform.inf',
+        '',
+        '[Components]',
+        '  OvmfPkg/ResetVector/ResetVector.inf',
+        '!if $(SECURE_BOOT_ENABLE) == TRUE',
+        '  OvmfPkg/EnrollDefaultKeys/EnrollDefaultKeys.inf',
+        '!endif',
+        '',
+        '  OvmfPkg/PlatformDxe/Platform.inf',
+        '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
+        '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+        '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+        '  # ovmf-build OvmfGopPkg end',
+        '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
+        '',
+      ].join('\r\n'),
+    );
+  });
+
+  it('keeps LF files LF and the missing final newline missing', () => {
+    const lf = '[Components]\n  OvmfPkg/PlatformDxe/Platform.inf';
+    expect(patchDsc(lf)).toBe(
+      [
+        '[Components]',
+        '  OvmfPkg/PlatformDxe/Platform.inf',
+        '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
+        '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+        '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+        '  # ovmf-build OvmfGopPkg end',
+      ].join('\n'),
+    );
+  });
+
+  it('is idempotent', () => {
+    const once = patchDsc(DSC);
+    expect(patchDsc(once)).toBe(once);
+    expect(patchDsc(patchDsc(DSC, { extraDscComponents: ['X/Y.inf'] }))).toBe(once);
+  });
+
+  it('skips the override block of the anchor module', () => {
+    const text = [
+      '[Components.X64]',
+      '  OvmfPkg/PlatformDxe/Platform.inf {',
+      '    <LibraryClasses>',
+      '      PciLib|MdePkg/Library/BasePciLibCf8/BasePciLibCf8.inf',
+      '  }',
+      '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
+    ].join('\n');
+    expect(patchDsc(text).split('\n').slice(4, 7)).toEqual([
+      '  }',
+      '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
+      '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+    ]);
+  });
+
+  it('adds test-only extra components inside the block', () => {
+    expect(patchDsc(DSC, { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] }).split('\r\n')[16]).toBe(
+      '  OvmfGopPkg/Missing/Missing.inf',
+    );
+  });
+
+  it('fails with E_EDK2_PATCH_FAILED when the anchor is missing, conditional or its section absent', () => {
+    const missing = DSC.replace('  OvmfPkg/PlatformDxe/Platform.inf\r\n  OvmfPkg/IoMmu', '  OvmfPkg/IoMmu');
+    expect(() => patchDsc(missing)).toThrow(
+      expect.objectContaining({
+        code: 'E_EDK2_PATCH_FAILED',
+        message: 'OvmfPkgX64.dsc: the anchor "OvmfPkg/PlatformDxe/Platform.inf" is missing from its section',
+      }),
+    );
+    const conditional = ['[Components]', '!ifdef $(X)', '  OvmfPkg/PlatformDxe/Platform.inf', '!endif'].join(
+      '\r\n',
+    );
+    expect(() => patchDsc(conditional)).toThrow(
+      expect.objectContaining({
+        code: 'E_EDK2_PATCH_FAILED',
+        details: { file: 'OvmfPkgX64.dsc', line: 3, anchor: 'OvmfPkg/PlatformDxe/Platform.inf' },
+      }),
+    );
+    expect(() => patchDsc('[Defines]\r\n  OvmfPkg/PlatformDxe/Platform.inf\r\n')).toThrow(
+      'OvmfPkgX64.dsc: the section for the anchor "OvmfPkg/PlatformDxe/Platform.inf" is missing',
+    );
+    const broken = patchDsc(DSC).replace('  # ovmf-build OvmfGopPkg end\r\n', '');
+    expect(() => patchDsc(broken)).toThrow(Edk2Error);
+  });
+});
+
+describe('patchFdf', () => {
+  it('inserts the drivers and the VBT freeform file into [FV.DXEFV] only', () => {
+    expect(patchFdf(FDF)).toBe(
+      [
+        '[FV.PEIFV]',
+        'INF  OvmfPkg/PlatformDxe/Platform.inf',
+        '',
+        '[FV.DXEFV]',
+        'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
+        'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
+        'INF  OvmfPkg/PlatformDxe/Platform.inf',
+        '# ovmf-build OvmfGopPkg begin: Intel GOP driver, its VBT, the platform GOP policy',
+        'INF  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+        'INF  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+        'FILE FREEFORM = 1647B4F3-3E8A-4FEF-81C8-328ED647AB1A {',
+        '  SECTION RAW = OvmfGopPkg/Vbt/Vbt.bin',
+        '}',
+        '# ovmf-build OvmfGopPkg end',
+        'INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf',
+        '',
+        '[Rule.Common.SEC]',
+      ].join('\r\n'),
+    );
+    expect(patchFdf(patchFdf(FDF))).toBe(patchFdf(FDF));
+  });
+
+  it('fails with E_EDK2_PATCH_FAILED without [FV.DXEFV] or the anchor', () => {
+    expect(() => patchFdf(FDF.replace('[FV.DXEFV]', '[FV.OTHER]'))).toThrow(
+      expect.objectContaining({
+        code: 'E_EDK2_PATCH_FAILED',
+        details: expect.objectContaining({ file: 'OvmfPkgX64.fdf' }),
+      }),
+    );
+    expect(() =>
+      patchFdf(FDF.replace('INF  OvmfPkg/PlatformDxe/Platform.inf\r\nINF  OvmfPkg/Amd', 'INF  OvmfPkg/Amd')),
+    ).toThrow(
+      'OvmfPkgX64.fdf: the anchor "INF OvmfPkg/PlatformDxe/Platform.inf" is missing from its section',
+    );
+  });
+});
+
+// The real OvmfPkgX64.dsc/.fdf, from any EDK2 tree the tool has unpacked into the user cache
+// (the integration tests unpack Debian's edk2 there).
+const cached = await listCachedEdk2Sources(path.join(userCacheDir(process.env), 'edk2'));
+describe.skipIf(cached.length === 0)('on the real EDK2 platform files', () => {
+  it.each(cached.map((source) => [source.description, source.dir] as const))('%s', async (_name, dir) => {
+    const dsc = await readFile(path.join(dir, DSC_PATH), 'utf8');
+    const fdf = await readFile(path.join(dir, FDF_PATH), 'utf8');
+    expect(dsc.includes('\r\n')).toBe(true);
+    const patched = patchPlatform({ dsc, fdf });
+    // Exactly our block added, nothing else changed, CRLF throughout.
+    for (const [before, after, added] of [
+      [dsc, patched.dsc, 4],
+      [fdf, patched.fdf, 7],
+    ] as const) {
+      const beforeLines = before.split('\r\n');
+      const afterLines = after.split('\r\n');
+      expect(afterLines.length - beforeLines.length).toBe(added);
+      expect(after.replace(/\r\n/g, '').includes('\n')).toBe(false);
+      const begin = afterLines.findIndex((line) => line.includes('ovmf-build OvmfGopPkg begin'));
+      expect(afterLines[begin - 1]?.trim().replace(/\s+/g, ' ')).toMatch(
+        /^(INF )?OvmfPkg\/PlatformDxe\/Platform\.inf$/,
+      );
+      expect([...afterLines.slice(0, begin), ...afterLines.slice(begin + added)]).toEqual(beforeLines);
+    }
+    expect(patchPlatform(patched)).toEqual(patched);
+  });
+});
