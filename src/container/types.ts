@@ -21,6 +21,26 @@ export interface ConnectOptions {
    * @default true
    */
   readonly startPrivateService?: boolean;
+  /**
+   * Platform whose well-known socket paths are tried.
+   * @default process.platform
+   */
+  readonly platform?: NodeJS.Platform;
+  /**
+   * Prefix of the well-known rootful socket paths (tests pass a temp dir).
+   * @default '/'
+   */
+  readonly fileSystemRoot?: string;
+  /**
+   * Timeout of each candidate's /_ping and /version.
+   * @default 2_000
+   */
+  readonly pingTimeoutMs?: number;
+  /**
+   * How long the private podman service may take to answer.
+   * @default 20_000
+   */
+  readonly serviceStartTimeoutMs?: number;
 }
 
 export interface BuilderImageSpec {
@@ -30,6 +50,26 @@ export interface BuilderImageSpec {
   readonly repository: string;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /**
+   * Base image given to the Containerfile as BASE_IMAGE when present locally or pullable.
+   * @default 'debian:bookworm-slim'
+   */
+  readonly baseImage?: string;
+  /**
+   * Skip the registry pull and go straight to debootstrap when no base image is local.
+   * @default true when the engine's env has OVMF_BUILD_OFFLINE=1, else false
+   */
+  readonly offline?: boolean;
+  /**
+   * Bound on the registry pull attempt.
+   * @default 20_000
+   */
+  readonly pullTimeoutMs?: number;
+  /**
+   * apt configuration directory whose first bookworm `deb` entry is the debootstrap mirror.
+   * @default '/etc/apt'
+   */
+  readonly aptDir?: string;
 }
 
 export interface BuilderImage {
@@ -38,6 +78,20 @@ export interface BuilderImage {
   readonly ref: string;
   /** True when this call built it, false when an existing image was reused. */
   readonly built: boolean;
+  readonly sizeInBytes: number;
+  /** The base the image was built FROM and where it came from. */
+  readonly baseImage: {
+    readonly ref: string;
+    readonly id: string;
+    readonly source: 'local' | 'pulled' | 'debootstrap';
+  };
+  /** The inputs of the tag digest (cache-key style, to explain a rebuild). */
+  readonly details: {
+    readonly context: string;
+    readonly files: Readonly<Record<string, string>>;
+    readonly baseImage: string;
+    readonly baseRef: string;
+  };
 }
 
 /** A file placed into the container (via putArchive) before it starts. */
@@ -59,8 +113,13 @@ export interface InputDirectory {
 export interface RunSpec {
   readonly image: string;
   readonly cmd: readonly string[];
-  /** @default '1000:1000' (never root) */
+  /** @default '1000:1000' (root is refused unless `allowRoot`) */
   readonly user?: string;
+  /**
+   * Allow `user` to be root (uid 0).
+   * @default false
+   */
+  readonly allowRoot?: boolean;
   readonly workingDir?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly files?: readonly InputFile[];
@@ -80,6 +139,16 @@ export interface RunSpec {
   /** Commit the container to this image reference after a zero exit. */
   readonly commitAs?: string;
   readonly logger: Logger;
+  /**
+   * Bound on the total bytes of all outputs.
+   * @default 512 MiB
+   */
+  readonly maxOutputBytes?: number;
+  /**
+   * Grace period of the stop sent on abort before the engine kills the container.
+   * @default 2
+   */
+  readonly stopTimeoutSeconds?: number;
 }
 
 export interface RunResult {
@@ -89,6 +158,8 @@ export interface RunResult {
   readonly outputs: ReadonlyMap<string, Uint8Array>;
   readonly durationMs: number;
   readonly committedImageId?: string;
+  /** The last (up to 200) log lines, stdout and stderr interleaved as received. */
+  readonly tailLines: readonly string[];
 }
 
 export interface ContainerEngine extends AsyncDisposable {
@@ -100,4 +171,6 @@ export interface ContainerEngine extends AsyncDisposable {
   run(spec: RunSpec): Promise<RunResult>;
   /** Removes containers labelled by ovmf-build whose owning process is gone (or all with `all`). */
   removeLeftovers(options?: { readonly all?: boolean }): Promise<readonly string[]>;
+  /** CPU seconds (utime + stime) used so far by the private podman service this object started, else null. */
+  serviceCpuSeconds(): number | null;
 }

@@ -1,0 +1,13 @@
+// The container layer's public surface; everything else in src/container is internal.
+export { connectEngine } from './engine.js';
+export type {
+  BuilderImage,
+  BuilderImageSpec,
+  ConnectOptions,
+  ContainerEngine,
+  EngineInfo,
+  InputDirectory,
+  InputFile,
+  RunResult,
+  RunSpec,
+} from './types.js';

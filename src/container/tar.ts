@@ -1,0 +1,294 @@
+// tar-stream helpers: packing inputs for putArchive / build contexts / rootfs
+// imports, and a bounded, in-memory extraction of getArchive outputs that
+// refuses every entry which could write outside its root or is not plain data.
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { OvmfBuildError } from '../core/errors.js';
+
+export type Pack = tar.Pack;
+export const createPack = (): tar.Pack => tar.pack();
+
+/** Owner written into tar headers for everything we put into a build container. */
+export interface TarOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface ExtractLimits {
+  /** @default 512 MiB */
+  readonly maxTotalBytes?: number;
+  /** @default 100_000 */
+  readonly maxEntries?: number;
+}
+
+/**
+ * Normalises a tar entry name and returns it, or the reason it is unsafe. A
+ * safe name is relative, has no `..` component and no NUL byte.
+ */
+export function checkEntryName(name: string): { ok: true; name: string } | { ok: false; reason: string } {
+  if (name.includes('\0')) {
+    return { ok: false, reason: 'name contains a NUL byte' };
+  }
+  if (name.startsWith('/') || /^[A-Za-z]:[\\/]/.test(name) || name.startsWith('\\')) {
+    return { ok: false, reason: 'absolute path' };
+  }
+  const parts = name.split(/[\\/]+/).filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) {
+    return { ok: false, reason: 'path contains `..`' };
+  }
+  if (parts.length === 0) {
+    return { ok: false, reason: 'empty path' };
+  }
+  return { ok: true, name: parts.join('/') };
+}
+
+/** Entry types that carry plain data; everything else (links, devices, fifos) is refused. */
+const DATA_TYPES = new Set(['file', 'contiguous-file']);
+
+function unsafe(name: string, reason: string, details: Record<string, unknown> = {}): OvmfBuildError {
+  return new OvmfBuildError('E_ARCHIVE_UNSAFE_ENTRY', `archive entry \`${name}\` refused: ${reason}`, {
+    entry: name,
+    reason,
+    ...details,
+  });
+}
+
+/**
+ * Reads a tar stream into memory: regular files keyed by their normalised
+ * relative name, directories skipped. Throws E_ARCHIVE_UNSAFE_ENTRY for an
+ * absolute name, `..`, a symlink, hardlink, device or fifo, or a duplicate
+ * name, and E_ARCHIVE_TOO_LARGE past the limits; the source stream is
+ * destroyed and nothing is returned (so nothing is written anywhere).
+ */
+export async function extractInMemory(
+  source: Readable,
+  limits: ExtractLimits = {},
+): Promise<Map<string, Uint8Array>> {
+  const maxTotalBytes = limits.maxTotalBytes ?? 512 * 1024 * 1024;
+  const maxEntries = limits.maxEntries ?? 100_000;
+  const files = new Map<string, Uint8Array>();
+  const extract = tar.extract();
+  let totalBytes = 0;
+  let entries = 0;
+  const consume = async (): Promise<void> => {
+    for await (const entry of extract) {
+      const header = entry.header;
+      entries += 1;
+      if (entries > maxEntries) {
+        throw new OvmfBuildError('E_ARCHIVE_TOO_LARGE', `archive has more than ${maxEntries} entries`, {
+          maxEntries,
+        });
+      }
+      const checked = checkEntryName(header.name);
+      if (!checked.ok) {
+        throw unsafe(header.name, checked.reason);
+      }
+      const type = header.type ?? 'file';
+      if (type === 'directory') {
+        entry.resume();
+        continue;
+      }
+      if (!DATA_TYPES.has(type)) {
+        throw unsafe(header.name, `entry type ${type} is not allowed`, {
+          type,
+          linkname: header.linkname ?? null,
+        });
+      }
+      if (files.has(checked.name)) {
+        throw unsafe(header.name, 'duplicate entry');
+      }
+      const declared = header.size ?? 0;
+      if (totalBytes + declared > maxTotalBytes) {
+        throw new OvmfBuildError(
+          'E_ARCHIVE_TOO_LARGE',
+          `archive entry \`${checked.name}\` (${declared} bytes) takes the total past ${maxTotalBytes} bytes`,
+          { entry: checked.name, sizeInBytes: declared, maxTotalBytes },
+        );
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        if (received > declared) {
+          throw unsafe(header.name, `more data than the declared ${declared} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      totalBytes += received;
+      files.set(checked.name, new Uint8Array(Buffer.concat(chunks, received)));
+    }
+  };
+  try {
+    await Promise.all([pipeline(source, extract), consume()]);
+  } catch (error) {
+    source.destroy();
+    extract.destroy();
+    throw error;
+  }
+  return files;
+}
+
+/** One entry of a host tree, validated before anything is packed. */
+interface TreeEntry {
+  readonly relative: string;
+  readonly type: 'file' | 'directory' | 'symlink';
+  readonly mode: number;
+  readonly sizeInBytes: number;
+  readonly mtime: Date;
+  readonly linkname?: string;
+}
+
+/**
+ * Walks a host directory and returns its entries sorted by name: regular
+ * files, directories, and symlinks whose relative target stays inside the
+ * tree. Anything else (absolute or escaping symlinks, sockets, fifos,
+ * devices) raises E_INPUT_UNSAFE_ENTRY before a single byte is sent.
+ */
+export async function walkHostTree(root: string): Promise<TreeEntry[]> {
+  const entries: TreeEntry[] = [];
+  const rootStat = await lstat(root).catch((error: unknown) => {
+    throw new OvmfBuildError(
+      'E_INPUT_NOT_FOUND',
+      `input directory ${root} cannot be read: ${String(error)}`,
+      {
+        path: root,
+      },
+    );
+  });
+  if (!rootStat.isDirectory()) {
+    throw new OvmfBuildError('E_INPUT_NOT_A_DIRECTORY', `input ${root} is not a directory`, { path: root });
+  }
+  const visit = async (relativeDir: string): Promise<void> => {
+    const names = (await readdir(path.join(root, relativeDir))).sort();
+    for (const name of names) {
+      const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
+      const full = path.join(root, relative);
+      const stat = await lstat(full);
+      const mode = stat.mode & 0o7777;
+      if (stat.isDirectory()) {
+        entries.push({ relative, type: 'directory', mode, sizeInBytes: 0, mtime: stat.mtime });
+        await visit(relative);
+      } else if (stat.isFile()) {
+        entries.push({ relative, type: 'file', mode, sizeInBytes: stat.size, mtime: stat.mtime });
+      } else if (stat.isSymbolicLink()) {
+        const target = await readlink(full);
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(relative), target));
+        if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+          throw new OvmfBuildError(
+            'E_INPUT_UNSAFE_ENTRY',
+            `input ${full} is a symlink to ${target}, outside the input directory`,
+            { path: full, target },
+          );
+        }
+        entries.push({
+          relative,
+          type: 'symlink',
+          mode,
+          sizeInBytes: 0,
+          mtime: stat.mtime,
+          linkname: target,
+        });
+      } else {
+        throw new OvmfBuildError(
+          'E_INPUT_UNSAFE_ENTRY',
+          `input ${full} is not a regular file, directory or symlink`,
+          { path: full },
+        );
+      }
+    }
+  };
+  await visit('');
+  return entries;
+}
+
+/** Adds one in-memory file. */
+export async function packBytes(
+  pack: tar.Pack,
+  name: string,
+  data: Uint8Array,
+  mode: number,
+  owner: TarOwner,
+  mtime = new Date(0),
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    pack.entry(
+      { name, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: data.byteLength, mtime },
+      Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      (error) => (error ? reject(error) : resolve()),
+    );
+  });
+}
+
+export async function packDirectory(
+  pack: tar.Pack,
+  name: string,
+  mode: number,
+  owner: TarOwner,
+  mtime = new Date(0),
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    pack.entry({ name, type: 'directory', mode, uid: owner.uid, gid: owner.gid, mtime }, (error) =>
+      error ? reject(error) : resolve(),
+    );
+  });
+}
+
+/**
+ * Streams a walked host tree into `pack` under `prefix` (no leading slash),
+ * file contents read as they are packed so memory stays flat.
+ */
+export async function packHostTree(
+  pack: tar.Pack,
+  root: string,
+  entries: readonly TreeEntry[],
+  prefix: string,
+  owner: TarOwner,
+  fixedMtime?: Date,
+): Promise<void> {
+  for (const entry of entries) {
+    const name = prefix === '' ? entry.relative : `${prefix}/${entry.relative}`;
+    const mtime = fixedMtime ?? entry.mtime;
+    if (entry.type === 'directory') {
+      await packDirectory(pack, name, entry.mode, owner, mtime);
+    } else if (entry.type === 'symlink') {
+      await new Promise<void>((resolve, reject) => {
+        pack.entry(
+          {
+            name,
+            type: 'symlink',
+            linkname: entry.linkname ?? '',
+            mode: 0o777,
+            uid: owner.uid,
+            gid: owner.gid,
+            mtime,
+          },
+          (error) => (error ? reject(error) : resolve()),
+        );
+      });
+    } else {
+      let finished: Promise<void> = Promise.resolve();
+      const sink = pack.entry(
+        {
+          name,
+          type: 'file',
+          mode: entry.mode,
+          uid: owner.uid,
+          gid: owner.gid,
+          size: entry.sizeInBytes,
+          mtime,
+        },
+        (error) => {
+          if (error) {
+            finished = Promise.reject(error);
+          }
+        },
+      );
+      await pipeline(createReadStream(path.join(root, entry.relative)), sink);
+      await finished;
+    }
+  }
+}
