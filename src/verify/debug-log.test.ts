@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { findLoadedDriver, parseDebugLog, splitLogLines } from './debug-log.js';
+
+// Excerpts in the formats of edk2-stable202211 (see debug-log.ts): `%g` prints lower-case
+// hex, `%11p` upper-case hex padded to 11 digits, `%r` the status text.
+const GOP = '1647B4F3-3E8A-4FDD-81C8-328ED647AB1A';
+const POLICY = '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2';
+
+const NORMAL_BOOT = [
+  'SecCoreStartupWithStack(0xFFFCC000, 0x820000)',
+  'Loading PEIM 9B3ADA4F-AE56-4C24-8DEA-F03B7558AE50',
+  'Loading PEIM at 0x00000821000 EntryPoint=0x00000826A7C PcdPeim.efi',
+  'Loading PEIM 222c386d-5abc-4fb4-b124-fbb82488acf4',
+  'Loading DXE CORE at 0x0007EEA1000 EntryPoint=0x0007EEB9F6B',
+  'Loading driver 80cf7257-87ab-47f9-a3fe-d50b76d89541',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 7EE95B40',
+  'Loading driver at 0x0007EE7A000 EntryPoint=0x0007EE7D1D5 PcdDxe.efi',
+  'InstallProtocolInterface: 11B34006-D85B-4D0A-A290-D5A571310EF7 7EE80360',
+  'Loading driver 1647b4f3-3e8a-4fdd-81c8-328ed647ab1a',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 7E8B5040',
+  'Loading driver at 0x0007E86C000 EntryPoint=0x0007E86D2B8 ',
+  'InstallProtocolInterface: 18A031AB-B443-4D1A-A5C0-0C09261E9F71 7E8B5C18',
+  'Loading driver 6fe0ecc8-fdff-490e-a0c6-b60b3a8e98a2',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 7E8B4A40',
+  'Loading driver at 0x0007E865000 EntryPoint=0x0007E8662A1 PlatformGopPolicyDxe.efi',
+  'OvmfGopPkg: VBT found, 5632 bytes at 0x7E85F018, signature "$VBT GEMINILAKE     "',
+  'InstallProtocolInterface: EC2E931B-3281-48A5-8107-DF8A8BED3C5D 7E866010',
+  'Loading driver a19b1fe7-c1bc-49f8-875f-54a5d542443f',
+  'Loading driver at 0x0007E85A000 EntryPoint=0x0007E85C0F1 CpuIo2Dxe.efi',
+  'Error: Image at 0007E85A000 start failed: Unsupported',
+  'Driver 2ec9da37-ee35-4de1-86f5-8bb4a7a22ab5 was discovered but not loaded!!',
+  '[Bds] Entry...',
+  '[Bds] Stop Hotkey Service!',
+  'Loading driver at 0x0007E3C4000 EntryPoint=0x0007E3C5A1B Shell.efi',
+].join('\n');
+
+describe('parseDebugLog', () => {
+  it('reads dispatch order, image addresses, names, failures and BDS from a normal boot', () => {
+    const summary = parseDebugLog(`${NORMAL_BOOT}\n`);
+    expect(summary).toEqual({
+      lineCount: 25,
+      loadedPeims: ['9B3ADA4F-AE56-4C24-8DEA-F03B7558AE50', '222C386D-5ABC-4FB4-B124-FBB82488ACF4'],
+      loadedDrivers: [
+        {
+          guid: '80CF7257-87AB-47F9-A3FE-D50B76D89541',
+          line: 6,
+          imageBase: '7EE7A000',
+          entryPoint: '7EE7D1D5',
+          name: 'PcdDxe.efi',
+          messages: ['InstallProtocolInterface: 11B34006-D85B-4D0A-A290-D5A571310EF7 7EE80360'],
+        },
+        {
+          guid: GOP,
+          line: 10,
+          imageBase: '7E86C000',
+          entryPoint: '7E86D2B8',
+          messages: ['InstallProtocolInterface: 18A031AB-B443-4D1A-A5C0-0C09261E9F71 7E8B5C18'],
+        },
+        {
+          guid: POLICY,
+          line: 14,
+          imageBase: '7E865000',
+          entryPoint: '7E8662A1',
+          name: 'PlatformGopPolicyDxe.efi',
+          messages: [
+            'OvmfGopPkg: VBT found, 5632 bytes at 0x7E85F018, signature "$VBT GEMINILAKE     "',
+            'InstallProtocolInterface: EC2E931B-3281-48A5-8107-DF8A8BED3C5D 7E866010',
+          ],
+        },
+        {
+          guid: 'A19B1FE7-C1BC-49F8-875F-54A5D542443F',
+          line: 19,
+          imageBase: '7E85A000',
+          entryPoint: '7E85C0F1',
+          name: 'CpuIo2Dxe.efi',
+          messages: [],
+        },
+      ],
+      notLoaded: [{ line: 22, guid: '2EC9DA37-EE35-4DE1-86F5-8BB4A7A22AB5', smm: false }],
+      startFailures: [
+        {
+          line: 21,
+          imageBase: '7E85A000',
+          status: 'Unsupported',
+          guid: 'A19B1FE7-C1BC-49F8-875F-54A5D542443F',
+        },
+      ],
+      asserts: [],
+      reachedBds: true,
+      bdsLine: 23,
+      policyVbt: {
+        found: true,
+        line: 17,
+        sizeInBytes: 5_632,
+        address: '7E85F018',
+        signature: '$VBT GEMINILAKE     ',
+      },
+      imageLoadLineCount: 5,
+    });
+  });
+
+  it('finds drivers by GUID in either case', () => {
+    const summary = parseDebugLog(NORMAL_BOOT);
+    expect(findLoadedDriver(summary, GOP.toLowerCase())?.line).toBe(10);
+    expect(findLoadedDriver(summary, POLICY)?.name).toBe('PlatformGopPolicyDxe.efi');
+    expect(findLoadedDriver(summary, '00000000-0000-0000-0000-000000000000')).toBeUndefined();
+  });
+
+  it('does not give the shell (loaded by BDS, not the dispatcher) to the last driver', () => {
+    const summary = parseDebugLog(NORMAL_BOOT);
+    expect(summary.loadedDrivers.at(-1)?.messages).toEqual([]);
+    expect(summary.loadedDrivers.map((driver) => driver.name ?? null)).toEqual([
+      'PcdDxe.efi',
+      null,
+      'PlatformGopPolicyDxe.efi',
+      'CpuIo2Dxe.efi',
+    ]);
+  });
+
+  it('records a start failure at an address no driver was loaded at without a GUID', () => {
+    const summary = parseDebugLog('Error: Image at 00012345000 start failed: Not Found\n');
+    expect(summary.startFailures).toEqual([{ line: 1, imageBase: '12345000', status: 'Not Found' }]);
+  });
+
+  it('reads the policy driver reporting a missing VBT, SMM discovery lines and ASSERTs', () => {
+    const summary = parseDebugLog(
+      [
+        `Loading driver ${POLICY}`,
+        'Loading driver at 0x0007E865000 EntryPoint=0x0007E8662A1 PlatformGopPolicyDxe.efi',
+        'OvmfGopPkg: VBT file 1647b4f3-3e8a-4fef-81c8-328ed647ab1a not found: Not Found',
+        'SMM Driver 9a5163e7-5c29-453f-825c-837a46a81e15 was discovered but not loaded!!',
+        'ASSERT /build/MdeModulePkg/Core/Dxe/Mem/Page.c(1011): RangeEnd >= RangeStart',
+      ].join('\r\n'),
+    );
+    expect(summary.policyVbt).toEqual({
+      found: false,
+      line: 3,
+      guid: '1647B4F3-3E8A-4FEF-81C8-328ED647AB1A',
+      status: 'Not Found',
+    });
+    expect(summary.notLoaded).toEqual([{ line: 4, guid: '9A5163E7-5C29-453F-825C-837A46A81E15', smm: true }]);
+    expect(summary.asserts).toEqual([
+      { line: 5, text: 'ASSERT /build/MdeModulePkg/Core/Dxe/Mem/Page.c(1011): RangeEnd >= RangeStart' },
+    ]);
+    expect(summary.reachedBds).toBe(false);
+    expect(summary.bdsLine).toBeUndefined();
+  });
+
+  it('keeps a dispatched driver whose image did not load without an address', () => {
+    const summary = parseDebugLog(
+      `Loading driver ${GOP}\nLoading driver ${POLICY}\nLoading driver at 0x1000 EntryPoint=0x1010 X.efi\n`,
+    );
+    expect(summary.loadedDrivers.map(({ guid, imageBase }) => ({ guid, imageBase }))).toEqual([
+      { guid: GOP, imageBase: undefined },
+      { guid: POLICY, imageBase: '1000' },
+    ]);
+  });
+
+  it('an empty log is an empty summary', () => {
+    expect(parseDebugLog('')).toEqual({
+      lineCount: 0,
+      loadedPeims: [],
+      loadedDrivers: [],
+      notLoaded: [],
+      startFailures: [],
+      asserts: [],
+      reachedBds: false,
+      imageLoadLineCount: 0,
+    });
+  });
+});
+
+describe('splitLogLines', () => {
+  it('splits on LF, drops CR and one trailing empty line, keeps a partial last line', () => {
+    expect(splitLogLines('a\r\nb\n\nc')).toEqual(['a', 'b', '', 'c']);
+    expect(splitLogLines('a\n')).toEqual(['a']);
+    expect(splitLogLines('')).toEqual([]);
+  });
+});
