@@ -1,11 +1,185 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import type { Command } from '../context.js';
-import { OvmfBuildError } from '../../core/errors.js';
+import { writeJson, writeLine } from '../context.js';
+import { OvmfBuildError, UsageError } from '../../core/errors.js';
+import { sha256 } from '../../core/digest.js';
+import { hex } from '../../core/hex.js';
+import { detectFileKind } from '../../formats/detect.js';
+import { parseFirmware } from '../../formats/firmware-tree.js';
+import { classifyGopDriver } from '../../formats/gop.js';
+import { optionRomPeBytes, parseOptionRom } from '../../formats/option-rom.js';
+import { parsePeImage } from '../../formats/pe-coff.js';
+import { nodeToJson, renderTree } from '../../formats/render-tree.js';
+import { parseVbt } from '../../formats/vbt.js';
+import { EXIT } from '../exit-codes.js';
+
+const USAGE = [
+  'usage: ovmf-build inspect <file> [--json]',
+  '',
+  'Shows what a file is: an Intel GOP driver (build, PE summary), another PE image, a VBT,',
+  'a firmware image or capsule (volumes, files, sections as a tree), a PCI option ROM (image',
+  'chain, vendor/device ids, code types, GOP build) or unknown bytes.',
+  '',
+  '  --json   print one JSON object {"kind": "gop"|"pe"|"vbt"|"image"|"capsule"|"option-rom"|"unknown", ...}',
+].join('\n');
+
+function hex4(value: number): string {
+  return value.toString(16).padStart(4, '0');
+}
 
 export const command: Command = {
   name: 'inspect',
-  summary: 'not implemented yet',
-  usage: 'ovmf-build inspect',
-  run() {
-    return Promise.reject(new OvmfBuildError('E_NOT_IMPLEMENTED', '`inspect` is not implemented yet'));
+  summary: 'show what a file is (image, capsule, GOP, VBT, option ROM)',
+  usage: USAGE,
+  async run(ctx) {
+    let values: { json?: boolean; help?: boolean };
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args: [...ctx.argv],
+        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      }));
+    } catch (error) {
+      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    }
+    if (values.help === true) {
+      writeLine(ctx.stdout, USAGE);
+      return EXIT.ok;
+    }
+    const [input, ...extra] = positionals;
+    if (input === undefined || extra.length > 0) throw new UsageError(`expected one <file>\n${USAGE}`);
+    const resolved = path.resolve(ctx.cwd, input);
+    let bytes: Uint8Array;
+    try {
+      const buffer = await readFile(resolved);
+      bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    } catch (error) {
+      throw new OvmfBuildError(
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
+        `cannot read ${resolved}: ${error instanceof Error ? error.message : String(error)}`,
+        { path: resolved },
+      );
+    }
+    const json = values.json === true;
+    const common = { file: resolved, size: bytes.length, sha256: sha256(bytes) };
+    const kind = detectFileKind(bytes);
+
+    if (kind === 'pe') {
+      const gop = classifyGopDriver(bytes);
+      if (gop.isGop) {
+        const { build, sha256: digest, sizeInBytes, pe, controllerName } = gop.info;
+        if (json)
+          writeJson(ctx.stdout, {
+            kind: 'gop',
+            ...common,
+            gop: { build, sha256: digest, size: sizeInBytes, controllerName, pe },
+          });
+        else
+          writeLine(
+            ctx.stdout,
+            `Intel GOP driver, build ${build ?? 'unknown'}, ${pe.format} ${pe.machineName} ${pe.subsystemName}, ${sizeInBytes} bytes, sha256 ${digest}`,
+          );
+        return EXIT.ok;
+      }
+      const pe = gop.pe ?? parsePeImage(bytes);
+      if (json) writeJson(ctx.stdout, { kind: 'pe', ...common, pe, notGopReason: gop.reason });
+      else {
+        writeLine(
+          ctx.stdout,
+          `${pe.format} image, ${pe.machineName} ${pe.subsystemName}, ${bytes.length} bytes, sha256 ${common.sha256}`,
+        );
+        writeLine(ctx.stdout, `not an Intel GOP driver: ${gop.reason}`);
+      }
+      return EXIT.ok;
+    }
+    if (kind === 'vbt') {
+      const vbt = parseVbt(bytes);
+      const summary = {
+        signature: vbt.signature,
+        bdbVersion: vbt.bdbVersion,
+        size: bytes.length,
+        vbtSize: vbt.vbtSize,
+        version: vbt.version,
+        checksumValid: vbt.checksum.valid,
+        vbtSha256: vbt.sha256,
+        blocks: vbt.blocks.length,
+        warnings: vbt.warnings,
+      };
+      if (json) writeJson(ctx.stdout, { kind: 'vbt', ...common, vbt: summary });
+      else
+        writeLine(
+          ctx.stdout,
+          `VBT "${vbt.signature}", BDB version ${vbt.bdbVersion}, ${vbt.vbtSize} of ${bytes.length} bytes, ${vbt.blocks.length} blocks${vbt.checksum.valid ? '' : ', stale checksum'}`,
+        );
+      return EXIT.ok;
+    }
+    if (kind === 'option-rom') {
+      const rom = parseOptionRom(bytes);
+      const images = rom.images.map((image) => {
+        let gop: Record<string, unknown> | null = null;
+        let peError: string | null = null;
+        if (image.efi !== null) {
+          try {
+            const result = classifyGopDriver(optionRomPeBytes(bytes, image));
+            gop = result.isGop
+              ? { build: result.info.build, sha256: result.info.sha256, size: result.info.sizeInBytes }
+              : null;
+          } catch (error) {
+            peError = error instanceof Error ? error.message : String(error);
+          }
+        }
+        return {
+          offset: image.offset,
+          vendorId: hex4(image.vendorId),
+          deviceId: hex4(image.deviceId),
+          codeType: image.codeTypeName,
+          size: image.imageLengthInBytes,
+          lastImage: image.lastImage,
+          sha256: image.sha256,
+          efi: image.efi,
+          gop,
+          ...(peError === null ? {} : { peError }),
+        };
+      });
+      if (json)
+        writeJson(ctx.stdout, { kind: 'option-rom', ...common, images, trailingBytes: rom.trailingBytes });
+      else {
+        writeLine(ctx.stdout, `PCI option ROM, ${images.length} image(s), ${bytes.length} bytes`);
+        for (const i of images) {
+          writeLine(
+            ctx.stdout,
+            `  @${hex(i.offset)} ${i.vendorId}:${i.deviceId} ${i.codeType} ${i.size} bytes${i.lastImage ? ' (last)' : ''}${i.gop === null ? '' : ` Intel GOP driver build ${String(i.gop['build'] ?? 'unknown')}`}`,
+          );
+        }
+      }
+      return EXIT.ok;
+    }
+    if (kind === 'image' || kind === 'capsule') {
+      const tree = parseFirmware(bytes);
+      if (json) {
+        writeJson(ctx.stdout, {
+          kind,
+          ...common,
+          format: tree.format,
+          stats: tree.stats,
+          problems: tree.problems,
+          tree: nodeToJson(tree.root),
+        });
+      } else {
+        writeLine(ctx.stdout, renderTree(tree));
+      }
+      return EXIT.ok;
+    }
+    if (json) writeJson(ctx.stdout, { kind: 'unknown', ...common });
+    else
+      writeLine(
+        ctx.stdout,
+        `unknown: no capsule header, option ROM, PE image, VBT or firmware volume in ${bytes.length} bytes`,
+      );
+    return EXIT.ok;
   },
 };
