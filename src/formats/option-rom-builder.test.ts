@@ -162,6 +162,41 @@ describe('buildOptionRom options', () => {
       'TypeError',
     ],
     ['not a PE', { images: [{ pe: new Uint8Array(100), vendorId: 0x8086, deviceId: 1 }] }, 'E_INPUT_NOT_PE'],
+    [
+      'compressedPe without compress',
+      { images: [{ pe, vendorId: 0x8086, deviceId: 1, compressedPe: new Uint8Array(8) }] },
+      'TypeError',
+    ],
+    [
+      'compressedPe for another size',
+      {
+        images: [
+          {
+            pe,
+            vendorId: 0x8086,
+            deviceId: 1,
+            compress: true,
+            compressedPe: new Uint8Array([0, 0, 0, 0, 1, 0, 0, 0]),
+          },
+        ],
+      },
+      'E_INPUT_BAD_COMPRESSED_PE',
+    ],
+    [
+      'compressedPe shorter than its CompSize',
+      {
+        images: [
+          {
+            pe,
+            vendorId: 0x8086,
+            deviceId: 1,
+            compress: true,
+            compressedPe: new Uint8Array([0xff, 0, 0, 0, 0xa0, 0xb4, 0, 0]),
+          },
+        ],
+      },
+      'E_INPUT_BAD_COMPRESSED_PE',
+    ],
   ])('%s -> %s', (_name, options, code) => {
     expect(codeOf(() => buildOptionRom(options as Parameters<typeof buildOptionRom>[0]))).toBe(code);
   });
@@ -218,6 +253,25 @@ describe.skipIf(efiRom === undefined || efiRom === '')(
           expect(sha(ours)).toBe(sha(theirs));
         },
       );
+    }
+
+    // The compressed layout (pad after the data, CompressionType 1, offset 56), checked with
+    // EfiRom's own compressed bytes so it does not depend on our compressor.
+    for (const file of gopFiles) {
+      it(`${file} -ec layout with EfiRom's compressed bytes`, () => {
+        const input = path.join(corpus, 'gop', file);
+        const theirs = run(
+          ['-f', '0x8086', '-i', '0x3e9b', '-ec', input],
+          path.join(dir, `${file}.ec-layout.rom`),
+        );
+        const compressedPe = theirs.subarray(56);
+        const ours = buildOptionRom({
+          images: [
+            { pe: read(`gop/${file}`), vendorId: 0x8086, deviceId: 0x3e9b, compress: true, compressedPe },
+          ],
+        });
+        expect(sha(ours)).toBe(sha(theirs));
+      });
     }
 
     it('a three-image chain with a device list and a code revision', () => {

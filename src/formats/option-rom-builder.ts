@@ -36,6 +36,12 @@ export interface OptionRomImageInput {
    */
   readonly compress?: boolean;
   /**
+   * The EFI 1.1-compressed form of `pe`, when it was compressed elsewhere (for instance
+   * taken from an EfiRom -ec image); used instead of running compressEfi. Only with
+   * `compress: true`; its header (CompSize, OrigSize) must describe `pe`.
+   */
+  readonly compressedPe?: Uint8Array;
+  /**
    * PCIR CodeRevision (EfiRom -r).
    * @default 0
    */
@@ -64,6 +70,22 @@ function checkInteger(name: string, value: unknown, max: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new TypeError(`Expected \`${name}\` to be an integer in 0..${hex(max)}, got \`${String(value)}\``);
   }
+}
+
+/** EFI 1.1 compressed data starts with CompSize u32 and OrigSize u32 (UEFI spec 19.2). */
+function checkCompressed(input: OptionRomImageInput, index: number): Uint8Array {
+  const data = input.compressedPe as Uint8Array;
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const compSize = data.length >= 8 ? dv.getUint32(0, true) : -1;
+  const origSize = data.length >= 8 ? dv.getUint32(4, true) : -1;
+  if (compSize < 0 || compSize + 8 > data.length || origSize !== input.pe.length) {
+    throw new FormatError(
+      'E_INPUT_BAD_COMPRESSED_PE',
+      `image ${index}: compressedPe header claims CompSize ${compSize} and OrigSize ${origSize}; expected CompSize + 8 <= ${data.length} and OrigSize ${input.pe.length}`,
+      { index, compSize, origSize, sizeInBytes: data.length },
+    );
+  }
+  return data.subarray(0, compSize + 8);
 }
 
 function buildImage(input: OptionRomImageInput, index: number, last: boolean, pci23: boolean): Uint8Array {
@@ -110,7 +132,14 @@ function buildImage(input: OptionRomImageInput, index: number, last: boolean, pc
   }
 
   const compress = input.compress ?? false;
-  const payload = compress ? compressEfi(input.pe) : input.pe;
+  const payload = compress
+    ? input.compressedPe === undefined
+      ? compressEfi(input.pe)
+      : checkCompressed(input, index)
+    : input.pe;
+  if (!compress && input.compressedPe !== undefined) {
+    throw new TypeError(`Expected \`images[${index}].compress\` to be true when \`compressedPe\` is given`);
+  }
   if (compress && payload.length > input.pe.length) {
     // EfiRom compresses into a buffer the size of the input and fails when it does not fit.
     throw new OvmfBuildError(
