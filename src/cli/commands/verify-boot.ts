@@ -1,11 +1,212 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import type { Command } from '../context.js';
-import { OvmfBuildError } from '../../core/errors.js';
+import { writeJson, writeLine } from '../context.js';
+import { EXIT } from '../exit-codes.js';
+import { OvmfBuildError, UsageError } from '../../core/errors.js';
+import { isGuidString } from '../../core/guid.js';
+import { verifyBoot, type BootVerification } from '../../verify/boot.js';
+import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
+import { verifyStructure, type StructureReport } from '../../verify/structural.js';
+
+const USAGE = [
+  'usage: ovmf-build verify-boot <code.fd> <vars.fd> [--gop-guid G] [--policy-guid G] [--machine q35|i440fx]',
+  '                              [--smm] [--timeout-ms N] [--gop <file> --vbt <file>] [--log <file>] [--json]',
+  '',
+  'Boots a DEBUG OVMF in QEMU (TCG; KVM when /dev/kvm is usable) with the code image read-only and a',
+  'copy of the variable store, and passes when the debug log (port 0x402) shows the DXE dispatcher',
+  'loading the GOP driver and the policy driver and the boot reaching BDS. QEMU stops right after BDS.',
+  'A RELEASE build prints no debug log and fails with E_BOOT_NO_DEBUG_OUTPUT.',
+  '',
+  `  --gop-guid <G>      FILE_GUID of the GOP driver (default ${DEFAULT_GOP_FILE_GUID})`,
+  `  --policy-guid <G>   FILE_GUID of the GOP policy driver (default ${DEFAULT_POLICY_FILE_GUID})`,
+  '  --machine <m>       q35 (default) or i440fx',
+  '  --smm               the build requires SMM (secure boot builds): smm=on, secure pflash',
+  '  --timeout-ms <n>    hard limit for the boot (default 120000)',
+  '  --gop <file>        also check structurally that the DXE volume holds exactly this GOP driver ...',
+  '  --vbt <file>        ... and this VBT (both needed), before booting',
+  '  --log <file>        keep the debug log here',
+  '  --json              print the verdict as JSON',
+  '',
+  'Exit code 0 when it passes, 10 when it does not (E_BOOT_*, E_VERIFY_*).',
+].join('\n');
+
+interface Options {
+  'gop-guid'?: string;
+  'policy-guid'?: string;
+  machine?: string;
+  smm?: boolean;
+  'timeout-ms'?: string;
+  gop?: string;
+  vbt?: string;
+  log?: string;
+  json?: boolean;
+  help?: boolean;
+}
+
+function guidOption(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (!isGuidString(value))
+    throw new UsageError(`--${name} must be a GUID, got \`${value}\``, { [name]: value });
+  return value.toUpperCase();
+}
+
+async function readInput(file: string, role: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new OvmfBuildError(
+      code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
+      `cannot read the ${role} ${file}: ${code ?? String(error)}`,
+      { path: file },
+      { cause: error },
+    );
+  }
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function printHuman(
+  write: (text: string) => void,
+  result: BootVerification,
+  guids: { gop: string; policy: string },
+  structure: StructureReport | undefined,
+): void {
+  const accel = result.qemu.args.filter((_, i, all) => all[i - 1] === '-accel').join(':');
+  write(
+    `${result.passed ? 'PASS' : 'FAIL'}  ${result.reachedBds ? `reached BDS in ${seconds(result.timeToBdsMs)}` : 'did not reach BDS'}` +
+      ` (QEMU ran ${seconds(result.durationMs)}, ${accel}, log from ${result.logSource})`,
+  );
+  if (structure !== undefined) {
+    write(
+      `  structure       GOP ${structure.gop.sha256.slice(0, 16)}.. and VBT ${structure.vbt.sha256.slice(0, 16)}.. in ${structure.dxeVolume.name}`,
+    );
+  }
+  const position = (guid: string): string => {
+    const index = result.loadedDrivers.indexOf(guid);
+    return index < 0 ? 'NOT loaded' : `loaded (#${index + 1} of ${result.loadedDrivers.length})`;
+  };
+  write(`  GOP driver      ${guids.gop} ${position(guids.gop)}`);
+  write(`  policy driver   ${guids.policy} ${position(guids.policy)}`);
+  const vbt = result.summary.policyVbt;
+  if (vbt?.found === true)
+    write(`  VBT             ${vbt.sizeInBytes} bytes, signature "${vbt.signature.trimEnd()}"`);
+  for (const failure of result.failures) write(`  failure: ${failure}`);
+  for (const note of result.info) write(`  info: ${note}`);
+  write(`  drivers loaded in order (${result.loadedDrivers.length}):`);
+  result.summary.loadedDrivers.forEach((driver, index) => {
+    write(
+      `    ${String(index + 1).padStart(3)}  ${driver.guid}${driver.name === undefined ? '' : `  ${driver.name}`}`,
+    );
+  });
+  if (result.logPath !== undefined) write(`  debug log kept at ${result.logPath}`);
+}
 
 export const command: Command = {
   name: 'verify-boot',
-  summary: 'not implemented yet',
-  usage: 'ovmf-build verify-boot',
-  run() {
-    return Promise.reject(new OvmfBuildError('E_NOT_IMPLEMENTED', '`verify-boot` is not implemented yet'));
+  summary: 'boot an OVMF in QEMU and check the GOP and policy drivers load',
+  usage: USAGE,
+  async run(ctx) {
+    let values: Options;
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args: [...ctx.argv],
+        options: {
+          'gop-guid': { type: 'string' },
+          'policy-guid': { type: 'string' },
+          machine: { type: 'string' },
+          smm: { type: 'boolean' },
+          'timeout-ms': { type: 'string' },
+          gop: { type: 'string' },
+          vbt: { type: 'string' },
+          log: { type: 'string' },
+          json: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+        allowPositionals: true,
+        strict: true,
+      }));
+    } catch (error) {
+      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    }
+    if (values.help === true) {
+      writeLine(ctx.stdout, USAGE);
+      return EXIT.ok;
+    }
+    const [codeArg, varsArg, ...extra] = positionals;
+    if (codeArg === undefined || varsArg === undefined || extra.length > 0) {
+      throw new UsageError(`expected exactly two files, <code.fd> and <vars.fd>\n${USAGE}`, { positionals });
+    }
+    const gop = guidOption('gop-guid', values['gop-guid'], DEFAULT_GOP_FILE_GUID);
+    const policy = guidOption('policy-guid', values['policy-guid'], DEFAULT_POLICY_FILE_GUID);
+    const machine = values.machine ?? 'q35';
+    if (machine !== 'q35' && machine !== 'i440fx') {
+      throw new UsageError(`--machine must be q35 or i440fx, got \`${machine}\``, { machine });
+    }
+    if (values.smm === true && machine !== 'q35')
+      throw new UsageError('--smm needs --machine q35', { machine });
+    let timeoutMs: number | undefined;
+    if (values['timeout-ms'] !== undefined) {
+      timeoutMs = Number(values['timeout-ms']);
+      if (!/^[0-9]+$/.test(values['timeout-ms']) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+        throw new UsageError(`--timeout-ms must be a positive integer, got \`${values['timeout-ms']}\``);
+      }
+    }
+    if ((values.gop === undefined) !== (values.vbt === undefined)) {
+      throw new UsageError('--gop and --vbt go together: the structural check needs both');
+    }
+    const codePath = path.resolve(ctx.cwd, codeArg);
+    const varsPath = path.resolve(ctx.cwd, varsArg);
+
+    let structure: StructureReport | undefined;
+    if (values.gop !== undefined && values.vbt !== undefined) {
+      structure = verifyStructure({
+        code: await readInput(codePath, 'OVMF code image'),
+        gop: await readInput(path.resolve(ctx.cwd, values.gop), 'GOP driver'),
+        vbt: await readInput(path.resolve(ctx.cwd, values.vbt), 'VBT'),
+        gopFileGuid: gop,
+        policyFileGuid: policy,
+      });
+    }
+
+    const result = await verifyBoot({
+      codePath,
+      varsPath,
+      gopFileGuid: gop,
+      policyFileGuid: policy,
+      machine,
+      smm: values.smm === true,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(structure === undefined ? {} : { vbtSizeInBytes: structure.vbt.sizeInBytes }),
+      ...(values.log === undefined ? {} : { logPath: path.resolve(ctx.cwd, values.log) }),
+      env: ctx.env,
+      signal: ctx.signal,
+    });
+    if (values.json === true) {
+      writeJson(ctx.stdout, {
+        passed: result.passed,
+        durationMs: result.durationMs,
+        timeToBdsMs: result.timeToBdsMs ?? null,
+        reachedBds: result.reachedBds,
+        gopFileGuid: gop,
+        policyFileGuid: policy,
+        loadedDrivers: result.loadedDrivers,
+        failures: result.failures,
+        info: result.info,
+        policyVbt: result.summary.policyVbt ?? null,
+        logSource: result.logSource,
+        logPath: result.logPath ?? null,
+        structure: structure ?? null,
+        qemu: result.qemu,
+      });
+    } else {
+      printHuman((text) => writeLine(ctx.stdout, text), result, { gop, policy }, structure);
+    }
+    return result.passed ? EXIT.ok : EXIT.verification;
   },
 };
