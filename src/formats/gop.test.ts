@@ -5,8 +5,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { assertGopDriver, classifyGopDriver, INTEL_GOP_DRIVER_NAME } from './gop.js';
+import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 interface GopEntry {
   path: string;
   kind: string;
@@ -18,7 +18,7 @@ interface GopEntry {
     controller_name_string?: string;
   };
 }
-const manifest = JSON.parse(readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as {
+const manifest = loadManifest() as unknown as {
   entries: GopEntry[];
 };
 const gops = manifest.entries.filter((e) => e.kind === 'gop');

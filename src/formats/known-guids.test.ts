@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isGuidString } from '../core/guid.js';
 import {
@@ -11,8 +9,8 @@ import {
   knownNonGopFile,
   knownVbtFile,
 } from './known-guids.js';
+import { loadManifest } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 interface FileTruth {
   file_guid: string;
   ui_name: string | null;
@@ -22,7 +20,7 @@ interface Entry {
   path: string;
   ground_truth: { gop?: FileTruth[] | null; vbt?: FileTruth[] | null; other_gop_named_files?: FileTruth[] };
 }
-const manifest = JSON.parse(readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as { entries: Entry[] };
+const manifest = loadManifest() as unknown as { entries: Entry[] };
 
 describe('known GUIDs', () => {
   it('are well-formed upper-case GUIDs, each listed once, each with a source', () => {

@@ -9,8 +9,8 @@ import { compressEfi } from './compression/index.js';
 import { classifyGopDriver } from './gop.js';
 import { buildOptionRom } from './option-rom-builder.js';
 import { optionRomPeBytes, parseOptionRom } from './option-rom.js';
+import { CORPUS_DIR as corpus } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 const read = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(corpus, p)));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const gopFiles = readdirSync(path.join(corpus, 'gop'))

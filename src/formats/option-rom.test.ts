@@ -8,8 +8,8 @@ import { classifyGopDriver } from './gop.js';
 import { looksLikeOptionRom, MAX_ROM_IMAGES, optionRomPeBytes, parseOptionRom } from './option-rom.js';
 import { parsePeImage } from './pe-coff.js';
 import { parseVbt } from './vbt.js';
+import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 interface ImageTruth {
   offset: number;
   size_field_bytes?: number;
@@ -41,7 +41,7 @@ interface Entry {
   size: number;
   ground_truth: { images: ImageTruth[]; image_count: number };
 }
-const manifest = JSON.parse(readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as { entries: Entry[] };
+const manifest = loadManifest() as unknown as { entries: Entry[] };
 const roms = manifest.entries.filter((e) => e.kind === 'rom');
 const read = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(corpus, p)));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

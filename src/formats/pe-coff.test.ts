@@ -4,14 +4,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { looksLikePe, MAX_SECTIONS, parsePeImage, TE_HEADER_SIZE } from './pe-coff.js';
+import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 interface ManifestEntry {
   path: string;
   kind: string;
   ground_truth: { pe?: { format: string; machine: string; subsystem: string; timestamp: number } };
 }
-const manifest = JSON.parse(readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as {
+const manifest = loadManifest() as unknown as {
   entries: ManifestEntry[];
 };
 const gops = manifest.entries.filter((e) => e.kind === 'gop');

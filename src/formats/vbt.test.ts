@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { assertVbt, BDB_HEADER_SIZE, looksLikeVbt, parseVbt, VBT_HEADER_SIZE } from './vbt.js';
+import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
 
-const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus');
 interface VbtTruth {
   signature: string;
   vbt_version: number;
@@ -27,7 +27,7 @@ interface Entry {
   size: number;
   ground_truth: VbtTruth;
 }
-const manifest = JSON.parse(readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as { entries: Entry[] };
+const manifest = loadManifest() as unknown as { entries: Entry[] };
 const vbts = manifest.entries.filter((e) => e.kind === 'vbt');
 const read = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(corpus, p)));
 
