@@ -261,6 +261,7 @@ class GrowingFile {
   #chunks: string[] = [];
   #text: string | undefined = '';
   #sizeInBytes = 0;
+  readonly #buffer = Buffer.allocUnsafe(256 * 1024);
 
   constructor(file: string) {
     this.#path = file;
@@ -284,12 +285,11 @@ class GrowingFile {
         return;
       }
     }
-    const buffer = Buffer.allocUnsafe(256 * 1024);
     for (;;) {
-      const { bytesRead } = await this.#handle.read(buffer, 0, buffer.length, this.#sizeInBytes);
+      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, this.#sizeInBytes);
       if (bytesRead === 0) return;
       // The debug console carries ASCII; latin1 never splits a character across reads.
-      this.#chunks.push(buffer.toString('latin1', 0, bytesRead));
+      this.#chunks.push(this.#buffer.toString('latin1', 0, bytesRead));
       this.#text = undefined;
       this.#sizeInBytes += bytesRead;
     }
