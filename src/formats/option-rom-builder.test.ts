@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { compressEfi } from './compression/index.js';
@@ -140,6 +141,57 @@ describe('buildOptionRom options', () => {
     ]);
     const open = buildOptionRom({ noLast: true, images: [{ pe, vendorId: 0x8086, deviceId: 0xffff }] });
     expect(codeOf(() => parseOptionRom(open))).toBe('E_ROM_CHAIN_UNTERMINATED');
+  });
+
+  it('property: any valid ids, classes, revisions and chains parse back to the same fields and PE bytes', () => {
+    const drivers = [pe, read('roms/alderlake-n-n150-vfio-igd.rom').subarray(184_320 + 128)];
+    const imageArb = fc.record({
+      driver: fc.nat(drivers.length - 1),
+      vendorId: fc.nat(0xffff),
+      deviceIds: fc.uniqueArray(fc.integer({ min: 1, max: 0xffff }), { minLength: 1, maxLength: 4 }),
+      classCode: fc.nat(0xff_ffff),
+      revision: fc.nat(0xffff),
+    });
+    fc.assert(
+      fc.property(fc.array(imageArb, { minLength: 1, maxLength: 3 }), fc.boolean(), (specs, pci23Wanted) => {
+        const pci23 = pci23Wanted && specs.every((s) => s.deviceIds.length === 1);
+        const images = specs.map((s) => ({
+          pe: drivers[s.driver] as Uint8Array,
+          vendorId: s.vendorId,
+          deviceId: s.deviceIds[0] as number,
+          deviceIds: s.deviceIds,
+          classCode: s.classCode,
+          revision: s.revision,
+        }));
+        const rom = buildOptionRom({ pci23, images });
+        const info = parseOptionRom(rom);
+        expect(info.trailingBytes).toBe(0);
+        expect(
+          info.images.map((image) => ({
+            vendorId: image.vendorId,
+            deviceId: image.deviceId,
+            deviceList: image.deviceList,
+            classCode: image.classCode,
+            revision: image.codeRevision,
+            last: image.lastImage,
+            pcirRevision: image.pcirRevision,
+            pe: sha(optionRomPeBytes(rom, image)),
+          })),
+        ).toEqual(
+          images.map((input, i) => ({
+            vendorId: input.vendorId,
+            deviceId: input.deviceId,
+            deviceList: input.deviceIds.length > 1 ? input.deviceIds : [],
+            classCode: input.classCode,
+            revision: input.revision,
+            last: i === images.length - 1,
+            pcirRevision: pci23 ? 0 : 3,
+            pe: sha(input.pe),
+          })),
+        );
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it.each([
