@@ -319,48 +319,57 @@ describe('leftovers', () => {
         "const logger = pino({ level: 'silent' });",
         `const engine = await connectEngine({ env: { DOCKER_HOST: ${JSON.stringify(`unix://${engine.info.socketPath}`)} }, logger, startPrivateService: false });`,
         `await engine.run({ image: ${JSON.stringify(image.ref)}, cmd: ['sh', '-c', 'echo ready; exec sleep 300'], jobId: ${JSON.stringify(id)}, purpose: 'owner-test', logger,`,
-        "  onLine: (line) => { if (line === 'ready') console.log('READY'); } });",
+        "  onLine: (line) => { if (line === 'ready') console.log(`READY ${process.pid}`); } });",
       ].join('\n'),
     );
-    const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), [script], {
+    // One node process (tsx as a loader, not its wrapper CLI), so the pid we kill is the owner-pid on the label.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) =>
-        chunk.toString().includes('READY') ? resolve() : undefined,
-      );
-      child.once('exit', () => reject(new Error('owner exited before its container was ready')));
-    });
-    // A live owner (this process, mid-run) must not lose its container to a cleanup.
     const liveId = jobId('live-owner');
     const controller = new AbortController();
-    const live = engine
-      .run({
-        image: image.ref,
-        cmd: ['sh', '-c', 'echo up; exec sleep 300'],
-        jobId: liveId,
-        purpose: 'live-owner-test',
-        logger,
-        signal: controller.signal,
-        onLine: () => undefined,
-      })
-      .catch((error: unknown) => error);
-    for (let i = 0; (await containersOfJob(liveId)).length === 0 && i < 100; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    let live: Promise<unknown> | undefined;
+    try {
+      const ownerPid = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          const match = /READY (\d+)/.exec(chunk.toString());
+          if (match?.[1] !== undefined) {
+            resolve(Number(match[1]));
+          }
+        });
+        child.once('exit', () => reject(new Error('owner exited before its container was ready')));
+      });
+      expect(ownerPid).toBe(child.pid);
+      // A live owner (this process, mid-run) must not lose its container to a cleanup.
+      live = engine
+        .run({
+          image: image.ref,
+          cmd: ['sh', '-c', 'exec sleep 300'],
+          jobId: liveId,
+          purpose: 'live-owner-test',
+          logger,
+          signal: controller.signal,
+        })
+        .catch((error: unknown) => error);
+      for (let i = 0; (await containersOfJob(liveId)).length === 0 && i < 100; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const orphans = await containersOfJob(id);
+      expect(orphans).toHaveLength(1);
+      child.kill('SIGKILL');
+      await exited;
+      expect(await containersOfJob(id)).toEqual(orphans);
+      expect(await engine.removeLeftovers()).toEqual(orphans);
+      expect(await containersOfJob(id)).toEqual([]);
+      expect(await containersOfJob(liveId)).toHaveLength(1);
+    } finally {
+      child.kill('SIGKILL');
+      controller.abort();
     }
-    const [orphan] = await containersOfJob(id);
-    expect(orphan).toBeDefined();
-    // The owner's runner is a tsx wrapper around node; kill the whole group so the real owner dies.
-    child.kill('SIGKILL');
-    await exited;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const removedWhileLive = await engine.removeLeftovers();
-    expect(removedWhileLive).toEqual([orphan]);
-    expect(await containersOfJob(id)).toEqual([]);
-    expect(await containersOfJob(liveId)).toHaveLength(1);
-    controller.abort();
     expect(((await live) as { code?: string }).code).toBe('E_ABORTED');
+    expect(await containersOfJob(liveId)).toEqual([]);
   });
 });
 
