@@ -146,3 +146,14 @@ export function nodeToJson(node: FirmwareNode): Record<string, unknown> {
   if (node.children.length > 0) base['children'] = node.children.map(nodeToJson);
   return base;
 }
+
+/** Deep copy with bigint values as decimal strings and byte arrays as their length, for JSON output. */
+export function toJsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return { byteLength: value.length };
+  if (Array.isArray(value)) return value.map(toJsonSafe);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonSafe(v)]));
+  }
+  return value;
+}

@@ -11,7 +11,7 @@ import { parseFirmware } from '../../formats/firmware-tree.js';
 import { classifyGopDriver } from '../../formats/gop.js';
 import { optionRomPeBytes, parseOptionRom } from '../../formats/option-rom.js';
 import { parsePeImage } from '../../formats/pe-coff.js';
-import { nodeToJson, renderTree } from '../../formats/render-tree.js';
+import { nodeToJson, renderTree, toJsonSafe } from '../../formats/render-tree.js';
 import { parseVbt } from '../../formats/vbt.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -73,11 +73,14 @@ export const command: Command = {
       if (gop.isGop) {
         const { build, sha256: digest, sizeInBytes, pe, controllerName } = gop.info;
         if (json)
-          writeJson(ctx.stdout, {
-            kind: 'gop',
-            ...common,
-            gop: { build, sha256: digest, size: sizeInBytes, controllerName, pe },
-          });
+          writeJson(
+            ctx.stdout,
+            toJsonSafe({
+              kind: 'gop',
+              ...common,
+              gop: { build, sha256: digest, size: sizeInBytes, controllerName, pe },
+            }),
+          );
         else
           writeLine(
             ctx.stdout,
@@ -86,7 +89,7 @@ export const command: Command = {
         return EXIT.ok;
       }
       const pe = gop.pe ?? parsePeImage(bytes);
-      if (json) writeJson(ctx.stdout, { kind: 'pe', ...common, pe, notGopReason: gop.reason });
+      if (json) writeJson(ctx.stdout, toJsonSafe({ kind: 'pe', ...common, pe, notGopReason: gop.reason }));
       else {
         writeLine(
           ctx.stdout,
@@ -109,7 +112,7 @@ export const command: Command = {
         blocks: vbt.blocks.length,
         warnings: vbt.warnings,
       };
-      if (json) writeJson(ctx.stdout, { kind: 'vbt', ...common, vbt: summary });
+      if (json) writeJson(ctx.stdout, toJsonSafe({ kind: 'vbt', ...common, vbt: summary }));
       else
         writeLine(
           ctx.stdout,
@@ -146,7 +149,10 @@ export const command: Command = {
         };
       });
       if (json)
-        writeJson(ctx.stdout, { kind: 'option-rom', ...common, images, trailingBytes: rom.trailingBytes });
+        writeJson(
+          ctx.stdout,
+          toJsonSafe({ kind: 'option-rom', ...common, images, trailingBytes: rom.trailingBytes }),
+        );
       else {
         writeLine(ctx.stdout, `PCI option ROM, ${images.length} image(s), ${bytes.length} bytes`);
         for (const i of images) {
@@ -161,20 +167,23 @@ export const command: Command = {
     if (kind === 'image' || kind === 'capsule') {
       const tree = parseFirmware(bytes);
       if (json) {
-        writeJson(ctx.stdout, {
-          kind,
-          ...common,
-          format: tree.format,
-          stats: tree.stats,
-          problems: tree.problems,
-          tree: nodeToJson(tree.root),
-        });
+        writeJson(
+          ctx.stdout,
+          toJsonSafe({
+            kind,
+            ...common,
+            format: tree.format,
+            stats: tree.stats,
+            problems: tree.problems,
+            tree: nodeToJson(tree.root),
+          }),
+        );
       } else {
         writeLine(ctx.stdout, renderTree(tree));
       }
       return EXIT.ok;
     }
-    if (json) writeJson(ctx.stdout, { kind: 'unknown', ...common });
+    if (json) writeJson(ctx.stdout, toJsonSafe({ kind: 'unknown', ...common }));
     else
       writeLine(
         ctx.stdout,
