@@ -255,7 +255,8 @@ describe('parseOptionRom rejects malformed chains with exact codes (regression f
           } catch (error) {
             expect((error as OvmfBuildError).code).toMatch(/^E_ROM_/);
           }
-          expect(performance.now() - started).toBeLessThan(100);
+          // Generous: catches runaway loops, not scheduling noise on a shared machine.
+          expect(performance.now() - started).toBeLessThan(500);
         },
       ),
       { numRuns: 300 },

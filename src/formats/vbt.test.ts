@@ -301,7 +301,8 @@ describe('parseVbt rejects malformed VBTs with exact codes (regression fixtures)
           } catch (error) {
             expect((error as OvmfBuildError).code).toMatch(/^E_VBT_/);
           }
-          expect(performance.now() - started).toBeLessThan(50);
+          // Generous: catches runaway loops, not scheduling noise on a shared machine.
+          expect(performance.now() - started).toBeLessThan(500);
         },
       ),
       { numRuns: 1000 },
