@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { userCacheDir } from '../cache/paths.js';
 import { Edk2Error } from './errors.js';
 import { DSC_PATH, FDF_PATH } from './layout.js';
-import { patchDsc, patchFdf, patchPlatform } from './platform-patch.js';
+import { patchDsc, patchFdf, patchPlatform, shellNeedsSecureBootVariableLib } from './platform-patch.js';
 import { listCachedEdk2Sources } from './source.js';
 
 // Small excerpts written for these tests in the shape of OvmfPkgX64.dsc/.fdf (CRLF, as upstream).
@@ -133,6 +133,46 @@ describe('patchDsc', () => {
   });
 });
 
+describe('Shell SecureBootVariableLib quirk', () => {
+  it('maps the two libraries at the end of [LibraryClasses] for builds without secure boot, idempotently', () => {
+    const patched = patchDsc(DSC, { secureBootLibsForShell: true });
+    expect(patched.split('\r\n').slice(3, 13)).toEqual([
+      '[LibraryClasses]',
+      '  OvmfPkg/PlatformDxe/Platform.inf',
+      '  # ovmf-build quirk begin: the Shell consumes SecureBootVariableLib also without secure boot',
+      '!if $(SECURE_BOOT_ENABLE) == FALSE',
+      '  SecureBootVariableLib|SecurityPkg/Library/SecureBootVariableLib/SecureBootVariableLib.inf',
+      '  PlatformPKProtectionLib|SecurityPkg/Library/PlatformPKProtectionLibVarPolicy/PlatformPKProtectionLibVarPolicy.inf',
+      '!endif',
+      '  # ovmf-build quirk end',
+      '',
+      '[Components]',
+    ]);
+    expect(patchDsc(patched, { secureBootLibsForShell: true })).toBe(patched);
+    expect(patchDsc(patched)).toBe(patchDsc(DSC));
+    expect(() =>
+      patchDsc(DSC.replace('[LibraryClasses]', '[LibraryClasses.IA32]'), { secureBootLibsForShell: true }),
+    ).toThrow('OvmfPkgX64.dsc: the section [libraryclasses] is missing');
+  });
+
+  it("detects Debian's Shell.inf", () => {
+    const inf = [
+      '[Defines]',
+      '  BASE_NAME = Shell',
+      '[LibraryClasses]',
+      '  UefiLib',
+      '  SecureBootVariableLib',
+      '',
+      '[Guids]',
+    ];
+    expect(shellNeedsSecureBootVariableLib(inf.join('\r\n'))).toBe(true);
+    expect(
+      shellNeedsSecureBootVariableLib(inf.filter((line) => !line.includes('SecureBoot')).join('\n')),
+    ).toBe(false);
+    expect(shellNeedsSecureBootVariableLib('[Guids]\n  SecureBootVariableLib\n')).toBe(false);
+  });
+});
+
 describe('patchFdf', () => {
   it('inserts the drivers and the VBT freeform file into [FV.DXEFV] only', () => {
     expect(patchFdf(FDF)).toBe(
@@ -183,6 +223,9 @@ describe.skipIf(cached.length === 0)('on the real EDK2 platform files', () => {
     const fdf = await readFile(path.join(dir, FDF_PATH), 'utf8');
     expect(dsc.includes('\r\n')).toBe(true);
     const patched = patchPlatform({ dsc, fdf });
+    // The quirk adds its block at the end of [LibraryClasses] and nothing else.
+    const quirked = patchDsc(dsc, { secureBootLibsForShell: true }).split('\r\n');
+    expect(quirked.length - patched.dsc.split('\r\n').length).toBe(6);
     // Exactly our block added, nothing else changed, CRLF throughout.
     for (const [before, after, added] of [
       [dsc, patched.dsc, 4],

@@ -6,6 +6,8 @@ import { GOP_INF, POLICY_INF, VBT_BIN, VBT_FILE_GUID } from './layout.js';
 
 const BEGIN = '# ovmf-build OvmfGopPkg begin';
 const END = '# ovmf-build OvmfGopPkg end';
+const QUIRK_BEGIN = '# ovmf-build quirk begin';
+const QUIRK_END = '# ovmf-build quirk end';
 
 const DSC_ANCHOR = 'OvmfPkg/PlatformDxe/Platform.inf';
 const FDF_ANCHOR = 'INF OvmfPkg/PlatformDxe/Platform.inf';
@@ -17,6 +19,21 @@ export interface PlatformPatchOptions {
    * @default []
    */
   readonly extraDscComponents?: readonly string[];
+  /**
+   * Map SecureBootVariableLib (and its PlatformPKProtectionLib) also when SECURE_BOOT_ENABLE is
+   * FALSE. Debian patches the UEFI Shell to consume SecureBootVariableLib (it refuses to start in
+   * secure boot user mode) but OvmfPkgX64.dsc maps the library only for secure boot builds, so a
+   * build without secure boot fails with "Instance of library class [SecureBootVariableLib] is not
+   * found". Set it when the tree's Shell.inf lists the library (see shellNeedsSecureBootVariableLib).
+   * @default false
+   */
+  readonly secureBootLibsForShell?: boolean;
+}
+
+/** True when ShellPkg/Application/Shell/Shell.inf consumes SecureBootVariableLib (Debian's patch). */
+export function shellNeedsSecureBootVariableLib(shellInf: string): boolean {
+  const section = /^\s*\[LibraryClasses[^\]]*\]([\s\S]*?)(?=^\s*\[|(?![\s\S]))/m.exec(shellInf)?.[1] ?? '';
+  return section.split(/\r?\n/).some((line) => line.replace(/#.*$/, '').trim() === 'SecureBootVariableLib');
 }
 
 interface Line {
@@ -41,17 +58,17 @@ function splitLines(text: string): { lines: Line[]; eol: string; finalEol: boole
 }
 
 /** Removes a block this patcher inserted earlier, so applying the patch twice equals applying it once. */
-function withoutOurBlock(lines: Line[], file: string): Line[] {
-  const begin = lines.findIndex((line) => line.text.trim().startsWith(BEGIN));
-  if (begin === -1) return lines;
-  const end = lines.findIndex((line, index) => index > begin && line.text.trim() === END);
-  if (end === -1) {
-    throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${BEGIN}" without "${END}"`, {
+function withoutOurBlock(lines: Line[], file: string, begin = BEGIN, end = END): Line[] {
+  const first = lines.findIndex((line) => line.text.trim().startsWith(begin));
+  if (first === -1) return lines;
+  const last = lines.findIndex((line, index) => index > first && line.text.trim() === end);
+  if (last === -1) {
+    throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${begin}" without "${end}"`, {
       file,
-      line: begin + 1,
+      line: first + 1,
     });
   }
-  return [...lines.slice(0, begin), ...lines.slice(end + 1)];
+  return [...lines.slice(0, first), ...lines.slice(last + 1)];
 }
 
 function sectionNames(code: string): string[] | null {
@@ -118,9 +135,64 @@ function afterStatement(lines: readonly Line[], anchor: number, file: string): n
   });
 }
 
-function insertBlock(text: string, file: string, locate: (lines: Line[]) => number, block: string[]): string {
+/**
+ * The line before which a block is appended to the end of a section (before its trailing blank
+ * lines), checked to be outside any conditional block.
+ */
+function endOfSection(lines: readonly Line[], file: string, header: string): number {
+  let depth = 0;
+  let start = -1;
+  for (const [index, line] of lines.entries()) {
+    const names = sectionNames(line.code);
+    if (names !== null) {
+      if (start !== -1) return checkedEnd(lines, file, header, start, index, depth);
+      if (names.length === 1 && names[0] === header) start = index;
+      continue;
+    }
+    if (/^!if(n?def)?\b/i.test(line.code)) depth += 1;
+    else if (/^!endif\b/i.test(line.code)) depth -= 1;
+  }
+  if (start === -1) {
+    throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: the section [${header}] is missing`, {
+      file,
+      section: header,
+    });
+  }
+  return checkedEnd(lines, file, header, start, lines.length, depth);
+}
+
+function checkedEnd(
+  lines: readonly Line[],
+  file: string,
+  header: string,
+  start: number,
+  next: number,
+  depth: number,
+) {
+  if (depth !== 0) {
+    throw new Edk2Error(
+      'E_EDK2_PATCH_FAILED',
+      `${file}: the section [${header}] ends inside a conditional block`,
+      {
+        file,
+        section: header,
+      },
+    );
+  }
+  let at = next;
+  while (at > start + 1 && (lines[at - 1] as Line).text.trim() === '') at -= 1;
+  return at;
+}
+
+function insertBlock(
+  text: string,
+  file: string,
+  locate: (lines: Line[]) => number,
+  block: string[],
+  markers: readonly [string, string] = [BEGIN, END],
+): string {
   const { lines: original, eol, finalEol } = splitLines(text);
-  const lines = withoutOurBlock(original, file);
+  const lines = withoutOurBlock(original, file, ...markers);
   const at = locate(lines);
   const out = [
     ...lines.slice(0, at).map((line) => line.text),
@@ -130,8 +202,29 @@ function insertBlock(text: string, file: string, locate: (lines: Line[]) => numb
   return out.join(eol) + (finalEol ? eol : '');
 }
 
-/** Adds our two modules to the X64 [Components] section of OvmfPkgX64.dsc. */
+/** Adds our two modules to the X64 [Components] section of OvmfPkgX64.dsc (and the Shell quirk if asked). */
 export function patchDsc(text: string, options: PlatformPatchOptions = {}, file = 'OvmfPkgX64.dsc'): string {
+  const withModules = addComponents(text, options, file);
+  const quirkBlock = [
+    `  ${QUIRK_BEGIN}: the Shell consumes SecureBootVariableLib also without secure boot`,
+    '!if $(SECURE_BOOT_ENABLE) == FALSE',
+    '  SecureBootVariableLib|SecurityPkg/Library/SecureBootVariableLib/SecureBootVariableLib.inf',
+    '  PlatformPKProtectionLib|SecurityPkg/Library/PlatformPKProtectionLibVarPolicy/PlatformPKProtectionLibVarPolicy.inf',
+    '!endif',
+    `  ${QUIRK_END}`,
+  ];
+  if (options.secureBootLibsForShell !== true) {
+    const { lines, eol, finalEol } = splitLines(withModules);
+    const kept = withoutOurBlock(lines, file, QUIRK_BEGIN, QUIRK_END);
+    return kept === lines ? withModules : kept.map((line) => line.text).join(eol) + (finalEol ? eol : '');
+  }
+  return insertBlock(withModules, file, (lines) => endOfSection(lines, file, 'libraryclasses'), quirkBlock, [
+    QUIRK_BEGIN,
+    QUIRK_END,
+  ]);
+}
+
+function addComponents(text: string, options: PlatformPatchOptions, file: string): string {
   const isX64Components = (names: readonly string[]): boolean =>
     names.some((name) => name === 'components' || name === 'components.x64' || name === 'components.common');
   return insertBlock(

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { BuildLogParser, parseBuildFailure } from './build-log.js';
+
+describe('BuildLogParser', () => {
+  it('turns stage markers, module lines and GenFds into events', () => {
+    const parser = new BuildLogParser();
+    const lines = [
+      '::ovmf-build:: stage basetools',
+      'gcc -c GenFv.c -o GenFv.o',
+      '::ovmf-build:: stage build',
+      'Processing meta-data .......### done!',
+      'Building ... /edk2/OvmfPkg/Library/VirtioLib/VirtioLib.inf [X64]',
+      'Building ... /edk2/MdePkg/Library/UefiLib/UefiLib.inf [X64]',
+      '"gcc" -MMD -c -o /edk2/Build/x.obj /edk2/x.c',
+      'GenFds -f /edk2/OvmfPkg/OvmfPkgX64.fdf --conf=/edk2/Conf -o /edk2/Build/OvmfX64/DEBUG_GCC5 -t GCC5',
+      'Fd File Name:OVMF (/edk2/Build/OvmfX64/DEBUG_GCC5/FV/OVMF.fd)',
+      '::ovmf-build:: stage collect',
+      '::ovmf-build:: stage bogus',
+    ];
+    expect(lines.map((line) => parser.push(line))).toEqual([
+      { kind: 'stage', stage: 'basetools', modulesBuilt: 0 },
+      null,
+      { kind: 'stage', stage: 'build', modulesBuilt: 0 },
+      null,
+      { kind: 'module', stage: 'build', module: 'OvmfPkg/Library/VirtioLib/VirtioLib.inf', modulesBuilt: 1 },
+      { kind: 'module', stage: 'build', module: 'MdePkg/Library/UefiLib/UefiLib.inf', modulesBuilt: 2 },
+      null,
+      { kind: 'stage', stage: 'genfds', modulesBuilt: 2 },
+      null,
+      { kind: 'stage', stage: 'collect', modulesBuilt: 2 },
+      null,
+    ]);
+    expect([parser.stage, parser.modulesBuilt]).toEqual(['collect', 2]);
+  });
+});
+
+describe('parseBuildFailure', () => {
+  it('names the module of a compile error (build.py F002)', () => {
+    const lines = [
+      'Building ... /edk2/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf [X64]',
+      "/edk2/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.c:12:1: error: expected ';' before '}' token",
+      'make: *** [GNUmakefile:345: /edk2/Build/OvmfX64/DEBUG_GCC5/X64/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe/OUTPUT/PlatformGopPolicyDxe.obj] Error 1',
+      '',
+      '',
+      'build.py...',
+      ' : error 7000: Failed to execute command',
+      '\tmake tbuild [/edk2/Build/OvmfX64/DEBUG_GCC5/X64/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe]',
+      '',
+      '',
+      'build.py...',
+      ' : error F002: Failed to build module',
+      '\t/edk2/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf [X64, GCC5, DEBUG]',
+      '',
+      '- Failed -',
+    ];
+    expect(parseBuildFailure(lines, 'build', 4)).toEqual({
+      failingModule: 'OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+      stage: 'build',
+      errorLines: [lines[1], lines[2], lines[6], lines[11]],
+      lastLines: lines.slice(-4),
+    });
+  });
+
+  it('falls back to the make tbuild directory', () => {
+    const lines = [
+      ' : error 7000: Failed to execute command',
+      '\tmake tbuild [/edk2/Build/OvmfX64/DEBUG_GCC5/X64/MdePkg/Library/BaseLib/BaseLib]',
+    ];
+    expect(parseBuildFailure(lines, 'build').failingModule).toBe('MdePkg/Library/BaseLib/BaseLib.inf');
+  });
+
+  it('names the consumer of a missing library class', () => {
+    const lines = [
+      'build.py...',
+      '/edk2/OvmfPkg/OvmfPkgX64.dsc(...): error 4000: Instance of library class [SecureBootVariableLib] is not found',
+      '\tin [/edk2/ShellPkg/Application/Shell/Shell.inf] [X64]',
+      '\tconsumed by module [/edk2/ShellPkg/Application/Shell/Shell.inf]',
+      ' ',
+      '- Failed -',
+    ];
+    expect(parseBuildFailure(lines, 'build')).toMatchObject({
+      failingModule: 'ShellPkg/Application/Shell/Shell.inf',
+      errorLines: [lines[1], lines[2], lines[3]],
+    });
+  });
+
+  it('names a module the DSC lists but the workspace lacks', () => {
+    const lines = [
+      'build.py...',
+      '/edk2/OvmfPkg/OvmfPkgX64.dsc(1037): error 000E: File/directory not found in workspace',
+      '\t/edk2/OvmfGopPkg/Missing/Missing.inf',
+      '- Failed -',
+    ];
+    expect(parseBuildFailure(lines, 'build').failingModule).toBe('OvmfGopPkg/Missing/Missing.inf');
+    expect(parseBuildFailure([lines[1] as string, 'x'], 'build').failingModule).toBe(
+      'OvmfPkg/OvmfPkgX64.dsc',
+    );
+  });
+
+  it('blames BaseTools for a failure in that stage, and knows when it knows nothing', () => {
+    expect(parseBuildFailure(['make: *** [GNUmakefile:17: GenFv] Error 2'], 'basetools').failingModule).toBe(
+      'BaseTools',
+    );
+    expect(parseBuildFailure(['Killed'], 'build')).toEqual({
+      failingModule: null,
+      stage: 'build',
+      errorLines: [],
+      lastLines: ['Killed'],
+    });
+  });
+});
