@@ -230,7 +230,7 @@ export function assertVbt(bytes: Uint8Array): VbtInfo {
     if (!isOvmfBuildError(error)) throw error;
     throw new FormatError('E_INPUT_NOT_VBT', `not a valid VBT: ${error.message}`, {
       reason: error.message,
-      cause: error.code,
+      vbtErrorCode: error.code,
       ...error.details,
     });
   }
