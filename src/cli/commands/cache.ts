@@ -1,11 +1,232 @@
-import type { Command } from '../context.js';
-import { OvmfBuildError } from '../../core/errors.js';
+import { parseArgs } from 'node:util';
+import type { Command, CommandContext } from '../context.js';
+import { writeJson, writeLine } from '../context.js';
+import { UsageError } from '../../core/errors.js';
+import { abbreviate, CacheStore, type CacheKeyDetails } from '../../cache/index.js';
+import { buildCacheDir } from '../../cache/paths.js';
+import type { JobBackend } from '../../jobs/backend.js';
+import { openJobLog } from '../../jobs/job-logger.js';
+import { requestKey } from '../../jobs/ovmf-job.js';
+import { RealBackend } from '../../jobs/real-backend.js';
+import { EXIT } from '../exit-codes.js';
+import { JOB_OPTIONS_USAGE, parseJobRequest } from './ovmf.js';
+
+const USAGE = [
+  'usage: ovmf-build cache ls [--json]',
+  '       ovmf-build cache gc [--max-age-days N] [--max-size-bytes N] [--dry-run] [--json]',
+  '       ovmf-build cache why <key or key prefix> [--json]',
+  "       ovmf-build cache why --gop <file> --vbt <file> [the main command's options] [--json]",
+  '',
+  'The build cache lives in $XDG_CACHE_HOME/ovmf-build/cache (default ~/.cache/ovmf-build/cache).',
+  'ls    lists the entries: key, created, size, GOP, VBT, machine, target.',
+  'gc    removes entries unused for N days, then least recently used ones above N bytes,',
+  '      and always abandoned temp dirs, discarded entries and stale locks.',
+  'why   names the inputs that differ between a key (or the key these options would give)',
+  '      and the nearest cached entry: "vbt changed: 3f1c2a9b.. -> 9a0e1b2c..".',
+  '',
+  JOB_OPTIONS_USAGE,
+].join('\n');
+
+function storeFor(ctx: CommandContext): CacheStore {
+  return new CacheStore({ root: buildCacheDir(ctx.env) });
+}
+
+async function list(ctx: CommandContext, argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { json: { type: 'boolean' } }, strict: true });
+  const listings = await storeFor(ctx).list();
+  if (values.json === true) {
+    writeJson(
+      ctx.stdout,
+      listings.map((l) => ({
+        key: l.key,
+        createdAt: l.entry?.createdAt ?? null,
+        lastUsedAt: l.lastUsedAt,
+        sizeInBytes: l.sizeInBytes,
+        details: l.entry?.details ?? null,
+        problem: l.problem,
+      })),
+    );
+    return EXIT.ok;
+  }
+  if (listings.length === 0) {
+    writeLine(ctx.stdout, 'the cache is empty');
+    return EXIT.ok;
+  }
+  writeLine(
+    ctx.stdout,
+    'KEY           CREATED               SIZE       GOP         VBT         MACHINE  TARGET',
+  );
+  for (const l of listings) {
+    const d = l.entry?.details;
+    writeLine(
+      ctx.stdout,
+      [
+        l.key.slice(0, 12).padEnd(13),
+        (l.entry?.createdAt.slice(0, 19) ?? 'unusable').padEnd(21),
+        String(l.sizeInBytes).padStart(9),
+        '  ',
+        abbreviate(d?.gop ?? null).padEnd(11),
+        abbreviate(d?.vbt ?? null).padEnd(11),
+        (d?.machine ?? '-').padEnd(8),
+        d?.target ?? l.problem ?? '-',
+      ].join(' '),
+    );
+  }
+  return EXIT.ok;
+}
+
+function nonNegative(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0)
+    throw new UsageError(`--${name} must be a number >= 0, got \`${value}\``);
+  return number;
+}
+
+async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      'max-age-days': { type: 'string' },
+      'max-size-bytes': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const maxAgeDays = nonNegative('max-age-days', values['max-age-days']);
+  const maxSizeBytes = nonNegative('max-size-bytes', values['max-size-bytes']);
+  const report = await storeFor(ctx).gc({
+    ...(maxAgeDays === undefined ? {} : { maxAgeDays }),
+    ...(maxSizeBytes === undefined ? {} : { maxSizeBytes }),
+    dryRun: values['dry-run'] === true,
+  });
+  if (values.json === true) {
+    writeJson(ctx.stdout, report);
+    return EXIT.ok;
+  }
+  const verb = report.dryRun ? 'would remove' : 'removed';
+  for (const removal of report.removed)
+    writeLine(ctx.stdout, `${verb} ${removal.kind} ${removal.path} (${removal.reason})`);
+  writeLine(
+    ctx.stdout,
+    `${verb} ${report.removed.length} item(s), ${report.freedBytes} bytes; kept ${report.keptEntries} entries, ${report.keptBytes} bytes`,
+  );
+  return EXIT.ok;
+}
+
+export interface WhyReport {
+  readonly key: string;
+  readonly cached: boolean;
+  readonly nearest: { readonly key: string; readonly createdAt: string } | null;
+  readonly differences: readonly {
+    readonly input: string;
+    readonly cached: string | null;
+    readonly requested: string | null;
+  }[];
+  readonly lines: readonly string[];
+}
+
+async function explain(store: CacheStore, key: string, details: CacheKeyDetails): Promise<WhyReport> {
+  const cached = (await store.lookup(key)).hit;
+  const explanation = await store.explainMiss(details, { excludeKey: key });
+  return {
+    key,
+    cached,
+    nearest: explanation.nearest,
+    differences: explanation.differences,
+    lines: explanation.lines,
+  };
+}
+
+function printWhy(ctx: CommandContext, report: WhyReport): void {
+  writeLine(ctx.stdout, `key ${report.key}`);
+  const state = report.cached ? 'cached' : 'not cached';
+  if (report.nearest === null) {
+    writeLine(ctx.stdout, `${state}; no other entry to compare with`);
+    return;
+  }
+  const count = report.differences.length;
+  writeLine(
+    ctx.stdout,
+    `${state}; nearest ${report.cached ? 'other ' : ''}entry ${report.nearest.key.slice(0, 12)} (created ${report.nearest.createdAt}) differs in ${count} input${count === 1 ? '' : 's'}:`,
+  );
+  for (const line of report.lines) writeLine(ctx.stdout, `  ${line}`);
+}
+
+async function why(ctx: CommandContext, argv: readonly string[], backend: JobBackend): Promise<number> {
+  const store = storeFor(ctx);
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-')) {
+    const { values } = parseArgs({
+      args: argv.slice(1),
+      options: { json: { type: 'boolean' } },
+      strict: true,
+    });
+    const entry = await store.findByPrefix(first);
+    const known = entry?.entry ?? null;
+    const recorded =
+      known === null ? await store.requestedDetails(first) : { key: known.key, details: known.details };
+    if (recorded === null) {
+      throw new UsageError(`no cache entry or recorded request has a key starting with ${first}`, {
+        prefix: first,
+      });
+    }
+    const report = await explain(store, recorded.key, recorded.details);
+    if (values.json === true) writeJson(ctx.stdout, report);
+    else printWhy(ctx, report);
+    return EXIT.ok;
+  }
+  const request = await parseJobRequest(argv, ctx.cwd);
+  if (request.help) {
+    writeLine(ctx.stdout, USAGE);
+    return EXIT.ok;
+  }
+  const log = openJobLog(ctx.env);
+  try {
+    const { key } = await requestKey({
+      ...request.options,
+      env: ctx.env,
+      cwd: ctx.cwd,
+      signal: ctx.signal,
+      backend,
+      logger: log.logger,
+      jobId: log.jobId,
+    });
+    const report = await explain(store, key.value, key.details);
+    if (request.json) writeJson(ctx.stdout, report);
+    else printWhy(ctx, report);
+    return EXIT.ok;
+  } finally {
+    await backend.dispose();
+    log.close();
+  }
+}
+
+export async function runCache(ctx: CommandContext, backend: JobBackend): Promise<number> {
+  const [sub, ...rest] = ctx.argv;
+  switch (sub) {
+    case 'ls':
+      return list(ctx, rest);
+    case 'gc':
+      return gc(ctx, rest);
+    case 'why':
+      return why(ctx, rest, backend);
+    case '--help':
+    case '-h':
+    case 'help':
+      writeLine(ctx.stdout, USAGE);
+      return EXIT.ok;
+    default:
+      throw new UsageError(
+        `cache needs ls, gc or why, got \`${sub ?? ''}\`; run \`ovmf-build cache --help\``,
+      );
+  }
+}
 
 export const command: Command = {
   name: 'cache',
-  summary: 'not implemented yet',
-  usage: 'ovmf-build cache',
-  run() {
-    return Promise.reject(new OvmfBuildError('E_NOT_IMPLEMENTED', '`cache` is not implemented yet'));
-  },
+  summary: 'show, clean or explain the build cache',
+  usage: USAGE,
+  run: (ctx) => runCache(ctx, new RealBackend()),
 };

@@ -1,0 +1,162 @@
+// The job's build machinery for real: EDK2 source acquisition, the container engine and
+// builder image, the EDK2 build, structural verification and a QEMU boot.
+import path from 'node:path';
+import { userCacheDir } from '../cache/paths.js';
+import type { ContainerEngine } from '../container/index.js';
+import type { Edk2Source } from '../edk2/source.js';
+import type { StructureReport } from '../verify/structural.js';
+import type { BackendContext, BuildEnvironment, BuildRequest, BuiltFirmware, JobBackend } from './backend.js';
+import {
+  BUILDER_CONTEXT_DIR,
+  BUILDER_REPOSITORY,
+  builderContextDigest,
+  overlayDigest,
+  sourceMemoKey,
+  sourceStamp,
+} from './environment.js';
+import { MemoFile } from './memo.js';
+import { runEdk2Build } from './edk2-build.js';
+
+export class RealBackend implements JobBackend {
+  #engine: ContainerEngine | null = null;
+  #memo: MemoFile | null = null;
+
+  #memoFile(env: NodeJS.ProcessEnv): MemoFile {
+    this.#memo ??= new MemoFile(path.join(userCacheDir(env), 'resolutions.json'));
+    return this.#memo;
+  }
+
+  async #connect(context: BackendContext): Promise<ContainerEngine> {
+    // Loaded on first use: a cache hit never needs the engine (or dockerode).
+    const { connectEngine } = await import('../container/index.js');
+    this.#engine ??= await connectEngine({
+      env: context.env,
+      logger: context.logger,
+      signal: context.signal,
+    });
+    return this.#engine;
+  }
+
+  async #source(context: BackendContext): Promise<Edk2Source> {
+    const { acquireEdk2Source } = await import('../edk2/source.js');
+    return acquireEdk2Source(context.source, {
+      env: context.env,
+      logger: context.logger,
+      signal: context.signal,
+    });
+  }
+
+  async resolveEnvironment(
+    context: BackendContext,
+    options: { readonly verify: boolean },
+  ): Promise<BuildEnvironment> {
+    const memoFile = this.#memoFile(context.env);
+    const memo = await memoFile.read();
+    const sourceKey = sourceMemoKey(context.source);
+    const stamp = (await sourceStamp(context.source, Date.now())) ?? 'pinned';
+    const imageKey = await builderContextDigest(BUILDER_CONTEXT_DIR);
+    let source = memo.sources[sourceKey];
+    let image = memo.images[imageKey];
+    let fromMemo = true;
+    if (options.verify || source === undefined || source.stamp !== stamp) {
+      const acquired = await this.#source(context);
+      source = { digest: acquired.digest, dir: acquired.dir, description: acquired.description, stamp };
+      fromMemo = false;
+    }
+    if (options.verify || image === undefined) {
+      const engine = await this.#connect(context);
+      const built = await engine.ensureBuilderImage({
+        contextDir: BUILDER_CONTEXT_DIR,
+        repository: BUILDER_REPOSITORY,
+        logger: context.logger,
+        signal: context.signal,
+        offline: context.offline,
+      });
+      image = { id: built.id, ref: built.ref };
+      fromMemo = false;
+    }
+    let overlay: string;
+    try {
+      overlay = await overlayDigest(source.dir, context.flags);
+    } catch (error) {
+      if (!fromMemo) throw error;
+      // The memoized source tree is gone (cache cleaned): resolve again.
+      return this.resolveEnvironment(context, { verify: true });
+    }
+    if (!fromMemo) {
+      const resolvedSource = source;
+      const resolvedImage = image;
+      await memoFile.update((current) => ({
+        sources: { ...current.sources, [sourceKey]: resolvedSource },
+        images: { ...current.images, [imageKey]: resolvedImage },
+      }));
+    }
+    return {
+      edk2SourceDigest: source.digest,
+      edk2SourceDescription: source.description,
+      overlayDigest: overlay,
+      builderImageId: image.id,
+      builderImageRef: image.ref,
+      fromMemo,
+    };
+  }
+
+  async removeLeftovers(context: BackendContext): Promise<readonly string[]> {
+    const engine = await this.#connect(context);
+    return engine.removeLeftovers();
+  }
+
+  async build(request: BuildRequest): Promise<BuiltFirmware> {
+    const engine = await this.#connect(request);
+    const built = await runEdk2Build(engine, request);
+    const { verifyStructure } = await import('../verify/structural.js');
+    const { verifyBoot, assertBootPassed } = await import('../verify/boot.js');
+    let structure: StructureReport;
+    let boot: Record<string, unknown> | null = null;
+    try {
+      request.onProgress('verifying the firmware structure');
+      structure = verifyStructure({ code: built.code, gop: request.gop, vbt: request.vbt });
+      if (request.verifyBoot && request.flags.target === 'RELEASE') {
+        // RELEASE OVMF writes nothing to the debug console, so a boot proves nothing here (BUILD-NOTES).
+        boot = { skipped: 'RELEASE builds print no debug log to check' };
+        request.onProgress('boot check skipped: RELEASE builds print no debug log');
+      } else if (request.verifyBoot) {
+        request.onProgress('booting the firmware in QEMU');
+        const result = await verifyBoot({
+          codePath: built.codePath,
+          varsPath: built.varsPath,
+          secureBoot: request.flags.secureBoot,
+          machine: 'q35',
+          env: request.env,
+          signal: request.signal,
+          logger: request.logger,
+          logPath: request.bootLogPath,
+        });
+        assertBootPassed(result);
+        boot = {
+          passed: result.passed,
+          durationMs: result.durationMs,
+          timeToBdsMs: result.timeToBdsMs ?? null,
+          reachedBds: result.reachedBds,
+          logPath: result.logPath ?? null,
+        };
+      }
+    } finally {
+      await built.cleanup();
+    }
+    return {
+      code: built.code,
+      vars: built.vars,
+      edk2SourceDigest: built.sourceDigest,
+      builderImageId: built.builderImageId,
+      durationMs: built.durationMs,
+      facts: { structure, boot, build: built.facts },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    const engine = this.#engine;
+    this.#engine = null;
+    if (engine !== null) await engine[Symbol.asyncDispose]();
+  }
+}

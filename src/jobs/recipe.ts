@@ -1,0 +1,90 @@
+// Recipes: per-CPU-generation inputs (recipes/*.json) for builds that are not given files,
+// e.g. nightly builds. Each input is a URL pinned by sha256 (raw GitHub URLs at a commit),
+// or a local path. A mirror base URL can replace the GitHub origin (tests serve the same
+// bytes from a local server; air-gapped sites from their own).
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../core/errors.js';
+import type { InputSpec } from '../fetch/index.js';
+
+export const GITHUB_RAW_ORIGIN = 'https://raw.githubusercontent.com';
+
+export interface Recipe {
+  readonly name: string;
+  readonly description?: string;
+  readonly gop: InputSpec;
+  readonly vbt: InputSpec;
+  /** PCI id the generated ROM carries, "8086:9b41". */
+  readonly device?: string;
+  readonly machine?: 'q35' | 'i440fx';
+  readonly flags?: {
+    readonly fdSize?: '2MB' | '4MB';
+    readonly target?: 'DEBUG' | 'RELEASE';
+    readonly network?: boolean;
+    readonly secureBoot?: boolean;
+  };
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function bad(file: string, what: string): never {
+  throw new UsageError(`recipe ${file}: ${what}`, { recipe: file });
+}
+
+function inputSpec(value: unknown, field: string, file: string, baseUrl: string | undefined): InputSpec {
+  if (typeof value !== 'object' || value === null)
+    bad(file, `\`${field}\` must be an object with url or path`);
+  const spec = value as { url?: unknown; path?: unknown; sha256?: unknown };
+  if (spec.sha256 !== undefined && (typeof spec.sha256 !== 'string' || !SHA256.test(spec.sha256))) {
+    bad(file, `\`${field}.sha256\` must be 64 lower-case hex digits`);
+  }
+  if (typeof spec.url === 'string') {
+    if (typeof spec.sha256 !== 'string') bad(file, `\`${field}.url\` needs a pinned \`${field}.sha256\``);
+    if (!/^https?:\/\//.test(spec.url)) bad(file, `\`${field}.url\` must be an http(s) URL`);
+    const url =
+      baseUrl !== undefined && spec.url.startsWith(`${GITHUB_RAW_ORIGIN}/`)
+        ? `${baseUrl.replace(/\/+$/, '')}/${spec.url.slice(GITHUB_RAW_ORIGIN.length + 1)}`
+        : spec.url;
+    return { url, sha256: spec.sha256 };
+  }
+  if (typeof spec.path === 'string') {
+    const resolved = path.resolve(path.dirname(file), spec.path);
+    return typeof spec.sha256 === 'string' ? { path: resolved, sha256: spec.sha256 } : { path: resolved };
+  }
+  return bad(file, `\`${field}\` needs \`url\` (with sha256) or \`path\``);
+}
+
+/**
+ * Reads and validates a recipe. `baseUrl` replaces https://raw.githubusercontent.com in
+ * input URLs (same path below it).
+ */
+export async function loadRecipe(file: string, options: { readonly baseUrl?: string } = {}): Promise<Recipe> {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`cannot read recipe ${file}: ${(error as Error).message}`, { recipe: file });
+  }
+  if (typeof parsed['name'] !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(parsed['name'])) {
+    bad(file, '`name` must be a lower-case slug');
+  }
+  const machine = parsed['machine'];
+  if (machine !== undefined && machine !== 'q35' && machine !== 'i440fx')
+    bad(file, '`machine` must be q35 or i440fx');
+  const device = parsed['device'];
+  if (device !== undefined && (typeof device !== 'string' || !/^8086:[0-9a-f]{4}$/i.test(device))) {
+    bad(file, '`device` must look like 8086:9b41');
+  }
+  const flags = parsed['flags'];
+  if (flags !== undefined && (typeof flags !== 'object' || flags === null))
+    bad(file, '`flags` must be an object');
+  return {
+    name: parsed['name'],
+    ...(typeof parsed['description'] === 'string' ? { description: parsed['description'] } : {}),
+    gop: inputSpec(parsed['gop'], 'gop', file, options.baseUrl),
+    vbt: inputSpec(parsed['vbt'], 'vbt', file, options.baseUrl),
+    ...(typeof device === 'string' ? { device: device.toLowerCase() } : {}),
+    ...(machine === undefined ? {} : { machine }),
+    ...(flags === undefined ? {} : { flags: flags as Recipe['flags'] & object }),
+  };
+}
