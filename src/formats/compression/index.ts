@@ -4,39 +4,22 @@
 // E_DECOMPRESS_CORRUPT, E_DECOMPRESS_TOO_LARGE or E_DECOMPRESS_UNSUPPORTED and
 // `details` { format, offset, reason, ... }.
 import { OvmfBuildError } from '../../core/errors.js';
-import type { DecompressLimits } from './limits.js';
 
 export { DEFAULT_MAX_OUTPUT_BYTES, type DecompressLimits } from './limits.js';
 export { decompressLzma, decompressLzmaF86 } from './lzma.js';
 export { decompressBrotli } from './brotli.js';
 export { crc32 } from './crc32.js';
 
+export {
+  decompressEfi,
+  decompressTiano,
+  decompressStandard,
+  type EfiVariant as StandardCompressionVariant,
+} from './efi-decompress.js';
+
 const todo = (name: string): never => {
   throw new OvmfBuildError('E_NOT_IMPLEMENTED', `${name} is not implemented yet`);
 };
-
-/** EFI 1.1 "standard" compression (EFI_STANDARD_COMPRESSION, UEFI spec 19). */
-export function decompressEfi(_data: Uint8Array, _limits: DecompressLimits = {}): Uint8Array {
-  return todo('decompressEfi');
-}
-
-/** Tiano compression (the EFI format with a larger dictionary, EDK TianoCompress). */
-export function decompressTiano(_data: Uint8Array, _limits: DecompressLimits = {}): Uint8Array {
-  return todo('decompressTiano');
-}
-
-export type StandardCompressionVariant = 'efi' | 'tiano';
-
-/**
- * A compression section of type EFI_STANDARD_COMPRESSION may hold either EFI 1.1 or
- * Tiano data (vendors use both under one type byte): try EFI 1.1, then Tiano.
- */
-export function decompressStandard(
-  _data: Uint8Array,
-  _limits: DecompressLimits = {},
-): { variant: StandardCompressionVariant; output: Uint8Array } {
-  return todo('decompressStandard');
-}
 
 /** EFI 1.1 compressor (as EfiRom -ec uses), for option ROM generation. */
 export function compressEfi(_data: Uint8Array): Uint8Array {

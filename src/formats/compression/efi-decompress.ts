@@ -1,0 +1,546 @@
+// EFI 1.1 ("UEFI compression", UEFI spec 2.10 chapter 19) and Tiano decompression.
+// Layout: 4-byte LE compressed size, 4-byte LE original size, then a bit stream (MSB
+// first) of blocks. Each block starts with a 16-bit symbol count and three canonical
+// Huffman code-length tables: the "extra set" (T, codes the C lengths), the
+// "char&len set" (C: 256 literals + 254 match lengths 3..256) and the "position set"
+// (P: the bit length of a match distance). The two variants differ only in the width of
+// the P-table count field: 4 bits for EFI 1.1 (13-bit window), 5 bits for Tiano (19-bit
+// window) - EDK2 BaseUefiDecompressLib UefiTianoDecompress, Version 1 vs 2.
+//
+// This decoder accepts exactly the streams EDK2's decoder accepts that a compressor can
+// produce, and is stricter on the rest: over-subscribed or incomplete codes, symbols
+// outside their alphabet, back-references before the start of the output, and streams
+// that need more bits than the header's compressed size are E_DECOMPRESS_CORRUPT.
+import { FormatError } from '../../core/errors.js';
+import {
+  corruptError,
+  resolveMaxOutputBytes,
+  tooLargeError,
+  viewOf,
+  type DecompressLimits,
+} from './limits.js';
+
+export type EfiVariant = 'efi' | 'tiano';
+
+export const EFI_HEADER_SIZE = 8;
+
+/** Literals 0..255 and match lengths THRESHOLD..MAXMATCH: 0xff + 256 + 2 - 3. */
+const NC = 510;
+/** CODE_BIT + 3: code lengths 0..16 plus the three zero-run symbols. */
+const NT = 19;
+/** Largest P alphabet either variant can declare: (1 << MAXPBIT) - 1. */
+const MAXNP = 31;
+const NPT = 31;
+const TBIT = 5;
+const CBIT = 9;
+const THRESHOLD = 3;
+const C_TABLE_BITS = 12;
+const PT_TABLE_BITS = 8;
+const MAX_CODE_LENGTH = 16;
+/** Marks a table slot with no symbol (an empty code) or a tree node not yet allocated. */
+const NONE = 0xffff;
+
+const P_COUNT_BITS: Readonly<Record<EfiVariant, number>> = { efi: 4, tiano: 5 };
+
+export interface EfiHeader {
+  readonly compressedSizeInBytes: number;
+  readonly originalSizeInBytes: number;
+}
+
+/** Reads and bounds the 8-byte header (same for both variants). */
+export function readEfiHeader(
+  data: Uint8Array,
+  maxOutputBytes: number,
+  variant: EfiVariant = 'efi',
+): EfiHeader {
+  if (data.length < EFI_HEADER_SIZE) {
+    throw corruptError(variant, 0, `header needs ${EFI_HEADER_SIZE} bytes, only ${data.length} present`);
+  }
+  const view = viewOf(data);
+  const compressedSizeInBytes = view.getUint32(0, true);
+  const originalSizeInBytes = view.getUint32(4, true);
+  if (originalSizeInBytes > maxOutputBytes) {
+    throw tooLargeError(variant, originalSizeInBytes, maxOutputBytes);
+  }
+  const available = data.length - EFI_HEADER_SIZE;
+  if (compressedSizeInBytes > available) {
+    throw corruptError(
+      variant,
+      0,
+      `header declares ${compressedSizeInBytes} compressed bytes, only ${available} follow the header`,
+      { compressedSizeInBytes, availableBytes: available },
+    );
+  }
+  return { compressedSizeInBytes, originalSizeInBytes };
+}
+
+export interface EfiDecodeResult {
+  readonly output: Uint8Array;
+  /** Bits of the compressed stream the decoder used; a faithful stream ends in its last byte. */
+  readonly consumedBits: number;
+  readonly compressedSizeInBytes: number;
+}
+
+/** Decodes one variant; throws E_DECOMPRESS_* on any inconsistency. */
+export function decodeEfiVariant(
+  data: Uint8Array,
+  variant: EfiVariant,
+  maxOutputBytes: number,
+): EfiDecodeResult {
+  const header = readEfiHeader(data, maxOutputBytes, variant);
+  const decoder = new EfiDecoder(
+    data.subarray(EFI_HEADER_SIZE, EFI_HEADER_SIZE + header.compressedSizeInBytes),
+    header.originalSizeInBytes,
+    variant,
+  );
+  const output = decoder.run();
+  return { output, consumedBits: decoder.consumedBits, compressedSizeInBytes: header.compressedSizeInBytes };
+}
+
+/** EFI 1.1 "standard" compression (EFI_STANDARD_COMPRESSION, UEFI spec 19). */
+export function decompressEfi(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
+  return decodeEfiVariant(data, 'efi', resolveMaxOutputBytes(limits)).output;
+}
+
+/** Tiano compression (the EFI format with a larger dictionary, EDK TianoCompress). */
+export function decompressTiano(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
+  return decodeEfiVariant(data, 'tiano', resolveMaxOutputBytes(limits)).output;
+}
+
+/**
+ * EDK2's compressors end the stream with at most a byte of padding after the last code,
+ * and the decoder's 32-bit look-ahead is not counted as consumed, so a faithful decode
+ * stops within the last 32 bits. A decode with the wrong variant that happens to
+ * succeed almost never lands there.
+ */
+const FAITHFUL_END_SLACK_BITS = 32;
+
+const endsFaithfully = (result: EfiDecodeResult): boolean =>
+  result.compressedSizeInBytes * 8 - result.consumedBits < FAITHFUL_END_SLACK_BITS;
+
+/**
+ * A compression section of type EFI_STANDARD_COMPRESSION may hold either EFI 1.1 or
+ * Tiano data (vendors use both under one type byte). Like UEFITool, both are tried:
+ * EFI 1.1 first; a decode that succeeds and uses the stream up to its end wins at once;
+ * otherwise any successful decode (EFI 1.1 preferred) is returned; if both fail, the
+ * error carries both reasons. UEFITool breaks a tie between two successful decodes by
+ * parsing the output as sections; here the end-of-stream check decides, and callers
+ * that want more can check the output themselves.
+ */
+export function decompressStandard(
+  data: Uint8Array,
+  limits: DecompressLimits = {},
+): { variant: EfiVariant; output: Uint8Array } {
+  const maxOutputBytes = resolveMaxOutputBytes(limits);
+  const attempt = (variant: EfiVariant): EfiDecodeResult | FormatError => {
+    try {
+      return decodeEfiVariant(data, variant, maxOutputBytes);
+    } catch (error) {
+      // The header is common to both variants: a size or truncation problem is final.
+      if (
+        error instanceof FormatError &&
+        error.code === 'E_DECOMPRESS_CORRUPT' &&
+        error.details['offset'] !== 0
+      ) {
+        return error;
+      }
+      throw error;
+    }
+  };
+  const efi = attempt('efi');
+  if (!(efi instanceof FormatError) && endsFaithfully(efi)) {
+    return { variant: 'efi', output: efi.output };
+  }
+  const tiano = attempt('tiano');
+  if (!(tiano instanceof FormatError) && (endsFaithfully(tiano) || efi instanceof FormatError)) {
+    return { variant: 'tiano', output: tiano.output };
+  }
+  if (!(efi instanceof FormatError)) {
+    return { variant: 'efi', output: efi.output };
+  }
+  const tianoError = tiano as FormatError;
+  throw new FormatError(
+    'E_DECOMPRESS_CORRUPT',
+    `standard-compression stream is neither EFI 1.1 (${efi.message}) nor Tiano (${tianoError.message})`,
+    {
+      format: 'efi',
+      offset: efi.details['offset'],
+      reason: 'neither variant decodes',
+      efi: efi.details,
+      tiano: tianoError.details,
+    },
+  );
+}
+
+class EfiDecoder {
+  readonly #input: Uint8Array;
+  readonly #output: Uint8Array;
+  readonly #variant: EfiVariant;
+  readonly #pCountBits: number;
+
+  // Bit reader, as EDK2 FillBuf: #bitBuffer always holds the next 32 unread bits,
+  // #pendingByte the last fetched byte with #pendingBits of it not yet in #bitBuffer.
+  // Past the end of the input the reader supplies zero bytes (as EDK2 does) and counts
+  // them in #fetchedBytes, so over-reads are detected rather than silently decoded.
+  #inputPosition = 0;
+  #fetchedBytes = 0;
+  #bitBuffer = 0;
+  #pendingByte = 0;
+  #pendingBits = 0;
+
+  readonly #ptLength = new Uint8Array(NPT + 1);
+  readonly #cLength = new Uint8Array(NC);
+  readonly #ptTable = new Uint16Array(1 << PT_TABLE_BITS);
+  readonly #cTable = new Uint16Array(1 << C_TABLE_BITS);
+  readonly #left = new Uint16Array(2 * NC);
+  readonly #right = new Uint16Array(2 * NC);
+  readonly #lengthCount = new Uint32Array(MAX_CODE_LENGTH + 2);
+  readonly #nextCode = new Uint32Array(MAX_CODE_LENGTH + 2);
+
+  constructor(input: Uint8Array, originalSizeInBytes: number, variant: EfiVariant) {
+    this.#input = input;
+    this.#output = new Uint8Array(originalSizeInBytes);
+    this.#variant = variant;
+    this.#pCountBits = P_COUNT_BITS[variant];
+  }
+
+  get consumedBits(): number {
+    return Math.max(0, this.#fetchedBytes * 8 - 32 - this.#pendingBits);
+  }
+
+  run(): Uint8Array {
+    const output = this.#output;
+    const size = output.length;
+    if (size === 0) {
+      // EDK2 returns before reading any bits when the original size is 0.
+      return output;
+    }
+    this.#fill(16);
+    this.#fill(16);
+    const input = this.#input;
+    const inputLength = input.length;
+    const cTable = this.#cTable;
+    const cLength = this.#cLength;
+    const ptTable = this.#ptTable;
+    const ptLength = this.#ptLength;
+    // The hot loop keeps the bit reader in locals (int32, read with >>>) and inlines
+    // FillBuf; the per-block table readers use the fields, synchronised around them.
+    let buffer = this.#bitBuffer | 0;
+    let pendingByte = this.#pendingByte;
+    let pendingBits = this.#pendingBits;
+    let inputPosition = this.#inputPosition;
+    let fetchedBytes = this.#fetchedBytes;
+    let position = 0;
+    let blockRemaining = 0;
+    while (position < size) {
+      if (blockRemaining === 0) {
+        this.#bitBuffer = buffer >>> 0;
+        this.#pendingByte = pendingByte;
+        this.#pendingBits = pendingBits;
+        this.#inputPosition = inputPosition;
+        this.#fetchedBytes = fetchedBytes;
+        this.#checkNotOverread(position);
+        // A stored count of 0 wraps to 65536 symbols in EDK2 (UINT16 decrement).
+        blockRemaining = this.#getBits(16) || 0x1_0000;
+        this.#readPtLengths(NT, TBIT, 3);
+        this.#readCLengths();
+        this.#readPtLengths(MAXNP, this.#pCountBits, -1);
+        // A block whose tables already lie past the end cannot be real data.
+        this.#checkNotOverread(position);
+        buffer = this.#bitBuffer | 0;
+        pendingByte = this.#pendingByte;
+        pendingBits = this.#pendingBits;
+        inputPosition = this.#inputPosition;
+        fetchedBytes = this.#fetchedBytes;
+      }
+      blockRemaining--;
+      let symbol = cTable[buffer >>> (32 - C_TABLE_BITS)]!;
+      if (symbol >= NC) {
+        symbol = this.#walkTree(symbol, NC, C_TABLE_BITS, buffer, position);
+      }
+      let count = cLength[symbol]!;
+      buffer <<= count;
+      while (count > pendingBits) {
+        count -= pendingBits;
+        buffer |= pendingByte << count;
+        pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
+        fetchedBytes++;
+        pendingBits = 8;
+      }
+      pendingBits -= count;
+      buffer |= pendingByte >>> pendingBits;
+      if (symbol < 256) {
+        output[position++] = symbol;
+        continue;
+      }
+      const matchLength = symbol - (256 - THRESHOLD);
+      let slot = ptTable[buffer >>> (32 - PT_TABLE_BITS)]!;
+      if (slot >= MAXNP) {
+        slot = this.#walkTree(slot, MAXNP, PT_TABLE_BITS, buffer, position);
+      }
+      count = ptLength[slot]!;
+      buffer <<= count;
+      while (count > pendingBits) {
+        count -= pendingBits;
+        buffer |= pendingByte << count;
+        pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
+        fetchedBytes++;
+        pendingBits = 8;
+      }
+      pendingBits -= count;
+      buffer |= pendingByte >>> pendingBits;
+      // Symbol n > 1 stands for a distance with n - 1 more bits after an implicit leading 1.
+      let distance = slot;
+      if (slot > 1) {
+        count = slot - 1;
+        distance = (1 << count) + (buffer >>> (32 - count));
+        buffer <<= count;
+        while (count > pendingBits) {
+          count -= pendingBits;
+          buffer |= pendingByte << count;
+          pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
+          fetchedBytes++;
+          pendingBits = 8;
+        }
+        pendingBits -= count;
+        buffer |= pendingByte >>> pendingBits;
+      }
+      let from = position - distance - 1;
+      if (from < 0) {
+        throw corruptError(
+          this.#variant,
+          EFI_HEADER_SIZE + Math.min(inputLength, Math.max(0, fetchedBytes * 8 - 32 - pendingBits) >>> 3),
+          `back-reference ${distance + 1} bytes back from output offset ${position} points before the start`,
+          { outputOffset: position },
+        );
+      }
+      const end = Math.min(position + matchLength, size);
+      if (end - position > 32 && end - position <= position - from) {
+        output.copyWithin(position, from, end - (position - from));
+        position = end;
+      } else {
+        // Short or overlapping copies (distance below length repeats the pattern).
+        while (position < end) {
+          output[position++] = output[from++]!;
+        }
+      }
+    }
+    this.#bitBuffer = buffer >>> 0;
+    this.#pendingByte = pendingByte;
+    this.#pendingBits = pendingBits;
+    this.#inputPosition = inputPosition;
+    this.#fetchedBytes = fetchedBytes;
+    this.#checkNotOverread(position);
+    return output;
+  }
+
+  #checkNotOverread(position: number): void {
+    const available = this.#input.length * 8;
+    if (this.consumedBits > available) {
+      throw this.#corrupt(
+        `stream needs more than the ${this.#input.length} compressed bytes the header declares`,
+        position,
+      );
+    }
+  }
+
+  #corrupt(reason: string, outputOffset: number): Error {
+    const inputOffset = EFI_HEADER_SIZE + Math.min(this.#input.length, Math.max(0, this.consumedBits) >>> 3);
+    return corruptError(this.#variant, inputOffset, reason, { outputOffset });
+  }
+
+  /** EDK2 FillBuf: drops `count` (<= 29) bits and refills from the input. */
+  #fill(count: number): void {
+    let buffer = (this.#bitBuffer << count) >>> 0;
+    let pendingBits = this.#pendingBits;
+    let pendingByte = this.#pendingByte;
+    while (count > pendingBits) {
+      count -= pendingBits;
+      buffer = (buffer | (pendingByte << count)) >>> 0;
+      const position = this.#inputPosition;
+      if (position < this.#input.length) {
+        pendingByte = this.#input[position]!;
+        this.#inputPosition = position + 1;
+      } else {
+        pendingByte = 0;
+      }
+      this.#fetchedBytes++;
+      pendingBits = 8;
+    }
+    pendingBits -= count;
+    this.#bitBuffer = (buffer | (pendingByte >>> pendingBits)) >>> 0;
+    this.#pendingBits = pendingBits;
+    this.#pendingByte = pendingByte;
+  }
+
+  #getBits(count: number): number {
+    const value = this.#bitBuffer >>> (32 - count);
+    this.#fill(count);
+    return value;
+  }
+
+  /** Follows tree nodes below a table slot; a valid code needs at most 16 - tableBits steps. */
+  #walkTree(node: number, alphabetSize: number, tableBits: number, buffer: number, position: number): number {
+    if (node === NONE) {
+      throw this.#corrupt('symbol read from an empty Huffman code', position);
+    }
+    let mask = 1 << (31 - tableBits);
+    for (let step = tableBits; step < MAX_CODE_LENGTH; step++) {
+      node = buffer & mask ? this.#right[node]! : this.#left[node]!;
+      if (node < alphabetSize) {
+        return node;
+      }
+      mask >>>= 1;
+    }
+    throw this.#corrupt('Huffman code longer than 16 bits', position);
+  }
+
+  /** EDK2 ReadPTLen: the T table (count in 5 bits) or the P table (count in 4/5 bits). */
+  #readPtLengths(alphabetSize: number, countBits: number, zeroRunAfter: number): void {
+    const lengths = this.#ptLength;
+    const count = this.#getBits(countBits);
+    if (count === 0) {
+      // A code with a single symbol is stored as that symbol; it takes zero bits.
+      const only = this.#getBits(countBits);
+      if (only >= alphabetSize) {
+        throw this.#corrupt(`single-symbol code names symbol ${only}, alphabet has ${alphabetSize}`, 0);
+      }
+      this.#ptTable.fill(only);
+      lengths.fill(0);
+      return;
+    }
+    let index = 0;
+    while (index < count && index < NPT) {
+      let length = this.#bitBuffer >>> 29;
+      if (length === 7) {
+        // Lengths of 7 and more continue in unary: one 1-bit per extra unit, then a 0.
+        let mask = 1 << 28;
+        while (mask !== 0 && (this.#bitBuffer & mask) !== 0) {
+          mask >>>= 1;
+          length++;
+        }
+        if (length > MAX_CODE_LENGTH) {
+          throw this.#corrupt(`code length ${length} is above ${MAX_CODE_LENGTH}`, 0);
+        }
+      }
+      this.#fill(length < 7 ? 3 : length - 3);
+      lengths[index++] = length;
+      if (index === zeroRunAfter) {
+        let zeros = this.#getBits(2);
+        while (zeros-- > 0 && index < NPT) {
+          lengths[index++] = 0;
+        }
+      }
+    }
+    lengths.fill(0, Math.min(index, alphabetSize));
+    this.#makeTable(alphabetSize, lengths, PT_TABLE_BITS, this.#ptTable);
+  }
+
+  /** EDK2 ReadCLen: C code lengths, themselves coded with the T table. */
+  #readCLengths(): void {
+    const lengths = this.#cLength;
+    const count = this.#getBits(CBIT);
+    if (count === 0) {
+      const only = this.#getBits(CBIT);
+      if (only >= NC) {
+        throw this.#corrupt(`single-symbol code names symbol ${only}, alphabet has ${NC}`, 0);
+      }
+      lengths.fill(0);
+      this.#cTable.fill(only);
+      return;
+    }
+    const ptTable = this.#ptTable;
+    const ptLength = this.#ptLength;
+    let index = 0;
+    while (index < count && index < NC) {
+      let symbol = ptTable[this.#bitBuffer >>> (32 - PT_TABLE_BITS)]!;
+      if (symbol >= NT) {
+        symbol = this.#walkTree(symbol, NT, PT_TABLE_BITS, this.#bitBuffer, 0);
+      }
+      this.#fill(ptLength[symbol]!);
+      if (symbol <= 2) {
+        // 0: one zero length; 1: 3..18 zeros; 2: 20..531 zeros.
+        let zeros = symbol === 0 ? 1 : symbol === 1 ? this.#getBits(4) + 3 : this.#getBits(CBIT) + 20;
+        while (zeros-- > 0 && index < NC) {
+          lengths[index++] = 0;
+        }
+      } else {
+        lengths[index++] = symbol - 2;
+      }
+    }
+    lengths.fill(0, index);
+    this.#makeTable(NC, lengths, C_TABLE_BITS, this.#cTable);
+  }
+
+  /**
+   * Canonical Huffman decoding table (EDK2 MakeTable): codes of up to `tableBits` bits
+   * fill a direct lookup table; longer ones hang below their table slot as a binary
+   * tree whose nodes are numbered from `alphabetSize` up.
+   */
+  #makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number, table: Uint16Array): void {
+    const lengthCount = this.#lengthCount.fill(0);
+    for (let symbol = 0; symbol < alphabetSize; symbol++) {
+      lengthCount[lengths[symbol]!]!++;
+    }
+    let kraft = 0;
+    for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
+      kraft += lengthCount[length]! << (MAX_CODE_LENGTH - length);
+    }
+    table.fill(NONE);
+    if (kraft === 0) {
+      return;
+    }
+    if (kraft !== 1 << MAX_CODE_LENGTH) {
+      throw this.#corrupt(
+        `code lengths ${kraft < 1 << MAX_CODE_LENGTH ? 'leave codes unused' : 'overlap'} (Kraft sum ${kraft}/65536)`,
+        0,
+      );
+    }
+    const nextCode = this.#nextCode;
+    nextCode[1] = 0;
+    for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
+      nextCode[length + 1] = nextCode[length]! + (lengthCount[length]! << (MAX_CODE_LENGTH - length));
+    }
+    const left = this.#left;
+    const right = this.#right;
+    const shift = MAX_CODE_LENGTH - tableBits;
+    let nextNode = alphabetSize;
+    for (let symbol = 0; symbol < alphabetSize; symbol++) {
+      const length = lengths[symbol]!;
+      if (length === 0) {
+        continue;
+      }
+      // Codes are 16-bit left-aligned here, so a table slot is the top tableBits bits.
+      const code = nextCode[length]!;
+      nextCode[length] = code + (1 << (MAX_CODE_LENGTH - length));
+      if (length <= tableBits) {
+        table.fill(symbol, code >>> shift, (code >>> shift) + (1 << (tableBits - length)));
+        continue;
+      }
+      const slot = code >>> shift;
+      let node = table[slot]!;
+      if (node === NONE) {
+        node = nextNode++;
+        left[node] = NONE;
+        right[node] = NONE;
+        table[slot] = node;
+      }
+      for (let bit = MAX_CODE_LENGTH - 1 - tableBits; ; bit--) {
+        const goRight = (code >>> bit) & 1;
+        const children = goRight ? right : left;
+        if (bit === MAX_CODE_LENGTH - length) {
+          children[node] = symbol;
+          break;
+        }
+        let child = children[node]!;
+        if (child === NONE) {
+          child = nextNode++;
+          left[child] = NONE;
+          right[child] = NONE;
+          children[node] = child;
+        }
+        node = child;
+      }
+    }
+  }
+}
