@@ -5,6 +5,7 @@ describe('BuildLogParser', () => {
   it('turns stage markers, module lines and GenFds into events', () => {
     const parser = new BuildLogParser();
     const lines = [
+      '::ovmf-build:: env uid=1000 gid=1000 net=lo',
       '::ovmf-build:: stage basetools',
       'gcc -c GenFv.c -o GenFv.o',
       '::ovmf-build:: stage build',
@@ -18,6 +19,7 @@ describe('BuildLogParser', () => {
       '::ovmf-build:: stage bogus',
     ];
     expect(lines.map((line) => parser.push(line))).toEqual([
+      { kind: 'environment', environment: { uid: 1000, gid: 1000, networkInterfaces: ['lo'] } },
       { kind: 'stage', stage: 'basetools', modulesBuilt: 0 },
       null,
       { kind: 'stage', stage: 'build', modulesBuilt: 0 },
@@ -31,6 +33,10 @@ describe('BuildLogParser', () => {
       null,
     ]);
     expect([parser.stage, parser.modulesBuilt]).toEqual(['collect', 2]);
+    expect(parser.push('::ovmf-build:: env uid=0 gid=0 net=eth0,lo')).toEqual({
+      kind: 'environment',
+      environment: { uid: 0, gid: 0, networkInterfaces: ['eth0', 'lo'] },
+    });
   });
 });
 

@@ -1,11 +1,19 @@
 // Reads the build container's log line by line: stage markers of our script, EDK2's
 // "Building ... X.inf [X64]" per module and GenFds, and, after a failure, which module
 // failed and the error lines (formats of BaseTools/Source/Python/build/build.py and make).
-import { STAGE_PREFIX, WORKSPACE } from './build-script.js';
+import { ENV_PREFIX, STAGE_PREFIX, WORKSPACE } from './build-script.js';
 
 export type BuildStage = 'inputs' | 'basetools' | 'setup' | 'build' | 'genfds' | 'collect' | 'done';
 
+/** What the script saw inside the container. */
+export interface BuildEnvironment {
+  readonly uid: number;
+  readonly gid: number;
+  readonly networkInterfaces: readonly string[];
+}
+
 export type BuildProgress =
+  | { readonly kind: 'environment'; readonly environment: BuildEnvironment }
   | { readonly kind: 'stage'; readonly stage: BuildStage; readonly modulesBuilt: number }
   | {
       readonly kind: 'module';
@@ -26,6 +34,11 @@ function relative(file: string): string {
 export class BuildLogParser {
   #stage: BuildStage | null = null;
   #modulesBuilt = 0;
+  #environment: BuildEnvironment | null = null;
+
+  get environment(): BuildEnvironment | null {
+    return this.#environment;
+  }
 
   get stage(): BuildStage | null {
     return this.#stage;
@@ -37,6 +50,21 @@ export class BuildLogParser {
 
   /** The event this line means, or null for an ordinary line. */
   push(line: string): BuildProgress | null {
+    if (line.startsWith(ENV_PREFIX)) {
+      const fields = new Map(
+        line
+          .slice(ENV_PREFIX.length)
+          .trim()
+          .split(/\s+/)
+          .map((field) => [field.split('=')[0] ?? '', field.slice(field.indexOf('=') + 1)] as const),
+      );
+      this.#environment = {
+        uid: Number(fields.get('uid')),
+        gid: Number(fields.get('gid')),
+        networkInterfaces: (fields.get('net') ?? '').split(',').filter((name) => name !== ''),
+      };
+      return { kind: 'environment', environment: this.#environment };
+    }
     if (line.startsWith(STAGE_PREFIX)) {
       const stage = line.slice(STAGE_PREFIX.length).trim();
       if (STAGES.includes(stage)) {

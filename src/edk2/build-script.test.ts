@@ -13,6 +13,7 @@ describe('buildScript', () => {
         'cd /edk2',
         'stage() { echo "::ovmf-build:: stage $1"; }',
         '',
+        'echo "::ovmf-build:: env uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -)"',
         'stage inputs',
         'cp -R --no-preserve=mode,ownership /ovmf-build/input/. /edk2/',
         '',

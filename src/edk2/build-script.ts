@@ -13,6 +13,8 @@ export const SCRIPT_PATH = `${STAGING}/build.sh`;
 export const OUTPUT_DIR = `${STAGING}/output`;
 /** Stage markers the script prints; the job turns them into progress events. */
 export const STAGE_PREFIX = '::ovmf-build:: stage ';
+/** The script reports who it runs as and which network interfaces it sees (only `lo` with network none). */
+export const ENV_PREFIX = '::ovmf-build:: env ';
 
 export const TOOLCHAIN = 'GCC5';
 export const PLATFORM_DSC = DSC_PATH;
@@ -78,6 +80,7 @@ export function buildScript(options: BuildScriptOptions): string {
     `cd ${WORKSPACE}`,
     `stage() { echo "${STAGE_PREFIX}$1"; }`,
     '',
+    `echo "${ENV_PREFIX}uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -)"`,
     'stage inputs',
     // cp -R of the staged tree: overlay package, GOP/VBT and the patched platform files.
     `cp -R --no-preserve=mode,ownership ${STAGED_INPUTS}/. ${WORKSPACE}/`,

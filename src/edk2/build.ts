@@ -1,0 +1,370 @@
+// The build job: one locked-down container (no network, uid 1000, limits, job label) that
+// builds OVMF from an unpacked EDK2 tree, our overlay and the user's GOP and VBT, then the
+// structural check and (DEBUG builds) the QEMU boot check before anything is returned.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { ContainerEngine, RunResult } from '../container/index.js';
+import { sha256 } from '../core/digest.js';
+import { AbortError, throwIfAborted } from '../core/errors.js';
+import { assertGopDriver } from '../formats/gop.js';
+import { assertVbt } from '../formats/vbt.js';
+import { assertBootPassed, verifyBoot, type BootVerification } from '../verify/boot.js';
+import { verifyStructure, type StructureReport } from '../verify/structural.js';
+import { prepareBuildInputs } from './build-inputs.js';
+import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
+import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
+import { BuildError } from './errors.js';
+import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
+import type { Edk2Source } from './source.js';
+
+/** containers/edk2-builder of this package. */
+export const DEFAULT_BUILDER_CONTEXT = fileURLToPath(
+  new URL('../../containers/edk2-builder', import.meta.url),
+);
+export const DEFAULT_BUILDER_REPOSITORY = 'localhost/ovmf-build/edk2-builder';
+/** Committed warm workspaces: `<repository>:<key>`. */
+export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
+/** Bumped when the workspace layout or script changes in a way the key inputs do not show. */
+const WORKSPACE_LAYOUT_VERSION = 1;
+const LOG_TAIL_LINES = 30;
+const KEPT_LINES = 400;
+
+export interface BuildOvmfOptions {
+  /** The Intel GOP driver (.efi, PE32+ x64 EFI boot-service driver). */
+  readonly gop: Uint8Array;
+  /** The VBT ($VBT header). */
+  readonly vbt: Uint8Array;
+  /** An unpacked EDK2 tree (acquireEdk2Source). */
+  readonly source: Edk2Source;
+  /** @default DEFAULT_BUILD_FLAGS (4MB, DEBUG, network, no secure boot) */
+  readonly flags?: Partial<BuildFlags>;
+  readonly engine: ContainerEngine;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  /** Labels the container (and a committed workspace). */
+  readonly jobId: string;
+  /** Stage changes and each module EDK2 starts building. */
+  readonly onProgress?: (event: BuildProgress) => void;
+  /**
+   * Warm workspace: `reuse` starts from a committed workspace with the same key (source,
+   * overlay, platform patch, builder image, flags) and only swaps the GOP and VBT; `commit`
+   * commits the container of a clean build as that workspace.
+   * @default { reuse: true, commit: true }
+   */
+  readonly workspace?: { readonly reuse?: boolean; readonly commit?: boolean };
+  /** @default containers/edk2-builder and 'localhost/ovmf-build/edk2-builder' */
+  readonly builder?: { readonly contextDir?: string; readonly repository?: string };
+  /**
+   * Container limits.
+   * @default { memoryBytes: 4 GiB, pids: 4096 }
+   */
+  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number };
+  /** `make -j` and `build -n`. @default 2 */
+  readonly jobs?: number;
+  /**
+   * Checks before the result is returned. Structural: our parser finds the exact GOP, VBT and
+   * policy driver in OVMF_CODE.fd. Boot: QEMU boots it and the debug log shows both drivers
+   * loaded and BDS reached (DEBUG builds only; RELEASE builds print no debug log).
+   * @default { structure: true, boot: true }
+   */
+  readonly verify?: { readonly structure?: boolean; readonly boot?: boolean };
+  /** Test-only: break the build on purpose to exercise failure reports. Not part of the warm key. */
+  readonly testHooks?: {
+    readonly extraDscComponents?: readonly string[];
+    readonly replaceOverlayFiles?: Readonly<Record<string, string>>;
+  };
+}
+
+export interface BuildOvmfResult {
+  readonly code: Uint8Array;
+  readonly vars: Uint8Array;
+  /** OVMF.fd (vars + code in one image). */
+  readonly combined: Uint8Array;
+  readonly flags: BuildFlags;
+  readonly builderImage: { readonly id: string; readonly ref: string; readonly built: boolean };
+  readonly sourceDigest: string;
+  readonly sourceDescription: string;
+  readonly overlayDigest: string;
+  /** 'warm' when the build started from a committed workspace. */
+  readonly mode: 'clean' | 'warm';
+  readonly workspace: { readonly ref: string; readonly key: string; readonly committed: boolean } | null;
+  readonly containerId: string;
+  /** Whole job, inputs validated to verification done. */
+  readonly durationMs: number;
+  /** The container run (create to removal, including inputs and outputs). */
+  readonly containerDurationMs: number;
+  readonly modulesBuilt: number;
+  /** uid/gid and network interfaces the build script saw in the container. */
+  readonly environment: BuildEnvironment | null;
+  readonly logTail: readonly string[];
+  readonly structure: StructureReport | null;
+  readonly boot: BootVerification | null;
+}
+
+/** Key of a warm workspace: the digests that decide what is compiled, and what each was. */
+export function workspaceKey(parts: {
+  readonly sourceDigest: string;
+  readonly overlayDigest: string;
+  readonly platformDigest: string;
+  readonly builderImageId: string;
+  readonly flags: BuildFlags;
+}): { readonly value: string; readonly details: Readonly<Record<string, string>> } {
+  const details = {
+    layout: String(WORKSPACE_LAYOUT_VERSION),
+    source: parts.sourceDigest,
+    overlay: parts.overlayDigest,
+    platform: parts.platformDigest,
+    builderImage: parts.builderImageId,
+    flags: flagsKey(parts.flags),
+  };
+  return { value: sha256(JSON.stringify(details)).slice(0, 24), details };
+}
+
+function find(outputs: ReadonlyMap<string, Uint8Array>, name: string): Uint8Array | undefined {
+  for (const [key, data] of outputs) {
+    if (key === name || key.endsWith(`/${name}`)) return data;
+  }
+  return undefined;
+}
+
+export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfResult> {
+  const started = performance.now();
+  const { engine, logger, signal, jobId } = options;
+  const flags = resolveBuildFlags(options.flags);
+  if (!(options.gop instanceof Uint8Array)) throw new TypeError('Expected `gop` to be a Uint8Array');
+  if (!(options.vbt instanceof Uint8Array)) throw new TypeError('Expected `vbt` to be a Uint8Array');
+  if (typeof jobId !== 'string' || jobId === '')
+    throw new TypeError('Expected `jobId` to be a non-empty string');
+  // Inputs first: a file that is not a GOP or VBT never costs a build.
+  const gopInfo = assertGopDriver(options.gop);
+  const vbtInfo = assertVbt(options.vbt);
+  const log = logger.child({ jobId, component: 'edk2-build' });
+  log.info(
+    {
+      gopBuild: gopInfo.build,
+      gopSha256: gopInfo.sha256,
+      vbt: vbtInfo.signature,
+      flags,
+      source: options.source.description,
+    },
+    'build: inputs valid',
+  );
+  throwIfAborted(signal);
+
+  const builder = await engine.ensureBuilderImage({
+    contextDir: options.builder?.contextDir ?? DEFAULT_BUILDER_CONTEXT,
+    repository: options.builder?.repository ?? DEFAULT_BUILDER_REPOSITORY,
+    logger: log,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  throwIfAborted(signal);
+
+  const common = {
+    gop: options.gop,
+    vbt: options.vbt,
+    sourceDir: options.source.dir,
+    flags,
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+  };
+  // The key comes from the inputs without test hooks, so a test can break a warm rebuild on purpose.
+  const base = await prepareBuildInputs({ ...common, mode: 'clean' });
+  const key = workspaceKey({
+    sourceDigest: options.source.digest,
+    overlayDigest: base.packageOverlayDigest,
+    platformDigest: base.platformDigest,
+    builderImageId: builder.id,
+    flags,
+  });
+  const workspaceRef = `${WORKSPACE_REPOSITORY}:${key.value}`;
+  const reuse = options.workspace?.reuse ?? true;
+  const commit = (options.workspace?.commit ?? true) && options.testHooks === undefined;
+  const warm = reuse && (await engine.imageId(workspaceRef)) !== null;
+  const hooks = options.testHooks;
+  const prepared =
+    warm || hooks !== undefined
+      ? await prepareBuildInputs({
+          ...common,
+          mode: warm ? 'warm' : 'clean',
+          ...(hooks?.extraDscComponents === undefined
+            ? {}
+            : { patch: { extraDscComponents: hooks.extraDscComponents } }),
+          ...(hooks?.replaceOverlayFiles === undefined
+            ? {}
+            : { replaceOverlayFiles: hooks.replaceOverlayFiles }),
+        })
+      : base;
+  log.info(
+    { mode: warm ? 'warm' : 'clean', image: warm ? workspaceRef : builder.ref, workspaceKey: key.details },
+    warm ? 'build: starting from a warm workspace' : 'build: clean build',
+  );
+
+  const parser = new BuildLogParser();
+  const kept: string[] = [];
+  const onLine = (line: string, stream: 'stdout' | 'stderr'): void => {
+    kept.push(line);
+    if (kept.length > KEPT_LINES) kept.shift();
+    log.trace({ stream }, line);
+    const event = parser.push(line);
+    if (event === null) return;
+    if (event.kind === 'environment') log.info(event.environment, 'build: container environment');
+    else if (event.kind === 'stage')
+      log.info({ stage: event.stage, modulesBuilt: event.modulesBuilt }, `build: ${event.stage}`);
+    else log.debug({ module: event.module, modulesBuilt: event.modulesBuilt }, 'build: module');
+    options.onProgress?.(event);
+  };
+
+  let run: RunResult;
+  try {
+    run = await engine.run({
+      image: warm ? workspaceRef : builder.ref,
+      cmd: ['/bin/bash', SCRIPT_PATH],
+      user: '1000:1000',
+      workingDir: WORKSPACE,
+      env: { LC_ALL: 'C', TZ: 'UTC' },
+      files: prepared.files,
+      directories: warm ? [] : [{ hostDir: options.source.dir, containerDir: WORKSPACE }],
+      network: 'none',
+      limits: {
+        memoryBytes: options.limits?.memoryBytes ?? 4 * 1024 * 1024 * 1024,
+        pids: options.limits?.pids ?? 4096,
+      },
+      jobId,
+      purpose: 'edk2-build',
+      outputs: [OUTPUT_DIR],
+      onLine,
+      ...(signal === undefined ? {} : { signal }),
+      ...(!warm && commit ? { commitAs: workspaceRef } : {}),
+      logger: log,
+    });
+  } catch (error) {
+    if (error instanceof AbortError) log.info('build: aborted');
+    throw error;
+  }
+
+  if (run.exitCode !== 0) {
+    const failure = parseBuildFailure(kept.length > 0 ? kept : run.tailLines, parser.stage, LOG_TAIL_LINES);
+    const where = failure.failingModule ?? `stage ${failure.stage ?? 'unknown'}`;
+    const firstError = failure.errorLines[0]?.trim();
+    throw new BuildError(
+      'E_BUILD_FAILED',
+      `EDK2 build failed in ${where} (exit ${run.exitCode})${firstError === undefined ? '' : `: ${firstError}`}`,
+      {
+        failingModule: failure.failingModule,
+        stage: failure.stage,
+        exitCode: run.exitCode,
+        errorLines: failure.errorLines,
+        lastLines: failure.lastLines,
+        containerId: run.containerId,
+        jobId,
+        mode: warm ? 'warm' : 'clean',
+      },
+    );
+  }
+
+  const sizes = expectedImageSizes(flags);
+  const images: Record<(typeof OUTPUT_FILES)[number], Uint8Array | undefined> = {
+    'OVMF_CODE.fd': find(run.outputs, 'OVMF_CODE.fd'),
+    'OVMF_VARS.fd': find(run.outputs, 'OVMF_VARS.fd'),
+    'OVMF.fd': find(run.outputs, 'OVMF.fd'),
+  };
+  const expected = {
+    'OVMF_CODE.fd': sizes.codeSizeInBytes,
+    'OVMF_VARS.fd': sizes.varsSizeInBytes,
+    'OVMF.fd': sizes.combinedSizeInBytes,
+  };
+  for (const name of OUTPUT_FILES) {
+    const data = images[name];
+    if (data === undefined || data.length !== expected[name]) {
+      throw new BuildError(
+        'E_BUILD_OUTPUT_INVALID',
+        data === undefined
+          ? `the build produced no ${name}`
+          : `${name} is ${data.length} bytes, expected ${expected[name]} for fdSize ${flags.fdSize}`,
+        {
+          file: name,
+          sizeInBytes: data?.length ?? null,
+          expectedSizeInBytes: expected[name],
+          outputs: [...run.outputs.keys()],
+        },
+      );
+    }
+  }
+  const code = images['OVMF_CODE.fd'] as Uint8Array;
+  const vars = images['OVMF_VARS.fd'] as Uint8Array;
+  log.info(
+    {
+      codeSha256: sha256(code),
+      containerMs: run.durationMs,
+      modulesBuilt: parser.modulesBuilt,
+      committed: run.committedImageId !== undefined,
+    },
+    'build: outputs collected',
+  );
+
+  const structure =
+    options.verify?.structure === false
+      ? null
+      : verifyStructure({ code, gop: options.gop, vbt: options.vbt });
+  let boot: BootVerification | null = null;
+  if (options.verify?.boot !== false && flags.target === 'DEBUG') {
+    // The policy driver hands out the whole RAW section: the VBT file as given.
+    boot = await bootCheck(code, vars, options, flags, options.vbt.length, log);
+  }
+
+  return {
+    code,
+    vars,
+    combined: images['OVMF.fd'] as Uint8Array,
+    flags,
+    builderImage: { id: builder.id, ref: builder.ref, built: builder.built },
+    sourceDigest: options.source.digest,
+    sourceDescription: options.source.description,
+    overlayDigest: prepared.overlayDigest,
+    mode: warm ? 'warm' : 'clean',
+    workspace: warm
+      ? { ref: workspaceRef, key: key.value, committed: false }
+      : run.committedImageId === undefined
+        ? null
+        : { ref: workspaceRef, key: key.value, committed: true },
+    containerId: run.containerId,
+    durationMs: Math.round(performance.now() - started),
+    containerDurationMs: run.durationMs,
+    modulesBuilt: parser.modulesBuilt,
+    environment: parser.environment,
+    logTail: kept.slice(-LOG_TAIL_LINES),
+    structure,
+    boot,
+  };
+}
+
+async function bootCheck(
+  code: Uint8Array,
+  vars: Uint8Array,
+  options: BuildOvmfOptions,
+  flags: BuildFlags,
+  vbtSizeInBytes: number,
+  log: Logger,
+): Promise<BootVerification> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-boot-'));
+  try {
+    const codePath = path.join(dir, 'OVMF_CODE.fd');
+    const varsPath = path.join(dir, 'OVMF_VARS.fd');
+    await writeFile(codePath, code);
+    await writeFile(varsPath, vars);
+    const result = await verifyBoot({
+      codePath,
+      varsPath,
+      secureBoot: flags.secureBoot,
+      vbtSizeInBytes,
+      logger: log,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    assertBootPassed(result);
+    return result;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
