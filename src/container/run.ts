@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
 import { splitRef } from './debootstrap.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
@@ -149,7 +150,18 @@ async function putInputs(container: Docker.Container, spec: RunSpec): Promise<vo
   }
   // Walk every host tree first: an unsafe entry is refused before any byte reaches the container.
   const trees = await Promise.all(
-    directories.map(async (dir) => ({ dir, entries: await walkHostTree(dir.hostDir) })),
+    directories.map(async (dir) => ({
+      dir,
+      entries: await walkHostTree(dir.hostDir, {
+        exclude: dir.exclude ?? [],
+        unsafeSymlinks: dir.unsafeSymlinks ?? 'refuse',
+        skipped: (relative, target) =>
+          spec.logger.warn(
+            { hostDir: dir.hostDir, path: relative, target },
+            'symlink leaving the input tree left out',
+          ),
+      }),
+    })),
   );
   const wanted = [
     ...files.map((file) => path.posix.dirname(file.path)),
@@ -253,13 +265,21 @@ async function commit(docker: Docker, containerId: string, ref: string): Promise
 
 /** Removes the container when disposed, on every path out of run(). */
 class ContainerHandle implements AsyncDisposable {
-  constructor(readonly container: Docker.Container) {}
+  constructor(
+    readonly container: Docker.Container,
+    readonly logger: Logger,
+  ) {}
   async [Symbol.asyncDispose](): Promise<void> {
+    const started = performance.now();
     await this.container.remove({ force: true, v: true }).catch((error: { statusCode?: number }) => {
       if (error.statusCode !== 404) {
         throw error;
       }
     });
+    this.logger.debug(
+      { containerId: this.container.id, removeMs: Math.round(performance.now() - started) },
+      'container removed',
+    );
   }
 }
 
@@ -302,7 +322,7 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
       AutoRemove: false,
     },
   });
-  await using handle = new ContainerHandle(created);
+  await using handle = new ContainerHandle(created, logger);
   const container = handle.container;
   const log = logger.child({
     containerId: container.id.slice(0, 12),
@@ -319,7 +339,9 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
   signal?.addEventListener('abort', onAbort, { once: true });
   const tail = new TailBuffer(200);
   try {
+    const createdAt = performance.now();
     await putInputs(container, spec);
+    const filledAt = performance.now();
     if (aborted) {
       throw new AbortError('run aborted', { containerId: container.id, jobId: spec.jobId });
     }
@@ -329,9 +351,11 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
       .then((result: { StatusCode?: number }) => Number(result.StatusCode ?? -1));
     waited.catch(() => undefined);
     await container.start();
+    const startedAt = performance.now();
     const logsDone = streamLogs(docker, container, spec, tail, internal.signal);
     logsDone.catch(() => undefined);
     const exitCode = await Promise.race([waited, pollExit(container, internal.signal)]);
+    const exitedAt = performance.now();
     await Promise.race([logsDone, new Promise((resolve) => setTimeout(resolve, LOG_DRAIN_MS).unref())]);
     if (aborted) {
       throw new AbortError('run aborted', { containerId: container.id, jobId: spec.jobId, exitCode });
@@ -344,13 +368,22 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
         committedImageId = await commit(docker, container.id, spec.commitAs);
       }
     }
-    const durationMs = Math.round(performance.now() - started);
-    log.debug({ exitCode, durationMs }, 'container finished');
+    const finishedAt = performance.now();
+    const durationMs = Math.round(finishedAt - started);
+    const phasesMs = {
+      create: Math.round(createdAt - started),
+      inputs: Math.round(filledAt - createdAt),
+      start: Math.round(startedAt - filledAt),
+      run: Math.round(exitedAt - startedAt),
+      outputs: Math.round(finishedAt - exitedAt),
+    };
+    log.debug({ exitCode, durationMs, phasesMs }, 'container finished');
     return {
       containerId: container.id,
       exitCode,
       outputs,
       durationMs,
+      phasesMs,
       tailLines: tail.lines(),
       ...(committedImageId === undefined ? {} : { committedImageId }),
     };

@@ -108,6 +108,15 @@ export interface InputDirectory {
   readonly hostDir: string;
   /** Absolute directory inside the container; created if missing. */
   readonly containerDir: string;
+  /** Relative paths (files or whole directories, '/'-separated) left out. @default [] */
+  readonly exclude?: readonly string[];
+  /**
+   * A symlink that is absolute or leaves the tree (EDK2 has one:
+   * EmulatorPkg/Unix/Host/X11IncludeHack -> /opt/X11/include) refuses the
+   * whole input with E_INPUT_UNSAFE_ENTRY, or is left out and logged.
+   * @default 'refuse'
+   */
+  readonly unsafeSymlinks?: 'refuse' | 'skip';
 }
 
 export interface RunSpec {
@@ -158,6 +167,17 @@ export interface RunResult {
   readonly outputs: ReadonlyMap<string, Uint8Array>;
   readonly durationMs: number;
   readonly committedImageId?: string;
+  /**
+   * Where the time went: create, inputs (putArchive), start, run (start to
+   * exit, log drain excluded), outputs (log drain, getArchive, commit).
+   */
+  readonly phasesMs?: {
+    readonly create: number;
+    readonly inputs: number;
+    readonly start: number;
+    readonly run: number;
+    readonly outputs: number;
+  };
   /** The last (up to 200) log lines, stdout and stderr interleaved as received. */
   readonly tailLines: readonly string[];
 }
