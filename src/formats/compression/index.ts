@@ -3,7 +3,6 @@
 // any work, and output never grows past it. Failures are FormatError with code
 // E_DECOMPRESS_CORRUPT, E_DECOMPRESS_TOO_LARGE or E_DECOMPRESS_UNSUPPORTED and
 // `details` { format, offset, reason, ... }.
-import { OvmfBuildError } from '../../core/errors.js';
 
 export { DEFAULT_MAX_OUTPUT_BYTES, type DecompressLimits } from './limits.js';
 export { decompressLzma, decompressLzmaF86 } from './lzma.js';
@@ -17,11 +16,4 @@ export {
   type EfiVariant as StandardCompressionVariant,
 } from './efi-decompress.js';
 
-const todo = (name: string): never => {
-  throw new OvmfBuildError('E_NOT_IMPLEMENTED', `${name} is not implemented yet`);
-};
-
-/** EFI 1.1 compressor (as EfiRom -ec uses), for option ROM generation. */
-export function compressEfi(_data: Uint8Array): Uint8Array {
-  return todo('compressEfi');
-}
+export { compressEfi } from './efi-compress.js';
