@@ -143,10 +143,16 @@ async function validateInputs(options: OvmfJobOptions): Promise<ValidatedInputs>
     vbtOrigin = { kind: 'firmware', path: located.vbt.path, fileGuid: located.vbt.guid };
     firmware = { sha256: image.sha256, origin: image.origin };
   } else {
-    const [gop, vbt] = await Promise.all([
+    // allSettled: when one input fails, the other's download has finished (and cleaned up)
+    // before the error is reported, so nothing is left in flight.
+    const [gopResult, vbtResult] = await Promise.allSettled([
       resolveInput(options.inputs.gop, common),
       resolveInput(options.inputs.vbt, common),
     ]);
+    if (gopResult.status === 'rejected') throw gopResult.reason;
+    if (vbtResult.status === 'rejected') throw vbtResult.reason;
+    const gop = gopResult.value;
+    const vbt = vbtResult.value;
     gopBytes = gop.bytes;
     vbtBytes = vbt.bytes;
     gopOrigin = gop.origin;

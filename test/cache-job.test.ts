@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCache } from '../src/cli/commands/cache.js';
+import { runMain } from '../src/cli/commands/ovmf.js';
+import { exitCodeFor } from '../src/cli/exit-codes.js';
+import type { OvmfBuildError } from '../src/core/errors.js';
+import { verifyArtifact } from '../src/publish/index.js';
+import { CORPUS_DIR } from './corpus.js';
+import { captureContext, StandInBackend } from './cache-stand-in.js';
+
+const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
+const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
+const OTHER_VBT = path.join(CORPUS_DIR, 'vbt/cometlake-system76-lemp9.vbt');
+const NOT_GOP = path.join(CORPUS_DIR, 'gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi');
+const sha = async (file: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-job-'));
+  env = {
+    PATH: process.env['PATH'],
+    HOME: dir,
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+  };
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface JobJson {
+  cacheHit: boolean;
+  key: string;
+  artifactDir: string;
+  files: { code: string; vars: string; rom: string };
+  miss: { reason: string; lines: string[]; nearestKey: string | null } | null;
+  reusedArtifact: boolean;
+  name: string;
+  logFile: string;
+}
+
+async function job(backend: StandInBackend, ...argv: string[]): Promise<JobJson> {
+  const captured = captureContext([...argv, '--json'], env, dir);
+  const code = await runMain(captured.ctx, backend);
+  expect(code).toBe(0);
+  expect(captured.stderr()).toBe('');
+  return JSON.parse(captured.stdout()) as JobJson;
+}
+
+async function cache(backend: StandInBackend, ...argv: string[]): Promise<string> {
+  const captured = captureContext(argv, env, dir);
+  expect(await runCache(captured.ctx, backend)).toBe(0);
+  return captured.stdout();
+}
+
+async function failure(backend: StandInBackend, ...argv: string[]): Promise<OvmfBuildError> {
+  try {
+    await runMain(captureContext([...argv, '--json'], env, dir).ctx, backend);
+  } catch (error) {
+    return error as OvmfBuildError;
+  }
+  throw new Error('expected the job to fail');
+}
+
+describe('main job with a stand-in build', () => {
+  it('builds once, then serves a verified cache hit pointing at the same artifact', async () => {
+    const backend = new StandInBackend();
+    const first = await job(backend, '--gop', GOP, '--vbt', VBT);
+    expect(first.cacheHit).toBe(false);
+    expect(first.miss).toEqual({
+      reason: 'absent',
+      corruption: null,
+      nearestKey: null,
+      differences: [],
+      lines: ['the cache is empty: nothing to compare with'],
+    });
+    expect(first.name).toBe('skylake-vbt-gop1107');
+    expect(first.artifactDir.startsWith(path.join(dir, 'artifacts', 'skylake-vbt-gop1107', ''))).toBe(true);
+    expect(path.basename(first.artifactDir)).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${first.key.slice(0, 8)}$`));
+    const check = await verifyArtifact(first.artifactDir);
+    expect(check.checkedFiles).toContain('OVMF_CODE.fd');
+    const manifest = check.manifest as {
+      inputs: { gop: { sha256: string; build: string }; vbt: { signature: string } };
+    };
+    expect(manifest.inputs.gop).toMatchObject({ sha256: await sha(GOP), build: '1107' });
+    expect(manifest.inputs.vbt.signature).toBe('$VBT SKYLAKE');
+    const second = await job(backend, '--gop', GOP, '--vbt', VBT);
+    expect(second).toMatchObject({
+      cacheHit: true,
+      key: first.key,
+      artifactDir: first.artifactDir,
+      miss: null,
+      reusedArtifact: true,
+    });
+    expect(backend.builds).toBe(1);
+    expect(await readFile(first.logFile, 'utf8')).toContain('"msg":"job done"');
+  });
+
+  it('explains a miss caused by another VBT, also through `cache why`', async () => {
+    const backend = new StandInBackend();
+    const first = await job(backend, '--gop', GOP, '--vbt', VBT);
+    const second = await job(backend, '--gop', GOP, '--vbt', OTHER_VBT, '--name', 'other');
+    const before = (await sha(VBT)).slice(0, 8);
+    const after = (await sha(OTHER_VBT)).slice(0, 8);
+    expect(second.cacheHit).toBe(false);
+    expect(second.miss).toMatchObject({
+      reason: 'absent',
+      nearestKey: first.key,
+      lines: [`vbt changed: ${before}.. -> ${after}..`],
+    });
+    const created = JSON.parse(await cache(backend, 'ls', '--json')) as { key: string; createdAt: string }[];
+    const firstCreated = created.find((entry) => entry.key === first.key)?.createdAt;
+    expect(await cache(backend, 'why', second.key.slice(0, 10))).toBe(
+      [
+        `key ${second.key}`,
+        `cached; nearest other entry ${first.key.slice(0, 12)} (created ${firstCreated}) differs in 1 input:`,
+        `  vbt changed: ${before}.. -> ${after}..`,
+        '',
+      ].join('\n'),
+    );
+    // Asking with the inputs of a request not built yet names the same difference.
+    const third = JSON.parse(
+      await cache(backend, 'why', '--gop', GOP, '--vbt', OTHER_VBT, '--machine', 'i440fx', '--json'),
+    ) as { cached: boolean; lines: string[] };
+    expect(third).toMatchObject({ cached: false, lines: ['machine changed: q35 -> i440fx'] });
+  });
+
+  it('discards a corrupted entry and rebuilds instead of serving it', async () => {
+    const backend = new StandInBackend();
+    const first = await job(backend, '--gop', GOP, '--vbt', VBT);
+    const cached = path.join(dir, 'cache', 'ovmf-build', 'cache', first.key, 'OVMF_CODE.fd');
+    const bytes = await readFile(cached);
+    bytes[0x100] = (bytes[0x100] as number) ^ 0xff;
+    await writeFile(cached, bytes);
+    const second = await job(backend, '--gop', GOP, '--vbt', VBT);
+    expect(second.cacheHit).toBe(false);
+    expect(second.miss).toMatchObject({ reason: 'corrupt', corruption: { file: 'OVMF_CODE.fd' } });
+    expect(backend.builds).toBe(2);
+    // The rebuilt entry equals the first artifact, so the intact published directory is reused.
+    expect(second.artifactDir).toBe(first.artifactDir);
+    await verifyArtifact(second.artifactDir);
+  });
+
+  it('rejects a non-GOP in milliseconds with E_INPUT_NOT_GOP (exit 6) and builds nothing', async () => {
+    const backend = new StandInBackend();
+    const started = performance.now();
+    const error = await failure(backend, '--gop', NOT_GOP, '--vbt', VBT);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect([error.code, exitCodeFor(error)]).toEqual(['E_INPUT_NOT_GOP', 6]);
+    const notVbt = await failure(backend, '--gop', GOP, '--vbt', GOP);
+    expect([notVbt.code, exitCodeFor(notVbt)]).toEqual(['E_INPUT_NOT_VBT', 6]);
+    expect(backend.builds).toBe(0);
+    expect(await readdir(dir)).not.toContain('artifacts');
+  });
+
+  it('validates a user ROM (E_INPUT_BAD_ROM) and ships a good one byte for byte', async () => {
+    const backend = new StandInBackend();
+    const bad = await failure(
+      backend,
+      '--gop',
+      GOP,
+      '--vbt',
+      VBT,
+      '--rom',
+      path.join(CORPUS_DIR, 'roms/gvt-vbios-gvt-uefi.rom'),
+    );
+    expect([bad.code, exitCodeFor(bad)]).toEqual(['E_INPUT_BAD_ROM', 6]);
+    const legacy = await failure(
+      backend,
+      '--gop',
+      GOP,
+      '--vbt',
+      VBT,
+      '--rom',
+      path.join(CORPUS_DIR, 'roms/haswell-devid-0406-legacy-vbios.rom'),
+    );
+    expect(legacy.details['problem']).toBe(
+      'it has no EFI image (code type 3); OVMF runs only EFI option ROM code',
+    );
+    const romFile = path.join(CORPUS_DIR, 'roms/alderlake-n-n150-vfio-igd.rom');
+    const result = await job(backend, '--gop', GOP, '--vbt', VBT, '--rom', romFile);
+    expect(await sha(result.files.rom)).toBe(await sha(romFile));
+    const generated = await job(backend, '--gop', GOP, '--vbt', VBT, '--device', '8086:9b41');
+    expect(generated.key).not.toBe(result.key);
+    const manifest = JSON.parse(
+      await readFile(path.join(generated.artifactDir, 'manifest.json'), 'utf8'),
+    ) as {
+      inputs: { rom: { source: unknown } };
+    };
+    expect(manifest.inputs.rom.source).toEqual({
+      kind: 'generated',
+      vendorId: 0x8086,
+      deviceId: 0x9b41,
+      generatorVersion: '1',
+    });
+    const usage = await failure(backend, '--gop', GOP, '--vbt', VBT, '--device', '10de:1234');
+    expect([usage.code, exitCodeFor(usage)]).toEqual(['E_USAGE', 2]);
+  });
+
+  it('refuses --secure-boot on i440fx and conflicting inputs as usage errors', async () => {
+    const backend = new StandInBackend();
+    expect(
+      (await failure(backend, '--gop', GOP, '--vbt', VBT, '--machine', 'i440fx', '--secure-boot')).code,
+    ).toBe('E_USAGE');
+    expect((await failure(backend, '--gop', GOP, '--vbt', VBT, '--firmware', GOP)).code).toBe('E_USAGE');
+    expect((await failure(backend, '--gop', GOP)).code).toBe('E_USAGE');
+  });
+
+  it('lists and garbage-collects the cache', async () => {
+    const backend = new StandInBackend();
+    const first = await job(backend, '--gop', GOP, '--vbt', VBT);
+    const listed = JSON.parse(await cache(backend, 'ls', '--json')) as {
+      key: string;
+      details: { vbt: string };
+    }[];
+    expect(listed.map((entry) => [entry.key, entry.details.vbt])).toEqual([[first.key, await sha(VBT)]]);
+    expect(await cache(backend, 'gc', '--max-size-bytes', '0', '--dry-run')).toMatch(/^would remove entry /);
+    expect((await cache(backend, 'ls')).split('\n')[1]?.startsWith(first.key.slice(0, 12))).toBe(true);
+    expect(await cache(backend, 'gc', '--max-size-bytes', '0')).toMatch(/^removed entry /);
+    expect(await cache(backend, 'ls')).toBe('the cache is empty\n');
+  });
+});
