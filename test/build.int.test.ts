@@ -1,0 +1,252 @@
+// Builds OVMF for real: Debian's edk2 source package, the builder image, one clean build in a
+// locked-down container through Podman's Docker API, then the structural and QEMU boot checks
+// buildOvmf runs itself. The clean build's container is committed as a warm workspace, which
+// the failure, abort and CLI cases below reuse (each of them would otherwise cost a full build).
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
+import { GOP_FILE_GUID, POLICY_FILE_GUID, POLICY_INF, VBT_FILE_GUID } from '../src/edk2/layout.js';
+import { acquireEdk2Source, type Edk2Source } from '../src/edk2/source.js';
+import { runCli } from './cli-harness.js';
+import { CORPUS_DIR } from './corpus.js';
+
+const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const jobId = (name: string): string => `test-build-${name}-${randomBytes(4).toString('hex')}`;
+
+let engine: ContainerEngine;
+let docker: Docker;
+let source: Edk2Source;
+let gop: Uint8Array;
+let vbt: Uint8Array;
+let clean: BuildOvmfResult;
+let cleanJob: string;
+/** HostConfig/Config of the build container, inspected while it was running. */
+let inspected: Docker.ContainerInspectInfo | undefined;
+let tmp: string;
+
+async function containersOfJob(id: string): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`ovmf-build.job=${id}`] } });
+  return list.map((container) => container.Id);
+}
+
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<{ code?: string; message: string; details?: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: string; message: string; details?: Record<string, unknown> };
+  }
+  throw new Error('expected a rejection');
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-build-int-'));
+  gop = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi')));
+  vbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt')));
+  source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
+  engine = await connectEngine({ env: process.env, logger });
+  docker = new Docker({ socketPath: engine.info.socketPath });
+  cleanJob = jobId('clean');
+  clean = await buildOvmf({
+    gop,
+    vbt,
+    source,
+    engine,
+    logger,
+    jobId: cleanJob,
+    // A clean build even when an earlier run left a warm workspace; commit a fresh one.
+    workspace: { reuse: false, commit: true },
+    onProgress: (event) => {
+      if (event.kind === 'stage' && event.stage === 'build' && inspected === undefined) {
+        void containersOfJob(cleanJob).then(async ([id]) => {
+          if (id !== undefined) inspected = await docker.getContainer(id).inspect();
+        });
+      }
+    },
+  });
+});
+
+afterAll(async () => {
+  await engine?.[Symbol.asyncDispose]();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('a clean build with a corpus GOP and VBT', () => {
+  it("produces the 4 MiB layout, and the default VARS equal Debian's OVMF_VARS_4M.fd", async () => {
+    expect([clean.code.length, clean.vars.length, clean.combined.length]).toEqual([
+      0x37_c000, 0x8_4000, 0x40_0000,
+    ]);
+    // OVMF.fd is VARS followed by CODE (OvmfPkgX64.fdf [FD.OVMF]).
+    expect(sha256(clean.combined)).toBe(sha256(new Uint8Array([...clean.vars, ...clean.code])));
+    expect(sha256(clean.vars)).toBe(sha256(await readFile(path.join(CORPUS_DIR, 'ovmf/OVMF_VARS_4M.fd'))));
+    expect(clean.mode).toBe('clean');
+    expect(clean.flags).toEqual({ fdSize: '4MB', target: 'DEBUG', network: true, secureBoot: false });
+    expect(clean.sourceDigest).toBe(source.digest);
+    expect(clean.modulesBuilt).toBeGreaterThan(300);
+    expect(clean.workspace).toMatchObject({ committed: true });
+  });
+
+  it('ran as uid 1000 without network, capabilities or new privileges, limited and labelled', () => {
+    expect(clean.environment).toEqual({ uid: 1000, gid: 1000, networkInterfaces: ['lo'] });
+    expect(inspected).toBeDefined();
+    const info = inspected as Docker.ContainerInspectInfo;
+    expect(info.Config.User).toBe('1000:1000');
+    expect(info.Config.Labels['ovmf-build.job']).toBe(cleanJob);
+    expect(info.Config.Labels['ovmf-build.purpose']).toBe('edk2-build');
+    expect(info.HostConfig.NetworkMode).toBe('none');
+    expect(info.HostConfig.CapDrop?.map((cap: string) => cap.replace(/^CAP_/, ''))).toContain('ALL');
+    expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
+    expect(info.HostConfig.Memory).toBe(4 * 1024 * 1024 * 1024);
+    expect(info.HostConfig.PidsLimit).toBe(4096);
+  });
+
+  it('was verified: exact GOP and VBT in the DXE volume, both drivers loaded at boot, BDS reached', () => {
+    expect(clean.structure).toMatchObject({
+      gop: { fileGuid: GOP_FILE_GUID, sha256: sha256(gop), sizeInBytes: gop.length },
+      vbt: { fileGuid: VBT_FILE_GUID, sha256: sha256(vbt), sizeInBytes: vbt.length },
+      policy: { fileGuid: POLICY_FILE_GUID },
+      dxeVolume: { compression: 'LZMA' },
+    });
+    expect(clean.boot?.passed).toBe(true);
+    expect(clean.boot?.reachedBds).toBe(true);
+    expect(clean.boot?.loadedDrivers).toEqual(expect.arrayContaining([GOP_FILE_GUID, POLICY_FILE_GUID]));
+    expect(clean.boot?.summary.policyVbt).toMatchObject({
+      found: true,
+      sizeInBytes: vbt.length,
+      signature: '$VBT SKYLAKE',
+    });
+  });
+
+  it('left no container behind', async () => {
+    expect(await containersOfJob(cleanJob)).toEqual([]);
+    expect(await engine.imageId(clean.workspace?.ref as string)).not.toBeNull();
+  });
+});
+
+describe('failures and aborts (on the warm workspace)', () => {
+  it('a C syntax error in the policy driver is E_BUILD_FAILED naming its INF, with the last lines', async () => {
+    const id = jobId('syntax');
+    const original = new TextDecoder().decode(
+      await readFile(
+        path.resolve(import.meta.dirname, '../containers/edk2-overlay', POLICY_INF.replace('.inf', '.c')),
+      ),
+    );
+    const error = await rejection(
+      buildOvmf({
+        gop,
+        vbt,
+        source,
+        engine,
+        logger,
+        jobId: id,
+        testHooks: {
+          replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
+        },
+      }),
+    );
+    expect(error.code).toBe('E_BUILD_FAILED');
+    expect(error.details).toMatchObject({ failingModule: POLICY_INF, stage: 'build', mode: 'warm' });
+    expect((error.details?.['lastLines'] as string[]).length).toBe(30);
+    expect(
+      (error.details?.['errorLines'] as string[]).some((line) => line.includes('PlatformGopPolicyDxe.c')),
+    ).toBe(true);
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+
+  it('a module missing from the workspace is E_BUILD_FAILED naming that INF', async () => {
+    const id = jobId('missing');
+    const error = await rejection(
+      buildOvmf({
+        gop,
+        vbt,
+        source,
+        engine,
+        logger,
+        jobId: id,
+        testHooks: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] },
+      }),
+    );
+    expect(error.code).toBe('E_BUILD_FAILED');
+    expect(error.details).toMatchObject({ failingModule: 'OvmfGopPkg/Missing/Missing.inf', stage: 'build' });
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+
+  it('an input that is not a GOP driver fails before any container exists', async () => {
+    const id = jobId('notgop');
+    const notGop = await readFile(path.join(CORPUS_DIR, 'gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi'));
+    const error = await rejection(buildOvmf({ gop: notGop, vbt, source, engine, logger, jobId: id }));
+    expect(error.code).toBe('E_INPUT_NOT_GOP');
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+
+  it('an abort while building stops and removes the container', async () => {
+    const id = jobId('abort');
+    const controller = new AbortController();
+    const error = await rejection(
+      buildOvmf({
+        gop,
+        vbt,
+        source,
+        engine,
+        logger,
+        jobId: id,
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.kind === 'stage' && event.stage === 'setup') controller.abort(new Error('test abort'));
+        },
+      }),
+    );
+    expect(error.code).toBe('E_ABORTED');
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+});
+
+describe('ovmf-build build', () => {
+  it('writes verified OVMF_CODE.fd/OVMF_VARS.fd; a warm rebuild of the same inputs equals the clean build', async () => {
+    const out = path.join(tmp, 'cli-out');
+    const result = await runCli([
+      'build',
+      '--gop',
+      path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi'),
+      '--vbt',
+      path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt'),
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({
+      code: { path: path.join(out, 'OVMF_CODE.fd'), sizeInBytes: 0x37_c000, sha256: sha256(clean.code) },
+      vars: { path: path.join(out, 'OVMF_VARS.fd'), sizeInBytes: 0x8_4000, sha256: sha256(clean.vars) },
+      mode: 'warm',
+      verification: { boot: { passed: true } },
+    });
+    expect(sha256(await readFile(path.join(out, 'OVMF_CODE.fd')))).toBe(sha256(clean.code));
+    expect(sha256(await readFile(path.join(out, 'OVMF_VARS.fd')))).toBe(sha256(clean.vars));
+  });
+
+  it('rejects bad usage with exit code 2 and an unreadable input with 6', async () => {
+    expect((await runCli(['build', '--gop', 'x.efi'])).code).toBe(2);
+    expect((await runCli(['build', '--gop', 'a', '--vbt', 'b', '--fd-size', '8MB'])).code).toBe(2);
+    expect((await runCli(['build', '--gop', 'a', '--vbt', 'b', '--edk2-tarball', 'x.tar'])).code).toBe(2);
+    const missing = await runCli([
+      'build',
+      '--gop',
+      path.join(tmp, 'none.efi'),
+      '--vbt',
+      path.join(tmp, 'none.vbt'),
+    ]);
+    expect(missing.code).toBe(6);
+    expect(missing.stderr).toContain('[E_INPUT_UNREADABLE]');
+  });
+});
