@@ -3,7 +3,7 @@
 // dir) for the life of the engine object.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -231,7 +231,15 @@ export function removeDanglingServices(tmpDir: string = os.tmpdir()): string[] {
     try {
       owner = JSON.parse(readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as typeof owner;
     } catch {
-      // No owner file: a crash between mkdtemp and writeFile; the dir holds nothing running.
+      // No owner file: either a live process between mkdtemp and writeFile (keep a young dir),
+      // or a crash in that window long ago (nothing runs there).
+      try {
+        if (Date.now() - statSync(dir).mtimeMs < 60_000) {
+          continue;
+        }
+      } catch {
+        continue;
+      }
     }
     const ownerPid = typeof owner.ownerPid === 'number' ? owner.ownerPid : undefined;
     const ownerStart = typeof owner.ownerStart === 'number' ? owner.ownerStart : null;

@@ -1,0 +1,165 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tar from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { debootstrapInputs, packRootfs, splitRef } from './debootstrap.js';
+import { removeDanglingServices, SERVICE_DIR_PREFIX } from './private-service.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-debootstrap-test-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function caught(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: string; message: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('debootstrap inputs', () => {
+  it('take the first bookworm deb entry of the apt configuration', async () => {
+    await mkdir(path.join(dir, 'sources.list.d'));
+    await writeFile(path.join(dir, 'sources.list'), 'deb-src http://src.invalid/debian bookworm main\n');
+    await writeFile(
+      path.join(dir, 'sources.list.d/a.sources'),
+      'Types: deb\nURIs: https://secure.invalid/debian\nSuites: bookworm-security\n\nTypes: deb\nURIs: https://main.invalid/debian\nSuites: bookworm\n',
+    );
+    await writeFile(
+      path.join(dir, 'sources.list.d/b.list'),
+      'deb http://later.invalid/debian bookworm main\n',
+    );
+    await writeFile(
+      path.join(dir, 'sources.list.d/c.list.disabled'),
+      'deb http://off.invalid/debian bookworm main\n',
+    );
+    expect(await debootstrapInputs(dir, 'bookworm')).toEqual({
+      suite: 'bookworm',
+      variant: 'minbase',
+      mirror: 'https://main.invalid/debian',
+      include: ['ca-certificates'],
+      arch: 'amd64',
+    });
+  });
+
+  it('fail with E_IMAGE_BASE_UNAVAILABLE when no entry has the suite', async () => {
+    await writeFile(path.join(dir, 'sources.list'), 'deb http://old.invalid/debian bullseye main\n');
+    expect((await caught(debootstrapInputs(dir, 'bookworm'))).code).toBe('E_IMAGE_BASE_UNAVAILABLE');
+  });
+});
+
+describe('packRootfs', () => {
+  it('keeps owners, modes, symlinks and hardlinks, and skips fifos', async () => {
+    const root = path.join(dir, 'rootfs');
+    await mkdir(path.join(root, 'usr/bin'), { recursive: true });
+    await writeFile(path.join(root, 'usr/bin/tool'), 'ELF', { mode: 0o4755 });
+    await link(path.join(root, 'usr/bin/tool'), path.join(root, 'usr/bin/tool2'));
+    await symlink('usr/bin', path.join(root, 'bin'));
+    execFileSync('mkfifo', [path.join(root, 'usr/fifo')]);
+    const seen: string[] = [];
+    const extract = tar.extract();
+    extract.on('entry', (header, stream, next) => {
+      seen.push(
+        `${header.type} ${header.name} ${header.mode.toString(8)} ${header.uid}:${header.gid} ${header.linkname ?? ''}`.trim(),
+      );
+      stream.resume();
+      stream.on('end', () => next());
+    });
+    const done = new Promise<void>((resolve) => extract.on('finish', () => resolve()));
+    packRootfs(root).pipe(extract as unknown as NodeJS.WritableStream);
+    await done;
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    expect(seen).toEqual([
+      `symlink bin 777 ${uid}:${gid} usr/bin`,
+      `directory usr 755 ${uid}:${gid}`,
+      `directory usr/bin 755 ${uid}:${gid}`,
+      `file usr/bin/tool 4755 ${uid}:${gid}`,
+      `link usr/bin/tool2 4755 ${uid}:${gid} usr/bin/tool`,
+    ]);
+  });
+});
+
+describe('bootstrapBaseImage', () => {
+  it.runIf(process.getuid?.() === 0)('refuses to run debootstrap without root (as uid 65534)', async () => {
+    const { chmod } = await import('node:fs/promises');
+    await chmod(dir, 0o755);
+    const script = path.join(dir, 'child.mts');
+    const module = path.resolve(import.meta.dirname, 'debootstrap.ts');
+    await writeFile(
+      script,
+      [
+        `import { bootstrapBaseImage } from ${JSON.stringify(module)};`,
+        'const logger = { debug() {}, info() {} };',
+        "const inputs = { suite: 'bookworm', variant: 'minbase', mirror: 'http://mirror.invalid/debian', include: [], arch: 'amd64' };",
+        "try { await bootstrapBaseImage({ docker: null, inputs, ref: 'localhost/x:y', logger }); console.log('ran'); }",
+        'catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }',
+      ].join('\n'),
+    );
+    await chmod(script, 0o644);
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      uid: 65_534,
+      gid: 65_534,
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(JSON.parse(stdout)).toEqual({
+      code: 'E_IMAGE_BASE_UNAVAILABLE',
+      message:
+        'no Debian base image is available and bootstrapping one with debootstrap needs root: pull a base image ' +
+        '(`podman pull debian:bookworm-slim`) or run this once as root',
+    });
+  });
+});
+
+describe('splitRef', () => {
+  it.each([
+    ['localhost/ovmf-build/edk2-builder:0123', ['localhost/ovmf-build/edk2-builder', '0123']],
+    ['localhost:5000/x', ['localhost:5000/x', 'latest']],
+    ['debian:bookworm-slim', ['debian', 'bookworm-slim']],
+  ])('%s', (ref, parts) => {
+    expect(splitRef(ref)).toEqual(parts);
+  });
+});
+
+describe('removeDanglingServices', () => {
+  it('removes service dirs of dead owners and keeps those of live ones', async () => {
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const deadPid = dead.pid;
+    await new Promise((resolve) => dead.on('exit', resolve));
+    const gone = path.join(dir, `${SERVICE_DIR_PREFIX}gone`);
+    const alive = path.join(dir, `${SERVICE_DIR_PREFIX}alive`);
+    const orphanNoOwner = path.join(dir, `${SERVICE_DIR_PREFIX}noowner`);
+    const justCreated = path.join(dir, `${SERVICE_DIR_PREFIX}new`);
+    for (const d of [gone, alive, orphanNoOwner, justCreated]) {
+      await mkdir(d);
+    }
+    // A dir without owner file is only abandoned once it is old: a live process may be between mkdtemp and writeFile.
+    const { utimes } = await import('node:fs/promises');
+    await utimes(orphanNoOwner, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    await writeFile(path.join(gone, 'owner.json'), JSON.stringify({ ownerPid: deadPid, ownerStart: null }));
+    await writeFile(
+      path.join(alive, 'owner.json'),
+      JSON.stringify({ ownerPid: process.pid, ownerStart: null }),
+    );
+    await mkdir(path.join(dir, 'unrelated'));
+    expect(removeDanglingServices(dir).sort()).toEqual([gone, orphanNoOwner].sort());
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(dir)).sort()).toEqual([
+      `${SERVICE_DIR_PREFIX}alive`,
+      `${SERVICE_DIR_PREFIX}new`,
+      'unrelated',
+    ]);
+  });
+});
