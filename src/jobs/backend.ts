@@ -35,8 +35,6 @@ export interface BuildRequest extends BackendContext {
   readonly verifyBoot: boolean;
   /** One line per build progress step (stage changes, module counts). */
   readonly onProgress: (line: string) => void;
-  /** Where the boot verification keeps its debug log. */
-  readonly bootLogPath: string;
 }
 
 export interface BuiltFirmware {

@@ -303,7 +303,6 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             throw new KeyChanged();
           }
           emit({ type: 'phase', phase: 'build', message: 'building OVMF with EDK2 in a container' });
-          const bootLogPath = path.join(path.dirname(store.root), 'logs', `${options.jobId}-boot.log`);
           const built = await options.backend.build({
             ...context,
             gop: inputs.gop.bytes,
@@ -311,7 +310,6 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             machine: options.machine,
             verifyBoot: options.verifyBoot,
             onProgress: (line) => emit({ type: 'progress', line }),
-            bootLogPath,
           });
           if (
             built.builderImageId !== environment.builderImageId ||

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { userCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source } from '../edk2/source.js';
-import type { StructureReport } from '../verify/structural.js';
 import type { BackendContext, BuildEnvironment, BuildRequest, BuiltFirmware, JobBackend } from './backend.js';
 import {
   BUILDER_CONTEXT_DIR,
@@ -15,11 +14,12 @@ import {
   sourceStamp,
 } from './environment.js';
 import { MemoFile } from './memo.js';
-import { runEdk2Build } from './edk2-build.js';
 
 export class RealBackend implements JobBackend {
   #engine: ContainerEngine | null = null;
   #memo: MemoFile | null = null;
+  /** The source tree resolved by the last verified resolution, reused by build(). */
+  #acquired: Edk2Source | null = null;
 
   #memoFile(env: NodeJS.ProcessEnv): MemoFile {
     this.#memo ??= new MemoFile(path.join(userCacheDir(env), 'resolutions.json'));
@@ -60,6 +60,7 @@ export class RealBackend implements JobBackend {
     let fromMemo = true;
     if (options.verify || source === undefined || source.stamp !== stamp) {
       const acquired = await this.#source(context);
+      this.#acquired = acquired;
       source = { digest: acquired.digest, dir: acquired.dir, description: acquired.description, stamp };
       fromMemo = false;
     }
@@ -108,49 +109,53 @@ export class RealBackend implements JobBackend {
 
   async build(request: BuildRequest): Promise<BuiltFirmware> {
     const engine = await this.#connect(request);
-    const built = await runEdk2Build(engine, request);
-    const { verifyStructure } = await import('../verify/structural.js');
-    const { verifyBoot, assertBootPassed } = await import('../verify/boot.js');
-    let structure: StructureReport;
-    let boot: Record<string, unknown> | null = null;
-    try {
-      request.onProgress('verifying the firmware structure');
-      structure = verifyStructure({ code: built.code, gop: request.gop, vbt: request.vbt });
-      if (request.verifyBoot && request.flags.target === 'RELEASE') {
-        // RELEASE OVMF writes nothing to the debug console, so a boot proves nothing here (BUILD-NOTES).
-        boot = { skipped: 'RELEASE builds print no debug log to check' };
-        request.onProgress('boot check skipped: RELEASE builds print no debug log');
-      } else if (request.verifyBoot) {
-        request.onProgress('booting the firmware in QEMU');
-        const result = await verifyBoot({
-          codePath: built.codePath,
-          varsPath: built.varsPath,
-          secureBoot: request.flags.secureBoot,
-          machine: 'q35',
-          env: request.env,
-          signal: request.signal,
-          logger: request.logger,
-          logPath: request.bootLogPath,
-        });
-        assertBootPassed(result);
-        boot = {
-          passed: result.passed,
-          durationMs: result.durationMs,
-          timeToBdsMs: result.timeToBdsMs ?? null,
-          reachedBds: result.reachedBds,
-          logPath: result.logPath ?? null,
-        };
-      }
-    } finally {
-      await built.cleanup();
-    }
+    const source = this.#acquired ?? (await this.#source(request));
+    const { buildOvmf } = await import('../edk2/build.js');
+    const result = await buildOvmf({
+      gop: request.gop,
+      vbt: request.vbt,
+      source,
+      flags: request.flags,
+      engine,
+      logger: request.logger,
+      signal: request.signal,
+      jobId: request.jobId,
+      onProgress: (event) => {
+        if (event.kind === 'stage')
+          request.onProgress(`stage ${event.stage} (${event.modulesBuilt} modules built)`);
+        else if (event.kind === 'module') request.onProgress(`[${event.modulesBuilt}] ${event.module}`);
+      },
+      // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
+      verify: { structure: true, boot: request.verifyBoot },
+    });
+    const boot = result.boot;
     return {
-      code: built.code,
-      vars: built.vars,
-      edk2SourceDigest: built.sourceDigest,
-      builderImageId: built.builderImageId,
-      durationMs: built.durationMs,
-      facts: { structure, boot, build: built.facts },
+      code: result.code,
+      vars: result.vars,
+      edk2SourceDigest: result.sourceDigest,
+      builderImageId: result.builderImage.id,
+      durationMs: result.durationMs,
+      facts: {
+        mode: result.mode,
+        workspace: result.workspace,
+        modulesBuilt: result.modulesBuilt,
+        containerDurationMs: result.containerDurationMs,
+        structure: result.structure,
+        boot:
+          boot === null
+            ? {
+                checked: false,
+                reason: request.verifyBoot ? 'RELEASE builds print no debug log' : '--no-verify-boot',
+              }
+            : {
+                checked: true,
+                passed: boot.passed,
+                durationMs: boot.durationMs,
+                timeToBdsMs: boot.timeToBdsMs ?? null,
+                reachedBds: boot.reachedBds,
+                loadedDrivers: boot.loadedDrivers.length,
+              },
+      },
     };
   }
 
