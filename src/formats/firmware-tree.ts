@@ -559,7 +559,6 @@ class Walker {
   }
 
   #parseBpdtImage(parent: FirmwareNode, bytes: Uint8Array, base: number, depth: number): void {
-    const table = parseBpdt(bytes, 0, 0);
     const partitions: PartitionNode[] = [];
     const addPartitions = (into: FirmwareNode, entries: readonly BpdtEntry[], level: number): void => {
       for (const entry of [...entries].sort((a, b) => a.offset - b.offset)) {
@@ -591,7 +590,12 @@ class Walker {
         }
       }
     };
-    addPartitions(parent, table.entries, 0);
+    try {
+      addPartitions(parent, parseBpdt(bytes, 0, 0).entries, 0);
+    } catch (error) {
+      // A damaged table (e.g. a truncated IFWI) still leaves volumes to find by scanning.
+      this.#fail(parent, error, base);
+    }
     // Volumes are found by scanning the whole image (every UEFI volume lives in IBB/OBB
     // partitions' directory entries, which are not parsed), then hung under the smallest
     // partition that contains them.

@@ -78,7 +78,7 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
         variableCount: countVariables(bytes, at + 28, at + size, authenticated),
       });
       at += size;
-    } else if (guid === FTW_WORKING_BLOCK_GUID) {
+    } else if (guid === FTW_WORKING_BLOCK_GUID && at + 32 <= bytes.length) {
       // Header is 32 bytes; the write queue follows (WriteQueueSize, UINT64 at 24).
       const queue = Number(new DataView(bytes.buffer, bytes.byteOffset + at + 24, 8).getBigUint64(0, true));
       const sizeInBytes = Math.min(32 + queue, bytes.length - at);
