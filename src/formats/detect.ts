@@ -1,6 +1,6 @@
 // What kind of file is this? Decided from the bytes, cheapest test first.
 import { capsuleKindOf } from './capsule.js';
-import { findVolumeCandidates } from './firmware-volume.js';
+import { nextVolumeCandidate } from './firmware-volume.js';
 import { findFlashDescriptorSignature } from './flash-descriptor.js';
 import { looksLikeBpdt } from './ifwi.js';
 import { looksLikeOptionRom } from './option-rom.js';
@@ -20,6 +20,6 @@ export function detectFileKind(bytes: Uint8Array): FileKind {
   if (looksLikePe(bytes)) return 'pe';
   if (looksLikeVbt(bytes)) return 'vbt';
   if (findFlashDescriptorSignature(bytes) >= 0 || looksLikeBpdt(bytes, 0)) return 'image';
-  if (findVolumeCandidates(bytes).length > 0) return 'image';
+  if (nextVolumeCandidate(bytes) >= 0) return 'image';
   return 'unknown';
 }

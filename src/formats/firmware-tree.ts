@@ -27,7 +27,7 @@ import {
   type FfsFileHeader,
 } from './ffs-file.js';
 import {
-  findVolumeCandidates,
+  nextVolumeCandidate,
   parseFirmwareVolumeHeader,
   type FirmwareVolumeHeader,
 } from './firmware-volume.js';
@@ -663,8 +663,12 @@ class Walker {
     this.#checkDepth(depth, 'area', base);
     let cursor = 0;
     let found = 0;
-    for (const start of findVolumeCandidates(bytes)) {
-      if (start < cursor) continue;
+    // Search from the end of the last volume: the inside of a parsed volume is not rescanned.
+    for (
+      let start = nextVolumeCandidate(bytes, 0);
+      start >= 0;
+      start = nextVolumeCandidate(bytes, Math.max(cursor, start + 1))
+    ) {
       let header: FirmwareVolumeHeader;
       try {
         header = parseFirmwareVolumeHeader(bytes, start, base === null ? 'decompressed data' : 'image');

@@ -237,19 +237,27 @@ export function parseFirmwareVolumeHeader(
 }
 
 /**
- * Offsets of every plausible volume header in `bytes[from, to)`, in order, using the
- * `_FVH` signature at +0x28. Volumes found are not skipped: the caller decides.
+ * Offset of the first plausible volume header starting at or after `from` (its `_FVH`
+ * signature at +0x28 lies before `to`), or -1. Never throws.
  */
-export function findVolumeCandidates(bytes: Uint8Array, from = 0, to = bytes.length): number[] {
-  const found: number[] = [];
+export function nextVolumeCandidate(bytes: Uint8Array, from = 0, to = bytes.length): number {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = Math.max(from + FV_SIGNATURE_OFFSET, FV_SIGNATURE_OFFSET);
+  let at = Math.max(from, 0) + FV_SIGNATURE_OFFSET;
   while (at < to) {
     const hit = buffer.indexOf('_FVH', at, 'latin1');
-    if (hit < 0 || hit >= to) break;
+    if (hit < 0 || hit >= to) return -1;
     const start = hit - FV_SIGNATURE_OFFSET;
-    if (start >= from && looksLikeVolumeHeader(bytes, start)) found.push(start);
+    if (looksLikeVolumeHeader(bytes, start)) return start;
     at = hit + 1;
+  }
+  return -1;
+}
+
+/** Offsets of every plausible volume header in `bytes[from, to)`, in order (nested ones too). */
+export function findVolumeCandidates(bytes: Uint8Array, from = 0, to = bytes.length): number[] {
+  const found: number[] = [];
+  for (let at = nextVolumeCandidate(bytes, from, to); at >= 0; at = nextVolumeCandidate(bytes, at + 1, to)) {
+    found.push(at);
   }
   return found;
 }
