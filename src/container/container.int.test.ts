@@ -62,6 +62,37 @@ describe('engine and builder image', () => {
     expect(Number(engine.info.apiVersion.split('.')[1])).toBeGreaterThanOrEqual(40);
   });
 
+  it('discovers the real engine in order: DOCKER_HOST, then the well-known sockets', async () => {
+    const fsRoot = path.join(tmp, 'fsroot');
+    await mkdir(path.join(fsRoot, 'var/run'), { recursive: true });
+    await mkdir(path.join(fsRoot, 'run/podman'), { recursive: true });
+    await mkdir(path.join(fsRoot, 'xdg/podman'), { recursive: true });
+    const socket = engine.info.socketPath;
+    await symlink(socket, path.join(fsRoot, 'run/podman/podman.sock'));
+    await symlink(socket, path.join(fsRoot, 'xdg/podman/podman.sock'));
+    const connect = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      await using found = await connectEngine({
+        env,
+        logger,
+        fileSystemRoot: fsRoot,
+        startPrivateService: false,
+      });
+      expect(found.info.kind).toBe('podman');
+      return `${found.info.source} ${found.info.socketPath}`;
+    };
+    const xdg = path.join(fsRoot, 'xdg');
+    expect(await connect({ DOCKER_HOST: `unix://${socket}`, XDG_RUNTIME_DIR: xdg })).toBe(
+      `DOCKER_HOST ${socket}`,
+    );
+    expect(await connect({ DOCKER_HOST: `unix://${tmp}/none.sock`, XDG_RUNTIME_DIR: xdg })).toBe(
+      `podman-rootful ${fsRoot}/run/podman/podman.sock`,
+    );
+    await rm(path.join(fsRoot, 'run/podman/podman.sock'));
+    expect(await connect({ XDG_RUNTIME_DIR: xdg })).toBe(`podman-rootless ${xdg}/podman/podman.sock`);
+    await symlink(socket, path.join(fsRoot, 'var/run/docker.sock'));
+    expect(await connect({ XDG_RUNTIME_DIR: xdg })).toBe(`docker-rootful ${fsRoot}/var/run/docker.sock`);
+  });
+
   it('reuses an unchanged recipe by its digest tag', async () => {
     const again = await engine.ensureBuilderImage({ contextDir, repository, logger });
     expect(again).toEqual({ ...image, built: false });

@@ -5,7 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { compareVersions, engineCandidates, parseDockerHost, probeEngine } from './discovery.js';
+import {
+  compareVersions,
+  engineCandidates,
+  parseDockerHost,
+  probeEngine,
+  versionFromPingHeaders,
+} from './discovery.js';
 import { connectEngine } from './engine.js';
 
 const logger = pino({ level: 'silent' });
@@ -72,6 +78,23 @@ describe('engine candidates', () => {
     expect(compareVersions('1.41', '1.40')).toBe(1);
     expect(compareVersions('1.9', '1.40')).toBe(-1);
     expect(compareVersions('1.40', '1.40.0')).toBe(0);
+  });
+});
+
+describe('versionFromPingHeaders', () => {
+  it('reads Podman and Docker ping headers and falls back to /version otherwise', () => {
+    expect(versionFromPingHeaders({ 'api-version': '1.41', 'libpod-api-version': '4.3.1' })).toEqual({
+      kind: 'podman',
+      version: '4.3.1',
+      apiVersion: '1.41',
+    });
+    expect(versionFromPingHeaders({ 'api-version': '1.43', server: 'Docker/24.0.7 (linux)' })).toEqual({
+      kind: 'docker',
+      version: '24.0.7',
+      apiVersion: '1.43',
+    });
+    expect(versionFromPingHeaders({ 'api-version': '1.43' })).toBeUndefined();
+    expect(versionFromPingHeaders({ 'libpod-api-version': '4.3.1' })).toBeUndefined();
   });
 });
 

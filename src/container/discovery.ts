@@ -87,12 +87,14 @@ function request(
   endpoint: EngineEndpoint,
   urlPath: string,
   timeoutMs: number,
-): Promise<{ statusCode: number; body: string }> {
+): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
         method: 'GET',
         path: urlPath,
+        // A fresh connection per probe: a pooled keep-alive one would answer for a socket that is gone.
+        agent: false,
         timeout: timeoutMs,
         ...(endpoint.socketPath === undefined
           ? { host: endpoint.host, port: endpoint.port }
@@ -111,7 +113,11 @@ function request(
           chunks.push(chunk);
         });
         res.on('end', () =>
-          resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            statusCode: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            headers: res.headers,
+          }),
         );
         res.on('error', reject);
       },
@@ -136,6 +142,23 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /**
+ * Engine and API version from the /_ping headers when they say enough
+ * (Podman: Libpod-Api-Version; Docker: Server: Docker/x), saving /version.
+ */
+export function versionFromPingHeaders(headers: http.IncomingHttpHeaders): EngineVersion | undefined {
+  const apiVersion = headers['api-version'];
+  if (typeof apiVersion !== 'string' || apiVersion === '') {
+    return undefined;
+  }
+  const libpod = headers['libpod-api-version'];
+  if (typeof libpod === 'string' && libpod !== '') {
+    return { kind: 'podman', version: libpod, apiVersion };
+  }
+  const docker = /^Docker\/(\S+)/.exec(String(headers['server'] ?? ''));
+  return docker?.[1] === undefined ? undefined : { kind: 'docker', version: docker[1], apiVersion };
+}
+
+/**
  * Pings one endpoint; never throws. `/_ping` is cheap and bounded by
  * `pingTimeoutMs`; Podman 4.3 takes about 2 s to answer `/version` (measured),
  * so once the ping answered, `/version` gets `versionTimeoutMs`.
@@ -149,6 +172,12 @@ export async function probeEngine(
     const ping = await request(endpoint, '/_ping', pingTimeoutMs);
     if (ping.statusCode !== 200) {
       return { status: 'unreachable', detail: `GET /_ping answered HTTP ${ping.statusCode}` };
+    }
+    const fromPing = versionFromPingHeaders(ping.headers);
+    if (fromPing !== undefined) {
+      return compareVersions(fromPing.apiVersion, MINIMUM_API_VERSION) < 0
+        ? { status: 'too-old', version: fromPing }
+        : { status: 'ok', version: fromPing };
     }
     const versionResponse = await request(endpoint, '/version', Math.max(pingTimeoutMs, versionTimeoutMs));
     if (versionResponse.statusCode !== 200) {

@@ -433,10 +433,19 @@ async function streamLogs(
     stderr: true,
     abortSignal: signal,
   } as Docker.ContainerLogsOptions & { follow: true })) as unknown as Readable;
+  let callbackFailures = 0;
   const sink = (name: 'stdout' | 'stderr'): { writable: Writable; splitter: LineSplitter } => {
     const splitter = new LineSplitter((line) => {
       tail.push(line);
-      spec.onLine?.(line, name);
+      try {
+        spec.onLine?.(line, name);
+      } catch (error) {
+        // A throwing callback must not tear down the log stream (or the process); the build goes on.
+        callbackFailures += 1;
+        if (callbackFailures === 1) {
+          spec.logger.warn({ error: String(error) }, 'onLine callback threw; later failures are not logged');
+        }
+      }
     });
     const writable = new Writable({
       write(chunk: Buffer, _encoding, callback) {
