@@ -2,7 +2,7 @@ import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
-import { download, type DownloadOptions } from './download.js';
+import type { DownloadOptions } from './download.js';
 
 /** Where an input comes from: a local file, or a URL with a pinned digest. */
 export type InputSpec =
@@ -112,6 +112,8 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
     );
   }
   await mkdir(options.downloadDir, { recursive: true });
+  // Loaded on first use: undici is the largest module we load, and local inputs never need it.
+  const { download } = await import('./download.js');
   await download({
     url: spec.url,
     sha256: expected,

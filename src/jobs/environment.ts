@@ -16,7 +16,8 @@ import { buildScript } from '../edk2/build-script.js';
 import type { BuildFlags } from '../edk2/flags.js';
 import { loadOverlay } from '../edk2/overlay.js';
 import { patchPlatform } from '../edk2/platform-patch.js';
-import { readPlatformFiles, type Edk2SourceSpec } from '../edk2/source.js';
+import { DSC_PATH, FDF_PATH } from '../edk2/layout.js';
+import type { Edk2SourceSpec } from '../edk2/source.js';
 import { canonicalJson } from '../cache/key.js';
 
 export const BUILDER_CONTEXT_DIR = fileURLToPath(new URL('../../containers/edk2-builder', import.meta.url));
@@ -69,7 +70,11 @@ export async function builderContextDigest(dir: string = BUILDER_CONTEXT_DIR): P
 /** Digest of what we add to EDK2 for these flags: overlay files, patched DSC/FDF, build script. */
 export async function overlayDigest(sourceDir: string, flags: BuildFlags): Promise<string> {
   const overlay = await loadOverlay();
-  const platform = patchPlatform(await readPlatformFiles(sourceDir));
+  // Read here rather than through edk2/source.js, which pulls in the download stack.
+  const platform = patchPlatform({
+    dsc: await readFile(path.join(sourceDir, DSC_PATH), 'utf8'),
+    fdf: await readFile(path.join(sourceDir, FDF_PATH), 'utf8'),
+  });
   return sha256(
     canonicalJson({
       overlay: overlay.digest,

@@ -18,10 +18,9 @@ import { sha256 } from '../core/digest.js';
 import { OvmfBuildError, UsageError, throwIfAborted } from '../core/errors.js';
 import type { BuildFlags } from '../edk2/flags.js';
 import type { Edk2SourceSpec } from '../edk2/source.js';
-import { resolveInput, type InputOrigin, type InputSpec } from '../fetch/index.js';
-import { parseFirmware } from '../formats/firmware-tree.js';
+import type { InputOrigin, InputSpec } from '../fetch/index.js';
+import { resolveInput } from '../fetch/resolve-input.js';
 import { assertGopDriver, type GopDriverInfo } from '../formats/gop.js';
-import { locateGopAndVbt, gopNotFoundError, vbtNotFoundError } from '../formats/locate.js';
 import { assertVbt, type VbtInfo } from '../formats/vbt.js';
 import {
   deriveArtifactName,
@@ -31,7 +30,13 @@ import {
   type PublishedArtifact,
 } from '../publish/index.js';
 import type { BuildEnvironment, JobBackend, BackendContext } from './backend.js';
-import { prepareRom, type PreparedRom } from './rom.js';
+import type { PreparedRom } from './rom.js';
+import {
+  DEFAULT_DEVICE_ID,
+  INTEL_VENDOR_ID,
+  ROM_GENERATOR_VERSION,
+  generatedRomKeyInput,
+} from './rom-key.js';
 
 /**
  * Bumped whenever the way inputs become the cached outputs changes in this layer (what is
@@ -117,7 +122,14 @@ interface ValidatedInputs {
     readonly origin: unknown;
   };
   readonly firmware: { readonly sha256: string; readonly origin: InputOrigin } | null;
-  readonly rom: PreparedRom;
+  readonly rom: RomPlan;
+}
+
+/** The ROM's key input and source now; its bytes only when a build needs them. */
+interface RomPlan {
+  readonly keyInput: string;
+  readonly source: PreparedRom['source'];
+  bytes(): Promise<Uint8Array>;
 }
 
 /** Tells the caller the key must be recomputed (the memoized environment was stale). */
@@ -133,6 +145,9 @@ async function validateInputs(options: OvmfJobOptions): Promise<ValidatedInputs>
   let firmware: ValidatedInputs['firmware'] = null;
   if ('firmware' in options.inputs) {
     const image = await resolveInput(options.inputs.firmware, common);
+    // The firmware parser (and its decompressors) load only for --firmware.
+    const { parseFirmware } = await import('../formats/firmware-tree.js');
+    const { locateGopAndVbt, gopNotFoundError, vbtNotFoundError } = await import('../formats/locate.js');
     const located = locateGopAndVbt(parseFirmware(image.bytes));
     if (located.gop === null) throw gopNotFoundError(located);
     if (located.vbt === null) throw vbtNotFoundError(located);
@@ -160,16 +175,32 @@ async function validateInputs(options: OvmfJobOptions): Promise<ValidatedInputs>
   }
   const gopInfo = assertGopDriver(gopBytes);
   const vbtInfo = assertVbt(vbtBytes);
-  let rom: PreparedRom;
+  let rom: RomPlan;
   if (options.rom !== undefined) {
     const user = await resolveInput(options.rom, common);
-    rom = prepareRom({ kind: 'user', bytes: user.bytes, origin: user.origin });
+    // The ROM parser loads only for --rom; a bad ROM fails here, before any build.
+    const { prepareRom } = await import('./rom.js');
+    const prepared = prepareRom({ kind: 'user', bytes: user.bytes, origin: user.origin });
+    rom = {
+      keyInput: prepared.keyInput,
+      source: prepared.source,
+      bytes: () => Promise.resolve(prepared.bytes),
+    };
   } else {
-    rom = prepareRom({
-      kind: 'generated',
-      gop: gopBytes,
-      ...(options.deviceId === undefined ? {} : { deviceId: options.deviceId }),
-    });
+    const deviceId = options.deviceId ?? DEFAULT_DEVICE_ID;
+    rom = {
+      keyInput: generatedRomKeyInput(deviceId),
+      source: {
+        kind: 'generated',
+        vendorId: INTEL_VENDOR_ID,
+        deviceId,
+        generatorVersion: ROM_GENERATOR_VERSION,
+      },
+      bytes: async () => {
+        const { prepareRom } = await import('./rom.js');
+        return prepareRom({ kind: 'generated', gop: gopBytes, deviceId }).bytes;
+      },
+    };
   }
   return {
     gop: { bytes: gopBytes, sha256: gopInfo.sha256, info: gopInfo, origin: gopOrigin },
@@ -329,7 +360,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             files: {
               [CODE_ENTRY_FILE]: built.code,
               [VARS_ENTRY_FILE]: built.vars,
-              [ROM_ENTRY_FILE]: inputs.rom.bytes,
+              [ROM_ENTRY_FILE]: await inputs.rom.bytes(),
             },
             meta: {
               jobId: options.jobId,
@@ -470,7 +501,7 @@ async function publishResult(
           bdbVersion: inputs.vbt.info.bdbVersion,
         },
         ...(inputs.firmware === null ? {} : { firmware: inputs.firmware }),
-        rom: { sha256: inputs.rom.sha256, sizeInBytes: inputs.rom.bytes.length, source: inputs.rom.source },
+        rom: { sha256: sha256(rom), sizeInBytes: rom.length, source: inputs.rom.source },
         ...(options.recipe === undefined ? {} : { recipe: options.recipe }),
       },
       edk2: {

@@ -5,17 +5,16 @@ import { sha256 } from '../core/digest.js';
 import { buildOptionRom } from '../formats/option-rom-builder.js';
 import { parseOptionRom, type OptionRomInfo } from '../formats/option-rom.js';
 import type { InputOrigin } from '../fetch/index.js';
+import {
+  DEFAULT_DEVICE_ID,
+  INTEL_VENDOR_ID,
+  ROM_GENERATOR_VERSION,
+  generatedRomKeyInput,
+  userRomKeyInput,
+} from './rom-key.js';
 
-/** Bumped when the way a ROM is generated from a GOP changes (part of the cache key). */
-export const ROM_GENERATOR_VERSION = '1';
-/**
- * Device id of a generated ROM when neither --device nor a recipe gives one. 0xFFFF is
- * what the corpus ROM alderlake-n-n150-vfio-igd.rom (a GOP ROM used for IGD passthrough in
- * practice) carries; a ROM passed with vfio-pci's romfile= is the device's ROM whatever its
- * PCIR device id. Give --device 8086:XXXX (lspci -n -s 00:02.0) to match the host IGD.
- */
-export const DEFAULT_DEVICE_ID = 0xffff;
-export const INTEL_VENDOR_ID = 0x8086;
+export { DEFAULT_DEVICE_ID, INTEL_VENDOR_ID, ROM_GENERATOR_VERSION, generatedRomKeyInput, userRomKeyInput };
+
 /** PCI base class 0x03: display controller (PCI Code and ID Assignment spec, 1.4). */
 const DISPLAY_BASE_CLASS = 0x03;
 const EFI_CODE_TYPE = 3;
@@ -110,7 +109,7 @@ export function prepareRom(
       sha256: digest,
       info,
       source: { kind: 'user', origin: options.origin },
-      keyInput: sha256(`user-rom:${digest}`),
+      keyInput: userRomKeyInput(digest),
     };
   }
   const deviceId = options.deviceId ?? DEFAULT_DEVICE_ID;
@@ -129,8 +128,6 @@ export function prepareRom(
       deviceId,
       generatorVersion: ROM_GENERATOR_VERSION,
     },
-    keyInput: sha256(
-      `generated-rom:vendor=8086,device=${deviceId.toString(16).padStart(4, '0')},generator=${ROM_GENERATOR_VERSION}`,
-    ),
+    keyInput: generatedRomKeyInput(deviceId),
   };
 }

@@ -1,0 +1,26 @@
+// The vBIOS ROM's part of the cache key, without loading the ROM parser or builder (a
+// warm run needs only this).
+import { sha256 } from '../core/digest.js';
+
+/** Bumped when the way a ROM is generated from a GOP changes (part of the cache key). */
+export const ROM_GENERATOR_VERSION = '1';
+/**
+ * Device id of a generated ROM when neither --device nor a recipe gives one. 0xFFFF is
+ * what the corpus ROM alderlake-n-n150-vfio-igd.rom (a GOP ROM used for IGD passthrough in
+ * practice) carries; a ROM passed with vfio-pci's romfile= is the device's ROM whatever its
+ * PCIR device id. Give --device 8086:XXXX (lspci -n -s 00:02.0) to match the host IGD.
+ */
+export const DEFAULT_DEVICE_ID = 0xffff;
+export const INTEL_VENDOR_ID = 0x8086;
+
+/** The cache-key input of a user ROM. */
+export function userRomKeyInput(romSha256: string): string {
+  return sha256(`user-rom:${romSha256}`);
+}
+
+/** The cache-key input of a generated ROM: its generator inputs (the GOP is a key input of its own). */
+export function generatedRomKeyInput(deviceId: number): string {
+  return sha256(
+    `generated-rom:vendor=8086,device=${deviceId.toString(16).padStart(4, '0')},generator=${ROM_GENERATOR_VERSION}`,
+  );
+}
