@@ -63,6 +63,13 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
   const stores: NvramStore[] = [];
   let at = 0;
   while (stores.length < MAXIMUM_NVRAM_STORES && at + 28 <= bytes.length) {
+    if (bytes[at] === 0xff) {
+      // Erased gap between stores (OVMF aligns the FTW block to 4 KiB): skip to the next data.
+      let next = at;
+      while (next < bytes.length && bytes[next] === 0xff) next++;
+      at = Math.max(next & ~7, at + 1);
+      if (at + 28 > bytes.length) break;
+    }
     const guid = readGuid(bytes, at);
     const size = u32(bytes, at + 16);
     if (
