@@ -26,3 +26,38 @@ export {
 } from './formats/locate.js';
 export { detectFileKind, type FileKind } from './formats/detect.js';
 export { renderTree, nodeToJson } from './formats/render-tree.js';
+export {
+  runOvmfJob,
+  requestKey,
+  BUILD_LOGIC_VERSION,
+  type OvmfJobOptions,
+  type OvmfJobResult,
+} from './jobs/ovmf-job.js';
+export type { JobBackend, BuildEnvironment, BuildRequest, BuiltFirmware } from './jobs/backend.js';
+export { RealBackend } from './jobs/real-backend.js';
+export { loadRecipe, type Recipe } from './jobs/recipe.js';
+export {
+  CacheStore,
+  computeCacheKey,
+  getOrBuild,
+  CACHE_KEY_INPUTS,
+  type CacheKey,
+  type CacheKeyDetails,
+  type MissExplanation,
+} from './cache/index.js';
+export {
+  download,
+  resolveInput,
+  DownloadError,
+  type DownloadOptions,
+  type InputSpec,
+} from './fetch/index.js';
+export {
+  publishArtifact,
+  verifyArtifact,
+  findPublished,
+  loadOrCreateSigningKey,
+  firmwareDescriptor,
+  type PublishOptions,
+  type PublishedArtifact,
+} from './publish/index.js';
