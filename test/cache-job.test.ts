@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCache } from '../src/cli/commands/cache.js';
 import { runMain } from '../src/cli/commands/ovmf.js';
+import { main } from '../src/cli/main.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { verifyArtifact } from '../src/publish/index.js';
@@ -226,5 +227,47 @@ describe('main job with a stand-in build', () => {
     expect((await cache(backend, 'ls')).split('\n')[1]?.startsWith(first.key.slice(0, 12))).toBe(true);
     expect(await cache(backend, 'gc', '--max-size-bytes', '0')).toMatch(/^removed entry /);
     expect(await cache(backend, 'ls')).toBe('the cache is empty\n');
+  });
+
+  it('takes the GOP and VBT out of a vendor image with --firmware', async () => {
+    const backend = new StandInBackend();
+    const image = path.join(CORPUS_DIR, 'images/geminilake-ovmf-with-gop-vbt-gk41.fd');
+    const result = await job(backend, '--firmware', image, '--name', 'gk41');
+    const manifest = JSON.parse(await readFile(path.join(result.artifactDir, 'manifest.json'), 'utf8')) as {
+      inputs: {
+        firmware: { sha256: string };
+        gop: { origin: { kind: string } };
+        vbt: { origin: { kind: string } };
+      };
+    };
+    expect(manifest.inputs.firmware.sha256).toBe(await sha(image));
+    expect([manifest.inputs.gop.origin.kind, manifest.inputs.vbt.origin.kind]).toEqual([
+      'firmware',
+      'firmware',
+    ]);
+    const noGop = await failure(
+      backend,
+      '--firmware',
+      path.join(CORPUS_DIR, 'images/coffeelake-intel-fsp.fd'),
+    );
+    expect([noGop.code, exitCodeFor(noGop)]).toEqual(['E_GOP_NOT_FOUND', 4]);
+  });
+
+  it('`ovmf-build verify` exits 0 on an intact artifact and 11 naming the file after a change', async () => {
+    const result = await job(new StandInBackend(), '--gop', GOP, '--vbt', VBT);
+    const ok = captureContext(['verify', result.artifactDir], env, dir);
+    expect(await main(ok.ctx)).toBe(0);
+    expect(ok.stdout().split('\n')[0]).toBe(`valid: ${result.artifactDir}`);
+    const bytes = await readFile(result.files.vars);
+    bytes[7] = (bytes[7] as number) ^ 1;
+    await writeFile(result.files.vars, bytes);
+    const bad = captureContext(['verify', result.artifactDir], env, dir);
+    expect(await main(bad.ctx)).toBe(11);
+    expect(bad.stderr()).toMatch(
+      /^ovmf-build: OVMF_VARS\.fd: sha256 is [0-9a-f]{64}, SHA256SUMS says [0-9a-f]{64} \[E_ARTIFACT_DIGEST_MISMATCH\]\n$/,
+    );
+    const key = captureContext(['verify', '--print-public-key'], env, dir);
+    expect(await main(key.ctx)).toBe(0);
+    expect(key.stdout()).toBe(await readFile(path.join(result.artifactDir, 'signing-key.pub'), 'utf8'));
   });
 });
