@@ -75,8 +75,11 @@ class DockerApiEngine implements ContainerEngine {
     return runContainer(this.#docker, spec);
   }
 
-  async removeLeftovers(options: { readonly all?: boolean } = {}): Promise<readonly string[]> {
-    const containers = await this.#docker.listContainers({ all: true, filters: { label: [LABEL_JOB] } });
+  async removeLeftovers(
+    options: { readonly all?: boolean; readonly jobId?: string } = {},
+  ): Promise<readonly string[]> {
+    const label = options.jobId === undefined ? LABEL_JOB : `${LABEL_JOB}=${options.jobId}`;
+    const containers = await this.#docker.listContainers({ all: true, filters: { label: [label] } });
     const host = os.hostname();
     const removed: string[] = [];
     for (const summary of containers) {

@@ -189,8 +189,12 @@ export interface ContainerEngine extends AsyncDisposable {
   removeImage(ref: string): Promise<void>;
   /** Creates, fills, starts, streams, waits for and removes a container. Removes it on every path. */
   run(spec: RunSpec): Promise<RunResult>;
-  /** Removes containers labelled by ovmf-build whose owning process is gone (or all with `all`). */
-  removeLeftovers(options?: { readonly all?: boolean }): Promise<readonly string[]>;
+  /**
+   * Removes containers labelled by ovmf-build whose owning process is gone on
+   * this host (or all of them with `all`), only those of one job with `jobId`;
+   * also removes sockets of private podman services whose owner is gone.
+   */
+  removeLeftovers(options?: { readonly all?: boolean; readonly jobId?: string }): Promise<readonly string[]>;
   /** CPU seconds (utime + stime) used so far by the private podman service this object started, else null. */
   serviceCpuSeconds(): number | null;
 }

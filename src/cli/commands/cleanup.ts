@@ -6,13 +6,14 @@ import { UsageError } from '../../core/errors.js';
 import { connectEngine } from '../../container/index.js';
 
 const USAGE = [
-  'usage: ovmf-build cleanup [--all] [--json]',
+  'usage: ovmf-build cleanup [--all] [--job <id>] [--json]',
   '',
   'Removes containers left behind by ovmf-build runs whose process is gone (found by their',
   'ovmf-build.job label), and sockets of private podman services whose owner is gone.',
   '',
-  '  --all    remove every ovmf-build container, also those of running jobs',
-  '  --json   print {"removed": [container ids]}',
+  '  --all        remove every ovmf-build container, also those of running jobs',
+  '  --job <id>   only containers of this job (label ovmf-build.job=<id>)',
+  '  --json       print {"removed": [container ids]}',
 ].join('\n');
 
 export const command: Command = {
@@ -20,12 +21,13 @@ export const command: Command = {
   summary: 'remove containers left by crashed runs',
   usage: USAGE,
   async run(ctx) {
-    let values: { all?: boolean; json?: boolean; help?: boolean };
+    let values: { all?: boolean; job?: string; json?: boolean; help?: boolean };
     try {
       ({ values } = parseArgs({
         args: [...ctx.argv],
         options: {
           all: { type: 'boolean' },
+          job: { type: 'string' },
           json: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -39,9 +41,15 @@ export const command: Command = {
       writeLine(ctx.stdout, USAGE);
       return 0;
     }
+    if (values.job === '') {
+      throw new UsageError('--job needs a job id');
+    }
     const logger = pino({ level: ctx.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     await using engine = await connectEngine({ env: ctx.env, logger, signal: ctx.signal });
-    const removed = await engine.removeLeftovers({ all: values.all === true });
+    const removed = await engine.removeLeftovers({
+      all: values.all === true,
+      ...(values.job === undefined ? {} : { jobId: values.job }),
+    });
     if (values.json === true) {
       writeJson(ctx.stdout, { removed });
     } else {

@@ -1,0 +1,132 @@
+// `ovmf-build cleanup` through the real CLI entry against real Podman.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../cli/main.js';
+import { connectEngine } from './index.js';
+import type { ContainerEngine } from './index.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const logger = pino({ level: 'silent' });
+let engine: ContainerEngine;
+let docker: Docker;
+let imageRef: string;
+
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await main({
+    argv,
+    stdout,
+    stderr,
+    env: { DOCKER_HOST: `unix://${engine.info.socketPath}`, PATH: process.env['PATH'] ?? '' },
+    cwd: repoRoot,
+    signal: new AbortController().signal,
+  });
+  return { code, stdout: out, stderr: err };
+}
+
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid ?? 0;
+}
+
+async function orphanContainer(jobId: string, ownerPid: number, ownerHost = os.hostname()): Promise<string> {
+  const container = await docker.createContainer({
+    Image: imageRef,
+    Cmd: ['sleep', '300'],
+    Labels: {
+      'ovmf-build.job': jobId,
+      'ovmf-build.purpose': 'cleanup-test',
+      'ovmf-build.owner-pid': String(ownerPid),
+      'ovmf-build.owner-host': ownerHost,
+      'ovmf-build.created': new Date().toISOString(),
+    },
+    HostConfig: { NetworkMode: 'none' },
+  });
+  return container.id;
+}
+
+async function exists(id: string): Promise<boolean> {
+  return docker
+    .getContainer(id)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
+beforeAll(async () => {
+  engine = await connectEngine({ env: process.env, logger });
+  docker = new Docker({ socketPath: engine.info.socketPath });
+  imageRef = (
+    await engine.ensureBuilderImage({
+      contextDir: path.join(repoRoot, 'containers/edk2-builder'),
+      repository: 'localhost/ovmf-build/edk2-builder',
+      logger,
+    })
+  ).ref;
+});
+
+afterAll(async () => {
+  await engine?.[Symbol.asyncDispose]();
+});
+
+describe('ovmf-build cleanup', () => {
+  it('removes containers of dead owners on this host and keeps live and foreign ones; --all removes those too', async () => {
+    const tag = randomBytes(4).toString('hex');
+    // One job id for all three, so `--all --job` cannot touch other runs' containers on this machine.
+    const job = `cleanup-test-${tag}`;
+    const dead = await orphanContainer(job, await deadPid());
+    const live = await orphanContainer(job, process.pid);
+    const foreign = await orphanContainer(job, await deadPid(), 'another-host.invalid');
+    const mine = [dead, live, foreign];
+    try {
+      const first = await cli(['cleanup', '--json']);
+      expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+      const removed = (JSON.parse(first.stdout) as { removed: string[] }).removed;
+      expect(removed.filter((id) => mine.includes(id))).toEqual([dead]);
+      expect([await exists(dead), await exists(live), await exists(foreign)]).toEqual([false, true, true]);
+
+      const all = await cli(['cleanup', '--all', '--job', job]);
+      expect(all.code).toBe(0);
+      expect(all.stdout.trimEnd().split(' ').slice(3).sort()).toEqual(
+        [live.slice(0, 12), foreign.slice(0, 12)].sort(),
+      );
+      expect(all.stdout).toMatch(/^removed 2 container\(s\): /);
+      expect(await cli(['cleanup', '--job', job])).toEqual({
+        code: 0,
+        stdout: 'no leftover containers\n',
+        stderr: '',
+      });
+      expect([await exists(live), await exists(foreign)]).toEqual([false, false]);
+    } finally {
+      for (const id of mine) {
+        await docker
+          .getContainer(id)
+          .remove({ force: true })
+          .catch(() => undefined);
+      }
+    }
+  });
+
+  it('prints usage for --help and refuses unknown options with exit code 2', async () => {
+    const help = await cli(['cleanup', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.split('\n')[0]).toBe('usage: ovmf-build cleanup [--all] [--job <id>] [--json]');
+    const bad = await cli(['cleanup', '--bogus']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^ovmf-build: Unknown option '--bogus'/);
+  });
+});
