@@ -3,6 +3,7 @@
 // and outputs, abort, leftovers and the engine's CPU while streaming logs.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -403,6 +404,59 @@ describe('leftovers', () => {
     }
     expect(((await live) as { code?: string }).code).toBe('E_ABORTED');
     expect(await containersOfJob(liveId)).toEqual([]);
+  });
+});
+
+describe('private service', () => {
+  it('dies with its owner even on SIGKILL, and cleanup removes the dangling socket dir', async () => {
+    const fsRoot = await mkdtemp(path.join(tmp, 'empty-root-'));
+    const script = path.join(tmp, 'service-owner.mts');
+    await writeFile(
+      script,
+      [
+        `import pino from ${JSON.stringify(path.join(repoRoot, 'node_modules/pino/pino.js'))};`,
+        `import { connectEngine } from ${JSON.stringify(path.join(repoRoot, 'src/container/index.ts'))};`,
+        `const engine = await connectEngine({ env: { PATH: process.env.PATH }, logger: pino({ level: 'silent' }), fileSystemRoot: ${JSON.stringify(fsRoot)} });`,
+        'console.log(JSON.stringify(engine.info));',
+        'setInterval(() => undefined, 1_000);',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const info = await new Promise<{ source: string; socketPath: string; servicePid: number }>(
+      (resolve, reject) => {
+        let text = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('\n')) {
+            resolve(JSON.parse(text) as { source: string; socketPath: string; servicePid: number });
+          }
+        });
+        child.once('exit', () => reject(new Error('service owner exited early')));
+      },
+    );
+    expect(info.source).toBe('podman-private-service');
+    const alive = (pid: number): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(info.servicePid)).toBe(true);
+    child.kill('SIGKILL');
+    await exited;
+    for (let i = 0; alive(info.servicePid) && i < 100; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(alive(info.servicePid)).toBe(false);
+    const serviceDir = path.dirname(info.socketPath);
+    expect(existsSync(serviceDir)).toBe(true);
+    await engine.removeLeftovers({ jobId: 'no-such-job' });
+    expect(existsSync(serviceDir)).toBe(false);
   });
 });
 

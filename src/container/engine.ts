@@ -187,7 +187,10 @@ export async function connectEngine(options: ConnectOptions): Promise<ContainerE
     });
     return new DockerApiEngine(
       dockerFor(service.endpoint),
-      engineInfo(service.endpoint, service.version),
+      {
+        ...engineInfo(service.endpoint, service.version),
+        ...(service.pid === undefined ? {} : { servicePid: service.pid }),
+      },
       service,
       logger,
       offline,

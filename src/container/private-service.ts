@@ -107,7 +107,13 @@ export class PrivatePodmanService implements AsyncDisposable {
     const startTimeoutMs = options.startTimeoutMs ?? 20_000;
     const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), SERVICE_DIR_PREFIX));
     const socketPath = path.join(dir, 'podman.sock');
-    const child = spawn(options.podmanPath, ['system', 'service', '--time=0', `unix://${socketPath}`], {
+    const serviceArgs = [options.podmanPath, 'system', 'service', '--time=0', `unix://${socketPath}`];
+    // setpriv execs podman with PR_SET_PDEATHSIG, so the service dies with us even on SIGKILL
+    // (an exit hook cannot run then); without setpriv, `cleanup` kills orphaned services.
+    const setpriv = process.platform === 'linux' ? findOnPath('setpriv', options.env) : undefined;
+    const [command, ...args] =
+      setpriv === undefined ? serviceArgs : [setpriv, '--pdeathsig', 'KILL', ...serviceArgs];
+    const child = spawn(command ?? options.podmanPath, args, {
       env: options.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

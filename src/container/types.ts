@@ -9,6 +9,8 @@ export interface EngineInfo {
   /** Where the engine was found: 'DOCKER_HOST' | 'docker-rootful' | 'podman-rootful' | 'podman-rootless' | 'podman-private-service' */
   readonly source: string;
   readonly socketPath: string;
+  /** Pid of the private `podman system service` this engine object started (source 'podman-private-service'). */
+  readonly servicePid?: number;
 }
 
 export interface ConnectOptions {
