@@ -100,6 +100,13 @@ describe('Intel flash descriptor', () => {
     expect(() => parseFlashDescriptor(image)).toThrow(
       expect.objectContaining({ code: 'E_DESCRIPTOR_BAD_REGIONS' }),
     );
+    expect(() => parseFirmware(image, { strict: true })).toThrow(
+      expect.objectContaining({ code: 'E_DESCRIPTOR_BAD_REGIONS' }),
+    );
+    // Not strict: the problem is recorded and the volumes are still found by scanning.
+    const tree = parseFirmware(image, { summarizePe: false });
+    expect(tree.problems.map((p) => p.code)).toEqual(['E_DESCRIPTOR_BAD_REGIONS']);
+    expect(tree.stats.volumes).toBeGreaterThanOrEqual(6);
   });
 });
 

@@ -525,7 +525,15 @@ class Walker {
   }
 
   #parseDescriptorImage(parent: FirmwareNode, bytes: Uint8Array, base: number, depth: number): void {
-    const descriptor = parseFlashDescriptor(bytes);
+    let descriptor: ReturnType<typeof parseFlashDescriptor>;
+    try {
+      descriptor = parseFlashDescriptor(bytes);
+    } catch (error) {
+      // A damaged region table: record it and still find the volumes by scanning.
+      this.#fail(parent, error, base);
+      this.#parseRawArea(parent, bytes, base, depth + 1, true);
+      return;
+    }
     let cursor = 0;
     for (const region of descriptor.regions) {
       if (region.offset > cursor) this.#addPadding(parent, bytes, cursor, region.offset, base);
