@@ -6,13 +6,7 @@ import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
-import { parseFirmware } from '../../formats/firmware-tree.js';
-import {
-  gopNotFoundError,
-  locateGopAndVbt,
-  vbtNotFoundError,
-  type LocatedVbt,
-} from '../../formats/locate.js';
+import type { LocatedVbt } from '../../formats/locate.js';
 import { EXIT } from '../exit-codes.js';
 
 const USAGE = [
@@ -118,7 +112,15 @@ export const command: Command = {
     if (input === undefined || extra.length > 0 || values.out === undefined || values.out === '') {
       throw new UsageError(`expected one <image> and --out <dir>\n${USAGE}`);
     }
-    const bytes = await readInput(input, ctx);
+    // The parser (and its native LZMA decoder) loads while the image is read.
+    const reading = readInput(input, ctx);
+    // Handled by the await below; this keeps an early failure from counting as unhandled meanwhile.
+    reading.catch(() => undefined);
+    const [{ parseFirmware }, { gopNotFoundError, locateGopAndVbt, vbtNotFoundError }] = await Promise.all([
+      import('../../formats/firmware-tree.js'),
+      import('../../formats/locate.js'),
+    ]);
+    const bytes = await reading;
     // Extraction needs no file data checksums or PE summaries: skip both passes.
     const tree = parseFirmware(bytes, { verifyChecksums: false, summarizePe: false });
     const result = locateGopAndVbt(tree);
