@@ -281,6 +281,29 @@ describe('run', () => {
     expect(allowed.tailLines).toEqual(['0']);
   });
 
+  it('names a missing image and a command that cannot start with coded errors, leaving nothing behind', async () => {
+    const id = jobId('bad');
+    const missing = await caught(
+      engine.run({
+        image: 'localhost/ovmf-build/no-such-image:0',
+        cmd: ['true'],
+        jobId: id,
+        purpose: 'bad-test',
+        logger,
+      }),
+    );
+    expect({ code: missing.code, message: missing.message }).toEqual({
+      code: 'E_IMAGE_NOT_FOUND',
+      message: 'image localhost/ovmf-build/no-such-image:0 is not in the engine',
+    });
+    const unstartable = await caught(
+      engine.run({ image: image.ref, cmd: ['/no/such/binary'], jobId: id, purpose: 'bad-test', logger }),
+    );
+    expect(unstartable.code).toBe('E_CONTAINER_START_FAILED');
+    expect(unstartable.message).toMatch(/^starting the container failed: .*\/no\/such\/binary/);
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+
   it('commits the container to an image on request', async () => {
     const ref = `localhost/ovmf-build/test-commit:${randomBytes(4).toString('hex')}`;
     const result = await engine.run({

@@ -94,6 +94,23 @@ function validate(spec: RunSpec): void {
   }
 }
 
+/**
+ * An engine request failed: keep our own coded errors and aborts as they are,
+ * give everything else a code and the engine's message.
+ */
+function engineFailure(
+  code: string,
+  what: string,
+  error: unknown,
+  details: Record<string, unknown>,
+): unknown {
+  if (error instanceof OvmfBuildError || isAbort(error)) {
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OvmfBuildError(code, `${what} failed: ${message}`, details, { cause: error });
+}
+
 function isAbort(error: unknown): boolean {
   return (
     error instanceof Error &&
@@ -214,7 +231,10 @@ async function fetchOutputs(container: Docker.Container, spec: RunSpec): Promise
           },
         );
       }
-      throw error;
+      throw engineFailure('E_CONTAINER_OUTPUT_FAILED', `fetching output ${outputPath}`, error, {
+        path: outputPath,
+        containerId: container.id,
+      });
     }
     const files = await extractInMemory(stream, { maxTotalBytes: remaining });
     for (const [name, data] of files) {
@@ -291,37 +311,47 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
   }
   const started = performance.now();
   const memoryBytes = spec.limits?.memoryBytes ?? DEFAULT_MEMORY_BYTES;
-  const created = await docker.createContainer({
-    Image: spec.image,
-    Cmd: [...spec.cmd],
-    User: spec.user ?? '1000:1000',
-    ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
-    Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-    Tty: false,
-    AttachStdin: false,
-    OpenStdin: false,
-    Labels: {
-      [LABEL_JOB]: spec.jobId,
-      [LABEL_PURPOSE]: spec.purpose,
-      [LABEL_OWNER_PID]: String(process.pid),
-      [LABEL_OWNER_START]: String(processStartTicks(process.pid) ?? ''),
-      [LABEL_OWNER_HOST]: os.hostname(),
-      [LABEL_CREATED]: new Date().toISOString(),
-    },
-    HostConfig: {
-      NetworkMode: (spec.network ?? 'none') === 'none' ? 'none' : 'bridge',
-      Memory: memoryBytes,
-      // Same as Memory: no swap on top of the limit.
-      MemorySwap: memoryBytes,
-      PidsLimit: spec.limits?.pids ?? DEFAULT_PIDS,
-      ...(spec.limits?.nanoCpus === undefined ? {} : { NanoCpus: spec.limits.nanoCpus }),
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: false,
-      Ulimits: ulimits(),
-      AutoRemove: false,
-    },
-  });
+  const created = await docker
+    .createContainer({
+      Image: spec.image,
+      Cmd: [...spec.cmd],
+      User: spec.user ?? '1000:1000',
+      ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
+      Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+      Tty: false,
+      AttachStdin: false,
+      OpenStdin: false,
+      Labels: {
+        [LABEL_JOB]: spec.jobId,
+        [LABEL_PURPOSE]: spec.purpose,
+        [LABEL_OWNER_PID]: String(process.pid),
+        [LABEL_OWNER_START]: String(processStartTicks(process.pid) ?? ''),
+        [LABEL_OWNER_HOST]: os.hostname(),
+        [LABEL_CREATED]: new Date().toISOString(),
+      },
+      HostConfig: {
+        NetworkMode: (spec.network ?? 'none') === 'none' ? 'none' : 'bridge',
+        Memory: memoryBytes,
+        // Same as Memory: no swap on top of the limit.
+        MemorySwap: memoryBytes,
+        PidsLimit: spec.limits?.pids ?? DEFAULT_PIDS,
+        ...(spec.limits?.nanoCpus === undefined ? {} : { NanoCpus: spec.limits.nanoCpus }),
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        ReadonlyRootfs: false,
+        Ulimits: ulimits(),
+        AutoRemove: false,
+      },
+    })
+    .catch((error: unknown) => {
+      throw (error as { statusCode?: number }).statusCode === 404
+        ? new OvmfBuildError('E_IMAGE_NOT_FOUND', `image ${spec.image} is not in the engine`, {
+            image: spec.image,
+          })
+        : engineFailure('E_CONTAINER_CREATE_FAILED', `creating a container from ${spec.image}`, error, {
+            image: spec.image,
+          });
+    });
   await using handle = new ContainerHandle(created, logger);
   const container = handle.container;
   const log = logger.child({
@@ -337,10 +367,17 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
     container.stop({ t: spec.stopTimeoutSeconds ?? 2 }).catch(() => undefined);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted === true) {
+    onAbort();
+  }
   const tail = new TailBuffer(200);
   try {
     const createdAt = performance.now();
-    await putInputs(container, spec);
+    await putInputs(container, spec).catch((error: unknown) => {
+      throw engineFailure('E_CONTAINER_INPUT_FAILED', 'putting the inputs into the container', error, {
+        containerId: container.id,
+      });
+    });
     const filledAt = performance.now();
     if (aborted) {
       throw new AbortError('run aborted', { containerId: container.id, jobId: spec.jobId });
@@ -350,7 +387,11 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
       .wait({ condition: 'next-exit', abortSignal: internal.signal })
       .then((result: { StatusCode?: number }) => Number(result.StatusCode ?? -1));
     waited.catch(() => undefined);
-    await container.start();
+    await container.start().catch((error: unknown) => {
+      throw engineFailure('E_CONTAINER_START_FAILED', 'starting the container', error, {
+        containerId: container.id,
+      });
+    });
     const startedAt = performance.now();
     const logsDone = streamLogs(docker, container, spec, tail, internal.signal);
     logsDone.catch(() => undefined);
@@ -365,7 +406,13 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
     if (exitCode === 0) {
       outputs = await fetchOutputs(container, spec);
       if (spec.commitAs !== undefined) {
-        committedImageId = await commit(docker, container.id, spec.commitAs);
+        const ref = spec.commitAs;
+        committedImageId = await commit(docker, container.id, ref).catch((error: unknown) => {
+          throw engineFailure('E_CONTAINER_COMMIT_FAILED', `committing the container as ${ref}`, error, {
+            containerId: container.id,
+            ref,
+          });
+        });
       }
     }
     const finishedAt = performance.now();
