@@ -100,4 +100,34 @@ describe('locateGopAndVbt on built volumes', () => {
     expect(result.rejectedVbts).toHaveLength(1);
     expect(result.rejectedVbts[0]?.reason).toMatch(/^starts with \$VBT but does not parse: /);
   });
+
+  it('never returns the AMI 4.8 KB module named IntelGopDriver; finds the real GOP by its bytes under any name', () => {
+    const fake = readCorpus('gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi');
+    const real = readCorpus('gop/cometlake-mrchromebox-cml.efi');
+    const tree = parseFirmware(
+      volume([
+        ffsFile(
+          '1647B4F3-3E8A-4FDD-81C8-328ED647AB1A',
+          0x07,
+          sections(section(0x10, fake), section(0x15, utf16z('IntelGopDriver'))),
+        ),
+        ffsFile(
+          '01234567-89AB-CDEF-0123-456789ABCDEF',
+          0x07,
+          sections(section(0x10, real), section(0x15, utf16z('SomeDxe'))),
+        ),
+      ]),
+      { strict: true },
+    );
+    const result = locateGopAndVbt(tree);
+    expect(result.gop?.guid).toBe('01234567-89AB-CDEF-0123-456789ABCDEF');
+    expect(result.gop?.foundBy).toEqual(['driver-name-string']);
+    expect(result.gop?.info.build).toBe('1107');
+    expect(sha256(result.gop?.body as Uint8Array)).toBe(
+      '4593b31bcac5161697038d93fa83dc689e68d445accfe2fa5d35aaae23729517',
+    );
+    expect(result.rejectedGops.map((r) => [r.guid, r.uiName, r.sizeInBytes, r.foundBy])).toEqual([
+      ['1647B4F3-3E8A-4FDD-81C8-328ED647AB1A', 'IntelGopDriver', 4800, ['known-guid', 'ui-name']],
+    ]);
+  });
 });
