@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { corpusPath, firmwareEntries, REPO_ROOT } from '../test/corpus.js';
 
+/** BENCH_RUNS: runs per command and file (median reported). */
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
-const BIN = path.join(REPO_ROOT, 'bin/ovmf-build.js');
+/** OVMF_BUILD_BIN: time another build of the CLI (e.g. a copy with other dependency versions). */
+const BIN = process.env['OVMF_BUILD_BIN'] ?? path.join(REPO_ROOT, 'bin/ovmf-build.js');
 
 function timeMs(command: string, args: readonly string[], okCodes: readonly number[]): number {
   const start = performance.now();
