@@ -79,7 +79,13 @@ class DockerApiEngine implements ContainerEngine {
     options: { readonly all?: boolean; readonly jobId?: string } = {},
   ): Promise<readonly string[]> {
     const label = options.jobId === undefined ? LABEL_JOB : `${LABEL_JOB}=${options.jobId}`;
-    const containers = await this.#docker.listContainers({ all: true, filters: { label: [label] } });
+    const containers = await this.#docker
+      .listContainers({ all: true, filters: { label: [label] } })
+      .catch((error: unknown) => {
+        throw new OvmfBuildError('E_ENGINE_REQUEST_FAILED', `listing containers failed: ${String(error)}`, {
+          label,
+        });
+      });
     const host = os.hostname();
     const removed: string[] = [];
     for (const summary of containers) {
