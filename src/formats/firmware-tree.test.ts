@@ -135,6 +135,16 @@ describe('parseFirmware on built volumes', () => {
     ]);
   });
 
+  it('says when a volume image section holds no volume', () => {
+    const fv = volume([ffsFile(FILE_A, 0x0b, section(0x17, new Uint8Array(64).fill(0x11)))]);
+    expect(() => parseFirmware(fv, { strict: true })).toThrow(
+      expect.objectContaining({
+        code: 'E_SECTION_NO_VOLUME',
+        message: `volume image section at 0x60 holds no firmware volume (0x40 bytes) in file ${FILE_A}`,
+      }),
+    );
+  });
+
   it('bounds the nesting depth', () => {
     let fv = volume([ffsFile(FILE_B, 0x02, sections(section(0x19, u8(1))))]);
     for (let i = 0; i < 20; i++) fv = volume([ffsFile(FILE_A, 0x0b, section(0x17, fv))]);

@@ -952,7 +952,13 @@ class Walker {
         case EFI_SECTION_DISPOSABLE:
           break;
         case EFI_SECTION_FIRMWARE_VOLUME_IMAGE:
-          this.#parseRawArea(node, data, dataAbs, depth + 1, false);
+          if (this.#parseRawArea(node, data, dataAbs, depth + 1, false) === 0) {
+            throw new FormatError(
+              'E_SECTION_NO_VOLUME',
+              `volume image section at ${abs === null ? 'a decompressed offset' : hex(abs)} holds no firmware volume (${hex(data.length)} bytes) in ${where}`,
+              { sizeInBytes: data.length },
+            );
+          }
           break;
         case EFI_SECTION_RAW:
           // Raw sections may carry volumes (UEFITool parses them as raw areas); the scan is one indexOf.
