@@ -14,6 +14,7 @@ import {
   sourceStamp,
 } from './environment.js';
 import { MemoFile } from './memo.js';
+import { safeSourceView } from './source-view.js';
 
 export class RealBackend implements JobBackend {
   #engine: ContainerEngine | null = null;
@@ -111,23 +112,38 @@ export class RealBackend implements JobBackend {
     const engine = await this.#connect(request);
     const source = this.#acquired ?? (await this.#source(request));
     const { buildOvmf } = await import('../edk2/build.js');
-    const result = await buildOvmf({
-      gop: request.gop,
-      vbt: request.vbt,
-      source,
-      flags: request.flags,
-      engine,
-      logger: request.logger,
-      signal: request.signal,
-      jobId: request.jobId,
-      onProgress: (event) => {
-        if (event.kind === 'stage')
-          request.onProgress(`stage ${event.stage} (${event.modulesBuilt} modules built)`);
-        else if (event.kind === 'module') request.onProgress(`[${event.modulesBuilt}] ${event.module}`);
-      },
-      // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
-      verify: { structure: true, boot: request.verifyBoot },
-    });
+    const run = (tree: Edk2Source): ReturnType<typeof buildOvmf> =>
+      buildOvmf({
+        gop: request.gop,
+        vbt: request.vbt,
+        source: tree,
+        flags: request.flags,
+        engine,
+        logger: request.logger,
+        signal: request.signal,
+        jobId: request.jobId,
+        onProgress: (event) => {
+          if (event.kind === 'stage')
+            request.onProgress(`stage ${event.stage} (${event.modulesBuilt} modules built)`);
+          else if (event.kind === 'module') request.onProgress(`[${event.modulesBuilt}] ${event.module}`);
+        },
+        // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
+        verify: { structure: true, boot: request.verifyBoot },
+      });
+    let result: Awaited<ReturnType<typeof buildOvmf>>;
+    try {
+      result = await run(source);
+    } catch (error) {
+      // A tree with a symlink leaving it (Debian's EmulatorPkg X11IncludeHack) is refused by
+      // the container layer before anything starts; build from a view without such links.
+      if ((error as { code?: unknown }).code !== 'E_INPUT_UNSAFE_ENTRY') throw error;
+      const view = await safeSourceView(source, path.join(userCacheDir(request.env), 'edk2-view'));
+      request.logger.warn(
+        { skipped: view.skipped, dir: view.source.dir },
+        'building from a source view without symlinks that leave the tree',
+      );
+      result = await run(view.source);
+    }
     const boot = result.boot;
     return {
       code: result.code,
