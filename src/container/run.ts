@@ -46,8 +46,8 @@ function ulimits(): { Name: string; Soft: number; Hard: number }[] {
     const line = limits.split('\n').find((l) => l.startsWith(label));
     const hard = line?.slice(label.length).trim().split(/\s+/)[1];
     const hardValue = hard === undefined ? undefined : hard === 'unlimited' ? Infinity : Number(hard);
-    if (hardValue !== undefined && Number.isFinite(value)) {
-      const limit = Math.min(value, hardValue);
+    const limit = hardValue === undefined ? Number.NaN : Math.min(value, hardValue);
+    if (Number.isFinite(limit) && limit > 0) {
       result.push({ Name: name, Soft: limit, Hard: limit });
     }
   }
@@ -67,6 +67,9 @@ function isRootUser(user: string): boolean {
 }
 
 function validate(spec: RunSpec): void {
+  if (spec.jobId === '' || spec.purpose === '') {
+    throw new TypeError('Expected `jobId` and `purpose` to be non-empty strings (they label the container)');
+  }
   if (spec.cmd.length === 0) {
     throw new TypeError('Expected `cmd` to be a non-empty array, got `[]`');
   }
