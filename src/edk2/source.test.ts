@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -238,6 +238,22 @@ describe('git source', () => {
 });
 
 describe('applySourceQuirks', () => {
+  it('removes symlinks that leave the tree and keeps those inside it', async () => {
+    const root = path.join(work, 'quirk-links');
+    await writeFakeEdk2(root, 'links');
+    await writeFile(path.join(root, 'BaseTools/Source/C/BrotliCompress/brotli/own.h'), 'own\n');
+    await mkdir(path.join(root, 'EmulatorPkg/Unix/Host'), { recursive: true });
+    await symlink('/opt/X11/include', path.join(root, 'EmulatorPkg/Unix/Host/X11IncludeHack'));
+    await symlink('../../../edksetup.sh', path.join(root, 'EmulatorPkg/Unix/Host/escape'));
+    await symlink('../../../../edksetup.sh', path.join(root, 'EmulatorPkg/Unix/Host/escape-more'));
+    await symlink('../../Unix', path.join(root, 'EmulatorPkg/Unix/Host/inside'));
+    expect(await applySourceQuirks(root)).toEqual([
+      'removed symlink EmulatorPkg/Unix/Host/X11IncludeHack (points outside the tree)',
+      'removed symlink EmulatorPkg/Unix/Host/escape-more (points outside the tree)',
+    ]);
+    expect((await readdir(path.join(root, 'EmulatorPkg/Unix/Host'))).sort()).toEqual(['escape', 'inside']);
+  });
+
   it('leaves a tree with brotli in place untouched', async () => {
     const root = path.join(work, 'quirk-none');
     await writeFakeEdk2(root, 'q');

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { userCacheDir } from '../cache/paths.js';
@@ -44,6 +44,11 @@ export interface AcquireSourceOptions {
 }
 
 const COMPLETE_MARKER = '.ovmf-build-complete';
+/**
+ * Version of what an entry holds beyond the upstream files (the quirk fixes). An entry of
+ * another version counts as absent and is unpacked again.
+ */
+const ENTRY_LAYOUT = 2;
 const SOURCE_SUBDIR = 'src';
 const INFO_FILE = 'source.json';
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -122,10 +127,12 @@ async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
 async function readEntry(entryDir: string): Promise<Edk2Source | null> {
   if (!(await exists(path.join(entryDir, COMPLETE_MARKER)))) return null;
   const info = JSON.parse(await readFile(path.join(entryDir, INFO_FILE), 'utf8')) as {
+    layout?: number;
     digest: string;
     description: string;
     details: Record<string, string>;
   };
+  if (info.layout !== ENTRY_LAYOUT) return null;
   return {
     dir: path.join(entryDir, SOURCE_SUBDIR),
     digest: info.digest,
@@ -167,13 +174,35 @@ async function removeStaleTemps(cacheDir: string): Promise<void> {
   }
 }
 
+/** Symlinks whose target is absolute or leaves the tree, workspace-relative, sorted. */
+async function escapingSymlinks(root: string, relative = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(path.join(root, relative), { withFileTypes: true })) {
+    const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    if (entry.isSymbolicLink()) {
+      const target = await readlink(path.join(root, child));
+      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(child), target));
+      if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) found.push(child);
+    } else if (entry.isDirectory()) {
+      found.push(...(await escapingSymlinks(root, child)));
+    }
+  }
+  return found.sort();
+}
+
 /**
  * EDK2 quirk fixes applied to the unpacked copy (never to the user's files):
- * Debian's orig tarball ships BaseTools/Source/C/BrotliCompress/brotli empty (a git submodule
- * in upstream); the same brotli sources are in MdeModulePkg's BrotliCustomDecompressLib.
+ * - Debian's orig tarball ships BaseTools/Source/C/BrotliCompress/brotli empty (a git submodule
+ *   in upstream); the same brotli sources are in MdeModulePkg's BrotliCustomDecompressLib.
+ * - Symlinks that point outside the tree (EmulatorPkg/Unix/Host/X11IncludeHack -> /opt/X11/include)
+ *   are removed: no OvmfPkg module uses them and the container layer refuses to copy them.
  */
 export async function applySourceQuirks(root: string): Promise<string[]> {
   const applied: string[] = [];
+  for (const link of await escapingSymlinks(root)) {
+    await rm(path.join(root, link));
+    applied.push(`removed symlink ${link} (points outside the tree)`);
+  }
   const target = path.join(root, 'BaseTools/Source/C/BrotliCompress/brotli');
   const donor = path.join(root, 'MdeModulePkg/Library/BrotliCustomDecompressLib/brotli');
   const targetEmpty = !(await exists(target)) || (await readdir(target)).length === 0;
@@ -247,7 +276,7 @@ async function materialise(
     const details = { ...unpacked.details, ...(quirks.length > 0 ? { quirks: quirks.join('; ') } : {}) };
     await writeFile(
       path.join(tempDir, INFO_FILE),
-      `${JSON.stringify({ digest, description: unpacked.description, details }, null, 2)}\n`,
+      `${JSON.stringify({ layout: ENTRY_LAYOUT, digest, description: unpacked.description, details }, null, 2)}\n`,
     );
     await writeFile(path.join(tempDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
     if (await exists(entryDir)) {
