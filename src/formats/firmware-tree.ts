@@ -288,6 +288,14 @@ function firstNotErased(bytes: Uint8Array, from: number, to: number, value: numb
   return at;
 }
 
+// Offsets can pass 2^31 in big inputs: no 32-bit bitwise alignment.
+function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
+function alignDown(value: number, alignment: number): number {
+  return Math.floor(value / alignment) * alignment;
+}
+
 function isErased(bytes: Uint8Array, from: number, to: number, value: number): boolean {
   return firstNotErased(bytes, from, to, value) === to;
 }
@@ -759,7 +767,7 @@ class Walker {
         // Free space runs to the end of the volume, or to the next non-erased byte, where
         // (UEFITool does the same) parsing resumes at the 8-byte boundary below it.
         const next = firstNotErased(bytes, at, end, erased);
-        const resume = next >= end ? end : Math.max(next & ~7, at + 8);
+        const resume = next >= end ? end : Math.max(alignDown(next, 8), at + 8);
         const view = bytes.subarray(at, resume);
         this.#add(node, {
           kind: 'free-space',
@@ -794,7 +802,7 @@ class Walker {
         verifyDataChecksum: this.#verifyChecksums,
       });
       this.#parseFile(node, bytes, at, header, abs, depth + 1);
-      at = (at + header.sizeInBytes + 7) & ~7;
+      at = alignUp(at + header.sizeInBytes, 8);
     }
     if (at < end) {
       // Fewer than 24 bytes left: free space, or a tail UEFITool shows as non-empty padding.
@@ -891,7 +899,7 @@ class Walker {
     let count = 0;
     while (at < bytes.length) {
       // Section headers are 4-byte aligned from the start of the section stream (PI vol. 3, 2.2.4).
-      at = (at + 3) & ~3;
+      at = alignUp(at, 4);
       if (at >= bytes.length) break;
       count++;
       if (count > this.#limits.maximumSectionsPerFile) {
