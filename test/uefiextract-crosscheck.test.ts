@@ -1,5 +1,6 @@
 // Cross-check against LongSoft UEFIExtract: for every corpus image and OVMF file, the
-// multiset of FFS file GUIDs we parse equals the one in UEFIExtract's report.
+// multisets of FFS file GUIDs, volumes and section subtypes we parse equal the ones in
+// UEFIExtract's report, and files at absolute offsets sit at the same offsets.
 //
 // Deliberate differences (none change the GUID multisets compared below):
 // - Pad files: UEFIExtract names them "Padding file" (no GUID); we compare their count.
@@ -10,7 +11,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listFiles, parseFirmware } from '../src/formats/firmware-tree.js';
+import { listFiles, parseFirmware, walkNodes } from '../src/formats/firmware-tree.js';
 import { corpusPath, firmwareEntries, readCorpus } from './corpus.js';
 
 const GUID = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
@@ -90,6 +91,14 @@ describe.skipIf(!available)('UEFIExtract cross-check (UEFIExtract on PATH)', () 
       expect(multiset(ours)).toEqual(multiset(theirs));
       expect(files.length - ours.length).toBe(theirPads);
       expect(theirs.length).toBeGreaterThan(entry.path.includes('VARS') ? -1 : 0);
+      // Volumes (subtype and name) and section subtypes: the same multisets as well.
+      const nodes = [...walkNodes(tree.root)];
+      expect(multiset(nodes.filter((n) => n.kind === 'volume').map((n) => `${n.subtype} ${n.name}`))).toEqual(
+        multiset(rows.filter((r) => r.type === 'Volume').map((r) => `${r.subtype} ${r.name}`)),
+      );
+      expect(multiset(nodes.filter((n) => n.kind === 'section').map((n) => n.subtype))).toEqual(
+        multiset(rows.filter((r) => r.type === 'Section').map((r) => r.subtype)),
+      );
       // Files that UEFIExtract places at an absolute offset are at the same offset here.
       const ourOffsets = new Set(files.filter((f) => f.offset !== null).map((f) => `${f.name}@${f.offset}`));
       for (const row of theirFiles.filter((r) => r.base !== null && GUID.test(r.name))) {
