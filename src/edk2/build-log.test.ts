@@ -5,7 +5,7 @@ describe('BuildLogParser', () => {
   it('turns stage markers, module lines and GenFds into events', () => {
     const parser = new BuildLogParser();
     const lines = [
-      '::ovmf-build:: env uid=1000 gid=1000 net=lo',
+      '::ovmf-build:: env uid=1000 gid=1000 net=lo capbnd=0000000000000000 nnp=1',
       '::ovmf-build:: stage basetools',
       'gcc -c GenFv.c -o GenFv.o',
       '::ovmf-build:: stage build',
@@ -19,7 +19,16 @@ describe('BuildLogParser', () => {
       '::ovmf-build:: stage bogus',
     ];
     expect(lines.map((line) => parser.push(line))).toEqual([
-      { kind: 'environment', environment: { uid: 1000, gid: 1000, networkInterfaces: ['lo'] } },
+      {
+        kind: 'environment',
+        environment: {
+          uid: 1000,
+          gid: 1000,
+          networkInterfaces: ['lo'],
+          capabilityBoundingSet: '0000000000000000',
+          noNewPrivileges: true,
+        },
+      },
       { kind: 'stage', stage: 'basetools', modulesBuilt: 0 },
       null,
       { kind: 'stage', stage: 'build', modulesBuilt: 0 },
@@ -35,7 +44,13 @@ describe('BuildLogParser', () => {
     expect([parser.stage, parser.modulesBuilt]).toEqual(['collect', 2]);
     expect(parser.push('::ovmf-build:: env uid=0 gid=0 net=eth0,lo')).toEqual({
       kind: 'environment',
-      environment: { uid: 0, gid: 0, networkInterfaces: ['eth0', 'lo'] },
+      environment: {
+        uid: 0,
+        gid: 0,
+        networkInterfaces: ['eth0', 'lo'],
+        capabilityBoundingSet: '',
+        noNewPrivileges: false,
+      },
     });
   });
 });

@@ -10,6 +10,10 @@ export interface BuildEnvironment {
   readonly uid: number;
   readonly gid: number;
   readonly networkInterfaces: readonly string[];
+  /** CapBnd of /proc/self/status, hex: 0000000000000000 when every capability was dropped. */
+  readonly capabilityBoundingSet: string;
+  /** NoNewPrivs of /proc/self/status. */
+  readonly noNewPrivileges: boolean;
 }
 
 export type BuildProgress =
@@ -62,6 +66,8 @@ export class BuildLogParser {
         uid: Number(fields.get('uid')),
         gid: Number(fields.get('gid')),
         networkInterfaces: (fields.get('net') ?? '').split(',').filter((name) => name !== ''),
+        capabilityBoundingSet: fields.get('capbnd') ?? '',
+        noNewPrivileges: fields.get('nnp') === '1',
       };
       return { kind: 'environment', environment: this.#environment };
     }

@@ -13,7 +13,7 @@ describe('buildScript', () => {
         'cd /edk2',
         'stage() { echo "::ovmf-build:: stage $1"; }',
         '',
-        'echo "::ovmf-build:: env uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -)"',
+        "echo \"::ovmf-build:: env uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -) capbnd=$(awk '/^CapBnd:/{print $2}' /proc/self/status) nnp=$(awk '/^NoNewPrivs:/{print $2}' /proc/self/status)\"",
         'stage inputs',
         'cp -R --no-preserve=mode,ownership /ovmf-build/input/. /edk2/',
         '',

@@ -80,7 +80,9 @@ export function buildScript(options: BuildScriptOptions): string {
     `cd ${WORKSPACE}`,
     `stage() { echo "${STAGE_PREFIX}$1"; }`,
     '',
-    `echo "${ENV_PREFIX}uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -)"`,
+    // proc(5): CapBnd is the capability bounding set (0 after dropping ALL), NoNewPrivs 1 with no-new-privileges.
+    `echo "${ENV_PREFIX}uid=$(id -u) gid=$(id -g) net=$(ls /sys/class/net | paste -sd, -)` +
+      ` capbnd=$(awk '/^CapBnd:/{print $2}' /proc/self/status) nnp=$(awk '/^NoNewPrivs:/{print $2}' /proc/self/status)"`,
     'stage inputs',
     // cp -R of the staged tree: overlay package, GOP/VBT and the patched platform files.
     `cp -R --no-preserve=mode,ownership ${STAGED_INPUTS}/. ${WORKSPACE}/`,
