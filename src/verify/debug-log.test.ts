@@ -34,6 +34,50 @@ const NORMAL_BOOT = [
   'Loading driver at 0x0007E3C4000 EntryPoint=0x0007E3C5A1B Shell.efi',
 ].join('\n');
 
+// Verbatim lines of a real DEBUG boot (OvmfPkgX64 from Debian's edk2 2022.11 with
+// OvmfGopPkg, the corpus Comet Lake GOP and NUC10 VBT; q35, TCG): three excerpts.
+const REAL_EXCERPT = [
+  'Loading driver 2EC9DA37-EE35-4DE9-86C5-6D9A81DC38A7',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 1F173540',
+  'Loading driver at 0x0001F16B000 EntryPoint=0x0001F16D099 AmdSevDxe.efi',
+  'InstallProtocolInterface: BC62157E-3E33-4FEC-9920-2D3B36D750DF 1F173818',
+  'ProtectUefiImageCommon - 0x1F173540',
+  '  - 0x000000001F16B000 - 0x0000000000003A80',
+  'Error: Image at 0001F16B000 start failed: Unsupported',
+  'Loading driver E750224E-7BCE-40AF-B5BB-47E3611EB5C2',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 1F173540',
+  'Loading driver at 0x0001F169000 EntryPoint=0x0001F16B065 TdxDxe.efi',
+  'ProtectUefiImageCommon - 0x1ED2A140',
+  '  - 0x000000001ECFD000 - 0x0000000000002140',
+  'InstallProtocolInterface: 480F8AE9-0C46-4AA9-BC89-DB9FBA619806 1ECFEE00',
+  'Loading driver 6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 1ED0EB40',
+  'Loading driver at 0x0001ECE7000 EntryPoint=0x0001ECE8110 PlatformGopPolicyDxe.efi',
+  'InstallProtocolInterface: BC62157E-3E33-4FEC-9920-2D3B36D750DF 1ED0EE18',
+  'ProtectUefiImageCommon - 0x1ED0EB40',
+  '  - 0x000000001ECE7000 - 0x0000000000002540',
+  'OvmfGopPkg: VBT found, 4608 bytes at 0x1ECFB018, signature "$VBT SKYLAKE"',
+  'InstallProtocolInterface: EC2E931B-3281-48A5-8107-DF8A8BED3C5D 1ECE93B0',
+  'Loading driver 8657015B-EA43-440D-949A-AF3BE365C0FC',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 1ED0E1C0',
+  '  - 0x000000001E824000 - 0x0000000000005C40',
+  'InstallProtocolInterface: 18A031AB-B443-4D1A-A5C0-0C09261E9F71 1E829A60',
+  'InstallProtocolInterface: 6A7A5CFF-E8D9-4F70-BADA-75AB3025CE14 1E829A30',
+  'Loading driver 1647B4F3-3E8A-4FDD-81C8-328ED647AB1A',
+  'InstallProtocolInterface: 5B1B31A1-9562-11D2-8E3F-00A0C969723B 1E92E540',
+  'Loading driver at 0x0001E7F8000 EntryPoint=0x0001E7F84A4 ',
+  'InstallProtocolInterface: BC62157E-3E33-4FEC-9920-2D3B36D750DF 1E92E898',
+  'ProtectUefiImageCommon - 0x1E92E540',
+  '  - 0x000000001E7F8000 - 0x0000000000011E60',
+  'InstallProtocolInterface: 18A031AB-B443-4D1A-A5C0-0C09261E9F71 1E807E10',
+  'InstallProtocolInterface: 6A7A5CFF-E8D9-4F70-BADA-75AB3025CE14 1E807E80',
+  'InstallProtocolInterface: DBCB2FCD-E29A-410E-9DD9-FA9D5FF4CDA7 1E807E50',
+  'InstallProtocolInterface: 651B7EBD-CE13-41D0-82E5-A063ABBE9BB6 1E807E60',
+  'Driver 6490F1C5-EBCC-4665-8892-0075B9BB49B7 was discovered but not loaded!!',
+  '[Bds] Entry...',
+  '[BdsDxe] Locate Variable Policy protocol - Success',
+].join('\n');
+
 describe('parseDebugLog', () => {
   it('reads dispatch order, image addresses, names, failures and BDS from a normal boot', () => {
     const summary = parseDebugLog(`${NORMAL_BOOT}\n`);
@@ -175,5 +219,73 @@ describe('splitLogLines', () => {
     expect(splitLogLines('a\r\nb\n\nc')).toEqual(['a', 'b', '', 'c']);
     expect(splitLogLines('a\n')).toEqual(['a']);
     expect(splitLogLines('')).toEqual([]);
+  });
+});
+
+describe('parseDebugLog on a real DEBUG boot excerpt', () => {
+  it('attributes the start failure, finds both of our drivers, the VBT line and BDS', () => {
+    const summary = parseDebugLog(REAL_EXCERPT);
+    expect(
+      summary.loadedDrivers.map(({ guid, line, imageBase, entryPoint, name }) => ({
+        guid,
+        line,
+        imageBase,
+        entryPoint,
+        name,
+      })),
+    ).toEqual([
+      {
+        guid: '2EC9DA37-EE35-4DE9-86C5-6D9A81DC38A7',
+        line: 1,
+        imageBase: '1F16B000',
+        entryPoint: '1F16D099',
+        name: 'AmdSevDxe.efi',
+      },
+      {
+        guid: 'E750224E-7BCE-40AF-B5BB-47E3611EB5C2',
+        line: 8,
+        imageBase: '1F169000',
+        entryPoint: '1F16B065',
+        name: 'TdxDxe.efi',
+      },
+      {
+        guid: POLICY,
+        line: 14,
+        imageBase: '1ECE7000',
+        entryPoint: '1ECE8110',
+        name: 'PlatformGopPolicyDxe.efi',
+      },
+      {
+        guid: '8657015B-EA43-440D-949A-AF3BE365C0FC',
+        line: 22,
+        imageBase: undefined,
+        entryPoint: undefined,
+        name: undefined,
+      },
+      // Intel's GOP driver is stripped: no PDB name after the entry point.
+      { guid: GOP, line: 27, imageBase: '1E7F8000', entryPoint: '1E7F84A4', name: undefined },
+    ]);
+    expect(summary.startFailures).toEqual([
+      { line: 7, imageBase: '1F16B000', status: 'Unsupported', guid: '2EC9DA37-EE35-4DE9-86C5-6D9A81DC38A7' },
+    ]);
+    expect(summary.notLoaded).toEqual([
+      { line: 37, guid: '6490F1C5-EBCC-4665-8892-0075B9BB49B7', smm: false },
+    ]);
+    expect(summary.policyVbt).toEqual({
+      found: true,
+      line: 20,
+      sizeInBytes: 4_608,
+      address: '1ECFB018',
+      signature: '$VBT SKYLAKE',
+    });
+    expect(summary.reachedBds).toBe(true);
+    expect(summary.bdsLine).toBe(38);
+    expect(findLoadedDriver(summary, POLICY)?.messages).toEqual([
+      'InstallProtocolInterface: BC62157E-3E33-4FEC-9920-2D3B36D750DF 1ED0EE18',
+      'ProtectUefiImageCommon - 0x1ED0EB40',
+      '- 0x000000001ECE7000 - 0x0000000000002540',
+      'OvmfGopPkg: VBT found, 4608 bytes at 0x1ECFB018, signature "$VBT SKYLAKE"',
+      'InstallProtocolInterface: EC2E931B-3281-48A5-8107-DF8A8BED3C5D 1ECE93B0',
+    ]);
   });
 });
