@@ -96,7 +96,8 @@ function printHuman(
   if (vbt?.found === true)
     write(`  VBT             ${vbt.sizeInBytes} bytes, signature "${vbt.signature.trimEnd()}"`);
   for (const failure of result.failures) write(`  failure: ${failure}`);
-  for (const note of result.info) write(`  info: ${note}`);
+  for (const note of result.info.filter((text) => !text.startsWith('policy driver: VBT found')))
+    write(`  info: ${note}`);
   write(`  drivers loaded in order (${result.loadedDrivers.length}):`);
   result.summary.loadedDrivers.forEach((driver, index) => {
     write(
