@@ -89,6 +89,24 @@ describe('verifyBoot with tiny firmware', () => {
     expect(result.qemu.args).toContain('tcg');
   });
 
+  it('QEMU accepts the SMM command line (smm=on, secure pflash); secureBoot implies it', async () => {
+    const code = await firmware('smm', {
+      text: `${[...DISPATCH_BOTH, '[Bds] Entry...'].join('\n')}\n`,
+      port: 0x402,
+      end: 'hang',
+    });
+    const result = await verifyBoot({
+      codePath: code,
+      varsPath: vars,
+      tmpDir: scratch,
+      bdsGraceMs: 200,
+      secureBoot: true,
+    });
+    expect(result.passed).toBe(true);
+    expect(result.qemu.args.slice(0, 2)).toEqual(['-machine', 'q35,smm=on']);
+    expect(result.qemu.args).toContain('driver=cfi.pflash01,property=secure,value=on');
+  });
+
   it('returns passed: false with the failures when the policy driver is missing', async () => {
     const code = await firmware('no-policy', {
       text: `${[...DISPATCH_BOTH.slice(0, 2), '[Bds] Entry...'].join('\n')}\n`,
