@@ -1,4 +1,13 @@
 #!/usr/bin/env node
-import { run } from '../dist/cli/run.js';
+import module from 'node:module';
 
+// V8's on-disk compile cache (Node >= 22.1) roughly halves module load time on
+// every run after the first; it is only a cache, so failures are ignored.
+try {
+  module.enableCompileCache?.();
+} catch {
+  // no cache: slower start, same behaviour
+}
+
+const { run } = await import('../dist/cli/run.js');
 await run();
