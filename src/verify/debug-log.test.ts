@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { findLoadedDriver, parseDebugLog, splitLogLines } from './debug-log.js';
 
@@ -287,5 +288,39 @@ describe('parseDebugLog on a real DEBUG boot excerpt', () => {
       'OvmfGopPkg: VBT found, 4608 bytes at 0x1ECFB018, signature "$VBT SKYLAKE"',
       'InstallProtocolInterface: EC2E931B-3281-48A5-8107-DF8A8BED3C5D 1ECE93B0',
     ]);
+  });
+});
+
+describe('parseDebugLog on random input (fast-check)', () => {
+  const guidArbitrary = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((bytes) => {
+    const h = Buffer.from(bytes).toString('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  });
+
+  it('never throws and counts lines, for any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 2_000 }), (text) => {
+        const summary = parseDebugLog(text);
+        expect(summary.lineCount).toBe(splitLogLines(text).length);
+        expect(summary.reachedBds).toBe(summary.bdsLine !== undefined);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('finds every dispatched GUID, in order and upper case, among arbitrary noise lines', () => {
+    // Noise is any line that is not itself a dispatcher or BDS line.
+    const noise = fc.string({ maxLength: 80 }).filter((line) => !/[\r\n]|Loading|\[Bds\]/.test(line));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(guidArbitrary, fc.boolean(), noise), { maxLength: 40 }), (entries) => {
+        const text = entries
+          .map(([guid, upper, line]) => `${line}\nLoading driver ${upper ? guid.toUpperCase() : guid}\n`)
+          .join('');
+        expect(parseDebugLog(text).loadedDrivers.map((driver) => driver.guid)).toEqual(
+          entries.map(([guid]) => guid.toUpperCase()),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });
