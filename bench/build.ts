@@ -5,7 +5,7 @@
 // seconds the engine's API service spent while the tool streamed the build log.
 // Run: npm run bench:build   (BENCH_ORDER=hand-first to run the by-hand build first)
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { acquireEdk2Source } from '../src/edk2/source.js';
 import { CORPUS_DIR } from '../test/corpus.js';
 
 const run = promisify(execFile);
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const logger = pino({ level: process.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 const gop = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi')));
 const vbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt')));
@@ -69,7 +70,12 @@ console.error(
   `source: ${source.description}; builder image ${builder.ref}; engine ${engine.info.kind} ${engine.info.version} (${engine.info.source})`,
 );
 
-async function viaTool(): Promise<{ wallMs: number; engineCpuSeconds: number | null; modules: number }> {
+async function viaTool(): Promise<{
+  wallMs: number;
+  engineCpuSeconds: number | null;
+  modules: number;
+  codeSha256: string;
+}> {
   const pids = await podmanServicePids();
   const cpuBefore = engine.serviceCpuSeconds() ?? (await serviceCpu(pids));
   const started = performance.now();
@@ -89,10 +95,11 @@ async function viaTool(): Promise<{ wallMs: number; engineCpuSeconds: number | n
     wallMs,
     engineCpuSeconds: pids.length === 0 && engine.serviceCpuSeconds() === null ? null : cpuAfter - cpuBefore,
     modules: result.modulesBuilt,
+    codeSha256: sha256(result.code),
   };
 }
 
-async function byHand(): Promise<{ wallMs: number }> {
+async function byHand(): Promise<{ wallMs: number; codeSha256: string }> {
   const stage = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-bench-hand-'));
   const name = `ovmf-build-bench-hand-${randomBytes(4).toString('hex')}`;
   try {
@@ -145,7 +152,8 @@ async function byHand(): Promise<{ wallMs: number }> {
     if (code !== 0) throw new Error(`the by-hand build exited ${String(code)}`);
     await run('podman', ['cp', `${name}:${OUTPUT_DIR}/OVMF_CODE.fd`, path.join(stage, 'OVMF_CODE.fd')]);
     await run('podman', ['rm', '--force', name]);
-    return { wallMs: performance.now() - started };
+    const wallMs = performance.now() - started;
+    return { wallMs, codeSha256: sha256(await readFile(path.join(stage, 'OVMF_CODE.fd'))) };
   } finally {
     await run('podman', ['rm', '--force', '--ignore', name]).catch(() => undefined);
     await rm(stage, { recursive: true, force: true });
@@ -173,6 +181,9 @@ const rows: [string, string][] = [
     tool.engineCpuSeconds === null ? 'n/a' : `${tool.engineCpuSeconds.toFixed(2)} s`,
   ],
   ['modules built', String(tool.modules)],
+  ['OVMF_CODE.fd sha256 (tool)', tool.codeSha256],
+  ['OVMF_CODE.fd sha256 (by hand)', hand.codeSha256],
+  ['identical', String(tool.codeSha256 === hand.codeSha256)],
   ['order', handFirst ? 'by hand first' : 'tool first'],
 ];
 const width = Math.max(...rows.map(([label]) => label.length));

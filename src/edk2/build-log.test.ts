@@ -13,8 +13,9 @@ describe('BuildLogParser', () => {
       'Building ... /edk2/OvmfPkg/Library/VirtioLib/VirtioLib.inf [X64]',
       'Building ... /edk2/MdePkg/Library/UefiLib/UefiLib.inf [X64]',
       '"gcc" -MMD -c -o /edk2/Build/x.obj /edk2/x.c',
-      'GenFds -f /edk2/OvmfPkg/OvmfPkgX64.fdf --conf=/edk2/Conf -o /edk2/Build/OvmfX64/DEBUG_GCC5 -t GCC5',
+      'GenFfs -t EFI_FV_FILETYPE_DRIVER -g 529D3F93-E8E9-4e73-B1E1-BDF6A9D50113 -o /edk2/Build/x.ffs',
       'Fd File Name:OVMF (/edk2/Build/OvmfX64/DEBUG_GCC5/FV/OVMF.fd)',
+      'Fd File Name:OVMF_VARS (/edk2/Build/OvmfX64/DEBUG_GCC5/FV/OVMF_VARS.fd)',
       '::ovmf-build:: stage collect',
       '::ovmf-build:: stage bogus',
     ];
@@ -35,6 +36,7 @@ describe('BuildLogParser', () => {
       null,
       { kind: 'module', stage: 'build', module: 'OvmfPkg/Library/VirtioLib/VirtioLib.inf', modulesBuilt: 1 },
       { kind: 'module', stage: 'build', module: 'MdePkg/Library/UefiLib/UefiLib.inf', modulesBuilt: 2 },
+      null,
       null,
       { kind: 'stage', stage: 'genfds', modulesBuilt: 2 },
       null,

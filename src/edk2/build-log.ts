@@ -89,8 +89,9 @@ export class BuildLogParser {
         modulesBuilt: this.#modulesBuilt,
       };
     }
-    // build.py prints "GenFds -f <fdf> ..." when it starts the flash image generation.
-    if (this.#stage === 'build' && /^GenFds -f /.test(line)) {
+    // Flash image generation: build.py (edk2-stable202211) runs GenFds in-process and prints
+    // "Fd File Name:OVMF (<path>)" first; a standalone GenFds call prints "GenFds -f <fdf> ...".
+    if (this.#stage === 'build' && /^(Fd File Name:|GenFds -f )/.test(line)) {
       this.#stage = 'genfds';
       return { kind: 'stage', stage: 'genfds', modulesBuilt: this.#modulesBuilt };
     }
