@@ -181,7 +181,8 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   const workspaceRef = `${WORKSPACE_REPOSITORY}:${key.value}`;
   const reuse = options.workspace?.reuse ?? true;
   const commit = (options.workspace?.commit ?? true) && options.testHooks === undefined;
-  const warm = reuse && (await engine.imageId(workspaceRef)) !== null;
+  const existingWorkspaceId = await engine.imageId(workspaceRef);
+  const warm = reuse && existingWorkspaceId !== null;
   const hooks = options.testHooks;
   const prepared =
     warm || hooks !== undefined
@@ -262,6 +263,20 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
         mode: warm ? 'warm' : 'clean',
       },
     );
+  }
+
+  if (
+    run.committedImageId !== undefined &&
+    existingWorkspaceId !== null &&
+    existingWorkspaceId !== run.committedImageId
+  ) {
+    // The commit moved the tag; the workspace it replaced (same key, ~1 GB) is now unreachable.
+    await engine.removeImage(existingWorkspaceId).catch((error: unknown) => {
+      log.warn(
+        { image: existingWorkspaceId, error: String(error) },
+        'build: could not remove the replaced workspace',
+      );
+    });
   }
 
   const sizes = expectedImageSizes(flags);
