@@ -270,13 +270,9 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     existingWorkspaceId !== null &&
     existingWorkspaceId !== run.committedImageId
   ) {
-    // The commit moved the tag; the workspace it replaced (same key, ~1 GB) is now unreachable.
-    await engine.removeImage(existingWorkspaceId).catch((error: unknown) => {
-      log.warn(
-        { image: existingWorkspaceId, error: String(error) },
-        'build: could not remove the replaced workspace',
-      );
-    });
+    // The commit moved the tag. The replaced workspace is left dangling on purpose: the engine's
+    // removeImage forces, which would kill a concurrent warm build still running from it.
+    log.info({ image: existingWorkspaceId }, 'build: replaced warm workspace left for `podman image prune`');
   }
 
   const sizes = expectedImageSizes(flags);
