@@ -33,6 +33,8 @@ export interface BuildRequest extends BackendContext {
   readonly vbt: Uint8Array;
   readonly machine: 'q35' | 'i440fx';
   readonly verifyBoot: boolean;
+  /** Compile everything; do not start from a committed EDK2 workspace. */
+  readonly cleanBuild: boolean;
   /** One line per build progress step (stage changes, module counts). */
   readonly onProgress: (line: string) => void;
 }

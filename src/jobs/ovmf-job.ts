@@ -73,6 +73,12 @@ export interface OvmfJobOptions {
   readonly offline: boolean;
   /** @default true */
   readonly verifyBoot: boolean;
+  /**
+   * Compile everything instead of starting from a committed EDK2 workspace. Not part of the
+   * key: a warm and a clean build give the same bytes (the EDK2 helper's reproducibility test).
+   * @default false
+   */
+  readonly cleanBuild?: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   readonly signal: AbortSignal;
@@ -340,6 +346,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             vbt: inputs.vbt.bytes,
             machine: options.machine,
             verifyBoot: options.verifyBoot,
+            cleanBuild: options.cleanBuild === true,
             onProgress: (line) => emit({ type: 'progress', line }),
           });
           if (

@@ -129,6 +129,7 @@ export class RealBackend implements JobBackend {
         },
         // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
         verify: { structure: true, boot: request.verifyBoot },
+        workspace: { reuse: !request.cleanBuild, commit: true },
       });
     let result: Awaited<ReturnType<typeof buildOvmf>>;
     try {

@@ -40,6 +40,7 @@ export const JOB_OPTIONS = {
   'edk2-debian-version': { type: 'string' },
   offline: { type: 'boolean' },
   'no-verify-boot': { type: 'boolean' },
+  'clean-build': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -65,6 +66,7 @@ export const JOB_OPTIONS_USAGE = [
   "                                    EDK2 source (default: Debian's edk2 source package)",
   '  --offline                         no downloads or registry pulls',
   '  --no-verify-boot                  skip the QEMU boot check (the structural check always runs)',
+  '  --clean-build                     compile everything instead of reusing a committed EDK2 workspace',
   '  --json                            print one JSON object on stdout, no progress',
 ].join('\n');
 
@@ -207,6 +209,7 @@ export async function parseJobRequest(
       source: sourceSpec(values),
       offline: values.offline === true,
       verifyBoot: values['no-verify-boot'] !== true,
+      cleanBuild: values['clean-build'] === true,
       ...(recipe === undefined || recipeFile === undefined
         ? {}
         : { recipe: { name: recipe.name, file: recipeFile } }),
