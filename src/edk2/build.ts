@@ -130,6 +130,13 @@ function find(outputs: ReadonlyMap<string, Uint8Array>, name: string): Uint8Arra
   return undefined;
 }
 
+/**
+ * Builds OVMF with the GOP and VBT: validates both (E_INPUT_NOT_GOP / E_INPUT_NOT_VBT), ensures
+ * the builder image, runs one container (clean, or warm from a committed workspace), checks the
+ * image sizes and verifies the result. Throws BuildError E_BUILD_FAILED (details: failingModule,
+ * stage, errorLines, lastLines), E_BUILD_OUTPUT_INVALID, a VerificationError (E_VERIFY_..., E_BOOT_...)
+ * or AbortError; the container is removed on every path.
+ */
 export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfResult> {
   const started = performance.now();
   const { engine, logger, signal, jobId } = options;
