@@ -40,6 +40,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 

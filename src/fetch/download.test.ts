@@ -60,6 +60,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
