@@ -21,7 +21,19 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'net', 'node:net', 'child_process', 'node:child_process', 'dockerode', 'undici', 'tar-stream'],
+          paths: [
+            'fs',
+            'node:fs',
+            'fs/promises',
+            'node:fs/promises',
+            'net',
+            'node:net',
+            'child_process',
+            'node:child_process',
+            'dockerode',
+            'undici',
+            'tar-stream',
+          ],
         },
       ],
     },
