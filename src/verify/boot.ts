@@ -224,8 +224,11 @@ const DEFAULTS = {
 
 const LAST_LINES = 30;
 const STDERR_LIMIT_BYTES = 16 * 1024;
-/** Text the boot manager prints on the serial console in every build, RELEASE included. */
-const SERIAL_BDS_RE = /BdsDxe: |Shell> |UEFI Interactive Shell/;
+/**
+ * Text the boot manager prints on the serial console in every build, RELEASE included. A
+ * BdsDxe line counts only once complete, so the last lines reported are whole lines.
+ */
+const SERIAL_BDS_RE = /BdsDxe: [^\n]*\n|Shell> |UEFI Interactive Shell/;
 /** DEBUG lines that show a DEBUG_ON_SERIAL_PORT build. */
 const SERIAL_DEBUG_RE = /^Loading (?:driver|PEIM) /m;
 
