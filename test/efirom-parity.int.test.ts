@@ -1,0 +1,90 @@
+// Our EfiRom equivalent (buildOptionRom) against EDK2's own EfiRom, built from the same EDK2
+// source in the builder image: the ROMs must be byte-identical, uncompressed and with EFI
+// compression (-ec), for every real GOP driver in the corpus. This is the always-on form of the
+// EFIROM-gated comparison in src/formats/option-rom-builder.test.ts.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import { acquireEdk2Source } from '../src/edk2/source.js';
+import { classifyGopDriver } from '../src/formats/gop.js';
+import { buildOptionRom } from '../src/formats/option-rom-builder.js';
+import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
+
+const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+let engine: ContainerEngine;
+const gops = new Map<string, Uint8Array>();
+const theirs = new Map<string, Uint8Array>();
+
+beforeAll(async () => {
+  for (const file of (await readdir(path.join(CORPUS_DIR, 'gop'))).sort()) {
+    const bytes = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop', file)));
+    if (classifyGopDriver(bytes).isGop) gops.set(file, bytes);
+  }
+  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
+  engine = await connectEngine({ env: process.env, logger });
+  const builder = await engine.ensureBuilderImage({
+    contextDir: path.join(REPO_ROOT, 'containers/edk2-builder'),
+    repository: 'localhost/ovmf-build/edk2-builder',
+    logger,
+  });
+  const names = [...gops.keys()];
+  const script = [
+    'set -eu',
+    'make -s -C /edk2/BaseTools/Source/C/Common >/dev/null',
+    'make -s -C /edk2/BaseTools/Source/C/EfiRom >/dev/null',
+    'mkdir -p /edk2/out',
+    'cd /edk2/in',
+    ...names.flatMap((name) => [
+      `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x3e9b -l 0x030000 -e ${name} -o /edk2/out/${name}.rom >/dev/null`,
+      `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x3e9b -ec ${name} -o /edk2/out/${name}.ec.rom >/dev/null`,
+    ]),
+  ].join('\n');
+  const result = await engine.run({
+    image: builder.ref,
+    cmd: ['/bin/bash', '/edk2/efirom.sh'],
+    workingDir: '/edk2',
+    jobId: `test-efirom-${randomBytes(4).toString('hex')}`,
+    purpose: 'efirom-parity',
+    logger,
+    files: [
+      { path: '/edk2/efirom.sh', data: new TextEncoder().encode(script), mode: 0o755 },
+      ...names.map((name) => ({ path: `/edk2/in/${name}`, data: gops.get(name) as Uint8Array })),
+    ],
+    directories: [{ hostDir: path.join(source.dir, 'BaseTools'), containerDir: '/edk2/BaseTools' }],
+    outputs: ['/edk2/out'],
+  });
+  expect(result.exitCode, result.tailLines.join('\n')).toBe(0);
+  for (const [name, bytes] of result.outputs) theirs.set(path.basename(name), bytes);
+});
+
+afterAll(async () => {
+  await engine?.[Symbol.asyncDispose]();
+});
+
+describe("buildOptionRom equals EDK2's EfiRom byte for byte", () => {
+  it('covers every real GOP driver in the corpus', () => {
+    expect(gops.size).toBe(13);
+    expect(theirs.size).toBe(26);
+  });
+
+  it('uncompressed, class 0x030000 (-l 0x030000 -e)', () => {
+    for (const [name, pe] of gops) {
+      const ours = buildOptionRom({
+        images: [{ pe, vendorId: 0x8086, deviceId: 0x3e9b, classCode: 0x03_0000 }],
+      });
+      expect({ name, sha256: sha256(ours) }).toEqual({ name, sha256: sha256(theirs.get(`${name}.rom`)!) });
+    }
+  });
+
+  it('EFI-compressed (-ec)', () => {
+    for (const [name, pe] of gops) {
+      const ours = buildOptionRom({ images: [{ pe, vendorId: 0x8086, deviceId: 0x3e9b, compress: true }] });
+      expect({ name, sha256: sha256(ours) }).toEqual({ name, sha256: sha256(theirs.get(`${name}.ec.rom`)!) });
+    }
+  });
+});
