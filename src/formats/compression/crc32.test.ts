@@ -1,27 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { atOffset, pseudoRandomBytes } from '../../../test/bytes-helpers.js';
 import { crc32 } from './crc32.js';
-
-/** The same bytes at a non-zero byteOffset inside a larger buffer. */
-function atOffset(data: Uint8Array, offset = 7): Uint8Array {
-  const backing = new Uint8Array(data.length + offset + 5).fill(0xa5);
-  backing.set(data, offset);
-  return backing.subarray(offset, offset + data.length);
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so tests do not depend on a seed source. */
-function pseudoRandomBytes(length: number, seed = 0x1234_5678): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    out[index] = state & 0xff;
-  }
-  return out;
-}
 
 /** Bit-at-a-time reference (the definition, without tables). */
 function referenceCrc32(data: Uint8Array): number {
