@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -21,22 +21,17 @@ export const command: Command = {
   summary: 'remove containers left by crashed runs',
   usage: USAGE,
   async run(ctx) {
-    let values: { all?: boolean; job?: string; json?: boolean; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: [...ctx.argv],
-        options: {
-          all: { type: 'boolean' },
-          job: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    }
+    const { values } = parseCommandArgs(
+      ctx.argv,
+      {
+        all: { type: 'boolean' },
+        job: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      false,
+    );
     if (values.help === true) {
       writeLine(ctx.stdout, USAGE);
       return 0;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
@@ -88,22 +88,16 @@ export const command: Command = {
   summary: 'take the GOP driver and VBT out of a firmware image',
   usage: USAGE,
   async run(ctx) {
-    let values: { out?: string; json?: boolean; help?: boolean };
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args: [...ctx.argv],
-        options: {
-          out: { type: 'string', short: 'o' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: true,
-        strict: true,
-      }));
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    }
+    const { values, positionals } = parseCommandArgs(
+      ctx.argv,
+      {
+        out: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      true,
+    );
     if (values.help === true) {
       writeLine(ctx.stdout, USAGE);
       return EXIT.ok;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
@@ -34,18 +34,12 @@ export const command: Command = {
   summary: 'show what a file is (image, capsule, GOP, VBT, option ROM)',
   usage: USAGE,
   async run(ctx) {
-    let values: { json?: boolean; help?: boolean };
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args: [...ctx.argv],
-        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: true,
-        strict: true,
-      }));
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    }
+    const { values, positionals } = parseCommandArgs(
+      ctx.argv,
+      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      USAGE,
+      true,
+    );
     if (values.help === true) {
       writeLine(ctx.stdout, USAGE);
       return EXIT.ok;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { EXIT } from '../exit-codes.js';
@@ -31,19 +31,6 @@ const USAGE = [
   '',
   'Exit code 0 when it passes, 10 when it does not (E_BOOT_*, E_VERIFY_*).',
 ].join('\n');
-
-interface Options {
-  'gop-guid'?: string;
-  'policy-guid'?: string;
-  machine?: string;
-  smm?: boolean;
-  'timeout-ms'?: string;
-  gop?: string;
-  vbt?: string;
-  log?: string;
-  json?: boolean;
-  help?: boolean;
-}
 
 function guidOption(name: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
@@ -112,29 +99,23 @@ export const command: Command = {
   summary: 'boot an OVMF in QEMU and check the GOP and policy drivers load',
   usage: USAGE,
   async run(ctx) {
-    let values: Options;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args: [...ctx.argv],
-        options: {
-          'gop-guid': { type: 'string' },
-          'policy-guid': { type: 'string' },
-          machine: { type: 'string' },
-          smm: { type: 'boolean' },
-          'timeout-ms': { type: 'string' },
-          gop: { type: 'string' },
-          vbt: { type: 'string' },
-          log: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: true,
-        strict: true,
-      }));
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    }
+    const { values, positionals } = parseCommandArgs(
+      ctx.argv,
+      {
+        'gop-guid': { type: 'string' },
+        'policy-guid': { type: 'string' },
+        machine: { type: 'string' },
+        smm: { type: 'boolean' },
+        'timeout-ms': { type: 'string' },
+        gop: { type: 'string' },
+        vbt: { type: 'string' },
+        log: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      true,
+    );
     if (values.help === true) {
       writeLine(ctx.stdout, USAGE);
       return EXIT.ok;
