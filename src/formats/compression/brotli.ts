@@ -2,7 +2,6 @@
 // BrotliCompress writes a 16-byte header before the RFC 7932 stream: the 8-byte LE
 // decompressed size and the 8-byte LE scratch size the decoder needs in firmware
 // (BrotliCustomDecompressLib: BROTLI_DECODE_MAX 8, BROTLI_SCRATCH_MAX 16).
-import { brotliDecompressSync } from 'node:zlib';
 import {
   corruptError,
   resolveMaxOutputBytes,
@@ -27,7 +26,10 @@ export function decompressBrotli(data: Uint8Array, limits: DecompressLimits = {}
   try {
     // One byte of slack so that a stream longer than declared fails here instead of
     // being cut silently; zlib throws once the output would pass the bound.
-    output = brotliDecompressSync(data.subarray(BROTLI_HEADER_SIZE), { maxOutputLength: expectedBytes + 1 });
+    // zlib is loaded on the first Brotli section only (most images have none).
+    output = process
+      .getBuiltinModule('node:zlib')
+      .brotliDecompressSync(data.subarray(BROTLI_HEADER_SIZE), { maxOutputLength: expectedBytes + 1 });
   } catch (error) {
     throw corruptError(
       'brotli',

@@ -2,7 +2,8 @@
 // classic .lzma layout of the LZMA SDK (lzma-specification.txt, "LZMA file format"):
 // 1 properties byte (lc + lp * 9 + pb * 45), 4-byte LE dictionary size, 8-byte LE
 // uncompressed size, then the range-coded stream.
-import { lzma } from '@napi-rs/lzma';
+import { createRequire } from 'node:module';
+import type * as NapiLzma from '@napi-rs/lzma';
 import { FormatError } from '../../core/errors.js';
 import { decodeBcjX86InPlace } from './bcj-x86.js';
 import {
@@ -78,13 +79,25 @@ export function decompressLzmaF86(data: Uint8Array, limits: DecompressLimits = {
   return decodeBcjX86InPlace(decodeLzma(data, resolveMaxOutputBytes(limits), 'lzma-f86'));
 }
 
+type LzmaBinding = typeof NapiLzma.lzma;
+let binding: LzmaBinding | undefined;
+
+/**
+ * The native decoder, loaded on the first LZMA section: loading it costs a dlopen and
+ * its JS wrapper (about 15 ms), which images without LZMA sections never need to pay.
+ */
+function nativeLzma(): LzmaBinding {
+  binding ??= (createRequire(import.meta.url)('@napi-rs/lzma') as typeof NapiLzma).lzma;
+  return binding;
+}
+
 function decodeLzma(data: Uint8Array, maxOutputBytes: number, format: CompressionFormat): Uint8Array {
   const header = readLzmaHeader(data, maxOutputBytes, format);
   let output: Uint8Array;
   try {
     // The native decoder reads the same header and stops after the declared size, so
     // its output (and its time) is bounded by the check above.
-    output = lzma.decompressSync(data);
+    output = nativeLzma().decompressSync(data);
   } catch (error) {
     throw corruptError(
       format,
