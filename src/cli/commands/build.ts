@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
@@ -55,31 +55,27 @@ interface Values {
 }
 
 function parse(argv: readonly string[]): Values {
-  try {
-    return parseArgs({
-      args: [...argv],
-      options: {
-        gop: { type: 'string' },
-        vbt: { type: 'string' },
-        out: { type: 'string' },
-        target: { type: 'string' },
-        'fd-size': { type: 'string' },
-        'no-network': { type: 'boolean' },
-        'secure-boot': { type: 'boolean' },
-        'edk2-tarball': { type: 'string' },
-        'edk2-sha256': { type: 'string' },
-        'edk2-git': { type: 'string' },
-        'edk2-ref': { type: 'string' },
-        'no-warm': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-      strict: true,
-    }).values as Values;
-  } catch (error) {
-    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-  }
+  return parseCommandArgs(
+    argv,
+    {
+      gop: { type: 'string' },
+      vbt: { type: 'string' },
+      out: { type: 'string' },
+      target: { type: 'string' },
+      'fd-size': { type: 'string' },
+      'no-network': { type: 'boolean' },
+      'secure-boot': { type: 'boolean' },
+      'edk2-tarball': { type: 'string' },
+      'edk2-sha256': { type: 'string' },
+      'edk2-git': { type: 'string' },
+      'edk2-ref': { type: 'string' },
+      'no-warm': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+    false,
+  ).values;
 }
 
 function sourceSpec(values: Values): Edk2SourceSpec {

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -32,7 +32,7 @@ function storeFor(ctx: CommandContext): CacheStore {
 }
 
 async function list(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { json: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } }, USAGE, false);
   const listings = await storeFor(ctx).list();
   if (values.json === true) {
     writeJson(
@@ -84,16 +84,17 @@ function nonNegative(name: string, value: string | undefined): number | undefine
 }
 
 async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
+  const { values } = parseCommandArgs(
+    argv,
+    {
       'max-age-days': { type: 'string' },
       'max-size-bytes': { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     },
-    strict: true,
-  });
+    USAGE,
+    false,
+  );
   const maxAgeDays = nonNegative('max-age-days', values['max-age-days']);
   const maxSizeBytes = nonNegative('max-size-bytes', values['max-size-bytes']);
   const report = await storeFor(ctx).gc({
@@ -158,11 +159,7 @@ async function why(ctx: CommandContext, argv: readonly string[], backend: JobBac
   const store = storeFor(ctx);
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
-    const { values } = parseArgs({
-      args: argv.slice(1),
-      options: { json: { type: 'boolean' } },
-      strict: true,
-    });
+    const { values } = parseCommandArgs(argv.slice(1), { json: { type: 'boolean' } }, USAGE, false);
     const entry = await store.findByPrefix(first);
     const known = entry?.entry ?? null;
     const recorded =

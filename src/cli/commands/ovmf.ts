@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -133,17 +133,7 @@ export async function parseJobRequest(
   argv: readonly string[],
   cwd: string,
 ): Promise<ParsedJobRequest & { help: boolean }> {
-  let values: JobValues;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: JOB_OPTIONS,
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values: JobValues = parseCommandArgs(argv, JOB_OPTIONS, USAGE, false).values;
   const json = values.json === true;
   if (values.help === true) return { help: true, json, options: undefined as never };
   let recipe: Recipe | undefined;

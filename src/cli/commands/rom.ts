@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { sha256 } from '../../core/digest.js';
@@ -62,33 +62,20 @@ export const command: Command = {
   summary: 'make a PCI option ROM from a GOP driver',
   usage: USAGE,
   async run(ctx) {
-    let values: {
-      gop?: string;
-      device?: string;
-      class?: string;
-      compress?: boolean;
-      out?: string;
-      json?: boolean;
-      help?: boolean;
-    };
-    try {
-      ({ values } = parseArgs({
-        args: [...ctx.argv],
-        options: {
-          gop: { type: 'string' },
-          device: { type: 'string' },
-          class: { type: 'string' },
-          compress: { type: 'boolean' },
-          out: { type: 'string', short: 'o' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    }
+    const { values } = parseCommandArgs(
+      ctx.argv,
+      {
+        gop: { type: 'string' },
+        device: { type: 'string' },
+        class: { type: 'string' },
+        compress: { type: 'boolean' },
+        out: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      false,
+    );
     if (values.help === true) {
       writeLine(ctx.stdout, USAGE);
       return 0;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -22,23 +22,16 @@ const USAGE = [
 ].join('\n');
 
 async function run(ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...ctx.argv],
-      options: {
-        key: { type: 'string' },
-        json: { type: 'boolean' },
-        'print-public-key': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(
+    ctx.argv,
+    {
+      key: { type: 'string' },
+      json: { type: 'boolean' },
+      'print-public-key': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+  );
   if (values.help === true) {
     writeLine(ctx.stdout, USAGE);
     return EXIT.ok;
