@@ -37,6 +37,7 @@ let engine: ContainerEngine;
 let source: Edk2Source;
 let first: BuildOvmfResult;
 let second: BuildOvmfResult;
+let firstWorkspaceId: string | null = null;
 interface Inputs {
   gop: Uint8Array;
   vbt: Uint8Array;
@@ -76,7 +77,8 @@ beforeAll(async () => {
   };
   source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
   engine = await connectEngine({ env: process.env, logger });
-  first = await build('a', 'clean-1', { workspace: { reuse: false, commit: false } });
+  first = await build('a', 'clean-1', { workspace: { reuse: false, commit: true } });
+  firstWorkspaceId = first.workspace === null ? null : await engine.imageId(first.workspace.ref);
   second = await build('a', 'clean-2', { workspace: { reuse: false, commit: true } });
 });
 
@@ -91,6 +93,17 @@ describe('reproducibility', () => {
     expect(sha256(second.code)).toBe(sha256(first.code));
     expect(sha256(second.vars)).toBe(sha256(first.vars));
     expect(sha256(second.combined)).toBe(sha256(first.combined));
+  });
+
+  it("the second clean build replaced the first build's warm workspace and removed its image", async () => {
+    expect(first.workspace?.committed).toBe(true);
+    expect(second.workspace?.ref).toBe(first.workspace?.ref);
+    expect(firstWorkspaceId).toMatch(/^(sha256:)?[0-9a-f]{64}$/);
+    const current = await engine.imageId(second.workspace?.ref ?? '');
+    expect(current).not.toBeNull();
+    expect(current).not.toBe(firstWorkspaceId);
+    // Not left dangling (about 1 GB each): no container used it, so it is gone.
+    expect(await engine.imageId(firstWorkspaceId ?? '')).toBeNull();
   });
 
   it('a warm rebuild with another GOP and VBT carries exactly those', async () => {

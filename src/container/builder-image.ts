@@ -18,9 +18,14 @@ export const BOOTSTRAP_REPOSITORY = 'localhost/ovmf-build/debian-base';
 export const CONTAINERFILE = 'Containerfile';
 const SHORT_DIGEST_LENGTH = 16;
 
+/** Podman's compat API refuses a bare 64-hex image id as a name; the digest form works everywhere. */
+export function imageName(ref: string): string {
+  return /^[0-9a-f]{64}$/.test(ref) ? `sha256:${ref}` : ref;
+}
+
 export async function imageIdOf(docker: Docker, ref: string): Promise<string | null> {
   try {
-    const info = await docker.getImage(ref).inspect();
+    const info = await docker.getImage(imageName(ref)).inspect();
     return info.Id;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode === 404) {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
-import { ensureBuilderImage, imageIdOf } from './builder-image.js';
+import { ensureBuilderImage, imageIdOf, imageName } from './builder-image.js';
 import { engineCandidates, MINIMUM_API_VERSION, probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { findOnPath, PrivatePodmanService, removeDanglingServices } from './private-service.js';
@@ -16,6 +16,8 @@ import type {
   ConnectOptions,
   ContainerEngine,
   EngineInfo,
+  ImagePruneResult,
+  ImageRemoval,
   RunResult,
   RunSpec,
 } from './types.js';
@@ -56,19 +58,49 @@ class DockerApiEngine implements ContainerEngine {
     return imageIdOf(this.#docker, ref);
   }
 
-  async removeImage(ref: string): Promise<void> {
-    await this.#docker
-      .getImage(ref)
-      .remove({ force: true })
-      .catch((error: { statusCode?: number }) => {
-        if (error.statusCode !== 404) {
-          throw new OvmfBuildError(
-            'E_IMAGE_REMOVE_FAILED',
-            `removing image ${ref} failed: ${String(error)}`,
-            { ref },
-          );
-        }
+  async removeImage(ref: string, options: { readonly force?: boolean } = {}): Promise<ImageRemoval> {
+    const force = options.force ?? true;
+    try {
+      await this.#docker.getImage(imageName(ref)).remove({ force });
+      return 'removed';
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404) return 'absent';
+      // 409: a container (running or not) still uses the image.
+      if (status === 409 && !force) return 'in-use';
+      throw new OvmfBuildError('E_IMAGE_REMOVE_FAILED', `removing image ${ref} failed: ${String(error)}`, {
+        ref,
+        force,
       });
+    }
+  }
+
+  async pruneImages(options: { readonly repositories?: readonly string[] } = {}): Promise<ImagePruneResult> {
+    const list = (filters: Record<string, string[]>): Promise<Docker.ImageInfo[]> =>
+      this.#docker.listImages({ filters }).catch((error: unknown) => {
+        throw new OvmfBuildError('E_ENGINE_REQUEST_FAILED', `listing images failed: ${String(error)}`, {
+          filters,
+        });
+      });
+    // A committed workspace keeps the labels of the build container it was made from.
+    const dangling = await list({ dangling: ['true'], label: [LABEL_JOB] });
+    const targets = dangling.map((image) => image.Id);
+    for (const repository of options.repositories ?? []) {
+      for (const image of await list({ reference: [repository] })) {
+        targets.push(...(image.RepoTags ?? []).filter((tag) => tag.startsWith(`${repository}:`)));
+      }
+    }
+    const removed: string[] = [];
+    const inUse: string[] = [];
+    for (const target of targets) {
+      const outcome = await this.removeImage(target, { force: false });
+      if (outcome === 'removed') removed.push(target);
+      else if (outcome === 'in-use') inUse.push(target);
+    }
+    if (removed.length > 0 || inUse.length > 0) {
+      this.#logger.info({ removed, inUse }, 'pruned ovmf-build images');
+    }
+    return { removed, inUse };
   }
 
   run(spec: RunSpec): Promise<RunResult> {

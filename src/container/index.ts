@@ -6,6 +6,8 @@ export type {
   ConnectOptions,
   ContainerEngine,
   EngineInfo,
+  ImagePruneResult,
+  ImageRemoval,
   InputDirectory,
   InputFile,
   RunResult,

@@ -184,11 +184,30 @@ export interface RunResult {
   readonly tailLines: readonly string[];
 }
 
+export type ImageRemoval = 'removed' | 'absent' | 'in-use';
+
+export interface ImagePruneResult {
+  /** Ids (or refs, for tagged workspaces) of removed images. */
+  readonly removed: readonly string[];
+  /** Images kept because a container still uses them. */
+  readonly inUse: readonly string[];
+}
+
 export interface ContainerEngine extends AsyncDisposable {
   readonly info: EngineInfo;
   ensureBuilderImage(spec: BuilderImageSpec): Promise<BuilderImage>;
   imageId(ref: string): Promise<string | null>;
-  removeImage(ref: string): Promise<void>;
+  /**
+   * Removes an image (by default forced). Without `force`, an image that a container still
+   * uses is kept and the result is 'in-use', so a build running from it is never killed.
+   */
+  removeImage(ref: string, options?: { readonly force?: boolean }): Promise<ImageRemoval>;
+  /**
+   * Removes, without force, untagged images committed by ovmf-build (warm workspaces replaced
+   * by a newer commit) and every tagged image of `repositories`. Images that a container
+   * still uses are kept. Returns what was removed and what was kept as in use.
+   */
+  pruneImages(options?: { readonly repositories?: readonly string[] }): Promise<ImagePruneResult>;
   /** Creates, fills, starts, streams, waits for and removes a container. Removes it on every path. */
   run(spec: RunSpec): Promise<RunResult>;
   /**

@@ -277,9 +277,18 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     existingWorkspaceId !== null &&
     existingWorkspaceId !== run.committedImageId
   ) {
-    // The commit moved the tag. The replaced workspace is left dangling on purpose: the engine's
-    // removeImage forces, which would kill a concurrent warm build still running from it.
-    log.info({ image: existingWorkspaceId }, 'build: replaced warm workspace left for `podman image prune`');
+    // The commit moved the tag: remove the replaced workspace (about 1 GB) unless a concurrent
+    // warm build still runs from it; `ovmf-build cleanup` removes it later in that case.
+    const outcome = await engine
+      .removeImage(existingWorkspaceId, { force: false })
+      .catch((error: unknown) => {
+        log.warn(
+          { image: existingWorkspaceId, err: error },
+          'build: could not remove the replaced warm workspace',
+        );
+        return 'kept' as const;
+      });
+    log.info({ image: existingWorkspaceId, outcome }, 'build: replaced warm workspace');
   }
 
   const sizes = expectedImageSizes(flags);

@@ -4,16 +4,20 @@ import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { connectEngine } from '../../container/index.js';
+import { WORKSPACE_REPOSITORY } from '../../edk2/build.js';
 
 const USAGE = [
-  'usage: ovmf-build cleanup [--all] [--job <id>] [--json]',
+  'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces] [--json]',
   '',
   'Removes containers left behind by ovmf-build runs whose process is gone (found by their',
-  'ovmf-build.job label), and sockets of private podman services whose owner is gone.',
+  'ovmf-build.job label), sockets of private podman services whose owner is gone, and',
+  'untagged warm-workspace images replaced by a newer build (not with --job). An image that a',
+  'container still uses is never removed.',
   '',
-  '  --all        remove every ovmf-build container, also those of running jobs',
-  '  --job <id>   only containers of this job (label ovmf-build.job=<id>)',
-  '  --json       print {"removed": [container ids]}',
+  '  --all          remove every ovmf-build container, also those of running jobs',
+  '  --job <id>     only containers of this job (label ovmf-build.job=<id>), no images',
+  '  --workspaces   also remove the warm workspaces (about 1 GB each); the next build is clean',
+  '  --json         print {"removed": [container ids], "images": {"removed": [...], "inUse": [...]}}',
 ].join('\n');
 
 export const command: Command = {
@@ -26,6 +30,7 @@ export const command: Command = {
       {
         all: { type: 'boolean' },
         job: { type: 'string' },
+        workspaces: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -39,21 +44,45 @@ export const command: Command = {
     if (values.job === '') {
       throw new UsageError('--job needs a job id');
     }
+    if (values.job !== undefined && values.workspaces === true) {
+      throw new UsageError('--workspaces removes images, which belong to no job: use it without --job');
+    }
     const logger = pino({ level: ctx.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     await using engine = await connectEngine({ env: ctx.env, logger, signal: ctx.signal });
     const removed = await engine.removeLeftovers({
       all: values.all === true,
       ...(values.job === undefined ? {} : { jobId: values.job }),
     });
+    // After the containers, so images only they used can go in the same run. Images belong to
+    // no job: a run limited to one job's containers leaves them alone.
+    const images =
+      values.job === undefined
+        ? await engine.pruneImages(values.workspaces === true ? { repositories: [WORKSPACE_REPOSITORY] } : {})
+        : { removed: [], inUse: [] };
     if (values.json === true) {
-      writeJson(ctx.stdout, { removed });
+      writeJson(ctx.stdout, { removed, images });
     } else {
+      const short = (ref: string): string => (ref.startsWith('sha256:') ? ref.slice(7, 19) : ref);
       writeLine(
         ctx.stdout,
         removed.length === 0
           ? 'no leftover containers'
           : `removed ${removed.length} container(s): ${removed.map((id) => id.slice(0, 12)).join(' ')}`,
       );
+      if (values.job === undefined) {
+        writeLine(
+          ctx.stdout,
+          images.removed.length === 0
+            ? 'no stale images'
+            : `removed ${images.removed.length} image(s): ${images.removed.map(short).join(' ')}`,
+        );
+      }
+      if (images.inUse.length > 0) {
+        writeLine(
+          ctx.stdout,
+          `kept ${images.inUse.length} image(s) still used by a container: ${images.inUse.map(short).join(' ')}`,
+        );
+      }
     }
     return 0;
   },
