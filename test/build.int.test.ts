@@ -2,15 +2,18 @@
 // locked-down container through Podman's Docker API, then the structural and QEMU boot checks
 // buildOvmf runs itself. The clean build's container is committed as a warm workspace, which
 // the failure, abort and CLI cases below reuse (each of them would otherwise cost a full build).
+// A second build with another VBT starts while the clean one runs: it waits on the workspace
+// lock and then builds warm from the workspace the clean build commits.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireLock, type LockOwner } from '../src/cache/lock.js';
 import { connectEngine, type ContainerEngine } from '../src/container/index.js';
-import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
+import { buildOvmf, WORKSPACE_REPOSITORY, type BuildOvmfResult } from '../src/edk2/build.js';
 import { GOP_FILE_GUID, POLICY_FILE_GUID, POLICY_INF, VBT_FILE_GUID } from '../src/edk2/layout.js';
 import { acquireEdk2Source, type Edk2Source } from '../src/edk2/source.js';
 import { runCli } from './cli-harness.js';
@@ -27,6 +30,11 @@ let gop: Uint8Array;
 let vbt: Uint8Array;
 let clean: BuildOvmfResult;
 let cleanJob: string;
+/** Started while `clean` ran, with another VBT: waited for the workspace, then built warm. */
+let follower: BuildOvmfResult;
+let followerVbt: Uint8Array;
+const followerWaits: (LockOwner | null)[] = [];
+let cleanLockPath: string | undefined;
 /** HostConfig/Config of the build container, inspected while it was running. */
 let inspected: Docker.ContainerInspectInfo | undefined;
 let tmp: string;
@@ -54,16 +62,27 @@ beforeAll(async () => {
   source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
   engine = await connectEngine({ env: process.env, logger });
   docker = new Docker({ socketPath: engine.info.socketPath });
+  followerVbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/tigerlake-starlabs-starbook.vbt')));
+  // Start without any warm workspace, so the first build is clean and takes the workspace lock.
+  await engine.pruneImages({ repositories: [WORKSPACE_REPOSITORY] });
+  const lockDir = path.join(tmp, 'locks');
+  await mkdir(lockDir);
+  const workspaceLock = (onWait?: (owner: LockOwner | null) => void) => async (key: string) => {
+    const file = path.join(lockDir, `workspace-${key}.lock`);
+    const held = await acquireLock(file, { ...(onWait === undefined ? {} : { onWait }) });
+    cleanLockPath ??= file;
+    return held;
+  };
   cleanJob = jobId('clean');
-  clean = await buildOvmf({
+  const cleanBuild = buildOvmf({
     gop,
     vbt,
     source,
     engine,
     logger,
     jobId: cleanJob,
-    // A clean build even when an earlier run left a warm workspace; commit a fresh one.
-    workspace: { reuse: false, commit: true },
+    workspace: { reuse: true, commit: true },
+    workspaceLock: workspaceLock(),
     onProgress: (event) => {
       if (event.kind === 'stage' && event.stage === 'build' && inspected === undefined) {
         void containersOfJob(cleanJob).then(async ([id]) => {
@@ -72,6 +91,25 @@ beforeAll(async () => {
       }
     },
   });
+  // The follower starts once the clean build holds the lock.
+  for (let i = 0; cleanLockPath === undefined; i++) {
+    if (i > 1200) throw new Error('the clean build never took the workspace lock');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await access(cleanLockPath);
+  const followerBuild = buildOvmf({
+    gop,
+    vbt: followerVbt,
+    source,
+    engine,
+    logger,
+    jobId: jobId('follower'),
+    workspace: { reuse: true, commit: true },
+    workspaceLock: workspaceLock((owner) => followerWaits.push(owner)),
+    // The boot check is the clean build's; the follower is about the workspace.
+    verify: { structure: true, boot: false },
+  });
+  [clean, follower] = await Promise.all([cleanBuild, followerBuild]);
 });
 
 afterAll(async () => {
@@ -151,6 +189,22 @@ describe('a clean build with a corpus GOP and VBT', () => {
   it('left no container behind', async () => {
     expect(await containersOfJob(cleanJob)).toEqual([]);
     expect(await engine.imageId(clean.workspace?.ref as string)).not.toBeNull();
+  });
+});
+
+describe('the workspace lock', () => {
+  it('a build started during the clean one waited for it, then built warm from its workspace', () => {
+    expect(clean.mode).toBe('clean');
+    expect(followerWaits).toHaveLength(1);
+    expect(followerWaits[0]?.pid).toBe(process.pid);
+    expect(follower.mode).toBe('warm');
+    expect(follower.workspace).toEqual({ ...clean.workspace, committed: false });
+    expect(follower.structure).toMatchObject({
+      vbt: { sha256: sha256(followerVbt) },
+      gop: { sha256: sha256(gop) },
+    });
+    // Only the firmware volumes are made again: a fraction of the clean build's container time.
+    expect(follower.containerDurationMs).toBeLessThan(clean.containerDurationMs / 3);
   });
 });
 

@@ -6,14 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { ContainerEngine, RunResult } from '../container/index.js';
+import type { BuilderImage, ContainerEngine, RunResult } from '../container/index.js';
 import { sha256 } from '../core/digest.js';
 import { AbortError, throwIfAborted } from '../core/errors.js';
 import { assertGopDriver } from '../formats/gop.js';
 import { assertVbt } from '../formats/vbt.js';
 import { assertBootPassed, verifyBoot, type BootVerification } from '../verify/boot.js';
 import { verifyStructure, type StructureReport } from '../verify/structural.js';
-import { prepareBuildInputs } from './build-inputs.js';
+import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
 import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
 import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
 import { BuildError } from './errors.js';
@@ -55,6 +55,13 @@ export interface BuildOvmfOptions {
    * @default { reuse: true, commit: true }
    */
   readonly workspace?: { readonly reuse?: boolean; readonly commit?: boolean };
+  /**
+   * Serializes clean builds of one workspace across processes: called with the workspace key
+   * before a clean build that would commit it. A second process wanting the same workspace
+   * waits here, then finds the committed workspace and builds warm (about 40 s) instead of
+   * compiling everything again. Released once the build (and its commit) is over.
+   */
+  readonly workspaceLock?: (key: string) => Promise<AsyncDisposable>;
   /** @default containers/edk2-builder and 'localhost/ovmf-build/edk2-builder' */
   readonly builder?: { readonly contextDir?: string; readonly repository?: string };
   /**
@@ -188,8 +195,55 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   const workspaceRef = `${WORKSPACE_REPOSITORY}:${key.value}`;
   const reuse = options.workspace?.reuse ?? true;
   const commit = (options.workspace?.commit ?? true) && options.testHooks === undefined;
-  const existingWorkspaceId = await engine.imageId(workspaceRef);
-  const warm = reuse && existingWorkspaceId !== null;
+  let existingWorkspaceId = await engine.imageId(workspaceRef);
+  let workspaceLock: AsyncDisposable | undefined;
+  if (reuse && commit && existingWorkspaceId === null && options.workspaceLock !== undefined) {
+    workspaceLock = await options.workspaceLock(key.value);
+    // Whoever held the lock may have committed this very workspace meanwhile.
+    existingWorkspaceId = await engine.imageId(workspaceRef);
+    if (existingWorkspaceId !== null) {
+      await workspaceLock[Symbol.asyncDispose]();
+      workspaceLock = undefined;
+    }
+  }
+  try {
+    return await buildWithWorkspace(options, {
+      started,
+      flags,
+      builder,
+      key,
+      workspaceRef,
+      existingWorkspaceId,
+      warm: reuse && existingWorkspaceId !== null,
+      commit,
+      base,
+      common,
+      log,
+    });
+  } finally {
+    await workspaceLock?.[Symbol.asyncDispose]();
+  }
+}
+
+async function buildWithWorkspace(
+  options: BuildOvmfOptions,
+  context: {
+    readonly started: number;
+    readonly flags: BuildFlags;
+    readonly builder: BuilderImage;
+    readonly key: ReturnType<typeof workspaceKey>;
+    readonly workspaceRef: string;
+    readonly existingWorkspaceId: string | null;
+    readonly warm: boolean;
+    readonly commit: boolean;
+    readonly base: PreparedBuild;
+    readonly common: Omit<PrepareBuildOptions, 'mode'>;
+    readonly log: Logger;
+  },
+): Promise<BuildOvmfResult> {
+  const { engine, signal, jobId } = options;
+  const { started, flags, builder, key, workspaceRef, existingWorkspaceId, warm, commit, base, common, log } =
+    context;
   const hooks = options.testHooks;
   const prepared =
     warm || hooks !== undefined

@@ -1,7 +1,9 @@
 // The job's build machinery for real: EDK2 source acquisition, the container engine and
 // builder image, the EDK2 build, structural verification and a QEMU boot.
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { userCacheDir } from '../cache/paths.js';
+import { acquireLock } from '../cache/lock.js';
+import { buildCacheDir, userCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source } from '../edk2/source.js';
 import type { BackendContext, BuildEnvironment, BuildRequest, BuiltFirmware, JobBackend } from './backend.js';
@@ -130,6 +132,21 @@ export class RealBackend implements JobBackend {
         // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
         verify: { structure: true, boot: request.verifyBoot },
         workspace: { reuse: !request.cleanBuild, commit: true },
+        // Parallel jobs (one per recipe, say) that need the same new workspace compile it once:
+        // the others wait, then build warm from it.
+        workspaceLock: async (key) => {
+          // Beside the cache's own per-key locks, so `cache gc` clears stale ones too.
+          const dir = path.join(buildCacheDir(request.env), 'locks');
+          await mkdir(dir, { recursive: true });
+          return acquireLock(path.join(dir, `workspace-${key}.lock`), {
+            signal: request.signal,
+            onWait: (owner) => {
+              request.onProgress(
+                `waiting for process ${owner?.pid ?? '?'} to finish the clean EDK2 build this one can start from`,
+              );
+            },
+          });
+        },
       });
     let result: Awaited<ReturnType<typeof buildOvmf>>;
     try {
