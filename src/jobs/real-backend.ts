@@ -2,7 +2,7 @@
 // builder image, the EDK2 build, structural verification and a QEMU boot.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { acquireLock } from '../cache/lock.js';
+import { acquireLock, type HeldLock, type LockOwner } from '../cache/lock.js';
 import { buildCacheDir, userCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source } from '../edk2/source.js';
@@ -17,6 +17,18 @@ import {
 } from './environment.js';
 import { MemoFile } from './memo.js';
 import { safeSourceView } from './source-view.js';
+
+/** A lock between ovmf-build processes, beside the cache's per-key locks (so `cache gc` clears stale ones). */
+async function jobLock(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  signal: AbortSignal | undefined,
+  onWait: (owner: LockOwner | null) => void,
+): Promise<HeldLock> {
+  const dir = path.join(buildCacheDir(env), 'locks');
+  await mkdir(dir, { recursive: true });
+  return acquireLock(path.join(dir, `${name}.lock`), { ...(signal === undefined ? {} : { signal }), onWait });
+}
 
 export class RealBackend implements JobBackend {
   #engine: ContainerEngine | null = null;
@@ -69,6 +81,11 @@ export class RealBackend implements JobBackend {
     }
     if (options.verify || image === undefined) {
       const engine = await this.#connect(context);
+      // Jobs started together on a cold machine build the builder image once: the others wait
+      // (a reuse takes milliseconds once it exists).
+      await using _lock = await jobLock(context.env, 'builder-image', context.signal, (owner) => {
+        context.logger.info({ owner }, 'waiting for another process to finish the builder image');
+      });
       const built = await engine.ensureBuilderImage({
         contextDir: BUILDER_CONTEXT_DIR,
         repository: BUILDER_REPOSITORY,
@@ -134,19 +151,12 @@ export class RealBackend implements JobBackend {
         workspace: { reuse: !request.cleanBuild, commit: true },
         // Parallel jobs (one per recipe, say) that need the same new workspace compile it once:
         // the others wait, then build warm from it.
-        workspaceLock: async (key) => {
-          // Beside the cache's own per-key locks, so `cache gc` clears stale ones too.
-          const dir = path.join(buildCacheDir(request.env), 'locks');
-          await mkdir(dir, { recursive: true });
-          return acquireLock(path.join(dir, `workspace-${key}.lock`), {
-            signal: request.signal,
-            onWait: (owner) => {
-              request.onProgress(
-                `waiting for process ${owner?.pid ?? '?'} to finish the clean EDK2 build this one can start from`,
-              );
-            },
-          });
-        },
+        workspaceLock: (key) =>
+          jobLock(request.env, `workspace-${key}`, request.signal, (owner) => {
+            request.onProgress(
+              `waiting for process ${owner?.pid ?? '?'} to finish the clean EDK2 build this one can start from`,
+            );
+          }),
       });
     let result: Awaited<ReturnType<typeof buildOvmf>>;
     try {
