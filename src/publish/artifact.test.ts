@@ -140,7 +140,16 @@ describe('publishArtifact', () => {
     });
     const secure = await publishArtifact({ ...options, name: 'sb', target: 'RELEASE', secureBoot: true });
     const sbDescriptor = JSON.parse(await readFile(secure.descriptorFile, 'utf8')) as { features: string[] };
-    expect(sbDescriptor.features).toEqual(['acpi-s3', 'acpi-s4', 'requires-smm', 'secure-boot']);
+    expect(sbDescriptor.features).toEqual(['acpi-s4', 'requires-smm', 'secure-boot']);
+    const sbProxmox = await readFile(path.join(secure.artifactDir, 'proxmox.conf'), 'utf8');
+    expect(sbProxmox).toContain(
+      ' -machine smm=on -global driver=cfi.pflash01,property=secure,value=on -global ICH9-LPC.disable_s3=1 ',
+    );
+    const sbQemu = await readFile(path.join(secure.artifactDir, 'qemu.sh'), 'utf8');
+    expect(sbQemu).toContain('-machine q35,accel=kvm,smm=on ');
+    expect(sbQemu).toContain(
+      '-global driver=cfi.pflash01,property=secure,value=on -global ICH9-LPC.disable_s3=1 \\\n',
+    );
     const legacy = await publishArtifact({ ...options, name: 'legacy', machine: 'i440fx' });
     const legacyDescriptor = JSON.parse(await readFile(legacy.descriptorFile, 'utf8')) as {
       targets: unknown;

@@ -20,8 +20,11 @@ export interface FirmwareFacts {
 
 /** The firmware.json `Firmware` object for a split OVMF (flash mapping: executable + NVRAM template). */
 export function firmwareDescriptor(facts: FirmwareFacts): Record<string, unknown> {
-  const features: string[] = ['acpi-s3', 'acpi-s4'];
-  if (facts.secureBoot) features.push('requires-smm', 'secure-boot');
+  // An X64 SMM build cannot resume from S3 (OvmfPkg/README; its PlatformPei ASSERTs when QEMU
+  // offers S3), so it does not claim acpi-s3 and management software keeps S3 off.
+  const features: string[] = facts.secureBoot
+    ? ['acpi-s4', 'requires-smm', 'secure-boot']
+    : ['acpi-s3', 'acpi-s4'];
   // DEBUG OVMF writes its log to the isa-debugcon port 0x402 only when captured (firmware.json: verbose-dynamic).
   if (facts.target === 'DEBUG') features.push('verbose-dynamic');
   return {
@@ -77,7 +80,11 @@ export function proxmoxSnippet(facts: FirmwareFacts, artifactName: string): stri
       `args: ${[
         ...pflash,
         ...(facts.secureBoot
-          ? ['-machine smm=on', '-global driver=cfi.pflash01,property=secure,value=on']
+          ? [
+              '-machine smm=on',
+              '-global driver=cfi.pflash01,property=secure,value=on',
+              '-global ICH9-LPC.disable_s3=1',
+            ]
           : []),
         '-set device.hostpci0.addr=02.0',
         '-set device.hostpci0.x-igd-gms=0x2',
@@ -108,7 +115,9 @@ export function qemuCommandLine(facts: FirmwareFacts): string {
     `[ -e "$VARS" ] || cp ${facts.varsPath} "$VARS"`,
     'exec qemu-system-x86_64 \\',
     `  -machine ${machine} -cpu host -m 4096 \\`,
-    ...(facts.secureBoot ? ['  -global driver=cfi.pflash01,property=secure,value=on \\'] : []),
+    ...(facts.secureBoot
+      ? ['  -global driver=cfi.pflash01,property=secure,value=on -global ICH9-LPC.disable_s3=1 \\']
+      : []),
     `  -drive if=pflash,format=raw,unit=0,readonly=on,file=${facts.codePath} \\`,
     '  -drive if=pflash,format=raw,unit=1,file="$VARS" \\',
     '  -nodefaults -vga none \\',

@@ -105,6 +105,8 @@ describe('verifyBoot with tiny firmware', () => {
     expect(result.passed).toBe(true);
     expect(result.qemu.args.slice(0, 2)).toEqual(['-machine', 'q35,smm=on']);
     expect(result.qemu.args).toContain('driver=cfi.pflash01,property=secure,value=on');
+    // An X64 SMM OVMF ASSERTs in PlatformPei when QEMU offers S3 (S3Verification).
+    expect(result.qemu.args).toContain('ICH9-LPC.disable_s3=1');
   });
 
   it('returns passed: false with the failures when the policy driver is missing', async () => {
@@ -163,6 +165,25 @@ describe('verifyBoot with tiny firmware', () => {
     expect(error.details['lastLines']).toEqual([...DISPATCH_BOTH.slice(0, 3), 'stuck here']);
     expect(error.details['logPath']).toBe(logPath);
     expect(error.message).toMatch(/did not reach BDS within 2500 ms; last log lines:\n.*stuck here$/s);
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
+  it('E_BOOT_ASSERT at once when the firmware ASSERTs before BDS (it dead-loops, so no timeout wait)', async () => {
+    const assertion = 'ASSERT /edk2/OvmfPkg/PlatformPei/Platform.c(255): ((BOOLEAN)(0==1))';
+    const code = await firmware('assert', {
+      text: `${DISPATCH_BOTH.slice(0, 2).join('\n')}\n${assertion}\n`,
+      port: 0x402,
+      end: 'hang',
+    });
+    const started = performance.now();
+    const error = await expectFailure({ codePath: code, varsPath: vars, tmpDir: scratch, timeoutMs: 60_000 });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(error.code).toBe('E_BOOT_ASSERT');
+    expect(error.details['assertion']).toBe(assertion);
+    expect(error.details['lastLines']).toEqual([...DISPATCH_BOTH.slice(0, 2), assertion]);
+    expect(error.message).toBe(
+      `the OVMF stopped at an assertion before BDS: ${assertion}; last log lines:\n${[...DISPATCH_BOTH.slice(0, 2), assertion].join('\n')}`,
+    );
     expect(await readdir(scratch)).toEqual([]);
   });
 

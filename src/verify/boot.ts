@@ -229,6 +229,11 @@ const STDERR_LIMIT_BYTES = 16 * 1024;
  * BdsDxe line counts only once complete, so the last lines reported are whole lines.
  */
 const SERIAL_BDS_RE = /BdsDxe: [^\n]*\n|Shell> |UEFI Interactive Shell/;
+/**
+ * A complete ASSERT line (PlatformDebugLibIoPort: "ASSERT <file>(<line>): <expression>"). A DEBUG
+ * OVMF dead-loops after it (PcdDebugPropertyMask), so waiting for BDS would only run into the timeout.
+ */
+const ASSERT_LINE_RE = /^ASSERT [^\n]*\n/m;
 /** DEBUG lines that show a DEBUG_ON_SERIAL_PORT build. */
 const SERIAL_DEBUG_RE = /^Loading (?:driver|PEIM) /m;
 
@@ -304,7 +309,7 @@ class GrowingFile {
   }
 }
 
-type RunOutcome = 'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted';
+type RunOutcome = 'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted' | 'assert';
 
 interface QemuRun {
   readonly outcome: RunOutcome;
@@ -391,6 +396,7 @@ async function runQemu(
         searchedUpTo = debugText.length;
       }
       if (signal?.aborted === true) outcome = 'aborted';
+      else if (bdsSeenAt === undefined && ASSERT_LINE_RE.test(debugLog.text)) outcome = 'assert';
       else if (exitInfo !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
       else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
       else if (debugLog.sizeInBytes > settings.maxLogBytes) outcome = 'too-large';
@@ -515,6 +521,14 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
             serialLastLines: lastLines(withoutAnsi(run.serialText), 10),
           },
         );
+      case 'assert': {
+        const assertion = ASSERT_LINE_RE.exec(logText)?.[0].trim() ?? 'ASSERT';
+        throw new VerificationError(
+          'E_BOOT_ASSERT',
+          `the OVMF stopped at an assertion before BDS: ${assertion}; last log lines:\n${lastLines(logText, 10).join('\n')}`,
+          { ...common, assertion, lastLines: lastLines(logText), args },
+        );
+      }
       case 'timeout':
         throw new VerificationError(
           'E_BOOT_TIMEOUT',

@@ -51,7 +51,7 @@ describe('buildQemuArgs', () => {
     expect(buildQemuArgs(PLAN)).toEqual(['-machine', 'q35', '-accel', 'tcg', ...COMMON_TAIL]);
   });
 
-  it('SMM builds: smm=on and the secure pflash; KVM first when offered', () => {
+  it('SMM builds: smm=on, the secure pflash and S3 off; KVM first when offered', () => {
     expect(buildQemuArgs({ ...PLAN, smm: true, accelerators: ['kvm', 'tcg'] })).toEqual([
       '-machine',
       'q35,smm=on',
@@ -61,6 +61,8 @@ describe('buildQemuArgs', () => {
       'tcg',
       '-global',
       'driver=cfi.pflash01,property=secure,value=on',
+      '-global',
+      'ICH9-LPC.disable_s3=1',
       ...COMMON_TAIL,
     ]);
   });

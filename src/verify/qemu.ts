@@ -48,6 +48,9 @@ export function buildQemuArgs(plan: QemuBootPlan): string[] {
   if (plan.smm) {
     // OvmfPkg/README "SMM support": the varstore flash must only be writable from SMM.
     args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    // OvmfPkg/README "SMM support": an X64 SMM build cannot resume from S3 and its PlatformPei
+    // ASSERTs when QEMU offers S3 (S3Verification), so S3 is switched off on the ICH9 LPC.
+    args.push('-global', 'ICH9-LPC.disable_s3=1');
   }
   args.push(
     '-m',
