@@ -1,22 +1,7 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { expectFormatError, sha256 } from '../../../test/bytes-helpers.js';
 import { corpusAvailable, readCorpus } from '../../../test/corpus.js';
-import { FormatError } from '../../core/errors.js';
 import { decodeEfiVariant, decompressEfi, decompressStandard, decompressTiano } from './efi-decompress.js';
-
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-
-function expectFormatError(action: () => unknown, code: string): FormatError {
-  let thrown: unknown;
-  try {
-    action();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(FormatError);
-  expect((thrown as FormatError).code).toBe(code);
-  return thrown as FormatError;
-}
 
 /** Writes an EFI/Tiano stream by hand: fields MSB first, as the UEFI spec's bit order. */
 class BitWriter {
