@@ -373,6 +373,9 @@ async function runQemu(
   let bdsSeenAt: number | undefined;
   let outcome: RunOutcome | undefined;
   let searchedUpTo = 0;
+  let assertSeen = false;
+  /** Start of the first line not yet searched for an ASSERT (an incomplete line is searched again). */
+  let assertFrom = 0;
   const wake = new AbortController();
   const onAbort = (): void => wake.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -394,9 +397,11 @@ async function runQemu(
           logger?.debug({ timeToBdsMs: Math.round(elapsedMs) }, 'OVMF reached BDS');
         }
         searchedUpTo = debugText.length;
+        assertSeen ||= ASSERT_LINE_RE.test(debugText.slice(assertFrom));
+        assertFrom = debugText.lastIndexOf('\n') + 1;
       }
       if (signal?.aborted === true) outcome = 'aborted';
-      else if (bdsSeenAt === undefined && ASSERT_LINE_RE.test(debugLog.text)) outcome = 'assert';
+      else if (bdsSeenAt === undefined && assertSeen) outcome = 'assert';
       else if (exitInfo !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
       else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
       else if (debugLog.sizeInBytes > settings.maxLogBytes) outcome = 'too-large';
