@@ -2,7 +2,7 @@
 // builder image, the EDK2 build, structural verification and a QEMU boot.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { acquireLock, type HeldLock, type LockOwner } from '../cache/lock.js';
+import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cache/lock.js';
 import { buildCacheDir, userCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source } from '../edk2/source.js';
@@ -25,9 +25,9 @@ async function jobLock(
   signal: AbortSignal | undefined,
   onWait: (owner: LockOwner | null) => void,
 ): Promise<HeldLock> {
-  const dir = path.join(buildCacheDir(env), 'locks');
-  await mkdir(dir, { recursive: true });
-  return acquireLock(path.join(dir, `${name}.lock`), { ...(signal === undefined ? {} : { signal }), onWait });
+  const file = lockPathFor(buildCacheDir(env), name);
+  await mkdir(path.dirname(file), { recursive: true });
+  return acquireLock(file, { ...(signal === undefined ? {} : { signal }), onWait });
 }
 
 export class RealBackend implements JobBackend {
