@@ -18,6 +18,8 @@ packages=(
   podman runc containernetworking-plugins uidmap slirp4netns fuse-overlayfs iptables
   # builder base image without a registry, EDK2 source from Debian, boot tests
   debootstrap dpkg-dev xz-utils git ca-certificates qemu-system-x86
+  # Debian's stock OVMF (the ROM-mode IGD check) and gcc (the IGD logic test compiles the C)
+  ovmf gcc
   # reference tools used by tests and benchmarks to cross-check our parser
   uefitool-cli intel-gpu-tools
   # build of native npm modules if a prebuilt one is missing
