@@ -7,7 +7,7 @@
 // Pure: bytes in, values out.
 import { FormatError, isOvmfBuildError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
-import { parseVbt, type VbtInfo } from './vbt.js';
+import { parseVbt, VBT_HEADER_SIZE, type VbtInfo } from './vbt.js';
 
 /** OPREGION_SIZE: header plus mailboxes 1-5. */
 export const OPREGION_SIZE = 0x2000;
@@ -115,9 +115,18 @@ function asciiField(bytes: Uint8Array, offset: number, length: number): string {
   return text.trimEnd();
 }
 
+/**
+ * A VBT as i915 accepts it (intel_bios_is_valid_vbt, which parseVbt follows), and one rule
+ * more: a vbt_size smaller than the 48-byte header it sits in is not a VBT (IgdVbtValid in
+ * IgdAssignmentLogic.h refuses it too).
+ */
 function tryVbt(area: Uint8Array): VbtInfo | string {
   try {
-    return parseVbt(area);
+    const info = parseVbt(area);
+    if (info.vbtSize < VBT_HEADER_SIZE) {
+      return `E_VBT_TRUNCATED: vbt_size ${hex(info.vbtSize)} is smaller than the ${hex(VBT_HEADER_SIZE)}-byte VBT header`;
+    }
+    return info;
   } catch (error) {
     if (isOvmfBuildError(error)) return `${error.code}: ${error.message}`;
     throw error;
@@ -131,11 +140,12 @@ export function rvdaIsRelative(major: number, minor: number): boolean {
 
 /**
  * Parses an OpRegion and finds its VBT the way i915 does (intel_opregion_setup): from version
- * 2.0 on, when RVDA and RVDS are both non-zero, the extended VBT they point at (relative to the
- * OpRegion from 2.1 on, where it must lie past the 8 KiB; absolute in 2.0); when that is absent
- * or not a valid VBT, mailbox 4 at 0x400 (6 KiB when mailbox 5 is present, else 7 KiB).
- * Throws FormatError E_OPREGION_TRUNCATED, E_OPREGION_TOO_LARGE, E_OPREGION_BAD_SIGNATURE or
- * E_OPREGION_BAD_SIZE; a missing or invalid VBT is `vbt: null` with the reasons in `notes`.
+ * 2.0 on, when mailbox 3 (ASLE) is present and its RVDA and RVDS are both non-zero, the
+ * extended VBT they point at (relative to the OpRegion from 2.1 on, where it must lie past the
+ * 8 KiB; absolute in 2.0); when that is absent or not a valid VBT, mailbox 4 at 0x400 (6 KiB
+ * when mailbox 5 is present, else 7 KiB). Throws FormatError E_OPREGION_TRUNCATED,
+ * E_OPREGION_TOO_LARGE or E_OPREGION_BAD_SIGNATURE; a missing or invalid VBT is `vbt: null`
+ * with the reasons in `notes`.
  */
 export function parseOpRegion(bytes: Uint8Array, options: ParseOpRegionOptions = {}): OpRegionInfo {
   if (bytes.length < OPREGION_SIZE) {
@@ -163,13 +173,6 @@ export function parseOpRegion(bytes: Uint8Array, options: ParseOpRegionOptions =
     );
   }
   const sizeInKiB = dv.getUint32(OPREGION_HEADER.sizeInKiB, true);
-  if (sizeInKiB < OPREGION_SIZE / 1024 || sizeInKiB * 1024 > bytes.length) {
-    fail(
-      'E_OPREGION_BAD_SIZE',
-      `OpRegion size at 0x10 is ${sizeInKiB} KiB; it must be at least ${OPREGION_SIZE / 1024} and fit in the ${bytes.length} bytes given`,
-      { offset: OPREGION_HEADER.sizeInKiB, sizeInKiB, length: bytes.length },
-    );
-  }
   const major = bytes[OPREGION_HEADER.major] as number;
   const minor = bytes[OPREGION_HEADER.minor] as number;
   const revision = bytes[OPREGION_HEADER.revision] as number;
@@ -178,8 +181,15 @@ export function parseOpRegion(bytes: Uint8Array, options: ParseOpRegionOptions =
   const rvds = dv.getUint32(ASLE_RVDS_OFFSET, true);
   const notes: string[] = [];
   let vbt: OpRegionVbt | null = null;
+  // i915 never reads the size field (vfio-pci does, to map the region); it is only reported.
+  if (sizeInKiB !== OPREGION_SIZE / 1024) {
+    notes.push(`the size field at 0x10 says ${sizeInKiB} KiB, not ${OPREGION_SIZE / 1024}`);
+  }
 
-  if (major >= 2 && rvda !== 0n && rvds !== 0) {
+  if (major < 1) {
+    // No OpRegion version 0 exists; IgdOpRegionHeaderValid refuses it, and so does this model.
+    notes.push(`OpRegion version ${major}.${minor} is not a version a driver reads`);
+  } else if (major >= 2 && (mailboxes & MBOX.asle) !== 0 && rvda !== 0n && rvds !== 0) {
     let offset: bigint | undefined;
     if (rvdaIsRelative(major, minor)) {
       if (rvda < BigInt(OPREGION_SIZE)) {
@@ -216,7 +226,7 @@ export function parseOpRegion(bytes: Uint8Array, options: ParseOpRegionOptions =
       }
     }
   }
-  if (vbt === null) {
+  if (vbt === null && major >= 1) {
     const areaSizeInBytes = (mailboxes & MBOX.asleExt) !== 0 ? MAILBOX4_SIZE : MAILBOX4_SIZE_WITHOUT_ASLE_EXT;
     const start = OPREGION_MAILBOX_OFFSET.vbt;
     const parsed = tryVbt(bytes.subarray(start, start + areaSizeInBytes));
