@@ -96,6 +96,7 @@ describe('classifyGopDriver on every corpus gop/ file (manifest ground truth)', 
       reason:
         'not a PE/COFF image (E_PE_BAD_DOS_SIGNATURE: no "MZ" or "VZ" signature at 0x0 (found 0x201): not a PE/COFF or TE image)',
       pe: null,
+      malformed: true,
     });
     const gop = read('gop/cometlake-mrchromebox-cml.efi');
     const lfanew = new DataView(gop.buffer).getUint32(0x3c, true);

@@ -6,7 +6,7 @@ import { FormatError, isOvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
 import type { PeImageSummary } from './pe-coff.js';
-import { parsePeImage } from './pe-coff.js';
+import { parsePeImage, validatePeImage } from './pe-coff.js';
 
 export interface GopDriverInfo {
   /**
@@ -34,7 +34,13 @@ export interface GopDriverInfo {
 
 export type GopClassification =
   | { readonly isGop: true; readonly info: GopDriverInfo }
-  | { readonly isGop: false; readonly reason: string; readonly pe: PeImageSummary | null };
+  | {
+      readonly isGop: false;
+      readonly reason: string;
+      readonly pe: PeImageSummary | null;
+      /** The bytes are not a well-formed, loadable PE/COFF image (as opposed to another kind of driver). */
+      readonly malformed: boolean;
+    };
 
 /** The driver name every Intel GOP driver reports through EFI_COMPONENT_NAME2_PROTOCOL. */
 export const INTEL_GOP_DRIVER_NAME = 'Intel(R) GOP Driver';
@@ -99,27 +105,48 @@ function describeError(error: unknown): string {
 }
 
 /**
- * A real Intel GOP is an x64 EFI boot-service driver carrying the UTF-16 string
- * "Intel(R) GOP Driver". Never throws.
+ * A real Intel GOP is a loadable (validatePeImage) x64 PE32+ EFI boot-service driver
+ * carrying the UTF-16 string "Intel(R) GOP Driver". Never throws.
  */
 export function classifyGopDriver(bytes: Uint8Array): GopClassification {
   let pe: PeImageSummary;
   try {
     pe = parsePeImage(bytes);
   } catch (error) {
-    return { isGop: false, reason: `not a PE/COFF image (${describeError(error)})`, pe: null };
+    return {
+      isGop: false,
+      reason: `not a PE/COFF image (${describeError(error)})`,
+      pe: null,
+      malformed: true,
+    };
   }
   if (pe.machineName !== 'x64') {
-    return { isGop: false, reason: `machine is ${pe.machineName}; an Intel GOP driver is x64`, pe };
+    return {
+      isGop: false,
+      reason: `machine is ${pe.machineName}; an Intel GOP driver is x64`,
+      pe,
+      malformed: false,
+    };
   }
   if (pe.format !== 'PE32+') {
-    return { isGop: false, reason: `${pe.format} image; an Intel GOP driver is PE32+`, pe };
+    return { isGop: false, reason: `${pe.format} image; an Intel GOP driver is PE32+`, pe, malformed: false };
   }
   if (pe.subsystemName !== 'EFI_BOOT_SERVICE_DRIVER') {
     return {
       isGop: false,
       reason: `subsystem is ${pe.subsystemName}; an Intel GOP driver is EFI_BOOT_SERVICE_DRIVER (11)`,
       pe,
+      malformed: false,
+    };
+  }
+  try {
+    validatePeImage(bytes);
+  } catch (error) {
+    return {
+      isGop: false,
+      reason: `not a loadable PE/COFF image (${describeError(error)})`,
+      pe,
+      malformed: true,
     };
   }
   const buf = asBuffer(bytes);
@@ -129,6 +156,7 @@ export function classifyGopDriver(bytes: Uint8Array): GopClassification {
       isGop: false,
       reason: `x64 EFI boot-service driver of ${bytes.length} bytes without the UTF-16LE "${INTEL_GOP_DRIVER_NAME}" string (a policy, helper or debug module, whatever its file name)`,
       pe,
+      malformed: false,
     };
   }
   const nameEnd = nameOffset + NAME_UTF16.length;

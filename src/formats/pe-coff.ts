@@ -329,3 +329,154 @@ export function parsePeImage(bytes: Uint8Array): PeImageSummary {
     { offset: 0, found: first },
   );
 }
+
+/** IMAGE_FILE_EXECUTABLE_IMAGE (PE Format, "Characteristics"): the image is valid and can be run. */
+export const IMAGE_FILE_EXECUTABLE_IMAGE = 0x0002;
+/** IMAGE_SCN_CNT_CODE and IMAGE_SCN_MEM_EXECUTE (PE Format, "Section Flags"). */
+const IMAGE_SCN_CNT_CODE = 0x0000_0020;
+const IMAGE_SCN_MEM_EXECUTE = 0x2000_0000;
+/** IMAGE_NUMBEROF_DIRECTORY_ENTRIES. */
+const MAX_DATA_DIRECTORIES = 16;
+/** PE Format: FileAlignment is a power of 2 up to 64 KiB (EDK2's GenFw uses 0x20). */
+const MAX_FILE_ALIGNMENT = 0x1_0000;
+/** Largest SectionAlignment accepted: 2 MiB pages are the largest any UEFI loader honours. */
+const MAX_SECTION_ALIGNMENT = 0x20_0000;
+
+function isPowerOfTwo(value: number): boolean {
+  return value > 0 && (value & (value - 1)) === 0;
+}
+
+function invalid(code: string, message: string, details: Record<string, unknown>): never {
+  throw new FormatError(code, message, details);
+}
+
+/**
+ * Checks that a PE32/PE32+ image is one a UEFI loader can load (PE Format; EDK2
+ * BasePeCoffLib PeCoffLoaderGetPeHeader applies the same bounds): at least one section,
+ * every section inside the file and inside SizeOfImage in ascending order, headers that
+ * hold the section table, power-of-two alignments, SizeOfImage equal to the end of the
+ * last section (rounded up to SectionAlignment), an entry point inside an executable
+ * section and the IMAGE_FILE_EXECUTABLE_IMAGE characteristic. A header that parses is not
+ * enough: a "driver" with 0 sections or SizeOfImage 0xFFFFFFFF must not reach a build.
+ * Returns the summary; throws FormatError (E_PE_*) naming the field and its offset.
+ */
+export function validatePeImage(bytes: Uint8Array): PeImageSummary {
+  const pe = parsePeImage(bytes);
+  if (pe.format === 'TE') {
+    invalid('E_PE_UNSUPPORTED_FORMAT', 'a TE image is not a loadable PE/COFF driver file', {
+      format: pe.format,
+    });
+  }
+  const dv = view(bytes);
+  const coff = pe.peHeaderOffset + PE_SIGNATURE_SIZE;
+  const optional = coff + COFF_HEADER_SIZE;
+  const optionalSize = dv.getUint16(coff + 16, true);
+  // IMAGE_OPTIONAL_HEADER32/64: SectionAlignment at 32, FileAlignment at 36 in both;
+  // NumberOfRvaAndSizes ends the fixed part (at 92 in PE32, 108 in PE32+).
+  const sectionAlignment = dv.getUint32(optional + 32, true);
+  const fileAlignment = dv.getUint32(optional + 36, true);
+  const fixedSize = OPTIONAL_HEADER_MIN_SIZE[pe.format];
+  const rvaCountAt = optional + fixedSize - 4;
+  const rvaCount = dv.getUint32(rvaCountAt, true);
+  if (rvaCount > MAX_DATA_DIRECTORIES || optionalSize !== fixedSize + rvaCount * 8) {
+    invalid(
+      'E_PE_BAD_DATA_DIRECTORIES',
+      `NumberOfRvaAndSizes at ${hex(rvaCountAt)} is ${rvaCount}: expected at most ${MAX_DATA_DIRECTORIES} and SizeOfOptionalHeader ${hex(optionalSize)} = ${hex(fixedSize)} + 8 * NumberOfRvaAndSizes`,
+      { offset: rvaCountAt, numberOfRvaAndSizes: rvaCount, optionalHeaderSize: optionalSize },
+    );
+  }
+  if ((pe.characteristics & IMAGE_FILE_EXECUTABLE_IMAGE) === 0) {
+    invalid(
+      'E_PE_NOT_EXECUTABLE',
+      `COFF Characteristics at ${hex(coff + 18)} is ${hex(pe.characteristics)}: IMAGE_FILE_EXECUTABLE_IMAGE (0x2) is not set`,
+      { offset: coff + 18, characteristics: pe.characteristics },
+    );
+  }
+  if (!isPowerOfTwo(fileAlignment) || fileAlignment > MAX_FILE_ALIGNMENT) {
+    invalid(
+      'E_PE_BAD_ALIGNMENT',
+      `FileAlignment at ${hex(optional + 36)} is ${hex(fileAlignment)}: expected a power of 2 up to ${hex(MAX_FILE_ALIGNMENT)}`,
+      { offset: optional + 36, fileAlignment },
+    );
+  }
+  if (
+    !isPowerOfTwo(sectionAlignment) ||
+    sectionAlignment < fileAlignment ||
+    sectionAlignment > MAX_SECTION_ALIGNMENT
+  ) {
+    invalid(
+      'E_PE_BAD_ALIGNMENT',
+      `SectionAlignment at ${hex(optional + 32)} is ${hex(sectionAlignment)}: expected a power of 2 from FileAlignment ${hex(fileAlignment)} up to ${hex(MAX_SECTION_ALIGNMENT)}`,
+      { offset: optional + 32, sectionAlignment, fileAlignment },
+    );
+  }
+  if (pe.sections.length === 0) {
+    invalid('E_PE_NO_SECTIONS', `COFF header at ${hex(coff)} declares 0 sections: there is no code to load`, {
+      offset: coff + 2,
+      count: 0,
+    });
+  }
+  const tableEnd = optional + optionalSize + pe.sections.length * SECTION_HEADER_SIZE;
+  if (
+    pe.sizeOfHeaders < tableEnd ||
+    pe.sizeOfHeaders > bytes.length ||
+    pe.sizeOfHeaders % fileAlignment !== 0
+  ) {
+    invalid(
+      'E_PE_BAD_SIZE_OF_HEADERS',
+      `SizeOfHeaders at ${hex(optional + 60)} is ${hex(pe.sizeOfHeaders)}: expected a multiple of FileAlignment ${hex(fileAlignment)} from the section table end ${hex(tableEnd)} to the file size ${hex(bytes.length)}`,
+      { offset: optional + 60, sizeOfHeaders: pe.sizeOfHeaders, tableEnd, length: bytes.length },
+    );
+  }
+  let end = pe.sizeOfHeaders;
+  let entrySection: PeSectionSummary | null = null;
+  for (const [index, section] of pe.sections.entries()) {
+    const at = optional + optionalSize + index * SECTION_HEADER_SIZE;
+    const size = section.virtualSize === 0 ? section.rawSize : section.virtualSize;
+    if (section.virtualAddress < end || section.virtualAddress % sectionAlignment !== 0 || size === 0) {
+      invalid(
+        'E_PE_BAD_SECTION',
+        `section ${index} "${section.name}" (header at ${hex(at)}) starts at RVA ${hex(section.virtualAddress)} with ${hex(size)} bytes: sections must be non-empty, aligned to SectionAlignment ${hex(sectionAlignment)} and follow the headers and each other (next free RVA ${hex(end)})`,
+        {
+          offset: at,
+          index,
+          name: section.name,
+          virtualAddress: section.virtualAddress,
+          virtualSize: size,
+          expectedAtLeast: end,
+        },
+      );
+    }
+    if (section.rawSize > 0 && section.rawOffset % fileAlignment !== 0) {
+      invalid(
+        'E_PE_BAD_SECTION',
+        `section ${index} "${section.name}" (header at ${hex(at)}) has PointerToRawData ${hex(section.rawOffset)}, not a multiple of FileAlignment ${hex(fileAlignment)}`,
+        { offset: at + 20, index, name: section.name, rawOffset: section.rawOffset, fileAlignment },
+      );
+    }
+    end = section.virtualAddress + size;
+    if (
+      pe.entryPoint >= section.virtualAddress &&
+      pe.entryPoint < end &&
+      (section.characteristics & (IMAGE_SCN_CNT_CODE | IMAGE_SCN_MEM_EXECUTE)) !== 0
+    ) {
+      entrySection = section;
+    }
+  }
+  const alignedEnd = Math.ceil(end / sectionAlignment) * sectionAlignment;
+  if (pe.sizeOfImage < end || pe.sizeOfImage > alignedEnd) {
+    invalid(
+      'E_PE_BAD_SIZE_OF_IMAGE',
+      `SizeOfImage at ${hex(optional + 56)} is ${hex(pe.sizeOfImage)}, but the sections end at RVA ${hex(end)} (${hex(alignedEnd)} aligned to SectionAlignment)`,
+      { offset: optional + 56, sizeOfImage: pe.sizeOfImage, sectionsEnd: end, expected: alignedEnd },
+    );
+  }
+  if (entrySection === null) {
+    invalid(
+      'E_PE_BAD_ENTRY_POINT',
+      `AddressOfEntryPoint at ${hex(optional + 16)} is ${hex(pe.entryPoint)}: not inside an executable section of the ${hex(pe.sizeOfImage)}-byte image`,
+      { offset: optional + 16, entryPoint: pe.entryPoint, sizeOfImage: pe.sizeOfImage },
+    );
+  }
+  return pe;
+}
