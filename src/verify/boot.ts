@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { userStateDir } from '../cache/paths.js';
 import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { isGuidString } from '../core/guid.js';
 import {
@@ -28,11 +29,18 @@ import {
   splitLogLines,
   type DebugLogSummary,
 } from './debug-log.js';
+import {
+  chooseAccelerator,
+  findKvmFailure,
+  isAccelMode,
+  recordKvmBootFailure,
+  type AccelMode,
+  type SpawnProcess,
+} from './accel.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import {
   buildQemuArgs,
-  defaultAccelerators,
   findQemu,
   type QemuAccelerator,
   type QemuBootPlan,
@@ -98,9 +106,29 @@ export interface VerifyBootOptions {
   readonly maxLogBytes?: number;
   /** qemu-system-x86_64 to run. @default the first one on PATH */
   readonly qemuPath?: string;
-  /** Accelerators in order. @default ['kvm', 'tcg'] when /dev/kvm is usable, else ['tcg'] */
-  readonly accelerators?: readonly QemuAccelerator[];
-  /** Environment (PATH for finding QEMU). @default process.env */
+  /**
+   * `auto`: KVM when the device opens and KVM passed the probe (accel.ts), else TCG; a KVM
+   * failure during the boot (a KVM error on stderr, or no output at all within
+   * `kvmNoOutputMs`) stops QEMU and boots again under TCG at once. `kvm` or `tcg` force one;
+   * a forced KVM that fails is E_BOOT_KVM_FAILED (or E_BOOT_KVM_UNAVAILABLE without a device).
+   * @default 'auto'
+   */
+  readonly accel?: AccelMode;
+  /** @default '/dev/kvm' */
+  readonly kvmDevice?: string;
+  /**
+   * Under KVM, a boot that printed nothing on either console after this long has a stopped
+   * vCPU (a working KVM prints SEC's first lines within milliseconds).
+   * @default 10_000
+   */
+  readonly kvmNoOutputMs?: number;
+  /** @default 5_000 */
+  readonly kvmProbeTimeoutMs?: number;
+  /** Where the KVM probe verdict is kept. @default the user state dir (`$XDG_STATE_HOME/ovmf-build`) */
+  readonly stateDir?: string;
+  /** Test hook for the KVM probe's QEMU starts. @default child_process.spawn */
+  readonly spawnProcess?: SpawnProcess;
+  /** Environment (PATH for finding QEMU, the user state dir). @default process.env */
   readonly env?: NodeJS.ProcessEnv;
   /** Parent of the private temp dir. @default os.tmpdir() */
   readonly tmpDir?: string;
@@ -130,6 +158,17 @@ export interface BootVerification {
   readonly logSource: 'debugcon' | 'serial';
   readonly summary: DebugLogSummary;
   readonly qemu: { readonly binary: string; readonly args: readonly string[] };
+  /** The accelerator of the boot that gave this verdict, and why it was chosen. */
+  readonly accel: BootAccelerator;
+}
+
+export interface BootAccelerator {
+  readonly accelerator: QemuAccelerator;
+  readonly reason: string;
+  /** Milliseconds the KVM probe took, when one ran for this boot. */
+  readonly probeMs?: number;
+  /** Milliseconds lost in a KVM boot that failed before the TCG retry. */
+  readonly failedKvmBootMs?: number;
 }
 
 export interface ExpectedDriver {
@@ -220,6 +259,7 @@ const DEFAULTS = {
   noDebugOutputMs: 30_000,
   pollIntervalMs: 50,
   maxLogBytes: 64 * 1024 * 1024,
+  kvmNoOutputMs: 10_000,
 } as const;
 
 const LAST_LINES = 30;
@@ -309,7 +349,8 @@ class GrowingFile {
   }
 }
 
-type RunOutcome = 'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted' | 'assert';
+type RunOutcome =
+  'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted' | 'assert' | 'kvm-failed';
 
 interface QemuRun {
   readonly outcome: RunOutcome;
@@ -320,6 +361,8 @@ interface QemuRun {
   readonly exitSignal: NodeJS.Signals | null;
   readonly durationMs: number;
   readonly timeToBdsMs?: number;
+  /** Why the KVM run was given up (outcome `kvm-failed`). */
+  readonly kvmFailure?: string;
 }
 
 interface RunSettings {
@@ -328,6 +371,7 @@ interface RunSettings {
   readonly noDebugOutputMs: number;
   readonly pollIntervalMs: number;
   readonly maxLogBytes: number;
+  readonly kvmNoOutputMs: number;
 }
 
 function lastLines(text: string, count = LAST_LINES): string[] {
@@ -376,6 +420,8 @@ async function runQemu(
   let assertSeen = false;
   /** Start of the first line not yet searched for an ASSERT (an incomplete line is searched again). */
   let assertFrom = 0;
+  let kvmFailure: string | undefined;
+  const watchKvm = plan.accelerator === 'kvm';
   const wake = new AbortController();
   const onAbort = (): void => wake.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -400,7 +446,22 @@ async function runQemu(
         assertSeen ||= ASSERT_LINE_RE.test(debugText.slice(assertFrom));
         assertFrom = debugText.lastIndexOf('\n') + 1;
       }
+      if (watchKvm && bdsSeenAt === undefined) {
+        // A failing KVM leaves QEMU running with the vCPU stopped: waiting for BDS would only
+        // run into the timeout.
+        kvmFailure = findKvmFailure(stderr);
+        if (
+          kvmFailure === undefined &&
+          exitInfo === undefined &&
+          debugLog.sizeInBytes === 0 &&
+          serialLog.sizeInBytes === 0 &&
+          elapsedMs >= settings.kvmNoOutputMs
+        ) {
+          kvmFailure = `no output on either console within ${settings.kvmNoOutputMs} ms (the vCPU stopped)`;
+        }
+      }
       if (signal?.aborted === true) outcome = 'aborted';
+      else if (kvmFailure !== undefined) outcome = 'kvm-failed';
       else if (bdsSeenAt === undefined && assertSeen) outcome = 'assert';
       else if (exitInfo !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
       else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
@@ -442,6 +503,7 @@ async function runQemu(
     exitSignal: exitInfo?.signal ?? null,
     durationMs: Math.round((endedAt ?? performance.now()) - started),
     ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
+    ...(kvmFailure === undefined ? {} : { kvmFailure }),
   };
 }
 
@@ -474,34 +536,88 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
     noDebugOutputMs: options.noDebugOutputMs ?? DEFAULTS.noDebugOutputMs,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
     maxLogBytes: options.maxLogBytes ?? DEFAULTS.maxLogBytes,
+    kvmNoOutputMs: options.kvmNoOutputMs ?? DEFAULTS.kvmNoOutputMs,
   };
   for (const [name, value] of Object.entries(settings)) checkPositive(name, value);
   checkPositive('memoryMiB', options.memoryMiB);
+  const mode = options.accel ?? 'auto';
+  if (!isAccelMode(mode)) {
+    throw new TypeError(`Expected \`accel\` to be \`auto\`, \`kvm\` or \`tcg\`, got \`${String(mode)}\``);
+  }
   const { signal, logger } = options;
   throwIfAborted(signal);
 
   const binary = await findQemu({ qemuPath: options.qemuPath, env: options.env ?? process.env });
   await checkReadable(options.codePath, 'OVMF code image');
   await checkReadable(options.varsPath, 'OVMF variable store');
-  const accelerators = options.accelerators ?? (await defaultAccelerators());
+  const stateDir = options.stateDir ?? userStateDir(options.env ?? process.env);
+  const choice = await chooseAccelerator({
+    mode,
+    qemuBinary: binary,
+    stateDir,
+    ...(options.kvmDevice === undefined ? {} : { kvmDevice: options.kvmDevice }),
+    ...(options.kvmProbeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.kvmProbeTimeoutMs }),
+    ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(logger === undefined ? {} : { logger }),
+    ...(options.spawnProcess === undefined ? {} : { spawnProcess: options.spawnProcess }),
+  });
   const directory = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'ovmf-build-boot-'));
   try {
-    const plan: QemuBootPlan = {
-      codePath: path.resolve(options.codePath),
-      varsPath: path.join(directory, 'OVMF_VARS.fd'),
-      debugLogPath: path.join(directory, 'debug.log'),
-      serialLogPath: path.join(directory, 'serial.log'),
-      machine,
-      smm: options.smm ?? options.secureBoot ?? false,
-      accelerators,
-      memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
+    // Each attempt gets its own vars copy and logs: a failed KVM boot may have written to them.
+    const attempt = async (accelerator: QemuAccelerator): Promise<{ run: QemuRun; args: string[] }> => {
+      const plan: QemuBootPlan = {
+        codePath: path.resolve(options.codePath),
+        varsPath: path.join(directory, `OVMF_VARS.${accelerator}.fd`),
+        debugLogPath: path.join(directory, `debug.${accelerator}.log`),
+        serialLogPath: path.join(directory, `serial.${accelerator}.log`),
+        machine,
+        smm: options.smm ?? options.secureBoot ?? false,
+        accelerator,
+        memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
+      };
+      await copyFile(options.varsPath, plan.varsPath);
+      // The copy of a read-only input (as in the corpus) must be writable for pflash unit 1.
+      await chmod(plan.varsPath, 0o600);
+      const planArgs = buildQemuArgs(plan);
+      logger?.info(
+        { binary, args: planArgs, reason: choice.reason },
+        `booting OVMF in QEMU (${accelerator})`,
+      );
+      return { run: await runQemu(binary, planArgs, plan, settings, signal, logger), args: planArgs };
     };
-    await copyFile(options.varsPath, plan.varsPath);
-    // The copy of a read-only input (as in the corpus) must be writable for pflash unit 1.
-    await chmod(plan.varsPath, 0o600);
-    const args = buildQemuArgs(plan);
-    logger?.info({ binary, args }, 'booting OVMF in QEMU');
-    const run = await runQemu(binary, args, plan, settings, signal, logger);
+    let accel: BootAccelerator = {
+      accelerator: choice.accelerator,
+      reason: choice.reason,
+      ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
+    };
+    let { run, args } = await attempt(choice.accelerator);
+    if (run.outcome === 'kvm-failed') {
+      const why = run.kvmFailure ?? 'KVM failed';
+      if (mode === 'kvm') {
+        throw new VerificationError(
+          'E_BOOT_KVM_FAILED',
+          `KVM failed during the boot check (forced by --accel kvm): ${why}; use --accel auto or --accel tcg`,
+          { reason: why, durationMs: run.durationMs, stderr: run.stderr, args },
+        );
+      }
+      logger?.warn(
+        { reason: why, durationMs: run.durationMs },
+        'KVM failed during the boot check; retrying under TCG',
+      );
+      if (choice.verdictKey !== undefined) {
+        await recordKvmBootFailure(stateDir, choice.verdictKey, why).catch((error: unknown) => {
+          logger?.warn({ error: String(error) }, 'could not record the KVM failure');
+        });
+      }
+      accel = {
+        accelerator: 'tcg',
+        reason: `kvm failed during the boot check: ${why}; retried under tcg`,
+        ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
+        failedKvmBootMs: run.durationMs,
+      };
+      ({ run, args } = await attempt('tcg'));
+    }
     const useSerial = run.debugText.length === 0 && SERIAL_DEBUG_RE.test(run.serialText);
     const logText = useSerial ? run.serialText : run.debugText;
     let logPath: string | undefined;
@@ -522,6 +638,7 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
             'loaded; build with target DEBUG to verify by booting',
           {
             ...common,
+            accel,
             serialReachedBds: SERIAL_BDS_RE.test(run.serialText),
             serialLastLines: lastLines(withoutAnsi(run.serialText), 10),
           },
@@ -531,20 +648,20 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
         throw new VerificationError(
           'E_BOOT_ASSERT',
           `the OVMF stopped at an assertion before BDS: ${assertion}; last log lines:\n${lastLines(logText, 10).join('\n')}`,
-          { ...common, assertion, lastLines: lastLines(logText), args },
+          { ...common, accel, assertion, lastLines: lastLines(logText), args },
         );
       }
       case 'timeout':
         throw new VerificationError(
           'E_BOOT_TIMEOUT',
           `the OVMF did not reach BDS within ${settings.timeoutMs} ms; last log lines:\n${lastLines(logText, 10).join('\n')}`,
-          { ...common, timeoutMs: settings.timeoutMs, lastLines: lastLines(logText) },
+          { ...common, accel, timeoutMs: settings.timeoutMs, lastLines: lastLines(logText) },
         );
       case 'too-large':
         throw new VerificationError(
           'E_BOOT_LOG_TOO_LARGE',
           `the debug log grew past ${settings.maxLogBytes} bytes before BDS`,
-          { ...common, maxLogBytes: settings.maxLogBytes, lastLines: lastLines(logText) },
+          { ...common, accel, maxLogBytes: settings.maxLogBytes, lastLines: lastLines(logText) },
         );
       case 'exited':
         throw new VerificationError(
@@ -553,11 +670,23 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
             (run.stderr.trim().length > 0 ? `: ${run.stderr.trim()}` : ''),
           {
             ...common,
+            accel,
             exitCode: run.exitCode,
             signal: run.exitSignal,
             stderr: run.stderr,
             lastLines: lastLines(logText),
             args,
+          },
+        );
+      case 'kvm-failed':
+        // Only the first attempt runs under KVM; the retry runs under TCG.
+        throw new VerificationError(
+          'E_BOOT_KVM_FAILED',
+          `KVM failed during the boot check: ${String(run.kvmFailure)}`,
+          {
+            ...common,
+            accel,
+            reason: run.kvmFailure,
           },
         );
       case 'bds':
@@ -583,9 +712,16 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
       logSource: useSerial ? 'serial' : 'debugcon',
       summary,
       qemu: { binary, args },
+      accel,
     };
     logger?.info(
-      { passed: result.passed, durationMs: result.durationMs, timeToBdsMs: result.timeToBdsMs },
+      {
+        passed: result.passed,
+        durationMs: result.durationMs,
+        timeToBdsMs: result.timeToBdsMs,
+        accelerator: accel.accelerator,
+        accelReason: accel.reason,
+      },
       'OVMF boot verified',
     );
     return result;

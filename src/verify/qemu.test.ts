@@ -3,13 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
-import {
-  buildQemuArgs,
-  defaultAccelerators,
-  escapeQemuOptionValue,
-  findQemu,
-  type QemuBootPlan,
-} from './qemu.js';
+import { buildQemuArgs, escapeQemuOptionValue, findQemu, type QemuBootPlan } from './qemu.js';
 
 const PLAN: QemuBootPlan = {
   codePath: '/in/OVMF_CODE.fd',
@@ -18,7 +12,7 @@ const PLAN: QemuBootPlan = {
   serialLogPath: '/tmp/x/serial.log',
   machine: 'q35',
   smm: false,
-  accelerators: ['tcg'],
+  accelerator: 'tcg',
   memoryMiB: 512,
 };
 
@@ -51,14 +45,12 @@ describe('buildQemuArgs', () => {
     expect(buildQemuArgs(PLAN)).toEqual(['-machine', 'q35', '-accel', 'tcg', ...COMMON_TAIL]);
   });
 
-  it('SMM builds: smm=on, the secure pflash and S3 off; KVM first when offered', () => {
-    expect(buildQemuArgs({ ...PLAN, smm: true, accelerators: ['kvm', 'tcg'] })).toEqual([
+  it('SMM builds: smm=on, the secure pflash and S3 off; exactly one accelerator', () => {
+    expect(buildQemuArgs({ ...PLAN, smm: true, accelerator: 'kvm' })).toEqual([
       '-machine',
       'q35,smm=on',
       '-accel',
       'kvm',
-      '-accel',
-      'tcg',
       '-global',
       'driver=cfi.pflash01,property=secure,value=on',
       '-global',
@@ -72,7 +64,9 @@ describe('buildQemuArgs', () => {
     expect(() => buildQemuArgs({ ...PLAN, machine: 'i440fx', smm: true })).toThrow(
       new TypeError('Expected `machine` to be `q35` for an SMM build, got `i440fx`'),
     );
-    expect(() => buildQemuArgs({ ...PLAN, accelerators: [] })).toThrow(TypeError);
+    expect(() => buildQemuArgs({ ...PLAN, accelerator: 'hvf' as 'tcg' })).toThrow(
+      new TypeError('Expected `accelerator` to be `kvm` or `tcg`, got `hvf`'),
+    );
   });
 
   it('doubles commas in file names (QEMU option syntax)', () => {
@@ -110,11 +104,5 @@ describe('findQemu', () => {
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
-  });
-});
-
-describe('defaultAccelerators', () => {
-  it('TCG alone when the KVM device cannot be opened', async () => {
-    await expect(defaultAccelerators('/nonexistent/kvm')).resolves.toEqual(['tcg']);
   });
 });

@@ -24,8 +24,11 @@ export interface QemuBootPlan {
   readonly machine: QemuMachine;
   /** SMM_REQUIRE builds: `smm=on` and secure pflash. */
   readonly smm: boolean;
-  /** Accelerators in order of preference (QEMU tries each `-accel` in turn). */
-  readonly accelerators: readonly QemuAccelerator[];
+  /**
+   * One accelerator per QEMU process: with `-accel kvm -accel tcg` QEMU falls back only when
+   * KVM fails to initialise, not when KVM opens and then stops the vCPU (accel.ts).
+   */
+  readonly accelerator: QemuAccelerator;
   readonly memoryMiB: number;
 }
 
@@ -39,12 +42,14 @@ export function buildQemuArgs(plan: QemuBootPlan): string[] {
   if (plan.smm && plan.machine !== 'q35') {
     throw new TypeError(`Expected \`machine\` to be \`q35\` for an SMM build, got \`${plan.machine}\``);
   }
-  if (plan.accelerators.length === 0) {
-    throw new TypeError('Expected `accelerators` to name at least one accelerator, got an empty list');
+  if (plan.accelerator !== 'kvm' && plan.accelerator !== 'tcg') {
+    throw new TypeError(
+      `Expected \`accelerator\` to be \`kvm\` or \`tcg\`, got \`${String(plan.accelerator)}\``,
+    );
   }
   const machine = plan.machine === 'q35' ? 'q35' : 'pc';
   const args = ['-machine', plan.smm ? `${machine},smm=on` : machine];
-  for (const accel of plan.accelerators) args.push('-accel', accel);
+  args.push('-accel', plan.accelerator);
   if (plan.smm) {
     // OvmfPkg/README "SMM support": the varstore flash must only be writable from SMM.
     args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
@@ -122,14 +127,4 @@ export async function findQemu(options: FindQemuOptions = {}): Promise<string> {
     `${QEMU_BINARY} was not found on PATH; install qemu-system-x86 (Debian) to verify by booting`,
     { binary: QEMU_BINARY, searched: directories },
   );
-}
-
-/** KVM when /dev/kvm can be opened, with TCG as fallback; TCG alone otherwise. */
-export async function defaultAccelerators(kvmDevice = '/dev/kvm'): Promise<QemuAccelerator[]> {
-  try {
-    await access(kvmDevice, fsConstants.R_OK | fsConstants.W_OK);
-    return ['kvm', 'tcg'];
-  } catch {
-    return ['tcg'];
-  }
 }

@@ -6,18 +6,20 @@ import { writeJson, writeLine } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
 import { isGuidString } from '../../core/guid.js';
+import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 import { verifyBoot, type BootVerification } from '../../verify/boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
 import { verifyStructure, type StructureReport } from '../../verify/structural.js';
 
 const USAGE = [
   'usage: ovmf-build verify-boot <code.fd> <vars.fd> [--gop-guid G] [--policy-guid G] [--machine q35|i440fx]',
-  '                              [--smm] [--timeout-ms N] [--gop <file> --vbt <file>] [--log <file>] [--json]',
+  '                              [--smm] [--timeout-ms N] [--gop <file> --vbt <file>] [--log <file>]',
+  '                              [--accel auto|kvm|tcg] [--kvm-device <path>] [--json]',
   '',
-  'Boots a DEBUG OVMF in QEMU (TCG; KVM when /dev/kvm is usable) with the code image read-only and a',
-  'copy of the variable store, and passes when the debug log (port 0x402) shows the DXE dispatcher',
-  'loading the GOP driver and the policy driver and the boot reaching BDS. QEMU stops right after BDS.',
-  'A RELEASE build prints no debug log and fails with E_BOOT_NO_DEBUG_OUTPUT.',
+  'Boots a DEBUG OVMF in QEMU with the code image read-only and a copy of the variable store, and',
+  'passes when the debug log (port 0x402) shows the DXE dispatcher loading the GOP driver and the',
+  'policy driver and the boot reaching BDS. QEMU stops right after BDS. A RELEASE build prints no',
+  'debug log and fails with E_BOOT_NO_DEBUG_OUTPUT.',
   '',
   `  --gop-guid <G>      FILE_GUID of the GOP driver (default ${DEFAULT_GOP_FILE_GUID})`,
   `  --policy-guid <G>   FILE_GUID of the GOP policy driver (default ${DEFAULT_POLICY_FILE_GUID})`,
@@ -27,6 +29,10 @@ const USAGE = [
   '  --gop <file>        also check structurally that the DXE volume holds exactly this GOP driver ...',
   '  --vbt <file>        ... and this VBT (both needed), before booting',
   '  --log <file>        keep the debug log here',
+  '  --accel <a>         auto (default): KVM if the device opens and KVM ran a probe firmware (verdict',
+  '                      kept per QEMU and kernel in the state dir), else TCG; a KVM failure during the',
+  '                      boot retries under TCG at once. kvm or tcg force one (a failing KVM: exit 10)',
+  '  --kvm-device <path> the KVM device (default /dev/kvm)',
   '  --json              print the verdict as JSON',
   '',
   'Exit code 0 when it passes, 10 when it does not (E_BOOT_*, E_VERIFY_*).',
@@ -63,7 +69,7 @@ function printHuman(
   guids: { gop: string; policy: string },
   structure: StructureReport | undefined,
 ): void {
-  const accel = result.qemu.args.filter((_, i, all) => all[i - 1] === '-accel').join(':');
+  const accel = result.accel.accelerator;
   write(
     `${result.passed ? 'PASS' : 'FAIL'}  ${result.reachedBds ? `reached BDS in ${seconds(result.timeToBdsMs)}` : 'did not reach BDS'}` +
       ` (QEMU ran ${seconds(result.durationMs)}, ${accel}, log from ${result.logSource})`,
@@ -91,6 +97,7 @@ function printHuman(
       `    ${String(index + 1).padStart(3)}  ${driver.guid}${driver.name === undefined ? '' : `  ${driver.name}`}`,
     );
   });
+  write(`  accelerator     ${result.accel.accelerator}: ${result.accel.reason}`);
   if (result.logPath !== undefined) write(`  debug log kept at ${result.logPath}`);
 }
 
@@ -110,6 +117,8 @@ export const command: Command = {
         gop: { type: 'string' },
         vbt: { type: 'string' },
         log: { type: 'string' },
+        accel: { type: 'string' },
+        'kvm-device': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -139,6 +148,10 @@ export const command: Command = {
         throw new UsageError(`--timeout-ms must be a positive integer, got \`${values['timeout-ms']}\``);
       }
     }
+    const accel = values.accel ?? 'auto';
+    if (!isAccelMode(accel)) {
+      throw new UsageError(`--accel must be ${ACCEL_MODES.join(', ')}, got \`${accel}\``, { accel });
+    }
     if ((values.gop === undefined) !== (values.vbt === undefined)) {
       throw new UsageError('--gop and --vbt go together: the structural check needs both');
     }
@@ -166,6 +179,10 @@ export const command: Command = {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(structure === undefined ? {} : { vbtSizeInBytes: structure.vbt.sizeInBytes }),
       ...(values.log === undefined ? {} : { logPath: path.resolve(ctx.cwd, values.log) }),
+      accel,
+      ...(values['kvm-device'] === undefined
+        ? {}
+        : { kvmDevice: path.resolve(ctx.cwd, values['kvm-device']) }),
       env: ctx.env,
       signal: ctx.signal,
     });
@@ -185,6 +202,7 @@ export const command: Command = {
         logPath: result.logPath ?? null,
         structure: structure ?? null,
         qemu: result.qemu,
+        accel: result.accel,
       });
     } else {
       printHuman((text) => writeLine(ctx.stdout, text), result, { gop, policy }, structure);
