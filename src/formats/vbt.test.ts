@@ -190,8 +190,9 @@ describe('parseVbt on every corpus vbt/ file (manifest ground truth)', () => {
     const info = parseVbt(read('vbt/alderlake-starlabs-starbook.vbt'));
     expect(info.bdbOffset + info.bdbSize).toBe(info.vbtSize - 1);
     expect(info.warnings).toEqual([
-      'BDB block 58 at 0x1f58 ends at 0x21fd, 1 byte(s) past bdb_size (within vbt_size); i915 ignores it',
+      'BDB block 58 at 0x1f58 claims 0x2a2 bytes, ending at 0x21fd, 1 byte(s) past bdb_size; i915 ignores it and any block after it',
     ]);
+    expect(info.blocks.at(-1)).toEqual({ id: 57, offset: 0x1503, sizeInBytes: 2642 });
   });
 
   const decoder = spawnSync('intel_vbt_decode', ['--help'], { stdio: 'ignore' });
@@ -231,34 +232,56 @@ describe('parseVbt on every corpus vbt/ file (manifest ground truth)', () => {
   );
 });
 
-describe('parseVbt rejects malformed VBTs with exact codes (regression fixtures)', () => {
+describe('parseVbt refuses what i915 refuses (intel_bios_is_valid_vbt), with exact codes', () => {
   const mutate = (fn: (dv: DataView, bytes: Uint8Array) => void): Uint8Array => {
     const bytes = buildVbt();
     fn(new DataView(bytes.buffer), bytes);
     return bytes;
   };
-  it.each([
-    ['shorter than the header', buildVbt().subarray(0, 47), 'E_VBT_TRUNCATED'],
-    ['no $VBT', mutate((_dv, b) => (b[0] = 0x25)), 'E_VBT_BAD_SIGNATURE'],
-    ['header_size too small', mutate((dv) => dv.setUint16(22, 20, true)), 'E_VBT_BAD_HEADER_SIZE'],
-    ['header_size hostile', mutate((dv) => dv.setUint16(22, 0xffff, true)), 'E_VBT_BAD_HEADER_SIZE'],
-    ['vbt_size past the buffer', mutate((dv) => dv.setUint16(24, 0xffff, true)), 'E_VBT_TRUNCATED'],
-    ['truncated file', buildVbt().subarray(0, 60), 'E_VBT_TRUNCATED'],
-    ['vbt_size too small', mutate((dv) => dv.setUint16(24, 50, true)), 'E_VBT_BAD_SIZE'],
-    ['bdb_offset past vbt_size', mutate((dv) => dv.setUint32(28, 0xffff_fff0, true)), 'E_VBT_BAD_BDB_OFFSET'],
-    ['bdb_offset inside the header', mutate((dv) => dv.setUint32(28, 8, true)), 'E_VBT_BAD_BDB_OFFSET'],
-    ['bad BDB signature', mutate((_dv, b) => (b[48] = 0x62)), 'E_VBT_BAD_BDB_SIGNATURE'],
-    ['bdb_size overflowing vbt_size', mutate((dv) => dv.setUint16(68, 0x1000, true)), 'E_VBT_BDB_OVERFLOW'],
-    ['BDB header_size too small', mutate((dv) => dv.setUint16(66, 4, true)), 'E_VBT_BAD_BDB_HEADER_SIZE'],
+  const cases: [string, Uint8Array, string][] = [
+    ['shorter than the header ("VBT header incomplete")', buildVbt().subarray(0, 47), 'E_VBT_TRUNCATED'],
+    ['no $VBT ("VBT invalid signature")', mutate((_dv, b) => (b[0] = 0x25)), 'E_VBT_BAD_SIGNATURE'],
     [
-      'BDB header_size past bdb_size',
-      mutate((dv) => dv.setUint16(66, 40, true)),
-      'E_VBT_BAD_BDB_HEADER_SIZE',
+      'vbt_size past the buffer ("vbt_size overflows")',
+      mutate((dv) => dv.setUint16(24, 0xffff, true)),
+      'E_VBT_TRUNCATED',
     ],
-    ['block past vbt_size', mutate((dv) => dv.setUint16(71, 0x100, true)), 'E_VBT_BLOCK_OVERFLOW'],
-  ])('%s -> %s', (_name, bytes, code) => {
+    ['truncated file', buildVbt().subarray(0, 60), 'E_VBT_TRUNCATED'],
+    [
+      'vbt_size too small for the BDB header ("BDB header incomplete")',
+      mutate((dv) => dv.setUint16(24, 50, true)),
+      'E_VBT_BAD_BDB_OFFSET',
+    ],
+    ['bdb_offset past vbt_size', mutate((dv) => dv.setUint32(28, 0xffff_fff0, true)), 'E_VBT_BAD_BDB_OFFSET'],
+    [
+      'BDB header one byte past vbt_size',
+      mutate((dv) => dv.setUint32(28, 83 - 22 + 1, true)),
+      'E_VBT_BAD_BDB_OFFSET',
+    ],
+    [
+      'bdb_size overflowing vbt_size ("BDB incomplete")',
+      mutate((dv) => dv.setUint16(68, 0x1000, true)),
+      'E_VBT_BDB_OVERFLOW',
+    ],
+    [
+      'bdb_size one byte past vbt_size',
+      mutate((dv) => dv.setUint16(68, 83 - 48 + 1, true)),
+      'E_VBT_BDB_OVERFLOW',
+    ],
+  ];
+  it.each(cases)('%s', (_name, bytes, code) => {
     expect(codeOf(() => parseVbt(bytes))).toBe(code);
     expect(codeOf(() => assertVbt(bytes))).toBe('E_INPUT_NOT_VBT');
+  });
+
+  it('accepts the limits themselves: BDB header ending exactly at vbt_size, bdb_size reaching it', () => {
+    const atEnd = mutate((dv, b) => {
+      b.copyWithin(83 - 22, 48, 48 + 22);
+      dv.setUint32(28, 83 - 22, true);
+      dv.setUint16(83 - 22 + 20, 22, true);
+    });
+    expect(parseVbt(atEnd)).toMatchObject({ bdbOffset: 61, bdbSize: 22, blocks: [] });
+    expect(parseVbt(mutate((dv) => dv.setUint16(68, 83 - 48, true))).bdbSize).toBe(35);
   });
 
   it('says what, where and why', () => {
@@ -284,6 +307,111 @@ describe('parseVbt rejects malformed VBTs with exact codes (regression fixtures)
     expect(info.checksum.valid).toBe(false);
     expect(info.checksum.computed).toBe(((bytes[26] as number) - 1) & 0xff);
     expect(info.warnings).toHaveLength(1);
+  });
+});
+
+describe('parseVbt tolerates, with a warning, what i915 tolerates', () => {
+  const mutate = (fn: (dv: DataView, bytes: Uint8Array) => void): Uint8Array => {
+    const bytes = buildVbt();
+    fn(new DataView(bytes.buffer), bytes);
+    // Keep the checksum right so the only warning is the one under test.
+    bytes[26] = 0;
+    let sum = 0;
+    for (let i = 0; i < 83; i++) sum += bytes[i] as number;
+    bytes[26] = (0x100 - (sum & 0xff)) & 0xff;
+    return bytes;
+  };
+  const BOTH = [
+    { id: 1, offset: 70, sizeInBytes: 5 },
+    { id: 254, offset: 78, sizeInBytes: 2 },
+  ];
+  const cases: [string, Uint8Array, string[], { id: number; offset: number; sizeInBytes: number }[]][] = [
+    [
+      'VBT header_size too small',
+      mutate((dv) => dv.setUint16(22, 20, true)),
+      ['VBT header_size at 0x16 is 0x14, expected 0x30..0x100; i915 does not read it'],
+      BOTH,
+    ],
+    [
+      'VBT header_size hostile',
+      mutate((dv) => dv.setUint16(22, 0xffff, true)),
+      ['VBT header_size at 0x16 is 0xffff, expected 0x30..0x100; i915 does not read it'],
+      BOTH,
+    ],
+    [
+      'bad BDB signature',
+      mutate((_dv, b) => (b[48] = 0x62)),
+      ['no "BIOS_DATA_BLOCK " signature at 0x30 (found "bIOS_DATA_BLOCK "); i915 does not check it'],
+      BOTH,
+    ],
+    [
+      'BDB header_size past bdb_size: no blocks',
+      mutate((dv) => dv.setUint16(66, 40, true)),
+      [
+        'BDB header_size at 0x42 is 0x28, expected 0x16..bdb_size 0x23; i915 starts its block walk there all the same',
+      ],
+      [],
+    ],
+    [
+      'block past vbt_size: the walk stops before it (the coreboot Gemini Lake case)',
+      mutate((dv) => dv.setUint16(79, 0x100, true)),
+      [
+        'BDB block 254 at 0x4e claims 0x100 bytes, ending at 0x151, 254 byte(s) past bdb_size; i915 ignores it and any block after it',
+      ],
+      [{ id: 1, offset: 70, sizeInBytes: 5 }],
+    ],
+    [
+      'first block past bdb_size hides the blocks after it',
+      mutate((dv) => dv.setUint16(71, 0x100, true)),
+      [
+        'BDB block 1 at 0x46 claims 0x100 bytes, ending at 0x149, 246 byte(s) past bdb_size; i915 ignores it and any block after it',
+      ],
+      [],
+    ],
+  ];
+  it.each(cases)('%s', (_name, bytes, warnings, blocks) => {
+    const info = parseVbt(bytes);
+    expect(info.warnings).toEqual(warnings);
+    expect(info.blocks).toEqual(blocks);
+    expect(assertVbt(bytes)).toEqual(info);
+  });
+
+  it('reads no block header that starts within 3 bytes of bdb_size (i915: index + 3 < total)', () => {
+    // bdb_size 33 leaves exactly 3 bytes (a 0-size block header) after block 1: i915 does not read it.
+    const bytes = mutate((dv, b) => {
+      dv.setUint16(68, 33, true);
+      b.set([254, 0, 0], 78);
+    });
+    expect(parseVbt(bytes)).toMatchObject({ blocks: [{ id: 1, offset: 70, sizeInBytes: 5 }], warnings: [] });
+  });
+
+  it('steps over a MIPI sequence block v3+ by its u32 size alone, as i915 does', () => {
+    // Block 53, u16 size 0, version 3, u32 size 2: i915 counts 3 + 2 bytes, so the next block
+    // header is read from inside the sequence data (5 bytes early).
+    const vbtSize = 48 + 22 + 3 + 5 + 2 + 3 + 1;
+    const bytes = new Uint8Array(vbtSize);
+    const dv = new DataView(bytes.buffer);
+    bytes.set(new TextEncoder().encode('$VBT TESTLAKE'), 0);
+    dv.setUint16(22, 48, true);
+    dv.setUint16(24, vbtSize, true);
+    dv.setUint32(28, 48, true);
+    bytes.set(new TextEncoder().encode('BIOS_DATA_BLOCK '), 48);
+    dv.setUint16(64, 236, true);
+    dv.setUint16(66, 22, true);
+    dv.setUint16(68, vbtSize - 48, true);
+    bytes.set([53, 0, 0, 3, 2, 0, 0, 0, 0xaa, 0xbb], 70);
+    bytes.set([57, 1, 0, 0x77], 80);
+    const info = parseVbt(bytes);
+    // A walk over the real layout would find block 57 at 0x50; i915's finds a 0-byte block 0
+    // at 0x4b (inside the sequence data), then "block 170" at 0x4e whose size runs off the end.
+    expect(info.blocks).toEqual([
+      { id: 53, offset: 70, sizeInBytes: 7 },
+      { id: 0, offset: 75, sizeInBytes: 0 },
+    ]);
+    expect(info.warnings.slice(0, 2)).toEqual([
+      'BDB block 53 at 0x46 is a MIPI sequence block v3: i915 steps over it by its u32 size, 5 bytes short of its end, and reads the next block header from inside it at 0x4b',
+      'BDB block 170 at 0x4e claims 0x39bb bytes, ending at 0x3a0c, 14776 byte(s) past bdb_size; i915 ignores it and any block after it',
+    ]);
   });
 
   it('fuzz: mutated VBTs parse or throw E_VBT_*, quickly', () => {

@@ -9,7 +9,10 @@ export interface VbtBlock {
   readonly id: number;
   /** Offset of the block's 3-byte header (id u8, size u16) from the start of the VBT. */
   readonly offset: number;
-  /** Size of the block data after its header. */
+  /**
+   * Size of the block data after its 3-byte header, as i915 copies it: the u16 size, or for a
+   * MIPI sequence block v3+ its u32 size plus the 5 bytes of version and u32 (init_bdb_block).
+   */
   readonly sizeInBytes: number;
 }
 
@@ -35,9 +38,12 @@ export interface VbtInfo {
   readonly trailingBytes: number;
   /** sha256 of the first vbtSize bytes. */
   readonly sha256: string;
-  /** The BDB blocks within bdb_size, in order (bounded walk). */
+  /** The BDB blocks i915 finds, in order: its block walk within bdb_size (find_raw_section). */
   readonly blocks: readonly VbtBlock[];
-  /** Non-fatal findings: stale checksum, last block ending past bdb_size. */
+  /**
+   * What i915 tolerates but a careful tool should show: a stale checksum, a block walk that
+   * stops early (a block claiming more than bdb_size leaves), odd header fields.
+   */
   readonly warnings: readonly string[];
 }
 
@@ -45,15 +51,15 @@ export interface VbtInfo {
 export const VBT_HEADER_SIZE = 48;
 /** sizeof(struct bdb_header): signature[16], version, header_size, bdb_size. */
 export const BDB_HEADER_SIZE = 22;
-/** VBT sizes are u16; headers larger than this are not sane. */
+/** VBT sizes are u16; a header_size beyond this is not sane (a warning: i915 never reads it). */
 export const MAX_VBT_HEADER_SIZE = 0x100;
-/** Each block has at least a 3-byte header, so a u16-sized BDB cannot hold more. */
-export const MAX_BDB_BLOCKS = 0x1_0000 / 3;
 
 const VBT_MAGIC = '$VBT';
 const BDB_SIGNATURE = 'BIOS_DATA_BLOCK ';
-/** BDB_MIPI_SEQUENCE: from sequence version 3 on its real size is a u32 after the version byte (i915 get_blocksize). */
+/** BDB_MIPI_SEQUENCE: from sequence version 3 on its size is a u32 after the version byte (i915 _get_blocksize). */
 const BDB_MIPI_SEQUENCE = 53;
+/** The MIPI sequence block v3+ version byte and u32 size, which i915 counts as header (init_bdb_block). */
+const MIPI_SEQUENCE_V3_HEADER_SIZE = 5;
 
 function ascii(bytes: Uint8Array, offset: number, length: number): string {
   let text = '';
@@ -66,56 +72,74 @@ function fail(code: string, message: string, details: Record<string, unknown>): 
 }
 
 /**
- * Walks the BDB blocks that lie within bdb_size, as i915 (find_raw_section) and
- * intel_vbt_decode do. Intel's tools write a bdb_size one byte short in many real VBTs
- * (every Coffee Lake..Alder Lake FSP and coreboot VBT in the corpus whose vbt_size is
- * bdb_offset + bdb_size + 1), so their last block ends one byte past bdb_size, within
- * vbt_size: readers ignore that block, and so do we, with a warning. A block that runs
- * past vbt_size as well is an error.
+ * The BDB blocks as i915 finds them (intel_bios.c find_raw_section, same in intel_vbt_decode):
+ * starting header_size bytes into the BDB, while a block header starts more than 3 bytes
+ * before bdb_size, read id and size (for a MIPI sequence block v3+ the u32 after its version
+ * byte, _get_blocksize) and step over 3 + size bytes. A block that would end past bdb_size
+ * ends the walk: i915 finds neither it nor any block after it, and loads the VBT all the
+ * same, so this is a warning, never an error. Real cases: Intel's tools write a bdb_size one
+ * byte short in many VBTs, so their last block ends 1 byte past it; coreboot's Gemini Lake
+ * (starlabs/lite glk) and Skylake (purism/librem_skl) data.vbt files carry a block whose size
+ * field runs thousands of bytes past the VBT.
+ *
+ * The MIPI sequence quirk is kept as i915 has it: the walk steps over such a block by its u32
+ * size only, 5 bytes short of its data, so a block after it is read from inside it.
  */
 function walkBlocks(
   bytes: Uint8Array,
   dv: DataView,
-  start: number,
-  bdbEnd: number,
-  vbtEnd: number,
+  bdbOffset: number,
+  bdbHeaderSize: number,
+  bdbSize: number,
   warnings: string[],
 ): VbtBlock[] {
   const blocks: VbtBlock[] = [];
-  let at = start;
-  // i915 find_raw_section: a block header needs 3 bytes; fewer trailing bytes are padding.
-  while (at + 3 <= bdbEnd) {
-    if (blocks.length >= MAX_BDB_BLOCKS) {
-      fail('E_VBT_TOO_MANY_BLOCKS', `BDB at ${hex(start)} holds more than ${MAX_BDB_BLOCKS} blocks`, {
-        offset: at,
-      });
-    }
+  const bdbEnd = bdbOffset + bdbSize;
+  let index = bdbHeaderSize;
+  // Each step consumes at least 3 of at most 0xffff bytes, so the walk is bounded.
+  while (index + 3 < bdbSize) {
+    const at = bdbOffset + index;
     const id = bytes[at] as number;
     let size = dv.getUint16(at + 1, true);
-    if (id === BDB_MIPI_SEQUENCE && at + 8 <= vbtEnd && (bytes[at + 3] as number) >= 3) {
-      size = dv.getUint32(at + 4, true) + 5;
+    let dataSize = size;
+    const mipiV3 = id === BDB_MIPI_SEQUENCE && (bytes[at + 3] as number) >= 3;
+    if (mipiV3) {
+      if (at + 8 > bytes.length) {
+        // i915 would read the u32 past the end of the buffer; nothing sane lies there.
+        warnings.push(
+          `BDB block ${id} at ${hex(at)} (MIPI sequence v3+) has no room for its u32 size before the end of the data; the block walk stops there`,
+        );
+        break;
+      }
+      size = dv.getUint32(at + 4, true);
+      dataSize = size + MIPI_SEQUENCE_V3_HEADER_SIZE;
     }
-    const end = at + 3 + size;
-    if (end > vbtEnd) {
-      fail(
-        'E_VBT_BLOCK_OVERFLOW',
-        `BDB block ${id} at ${hex(at)} claims ${hex(size)} bytes, ending at ${hex(end)} past vbt_size ${hex(vbtEnd)}`,
-        { offset: at, id, size, vbtSize: vbtEnd },
-      );
-    }
-    if (end > bdbEnd) {
+    index += 3;
+    if (index + size > bdbSize) {
+      const end = at + 3 + size;
       warnings.push(
-        `BDB block ${id} at ${hex(at)} ends at ${hex(end)}, ${end - bdbEnd} byte(s) past bdb_size (within vbt_size); i915 ignores it`,
+        `BDB block ${id} at ${hex(at)} claims ${hex(size)} bytes, ending at ${hex(end)}, ${end - bdbEnd} byte(s) past bdb_size; i915 ignores it and any block after it`,
       );
       break;
     }
-    blocks.push({ id, offset: at, sizeInBytes: size });
-    at = end;
+    blocks.push({ id, offset: at, sizeInBytes: dataSize });
+    index += size;
+    if (mipiV3 && index + 3 < bdbSize) {
+      warnings.push(
+        `BDB block ${id} at ${hex(at)} is a MIPI sequence block v${bytes[at + 3] as number}: i915 steps over it by its u32 size, ${MIPI_SEQUENCE_V3_HEADER_SIZE} bytes short of its end, and reads the next block header from inside it at ${hex(bdbOffset + index)}`,
+      );
+    }
   }
   return blocks;
 }
 
-/** Parses and validates a VBT that starts at offset 0; throws FormatError (E_VBT_*). */
+/**
+ * Parses a VBT that starts at offset 0 and judges it as Linux i915 does
+ * (intel_bios.c intel_bios_is_valid_vbt): only a header that does not fit, a missing "$VBT",
+ * a vbt_size past the data, and a BDB header or bdb_size past vbt_size are errors (FormatError
+ * E_VBT_*). What i915 tolerates (odd header sizes, a wrong BDB signature, a block walk that
+ * stops early, a stale checksum) is a warning in `warnings`.
+ */
 export function parseVbt(bytes: Uint8Array): VbtInfo {
   if (bytes.length < VBT_HEADER_SIZE) {
     fail('E_VBT_TRUNCATED', `${bytes.length} bytes cannot hold the ${VBT_HEADER_SIZE}-byte VBT header`, {
@@ -135,13 +159,6 @@ export function parseVbt(bytes: Uint8Array): VbtInfo {
   const vbtSize = dv.getUint16(24, true);
   const stored = bytes[26] as number;
   const bdbOffset = dv.getUint32(28, true);
-  if (headerSize < VBT_HEADER_SIZE || headerSize > MAX_VBT_HEADER_SIZE) {
-    fail(
-      'E_VBT_BAD_HEADER_SIZE',
-      `VBT header_size at 0x16 is ${hex(headerSize)}, expected ${hex(VBT_HEADER_SIZE)}..${hex(MAX_VBT_HEADER_SIZE)}`,
-      { offset: 0x16, headerSize },
-    );
-  }
   if (vbtSize > bytes.length) {
     fail(
       'E_VBT_TRUNCATED',
@@ -153,32 +170,18 @@ export function parseVbt(bytes: Uint8Array): VbtInfo {
       },
     );
   }
-  if (vbtSize < headerSize + BDB_HEADER_SIZE) {
-    fail(
-      'E_VBT_BAD_SIZE',
-      `VBT vbt_size at 0x18 is ${hex(vbtSize)}, too small for the ${hex(headerSize)}-byte header and a BDB header`,
-      { offset: 0x18, vbtSize, headerSize },
-    );
-  }
-  // i915 intel_bios_is_valid_vbt: the BDB header must lie inside vbt_size.
-  if (bdbOffset < headerSize || bdbOffset > vbtSize - BDB_HEADER_SIZE) {
+  // i915 intel_bios_is_valid_vbt: "BDB header incomplete" (range_overflows(bdb_offset, sizeof(bdb_header), vbt_size)).
+  if (bdbOffset + BDB_HEADER_SIZE > vbtSize) {
     fail(
       'E_VBT_BAD_BDB_OFFSET',
-      `VBT bdb_offset at 0x1c is ${hex(bdbOffset)}; the BDB header must start after the ${hex(headerSize)}-byte VBT header and end within vbt_size ${hex(vbtSize)}`,
+      `VBT bdb_offset at 0x1c is ${hex(bdbOffset)}; the ${hex(BDB_HEADER_SIZE)}-byte BDB header must end within vbt_size ${hex(vbtSize)}`,
       { offset: 0x1c, bdbOffset, vbtSize, headerSize },
-    );
-  }
-  const bdbSignature = ascii(bytes, bdbOffset, 16);
-  if (bdbSignature !== BDB_SIGNATURE) {
-    fail(
-      'E_VBT_BAD_BDB_SIGNATURE',
-      `no "${BDB_SIGNATURE}" signature at ${hex(bdbOffset)} (found ${JSON.stringify(bdbSignature)})`,
-      { offset: bdbOffset },
     );
   }
   const bdbVersion = dv.getUint16(bdbOffset + 16, true);
   const bdbHeaderSize = dv.getUint16(bdbOffset + 18, true);
   const bdbSize = dv.getUint16(bdbOffset + 20, true);
+  // i915 intel_bios_is_valid_vbt: "BDB incomplete".
   if (bdbOffset + bdbSize > vbtSize) {
     fail(
       'E_VBT_BDB_OVERFLOW',
@@ -186,15 +189,29 @@ export function parseVbt(bytes: Uint8Array): VbtInfo {
       { offset: bdbOffset + 20, bdbOffset, bdbSize, vbtSize },
     );
   }
-  if (bdbHeaderSize < BDB_HEADER_SIZE || bdbHeaderSize > bdbSize) {
-    fail(
-      'E_VBT_BAD_BDB_HEADER_SIZE',
-      `BDB header_size at ${hex(bdbOffset + 18)} is ${hex(bdbHeaderSize)}, expected ${hex(BDB_HEADER_SIZE)}..bdb_size ${hex(bdbSize)}`,
-      { offset: bdbOffset + 18, bdbHeaderSize, bdbSize },
+  const warnings: string[] = [];
+  if (headerSize < VBT_HEADER_SIZE || headerSize > MAX_VBT_HEADER_SIZE) {
+    warnings.push(
+      `VBT header_size at 0x16 is ${hex(headerSize)}, expected ${hex(VBT_HEADER_SIZE)}..${hex(MAX_VBT_HEADER_SIZE)}; i915 does not read it`,
     );
   }
-  const warnings: string[] = [];
-  const blocks = walkBlocks(bytes, dv, bdbOffset + bdbHeaderSize, bdbOffset + bdbSize, vbtSize, warnings);
+  if (bdbOffset < VBT_HEADER_SIZE) {
+    warnings.push(
+      `VBT bdb_offset at 0x1c is ${hex(bdbOffset)}, inside the ${hex(VBT_HEADER_SIZE)}-byte VBT header`,
+    );
+  }
+  const bdbSignature = ascii(bytes, bdbOffset, 16);
+  if (bdbSignature !== BDB_SIGNATURE) {
+    warnings.push(
+      `no "${BDB_SIGNATURE}" signature at ${hex(bdbOffset)} (found ${JSON.stringify(bdbSignature)}); i915 does not check it`,
+    );
+  }
+  if (bdbHeaderSize < BDB_HEADER_SIZE || bdbHeaderSize > bdbSize) {
+    warnings.push(
+      `BDB header_size at ${hex(bdbOffset + 18)} is ${hex(bdbHeaderSize)}, expected ${hex(BDB_HEADER_SIZE)}..bdb_size ${hex(bdbSize)}; i915 starts its block walk there all the same`,
+    );
+  }
+  const blocks = walkBlocks(bytes, dv, bdbOffset, bdbHeaderSize, bdbSize, warnings);
   let sum = 0;
   for (let i = 0; i < vbtSize; i++) sum += bytes[i] as number;
   // The checksum byte is chosen so the vbt_size bytes sum to 0; "computed" is the byte that would do that.
