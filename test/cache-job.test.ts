@@ -83,8 +83,9 @@ describe('main job with a stand-in build', () => {
       differences: [],
       lines: ['the cache is empty: nothing to compare with'],
     });
-    expect(first.name).toBe('skylake-vbt-gop1107');
-    expect(first.artifactDir.startsWith(path.join(dir, 'artifacts', 'skylake-vbt-gop1107', ''))).toBe(true);
+    // Named by the generation the GOP shows, not by the VBT's "$VBT SKYLAKE" (issue 9).
+    expect(first.name).toBe('gen9-gop1107');
+    expect(first.artifactDir.startsWith(path.join(dir, 'artifacts', 'gen9-gop1107', ''))).toBe(true);
     expect(path.basename(first.artifactDir)).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${first.key.slice(0, 8)}$`));
     const check = await verifyArtifact(first.artifactDir);
     expect(check.checkedFiles).toContain('OVMF_CODE.fd');
@@ -194,14 +195,22 @@ describe('main job with a stand-in build', () => {
     const manifest = JSON.parse(
       await readFile(path.join(generated.artifactDir, 'manifest.json'), 'utf8'),
     ) as {
-      inputs: { rom: { source: unknown } };
+      inputs: { rom: { source: unknown }; device: unknown; warnings: unknown };
     };
     expect(manifest.inputs.rom.source).toEqual({
       kind: 'generated',
       vendorId: 0x8086,
       deviceId: 0x9b41,
-      generatorVersion: '1',
+      generatorVersion: '2',
     });
+    expect([manifest.inputs.device, manifest.inputs.warnings]).toEqual([
+      {
+        id: '8086:9b41',
+        platform: { key: 'cml', name: 'Comet Lake', graphicsVersion: '9.5', bdsm: 'bdsm32' },
+      },
+      [],
+    ]);
+    expect(generated.name).toBe('cml-9b41-gop1107');
     const usage = await failure(backend, '--gop', GOP, '--vbt', VBT, '--device', '10de:1234');
     expect([usage.code, exitCodeFor(usage)]).toEqual(['E_USAGE', 2]);
   });

@@ -46,6 +46,12 @@ export interface BuiltFirmware {
   readonly edk2SourceDigest: string;
   readonly builderImageId: string;
   readonly durationMs: number;
+  /**
+   * IgdAssignmentDxe.efi and PlatformGopPolicyDxe.efi exactly as built into the firmware,
+   * for the ROM-mode option ROM; absent from backends that do not build them (test stand-ins),
+   * whose ROM is then GOP-only.
+   */
+  readonly helperDrivers?: { readonly igdAssignment: Uint8Array; readonly gopPolicy: Uint8Array };
   /** Facts for the manifest (structure report, boot result, build details). */
   readonly facts: Readonly<Record<string, unknown>>;
 }

@@ -22,15 +22,18 @@ import type { InputOrigin, InputSpec } from '../fetch/index.js';
 import { resolveInput } from '../fetch/resolve-input.js';
 import { assertGopDriver, type GopDriverInfo } from '../formats/gop.js';
 import { assertVbt, type VbtInfo } from '../formats/vbt.js';
+import { lookupDevice, type IgdPlatform } from '../igd/device-table.js';
+import { generationWarnings, gopFamily } from '../igd/generation.js';
+import { loadIgdDeviceTable } from '../igd/load.js';
+import { generationArtifactName } from '../publish/naming.js';
 import {
-  deriveArtifactName,
   findPublished,
   publishArtifact,
   assertArtifactName,
   type PublishedArtifact,
 } from '../publish/index.js';
 import type { BuildEnvironment, JobBackend, BackendContext } from './backend.js';
-import type { PreparedRom } from './rom.js';
+import type { HelperDrivers, PreparedRom } from './rom.js';
 import {
   DEFAULT_DEVICE_ID,
   INTEL_VENDOR_ID,
@@ -129,13 +132,40 @@ interface ValidatedInputs {
   };
   readonly firmware: { readonly sha256: string; readonly origin: InputOrigin } | null;
   readonly rom: RomPlan;
+  readonly device: DeviceFacts;
 }
 
-/** The ROM's key input and source now; its bytes only when a build needs them. */
+/** The device's platform (device table) and what contradicts it in the GOP and VBT. */
+async function deviceFacts(
+  deviceId: number | undefined,
+  gop: GopDriverInfo,
+  vbt: VbtInfo,
+): Promise<DeviceFacts> {
+  if (deviceId === undefined) {
+    return { deviceId: null, platform: undefined, warnings: [] };
+  }
+  const id = deviceId.toString(16).padStart(4, '0');
+  const platform = lookupDevice(await loadIgdDeviceTable(), id);
+  return { deviceId: id, platform, warnings: generationWarnings({ deviceId: id, platform, gop, vbt }) };
+}
+
+/**
+ * The ROM's key input and source now; its bytes only when a build needs them (a generated
+ * ROM chains the build's own helper drivers; without them, from a backend that builds none,
+ * it is GOP-only).
+ */
 interface RomPlan {
   readonly keyInput: string;
   readonly source: PreparedRom['source'];
-  bytes(): Promise<Uint8Array>;
+  readonly warnings: readonly string[];
+  bytes(helpers: HelperDrivers | null): Promise<Uint8Array>;
+}
+
+/** What --device says, for the manifest, the name and the warnings. */
+interface DeviceFacts {
+  readonly deviceId: string | null;
+  readonly platform: IgdPlatform | undefined;
+  readonly warnings: readonly string[];
 }
 
 /** Tells the caller the key must be recomputed (the memoized environment was stale). */
@@ -186,10 +216,17 @@ async function validateInputs(options: OvmfJobOptions): Promise<ValidatedInputs>
     const user = await resolveInput(options.rom, common);
     // The ROM parser loads only for --rom; a bad ROM fails here, before any build.
     const { prepareRom } = await import('./rom.js');
-    const prepared = prepareRom({ kind: 'user', bytes: user.bytes, origin: user.origin });
+    // Our OVMF carries IgdAssignmentDxe (embedded mode), so a GOP-only user ROM is fine here.
+    const prepared = prepareRom({
+      kind: 'user',
+      bytes: user.bytes,
+      origin: user.origin,
+      firmwareHasIgdAssignment: true,
+    });
     rom = {
       keyInput: prepared.keyInput,
       source: prepared.source,
+      warnings: prepared.warnings,
       bytes: () => Promise.resolve(prepared.bytes),
     };
   } else {
@@ -202,13 +239,17 @@ async function validateInputs(options: OvmfJobOptions): Promise<ValidatedInputs>
         deviceId,
         generatorVersion: ROM_GENERATOR_VERSION,
       },
-      bytes: async () => {
-        const { prepareRom } = await import('./rom.js');
-        return prepareRom({ kind: 'generated', gop: gopBytes, deviceId }).bytes;
+      warnings: [],
+      bytes: async (helpers) => {
+        const { buildIgdRom, prepareRom } = await import('./rom.js');
+        if (helpers === null) return buildIgdRom({ gop: gopBytes, helpers: null, deviceId }).bytes;
+        return prepareRom({ kind: 'generated', gop: gopBytes, helpers, deviceId }).bytes;
       },
     };
   }
+  const device = await deviceFacts(options.deviceId, gopInfo, vbtInfo);
   return {
+    device,
     gop: { bytes: gopBytes, sha256: gopInfo.sha256, info: gopInfo, origin: gopOrigin },
     vbt: { bytes: vbtBytes, sha256: sha256(vbtBytes), info: vbtInfo, origin: vbtOrigin },
     firmware,
@@ -294,13 +335,28 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
     },
     'inputs validated',
   );
+  for (const warning of [...inputs.device.warnings, ...inputs.rom.warnings]) {
+    logger.warn({ warning }, 'input warning');
+    emit({ type: 'note', message: `warning: ${warning}` });
+  }
+  const family = gopFamily(inputs.gop.info);
+  if (inputs.device.deviceId === null && options.name === undefined && options.recipe === undefined) {
+    emit({
+      type: 'note',
+      message:
+        family === null
+          ? 'no --device: the GOP driver does not tell its generation, so the artifact is named by GOP build only; give --device 8086:XXXX (lspci -n -s 00:02.0)'
+          : `no --device: generation inferred from the GOP driver, ${family.description}; give --device 8086:XXXX (lspci -n -s 00:02.0) to name the platform`,
+    });
+  }
   const name =
     options.name ??
     options.recipe?.name ??
-    deriveArtifactName({
-      vbtSignature: inputs.vbt.info.signature,
+    generationArtifactName({
+      platformKey: inputs.device.platform?.key ?? null,
+      deviceId: inputs.device.platform === undefined ? null : inputs.device.deviceId,
+      gopFamilyKey: family?.key ?? null,
       gopBuild: inputs.gop.info.build,
-      gopControllerName: inputs.gop.info.controllerName,
     });
   const store = new CacheStore({ root: buildCacheDir(options.env) });
   const context = backendContext(options);
@@ -367,7 +423,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             files: {
               [CODE_ENTRY_FILE]: built.code,
               [VARS_ENTRY_FILE]: built.vars,
-              [ROM_ENTRY_FILE]: await inputs.rom.bytes(),
+              [ROM_ENTRY_FILE]: await inputs.rom.bytes(built.helperDrivers ?? null),
             },
             meta: {
               jobId: options.jobId,
@@ -509,6 +565,23 @@ async function publishResult(
         },
         ...(inputs.firmware === null ? {} : { firmware: inputs.firmware }),
         rom: { sha256: sha256(rom), sizeInBytes: rom.length, source: inputs.rom.source },
+        device:
+          inputs.device.deviceId === null
+            ? null
+            : {
+                id: `8086:${inputs.device.deviceId}`,
+                platform:
+                  inputs.device.platform === undefined
+                    ? null
+                    : {
+                        key: inputs.device.platform.key,
+                        name: inputs.device.platform.name,
+                        graphicsVersion: inputs.device.platform.graphicsVersion,
+                        bdsm: inputs.device.platform.bdsm,
+                      },
+              },
+        gopFamily: gopFamily(inputs.gop.info)?.description ?? null,
+        warnings: [...inputs.device.warnings, ...inputs.rom.warnings],
         ...(options.recipe === undefined ? {} : { recipe: options.recipe }),
       },
       edk2: {

@@ -40,6 +40,34 @@ export function deriveArtifactName(inputs: ArtifactNameInputs): string {
   return name === '' ? 'ovmf' : name;
 }
 
+export interface GenerationNameInputs {
+  /** The device table's platform key of --device (`cml`, `adln`), when a device was given. */
+  readonly platformKey: string | null;
+  /** The device id, 4 hex digits, when given. */
+  readonly deviceId: string | null;
+  /** The GOP family key inferred from the driver (`gen9`, `gen12`, `hsw-bdw`), when it tells. */
+  readonly gopFamilyKey: string | null;
+  readonly gopBuild: string | null;
+}
+
+/**
+ * `<platform>-<device>-gop<build>` ("cml-9b41-gop1107") when the device is known; else
+ * `<gop family>-gop<build>` ("gen9-gop1107"); else `gop<build>`. The VBT signature is not
+ * used: it often names an older platform (Comet Lake VBTs say SKYLAKE).
+ */
+export function generationArtifactName(inputs: GenerationNameInputs): string {
+  const parts: string[] = [];
+  if (inputs.platformKey !== null) {
+    parts.push(inputs.platformKey);
+    if (inputs.deviceId !== null) parts.push(inputs.deviceId);
+  } else if (inputs.gopFamilyKey !== null) {
+    parts.push(inputs.gopFamilyKey);
+  }
+  if (inputs.gopBuild !== null) parts.push(`gop${inputs.gopBuild}`);
+  const name = slugify(parts.join('-'));
+  return name === '' ? 'ovmf' : name;
+}
+
 /** Throws TypeError unless the name is a safe single path component. */
 export function assertArtifactName(name: string): void {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(name) || name.startsWith('.') || name.includes('..')) {

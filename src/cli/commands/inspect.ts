@@ -9,7 +9,8 @@ import { hex } from '../../core/hex.js';
 import { detectFileKind } from '../../formats/detect.js';
 import { parseFirmware } from '../../formats/firmware-tree.js';
 import { classifyGopDriver } from '../../formats/gop.js';
-import { optionRomPeBytes, parseOptionRom } from '../../formats/option-rom.js';
+import { optionRomPeBytes } from '../../formats/option-rom.js';
+import { classifyRomChain, romImageLabel } from '../../formats/rom-chain.js';
 import { parsePeImage } from '../../formats/pe-coff.js';
 import { nodeToJson, renderTree, toJsonSafe } from '../../formats/render-tree.js';
 import { parseVbt } from '../../formats/vbt.js';
@@ -115,11 +116,13 @@ export const command: Command = {
       return EXIT.ok;
     }
     if (kind === 'option-rom') {
-      const rom = parseOptionRom(bytes);
-      const images = rom.images.map((image) => {
+      const chain = classifyRomChain(bytes);
+      const rom = chain.info;
+      const images = chain.images.map((named) => {
+        const { image } = named;
         let gop: Record<string, unknown> | null = null;
-        let peError: string | null = null;
-        if (image.efi !== null) {
+        let peError: string | null = named.problem;
+        if (image.efi !== null && named.problem === null) {
           try {
             const result = classifyGopDriver(optionRomPeBytes(bytes, image));
             gop = result.isGop
@@ -138,6 +141,10 @@ export const command: Command = {
           lastImage: image.lastImage,
           sha256: image.sha256,
           efi: image.efi,
+          role: named.role,
+          label: romImageLabel(named),
+          moduleName: named.moduleName,
+          capabilities: named.capabilities,
           gop,
           ...(peError === null ? {} : { peError }),
         };
@@ -145,14 +152,20 @@ export const command: Command = {
       if (json)
         writeJson(
           ctx.stdout,
-          toJsonSafe({ kind: 'option-rom', ...common, images, trailingBytes: rom.trailingBytes }),
+          toJsonSafe({
+            kind: 'option-rom',
+            ...common,
+            images,
+            igdAssignment: chain.hasIgdAssignment,
+            trailingBytes: rom.trailingBytes,
+          }),
         );
       else {
         writeLine(ctx.stdout, `PCI option ROM, ${images.length} image(s), ${bytes.length} bytes`);
         for (const i of images) {
           writeLine(
             ctx.stdout,
-            `  @${hex(i.offset)} ${i.vendorId}:${i.deviceId} ${i.codeType} ${i.size} bytes${i.lastImage ? ' (last)' : ''}${i.gop === null ? '' : ` Intel GOP driver build ${String(i.gop['build'] ?? 'unknown')}`}`,
+            `  @${hex(i.offset)} ${i.vendorId}:${i.deviceId} ${i.codeType} ${i.size} bytes${i.lastImage ? ' (last)' : ''}: ${i.label}`,
           );
         }
       }

@@ -54,9 +54,11 @@ export const JOB_OPTIONS_USAGE = [
   'options:',
   "  --machine q35|i440fx              VM machine type (default q35, or the recipe's)",
   '  --out <dir>                       artifact store (default ./artifacts)',
-  '  --name <name>                     artifact name (default: from the VBT signature and GOP build)',
+  '  --name <name>                     artifact name (default: platform, device and GOP build, e.g. cml-9b41-gop1107)',
   '  --rom <file>                      ship this vBIOS ROM (validated) instead of generating one',
-  "  --device 8086:XXXX                device id of the generated ROM (default: the recipe's, else 8086:ffff)",
+  '  --device 8086:XXXX|XXXX           the host iGPU (lspci -n -s 00:02.0): its generation from the device table names',
+  "                                    the artifact, is checked against the GOP and VBT, and is the generated ROM's id",
+  "                                    (default: the recipe's; without one the ROM says 8086:ffff)",
   '  --target DEBUG|RELEASE            EDK2 build target (default DEBUG: the boot check reads its log)',
   '  --fd-size 2MB|4MB                 flash layout (default 4MB)',
   '  --secure-boot                     secure boot with SMM (q35 only)',
@@ -162,9 +164,6 @@ export async function parseJobRequest(
     if (values.gop === undefined || values.vbt === undefined)
       throw new UsageError('--gop and --vbt go together');
     inputs = { gop: { path: path.resolve(cwd, values.gop) }, vbt: { path: path.resolve(cwd, values.vbt) } };
-  }
-  if (values.rom !== undefined && values.device !== undefined) {
-    throw new UsageError('--rom and --device exclude each other: a given ROM carries its own device id');
   }
   const machine = oneOf('machine', values.machine, ['q35', 'i440fx'] as const) ?? recipe?.machine ?? 'q35';
   const device = values.device ?? recipe?.device;
