@@ -178,6 +178,10 @@ describe('parseVbt on every corpus vbt/ file (manifest ground truth)', () => {
       false,
     ]);
     expect(two.sha256).toBe('7688d365f387eab30b764df0b690e5b1be7381d59ce13cde2f73fdfb81a02584');
+    // Its last block is a MIPI sequence block v3 ending 1 byte past bdb_size by its full size,
+    // inside it by its u32 size: i915 and intel_vbt_decode find it, and so must we (the
+    // differential found it missing).
+    expect(two.blocks.find((block) => block.id === 53)).toEqual({ id: 53, offset: 0x1597, sizeInBytes: 73 });
     const legacy = parseVbt(read('roms/haswell-devid-0406-legacy-vbios.rom').subarray(2768));
     expect([legacy.signature, legacy.vbtSize, legacy.checksum.valid]).toEqual([
       '$VBT COFFEELAKE',
