@@ -6,10 +6,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findPublished, publishArtifact, verifyArtifact, type PublishOptions } from './artifact.js';
+import {
+  findPublished,
+  publishArtifact,
+  verifyArtifact,
+  type PublishedArtifact,
+  type PublishOptions,
+} from './artifact.js';
 import { artifactVersion, deriveArtifactName } from './naming.js';
 
 const run = promisify(execFile);
+const RACE_CHILD = path.resolve(import.meta.dirname, '../../test/publish-race-child.ts');
 const KEY = '3f1c2a9b'.repeat(8);
 const CODE = new Uint8Array(8192).map((_, i) => (i * 13) & 0xff);
 const VARS = new Uint8Array(2048).fill(0xff);
@@ -221,8 +228,10 @@ describe('publishArtifact', () => {
     const signature = JSON.parse(await readFile(signaturePath, 'utf8')) as { signature: string };
     const bytes = Buffer.from(signature.signature, 'base64');
     bytes[0] = (bytes[0] as number) ^ 1;
+    const signatureText = await readFile(signaturePath);
     await writeFile(signaturePath, JSON.stringify({ ...signature, signature: bytes.toString('base64') }));
     expect((await errorOf(verifyArtifact(published.artifactDir))).code).toBe('E_SIGNATURE_INVALID');
+    await writeFile(signaturePath, signatureText);
     await rm(path.join(published.artifactDir, 'OVMF_VARS.fd'));
     expect(await errorOf(verifyArtifact(published.artifactDir))).toMatchObject({
       code: 'E_ARTIFACT_FILE_MISSING',
@@ -231,9 +240,22 @@ describe('publishArtifact', () => {
   });
 
   it('keeps one signing key across publishes and versions apart in time order', async () => {
+    const otherRom = (byte: number): PublishOptions['files'] => ({
+      code: CODE,
+      vars: VARS,
+      rom: ROM.with(2, byte),
+    });
     const first = await publishArtifact(options);
-    const second = await publishArtifact({ ...options, now: new Date('2026-11-24T06:00:00Z') });
-    const third = await publishArtifact({ ...options, now: new Date('2026-11-24T06:00:00Z') });
+    const second = await publishArtifact({
+      ...options,
+      files: otherRom(1),
+      now: new Date('2026-11-24T06:00:00Z'),
+    });
+    const third = await publishArtifact({
+      ...options,
+      files: otherRom(2),
+      now: new Date('2026-11-24T06:00:00Z'),
+    });
     expect(second.signingKeyFingerprint).toBe(first.signingKeyFingerprint);
     expect([first.version, second.version, third.version]).toEqual([
       '20261124T051500Z-3f1c2a9b',
@@ -242,6 +264,56 @@ describe('publishArtifact', () => {
     ]);
     const nameDir = path.join(dir, 'artifacts', options.name);
     expect(await readlink(path.join(nameDir, 'latest'))).toBe(third.version);
+  });
+
+  it('returns the published version when the same content is published again, and points latest at it', async () => {
+    const first = await publishArtifact(options);
+    const other = await publishArtifact({
+      ...options,
+      files: { code: CODE, vars: VARS, rom: ROM.with(2, 7) },
+    });
+    const again = await publishArtifact({ ...options, now: new Date('2026-11-24T07:00:00Z') });
+    expect(other.version).toBe('20261124T051500Z-3f1c2a9b.2');
+    expect(again).toEqual({ ...first, reused: true });
+    const nameDir = path.join(dir, 'artifacts', options.name);
+    expect(await readlink(path.join(nameDir, 'latest'))).toBe(first.version);
+    expect((await readdir(nameDir)).sort()).toEqual([first.version, other.version, 'latest']);
+  });
+
+  it('two concurrent publishes of the same content in one process both return one version', async () => {
+    const results = await Promise.all([publishArtifact(options), publishArtifact(options)]);
+    expect(results.map((r) => r.version)).toEqual(['20261124T051500Z-3f1c2a9b', '20261124T051500Z-3f1c2a9b']);
+    expect(results.map((r) => r.reused).sort()).toEqual([false, true]);
+    const nameDir = path.join(dir, 'artifacts', options.name);
+    expect((await readdir(nameDir)).sort()).toEqual(['20261124T051500Z-3f1c2a9b', 'latest']);
+    const [a, b] = results as [PublishedArtifact, PublishedArtifact];
+    expect(a.artifactDir).toBe(b.artifactDir);
+    expect(sha(await readFile(a.files.code))).toBe(sha(CODE));
+    expect(sha(await readFile(b.files.rom))).toBe(sha(ROM));
+    await verifyArtifact(a.artifactDir);
+  });
+
+  it('two processes publishing the same content at once both succeed with the same version and bytes', async () => {
+    const barrier = path.join(dir, 'ready');
+    await writeFile(barrier, '');
+    const child = (): Promise<{ stdout: string }> =>
+      run(process.execPath, ['--import', 'tsx', RACE_CHILD, options.storeDir, options.configDir, barrier], {
+        cwd: path.resolve(import.meta.dirname, '../..'),
+      });
+    const outputs = await Promise.all([child(), child()]);
+    const results = outputs.map(
+      (o) =>
+        JSON.parse(o.stdout) as { version: string; artifactDir: string; reused: boolean; digests: string },
+    );
+    const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
+    expect(b.version).toBe(a.version);
+    expect(b.artifactDir).toBe(a.artifactDir);
+    expect(b.digests).toBe(a.digests);
+    expect([a.reused, b.reused].sort()).toEqual([false, true]);
+    const nameDir = path.join(options.storeDir, 'race');
+    expect((await readdir(nameDir)).sort()).toEqual([a.version, 'latest']);
+    const check = await verifyArtifact(a.artifactDir);
+    expect(check.digests['OVMF_CODE.fd']).toBe(sha(CODE));
   });
 
   it('ignores and removes temp dirs of dead publishers; findPublished reuses an intact version only', async () => {

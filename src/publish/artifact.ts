@@ -2,20 +2,27 @@
 // directory is built under artifacts/<name>/.tmp-<pid>-<random>/, fsynced, renamed into
 // place in one step, and only then is artifacts/<name>/latest repointed (symlink swapped
 // by rename), so a reader never sees half an artifact.
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { acquireLock } from '../cache/lock.js';
 import { sha256 } from '../core/digest.js';
 import { fsyncDir, randomSuffix, writeFileSynced } from '../fetch/durable-fs.js';
 import { PublishError } from './errors.js';
-import { artifactVersion, assertArtifactName } from './naming.js';
 import {
-  loadOrCreateSigningKey,
-  publicKeyFingerprint,
-  signedMessage,
-  signMessage,
-  verifyMessage,
-} from './signing.js';
+  CODE_FILE,
+  DEFAULT_ROM_FILE,
+  LATEST_LINK,
+  MANIFEST_FILE,
+  PROXMOX_FILE,
+  PUBLIC_KEY_FILE,
+  QEMU_FILE,
+  SIGNATURE_FILE,
+  SUMS_FILE,
+  VARS_FILE,
+  descriptorFileName,
+} from './layout.js';
+import { artifactVersion, assertArtifactName } from './naming.js';
+import { loadOrCreateSigningKey, signedMessage, signMessage, type SigningKey } from './signing.js';
 import {
   firmwareDescriptor,
   proxmoxSnippet,
@@ -23,20 +30,29 @@ import {
   type FirmwareFacts,
   type MachineType,
 } from './snippets.js';
+import { verifyArtifact, type VerifyArtifactOptions } from './verify.js';
 
-export const CODE_FILE = 'OVMF_CODE.fd';
-export const VARS_FILE = 'OVMF_VARS.fd';
-export const DEFAULT_ROM_FILE = 'igd.rom';
-export const MANIFEST_FILE = 'manifest.json';
-export const SUMS_FILE = 'SHA256SUMS';
-export const SIGNATURE_FILE = 'signature.json';
-export const PUBLIC_KEY_FILE = 'signing-key.pub';
-export const PROXMOX_FILE = 'proxmox.conf';
-export const QEMU_FILE = 'qemu.sh';
-export const LATEST_LINK = 'latest';
+export {
+  CODE_FILE,
+  DEFAULT_ROM_FILE,
+  LATEST_LINK,
+  MANIFEST_FILE,
+  PROXMOX_FILE,
+  PUBLIC_KEY_FILE,
+  QEMU_FILE,
+  SIGNATURE_FILE,
+  SUMS_FILE,
+  VARS_FILE,
+  descriptorFileName,
+} from './layout.js';
+export { verifyArtifact } from './verify.js';
+export type { ArtifactCheck, VerifyArtifactOptions } from './verify.js';
+
 const TEMP_PREFIX = '.tmp-';
-/** Files that cannot be listed in SHA256SUMS (they are made from it). */
-const UNSUMMED: readonly string[] = [SUMS_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE];
+/** One publisher per artifact name at a time, so two identical runs agree on one version. */
+const PUBLISH_LOCK = '.publish.lock';
+/** Versions tried after the base one when names are taken by other content (`<version>.2` ...). */
+const MAX_VERSION_SUFFIX = 1000;
 
 export interface PublishOptions {
   readonly name: string;
@@ -57,6 +73,8 @@ export interface PublishOptions {
   readonly description?: string;
   /** The clock, passed in for tests. @default new Date() */
   readonly now?: Date;
+  /** Stops waiting for another publisher of the same name. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PublishedArtifact {
@@ -68,11 +86,6 @@ export interface PublishedArtifact {
   readonly signingKeyFingerprint: string;
   /** True when an existing, verified directory for the same key was reused instead of writing a new one. */
   readonly reused: boolean;
-}
-
-/** `60-ovmf-build-<name>.json`: ready to drop into /etc/qemu/firmware (firmware.json: NN- prefix sorts). */
-export function descriptorFileName(name: string): string {
-  return `60-ovmf-build-${name}.json`;
 }
 
 function sumsText(entries: ReadonlyMap<string, Uint8Array>): string {
@@ -98,25 +111,24 @@ async function removeAbandonedTemps(nameDir: string): Promise<void> {
   }
 }
 
-/** Publishes a new version directory atomically and repoints `latest`. */
-export async function publishArtifact(options: PublishOptions): Promise<PublishedArtifact> {
-  assertArtifactName(options.name);
-  const romFileName = options.romFileName ?? DEFAULT_ROM_FILE;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(romFileName)) {
-    throw new TypeError(`Expected \`romFileName\` to be a plain file name, got \`${romFileName}\``);
-  }
-  const now = options.now ?? new Date();
-  const storeDir = path.resolve(options.storeDir);
-  const nameDir = path.join(storeDir, options.name);
-  await mkdir(nameDir, { recursive: true });
-  await removeAbandonedTemps(nameDir);
-  const taken = new Set(await readdir(nameDir));
-  const baseVersion = artifactVersion(now, options.keyValue);
-  let version = baseVersion;
-  for (let n = 2; taken.has(version); n += 1) version = `${baseVersion}.${n}`;
+interface VersionPlan {
+  readonly version: string;
+  readonly finalDir: string;
+  readonly facts: FirmwareFacts;
+  /** Every file of the directory but SHA256SUMS, signature.json and signing-key.pub. */
+  readonly payload: ReadonlyMap<string, Uint8Array>;
+}
+
+/** The files of one version directory; everything but manifest.json depends only on the inputs and the version. */
+function planVersion(
+  options: PublishOptions,
+  nameDir: string,
+  version: string,
+  romFileName: string,
+  now: Date,
+  key: SigningKey,
+): VersionPlan {
   const finalDir = path.join(nameDir, version);
-  const tmp = path.join(nameDir, `${TEMP_PREFIX}${process.pid}-${randomSuffix()}`);
-  const key = await loadOrCreateSigningKey(options.configDir);
   const facts: FirmwareFacts = {
     machine: options.machine,
     target: options.target,
@@ -156,7 +168,73 @@ export async function publishArtifact(options: PublishOptions): Promise<Publishe
   );
   payload.set(PROXMOX_FILE, encoder.encode(proxmoxSnippet(facts, options.name)));
   payload.set(QEMU_FILE, encoder.encode(qemuCommandLine(facts)));
-  const sums = encoder.encode(sumsText(payload));
+  return { version, finalDir, facts, payload };
+}
+
+/**
+ * True when `check` (an intact directory signed by our key) holds exactly what `plan` would
+ * write for its version, manifest.json aside (it records when and how the build ran): the
+ * same firmware, ROM, descriptor and snippets, so the same cache key, machine and paths.
+ */
+function holdsSameContent(
+  check: { readonly digests: Readonly<Record<string, string>> },
+  plan: VersionPlan,
+): boolean {
+  const listed = Object.keys(check.digests).sort();
+  const planned = [...plan.payload.keys()].sort();
+  if (listed.join('\n') !== planned.join('\n')) return false;
+  return [...plan.payload].every(
+    ([file, bytes]) => file === MANIFEST_FILE || check.digests[file] === sha256(bytes),
+  );
+}
+
+/** Versions of this name built from this key, newest first. */
+async function versionsOfKey(nameDir: string, keyValue: string): Promise<string[]> {
+  const suffix = `-${keyValue.slice(0, 8)}`;
+  return (await readdir(nameDir).catch(() => [] as string[]))
+    .filter((entry) => !entry.startsWith('.') && entry !== LATEST_LINK && entry.includes(suffix))
+    .sort()
+    .reverse();
+}
+
+/** An intact published version of the same content, or null. */
+async function findIdentical(
+  options: PublishOptions,
+  nameDir: string,
+  romFileName: string,
+  now: Date,
+  key: SigningKey,
+  candidates: readonly string[],
+): Promise<VersionPlan | null> {
+  const trusted: VerifyArtifactOptions = { publicKeyPem: key.publicKeyPem };
+  for (const version of candidates) {
+    const plan = planVersion(options, nameDir, version, romFileName, now, key);
+    const check = await verifyArtifact(plan.finalDir, trusted).catch(() => null);
+    if (check !== null && holdsSameContent(check, plan)) return plan;
+  }
+  return null;
+}
+
+function published(
+  options: PublishOptions,
+  plan: VersionPlan,
+  key: SigningKey,
+  reused: boolean,
+): PublishedArtifact {
+  return {
+    name: options.name,
+    version: plan.version,
+    artifactDir: plan.finalDir,
+    files: { code: plan.facts.codePath, vars: plan.facts.varsPath, rom: plan.facts.romPath },
+    descriptorFile: path.join(plan.finalDir, descriptorFileName(options.name)),
+    signingKeyFingerprint: key.fingerprint,
+    reused,
+  };
+}
+
+/** Writes the version directory under a temp name and renames it into place; false when the name was taken meanwhile. */
+async function writeVersion(nameDir: string, plan: VersionPlan, key: SigningKey): Promise<boolean> {
+  const sums = new TextEncoder().encode(sumsText(plan.payload));
   const signature = {
     algorithm: 'ed25519',
     publicKeyFingerprint: key.fingerprint,
@@ -164,36 +242,105 @@ export async function publishArtifact(options: PublishOptions): Promise<Publishe
     message: 'ovmf-build artifact signature v1',
     signature: signMessage(
       key,
-      signedMessage(sha256(payload.get(MANIFEST_FILE) as Uint8Array), sha256(sums)),
+      signedMessage(sha256(plan.payload.get(MANIFEST_FILE) as Uint8Array), sha256(sums)),
     ),
   };
-  await mkdir(tmp);
+  const tmp = path.join(nameDir, `${TEMP_PREFIX}${process.pid}-${randomSuffix()}`);
   try {
-    for (const [file, bytes] of payload) {
+    await mkdir(tmp);
+    for (const [file, bytes] of plan.payload) {
       await writeFileSynced(path.join(tmp, file), bytes, file === QEMU_FILE ? 0o755 : 0o644);
     }
     await writeFileSynced(path.join(tmp, SUMS_FILE), sums);
     await writeFileSynced(path.join(tmp, SIGNATURE_FILE), `${JSON.stringify(signature, null, 2)}\n`);
     await writeFileSynced(path.join(tmp, PUBLIC_KEY_FILE), key.publicKeyPem);
     await fsyncDir(tmp);
-    await rename(tmp, finalDir);
+    try {
+      await rename(tmp, plan.finalDir);
+    } catch (error) {
+      // rename(2) onto a non-empty directory: a publisher that does not take the lock (an older ovmf-build) won.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        await rm(tmp, { recursive: true, force: true });
+        return false;
+      }
+      throw error;
+    }
     await fsyncDir(nameDir);
+    return true;
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
-    throw new PublishError('E_PUBLISH_FAILED', `cannot publish ${finalDir}: ${(error as Error).message}`, {
-      artifactDir: finalDir,
+    throw new PublishError(
+      'E_PUBLISH_FAILED',
+      `cannot publish ${plan.finalDir}: ${(error as Error).message}`,
+      {
+        artifactDir: plan.finalDir,
+      },
+    );
+  }
+}
+
+/**
+ * Publishes a version directory atomically and repoints `latest`. Under a per-name lock: when
+ * an intact version with the same content is already published (two identical runs, or a
+ * rebuild of the same inputs), that version is returned (`reused: true`) instead of a copy.
+ */
+export async function publishArtifact(options: PublishOptions): Promise<PublishedArtifact> {
+  assertArtifactName(options.name);
+  const romFileName = options.romFileName ?? DEFAULT_ROM_FILE;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(romFileName)) {
+    throw new TypeError(`Expected \`romFileName\` to be a plain file name, got \`${romFileName}\``);
+  }
+  const now = options.now ?? new Date();
+  const storeDir = path.resolve(options.storeDir);
+  const nameDir = path.join(storeDir, options.name);
+  try {
+    await mkdir(nameDir, { recursive: true });
+  } catch (error) {
+    throw new PublishError('E_PUBLISH_FAILED', `cannot create ${nameDir}: ${(error as Error).message}`, {
+      artifactDir: nameDir,
     });
   }
-  await pointLatest(nameDir, version);
-  return {
-    name: options.name,
-    version,
-    artifactDir: finalDir,
-    files: { code: facts.codePath, vars: facts.varsPath, rom: facts.romPath },
-    descriptorFile: path.join(finalDir, descriptorFileName(options.name)),
-    signingKeyFingerprint: key.fingerprint,
-    reused: false,
-  };
+  const key = await loadOrCreateSigningKey(options.configDir);
+  await using _lock = await acquireLock(
+    path.join(nameDir, PUBLISH_LOCK),
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
+  await removeAbandonedTemps(nameDir);
+  const same = await findIdentical(
+    options,
+    nameDir,
+    romFileName,
+    now,
+    key,
+    await versionsOfKey(nameDir, options.keyValue),
+  );
+  if (same !== null) {
+    await pointLatest(nameDir, same.version);
+    return published(options, same, key, true);
+  }
+  const taken = new Set(await readdir(nameDir));
+  const baseVersion = artifactVersion(now, options.keyValue);
+  for (let n = 1; n <= MAX_VERSION_SUFFIX; n += 1) {
+    const version = n === 1 ? baseVersion : `${baseVersion}.${n}`;
+    if (taken.has(version)) continue;
+    const plan = planVersion(options, nameDir, version, romFileName, now, key);
+    if (await writeVersion(nameDir, plan, key)) {
+      await pointLatest(nameDir, version);
+      return published(options, plan, key, false);
+    }
+    const winner = await findIdentical(options, nameDir, romFileName, now, key, [version]);
+    if (winner !== null) {
+      await pointLatest(nameDir, winner.version);
+      return published(options, winner, key, true);
+    }
+    taken.add(version);
+  }
+  throw new PublishError(
+    'E_PUBLISH_FAILED',
+    `cannot publish ${options.name}: versions ${baseVersion} to .${MAX_VERSION_SUFFIX} are all taken`,
+    { artifactDir: path.join(nameDir, baseVersion) },
+  );
 }
 
 /** Swaps `<nameDir>/latest` to point at `version` (a new symlink renamed over the old one: atomic). */
@@ -213,160 +360,20 @@ export async function readLatest(nameDir: string): Promise<string | null> {
   return readlink(path.join(nameDir, LATEST_LINK)).catch(() => null);
 }
 
-export interface ArtifactCheck {
-  readonly artifactDir: string;
-  /** Files whose digests were checked (SHA256SUMS and manifest.json). */
-  readonly checkedFiles: readonly string[];
-  readonly signingKeyFingerprint: string;
-  /** Files in the directory that nothing lists (not an error: a user may keep a VARS copy there). */
-  readonly unlistedFiles: readonly string[];
-  readonly manifest: Record<string, unknown>;
-}
-
-async function readRequired(dir: string, file: string): Promise<Buffer> {
-  try {
-    return await readFile(path.join(dir, file));
-  } catch {
-    throw new PublishError('E_ARTIFACT_FILE_MISSING', `${file} is missing from ${dir}`, {
-      file,
-      artifactDir: dir,
-    });
-  }
-}
-
-/**
- * Checks an artifact directory: every digest in SHA256SUMS and in manifest.json, then the
- * ed25519 signature over manifest.json and SHA256SUMS with the given public key (default:
- * the signing-key.pub in the directory). Throws PublishError naming the file.
- */
-export async function verifyArtifact(
-  dir: string,
-  options: { readonly publicKeyPem?: string } = {},
-): Promise<ArtifactCheck> {
-  const artifactDir = path.resolve(dir);
-  const sums = await readRequired(artifactDir, SUMS_FILE);
-  const listed = new Map<string, string>();
-  for (const [index, line] of sums.toString('utf8').split('\n').entries()) {
-    if (line === '') continue;
-    const match = /^([0-9a-f]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._-]{0,127})$/.exec(line);
-    if (match === null || UNSUMMED.includes(match[2] as string)) {
-      throw new PublishError('E_ARTIFACT_DIGEST_MISMATCH', `${SUMS_FILE} line ${index + 1} is malformed`, {
-        file: SUMS_FILE,
-        line: index + 1,
-      });
-    }
-    listed.set(match[2] as string, match[1] as string);
-  }
-  const actual = new Map<string, string>();
-  for (const [file, expected] of listed) {
-    const digest = sha256(await readRequired(artifactDir, file));
-    actual.set(file, digest);
-    if (digest !== expected) {
-      throw new PublishError(
-        'E_ARTIFACT_DIGEST_MISMATCH',
-        `${file}: sha256 is ${digest}, ${SUMS_FILE} says ${expected}`,
-        {
-          file,
-          expected,
-          actual: digest,
-        },
-      );
-    }
-  }
-  const manifestBytes = await readRequired(artifactDir, MANIFEST_FILE);
-  if (!listed.has(MANIFEST_FILE)) {
-    throw new PublishError('E_ARTIFACT_MANIFEST_INVALID', `${SUMS_FILE} does not list ${MANIFEST_FILE}`, {
-      file: SUMS_FILE,
-    });
-  }
-  let manifest: Record<string, unknown>;
-  try {
-    manifest = JSON.parse(manifestBytes.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new PublishError('E_ARTIFACT_MANIFEST_INVALID', `${MANIFEST_FILE} is not JSON`, {
-      file: MANIFEST_FILE,
-    });
-  }
-  const digests = (manifest['files'] as { digests?: Record<string, { sha256?: unknown }> } | undefined)
-    ?.digests;
-  if (digests === undefined || typeof digests !== 'object') {
-    throw new PublishError('E_ARTIFACT_MANIFEST_INVALID', `${MANIFEST_FILE} has no files.digests`, {
-      file: MANIFEST_FILE,
-    });
-  }
-  for (const [file, record] of Object.entries(digests)) {
-    const digest = actual.get(file) ?? sha256(await readRequired(artifactDir, file));
-    if (digest !== record.sha256) {
-      throw new PublishError(
-        'E_ARTIFACT_DIGEST_MISMATCH',
-        `${file}: sha256 is ${digest}, ${MANIFEST_FILE} says ${String(record.sha256)}`,
-        { file, expected: record.sha256, actual: digest },
-      );
-    }
-  }
-  const signatureText = await readRequired(artifactDir, SIGNATURE_FILE).catch((error: unknown) => {
-    throw new PublishError('E_SIGNATURE_MISSING', `${SIGNATURE_FILE} is missing from ${artifactDir}`, {
-      file: SIGNATURE_FILE,
-      cause: String(error),
-    });
-  });
-  let signature: { algorithm?: unknown; signature?: unknown };
-  try {
-    signature = JSON.parse(signatureText.toString('utf8')) as typeof signature;
-  } catch {
-    throw new PublishError('E_SIGNATURE_INVALID', `${SIGNATURE_FILE} is not JSON`, { file: SIGNATURE_FILE });
-  }
-  let publicKey: KeyObject;
-  const pem = options.publicKeyPem ?? (await readRequired(artifactDir, PUBLIC_KEY_FILE)).toString('utf8');
-  try {
-    publicKey = createPublicKey(pem);
-  } catch {
-    throw new PublishError('E_SIGNATURE_INVALID', 'the public key is not a PEM public key', {
-      file: options.publicKeyPem === undefined ? PUBLIC_KEY_FILE : '--key',
-    });
-  }
-  const fingerprint = publicKeyFingerprint(publicKey);
-  const message = signedMessage(sha256(manifestBytes), sha256(sums));
-  if (
-    signature.algorithm !== 'ed25519' ||
-    typeof signature.signature !== 'string' ||
-    publicKey.asymmetricKeyType !== 'ed25519' ||
-    !verifyMessage(publicKey, message, signature.signature)
-  ) {
-    throw new PublishError(
-      'E_SIGNATURE_INVALID',
-      `the signature in ${SIGNATURE_FILE} over ${MANIFEST_FILE} and ${SUMS_FILE} does not verify with key ${fingerprint.slice(0, 16)}..`,
-      { file: SIGNATURE_FILE, signingKeyFingerprint: fingerprint },
-    );
-  }
-  const present = await readdir(artifactDir);
-  return {
-    artifactDir,
-    checkedFiles: [...listed.keys()].sort(),
-    signingKeyFingerprint: fingerprint,
-    unlistedFiles: present.filter((file) => !listed.has(file) && !UNSUMMED.includes(file)).sort(),
-    manifest,
-  };
-}
-
 /**
  * The newest intact published version of `name` built from this cache key, or null. Used on
- * a cache hit so a warm run points at the existing artifact instead of writing a copy.
+ * a cache hit so a warm run points at the existing artifact instead of writing a copy. Give
+ * `publicKeyPem` (this user's key) or `trustedKeys`: by default the directory's own key is used.
  */
 export async function findPublished(
   storeDir: string,
   name: string,
   keyValue: string,
-  options: { readonly publicKeyPem?: string } = {},
+  options: VerifyArtifactOptions = {},
 ): Promise<PublishedArtifact | null> {
   assertArtifactName(name);
   const nameDir = path.join(path.resolve(storeDir), name);
-  const suffix = `-${keyValue.slice(0, 8)}`;
-  const versions = (await readdir(nameDir).catch(() => [] as string[]))
-    .filter((entry) => !entry.startsWith('.') && entry !== LATEST_LINK && entry.includes(suffix))
-    .sort()
-    .reverse();
-  for (const version of versions) {
+  for (const version of await versionsOfKey(nameDir, keyValue)) {
     const artifactDir = path.join(nameDir, version);
     try {
       const check = await verifyArtifact(artifactDir, options);

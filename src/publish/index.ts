@@ -1,6 +1,7 @@
 export {
   CODE_FILE,
   DEFAULT_ROM_FILE,
+  LATEST_LINK,
   MANIFEST_FILE,
   PUBLIC_KEY_FILE,
   SIGNATURE_FILE,
@@ -13,11 +14,26 @@ export {
   readLatest,
   verifyArtifact,
 } from './artifact.js';
-export type { ArtifactCheck, PublishOptions, PublishedArtifact } from './artifact.js';
+export type { ArtifactCheck, PublishOptions, PublishedArtifact, VerifyArtifactOptions } from './artifact.js';
 export { PublishError } from './errors.js';
 export { artifactVersion, assertArtifactName, deriveArtifactName, slugify } from './naming.js';
 export type { ArtifactNameInputs } from './naming.js';
-export { loadOrCreateSigningKey, publicKeyFingerprint, SIGNING_KEY_FILE } from './signing.js';
+export {
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  publicKeyFingerprint,
+  SIGNING_KEY_FILE,
+  SIGNING_PUBLIC_KEY_FILE,
+} from './signing.js';
 export type { SigningKey } from './signing.js';
+export {
+  addTrustedKey,
+  loadAddedKeys,
+  loadTrustedKeys,
+  parsePublicKey,
+  removeTrustedKey,
+  TRUSTED_KEYS_DIR,
+} from './trust.js';
+export type { TrustedKey } from './trust.js';
 export { firmwareDescriptor, proxmoxSnippet, qemuCommandLine } from './snippets.js';
 export type { FirmwareFacts, MachineType } from './snippets.js';

@@ -11,7 +11,7 @@ import {
 } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { randomSuffix, writeFileSynced } from '../fetch/durable-fs.js';
+import { randomSuffix, writeFileAtomic, writeFileSynced } from '../fetch/durable-fs.js';
 import { PublishError } from './errors.js';
 
 export const SIGNING_KEY_FILE = 'signing-key.pem';
@@ -66,33 +66,78 @@ function fromPrivatePem(pem: string, file: string, created: boolean): SigningKey
   };
 }
 
+/** The public half, written beside the private key so jobs and `keys list` need not parse the private key. */
+export const SIGNING_PUBLIC_KEY_FILE = 'signing-key.pub';
+
+function keyStoreError(configDir: string, file: string, error: unknown, doing: string): PublishError {
+  const cause = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new PublishError(
+    'E_SIGNATURE_KEY_UNAVAILABLE',
+    `cannot ${doing} the signing key ${file}: ${(error as Error).message}; make ${configDir} a writable directory or point XDG_CONFIG_HOME elsewhere`,
+    { file, configDir, cause },
+  );
+}
+
+/** Loads `<configDir>/signing-key.pem`, or null when this user has no key yet. */
+export async function loadSigningKey(configDir: string): Promise<SigningKey | null> {
+  const file = path.join(configDir, SIGNING_KEY_FILE);
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // ENOTDIR: a path component is a file, so there is no key there either; creating one will say why.
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw keyStoreError(configDir, file, error, 'read');
+  }
+  return fromPrivatePem(pem, file, false);
+}
+
+async function writePublicHalf(configDir: string, key: SigningKey): Promise<void> {
+  const file = path.join(configDir, SIGNING_PUBLIC_KEY_FILE);
+  const current = await readFile(file, 'utf8').catch(() => null);
+  if (current === key.publicKeyPem) return;
+  await writeFileAtomic(file, key.publicKeyPem, 0o644);
+}
+
 /**
  * Loads `<configDir>/signing-key.pem`, creating it on first use. Creation is race-free:
  * the key is written to a temp file and hard-linked to the final name (link(2) fails if
- * another process won), so concurrent first runs agree on one key.
+ * another process won), so concurrent first runs agree on one key. The public half is kept
+ * in `signing-key.pub` beside it. A config directory that cannot be created or written is
+ * E_SIGNATURE_KEY_UNAVAILABLE.
  */
 export async function loadOrCreateSigningKey(configDir: string): Promise<SigningKey> {
-  const file = path.join(configDir, SIGNING_KEY_FILE);
-  try {
-    return fromPrivatePem(await readFile(file, 'utf8'), file, false);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  const existing = await loadSigningKey(configDir);
+  if (existing !== null) {
+    // Best effort for keys made before the public half was kept: a read-only config still signs.
+    await writePublicHalf(configDir, existing).catch(() => undefined);
+    return existing;
   }
-  await mkdir(configDir, { recursive: true, mode: 0o700 });
+  const file = path.join(configDir, SIGNING_KEY_FILE);
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const tmp = path.join(configDir, `.${SIGNING_KEY_FILE}.${randomSuffix()}`);
-  await writeFileSynced(tmp, pem, 0o600);
-  await chmod(tmp, 0o600);
+  let key: SigningKey;
   try {
-    await link(tmp, file);
-    return fromPrivatePem(pem, file, true);
+    await mkdir(configDir, { recursive: true, mode: 0o700 });
+    await writeFileSynced(tmp, pem, 0o600);
+    await chmod(tmp, 0o600);
+    try {
+      await link(tmp, file);
+      key = fromPrivatePem(pem, file, true);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      key = fromPrivatePem(await readFile(file, 'utf8'), file, false);
+    }
+    await writePublicHalf(configDir, key);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return fromPrivatePem(await readFile(file, 'utf8'), file, false);
+    if (error instanceof PublishError) throw error;
+    throw keyStoreError(configDir, file, error, 'create');
   } finally {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
   }
+  return key;
 }
 
 /** The exact bytes that are signed: a domain-separation line and the digests of the two signed files. */
