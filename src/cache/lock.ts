@@ -2,11 +2,12 @@
 // processes with the same request build once: the second waits for the first and then
 // finds the entry. A lock whose process is gone (same host, pid dead) is broken.
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, open, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import { readInputText } from '../fetch/read-input.js';
 
 export interface LockOwner {
   readonly pid: number;
@@ -63,7 +64,7 @@ export function isProcessAlive(pid: number): boolean {
 
 export async function readLockOwner(file: string): Promise<LockOwner | null> {
   try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<LockOwner>;
+    const parsed = JSON.parse(await readInputText(file, { what: 'lock file' })) as Partial<LockOwner>;
     if (
       typeof parsed.pid === 'number' &&
       typeof parsed.host === 'string' &&

@@ -4,11 +4,12 @@
 // every file is re-hashed before an entry is served; a corrupt entry is removed and
 // reported as a miss, never served.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { fsyncDir, writeFileAtomic, writeFileSynced } from '../fetch/durable-fs.js';
+import { readInputFile, readInputText } from '../fetch/read-input.js';
 import {
   CACHE_KEY_INPUTS,
   describeDifference,
@@ -123,11 +124,15 @@ function assertKeyValue(value: string): void {
   }
 }
 
+/**
+ * Bytes under `target`, links not followed: a symlink counts as itself, so a link to a
+ * parent directory (a loop) or to a huge tree elsewhere cannot hang or inflate `cache ls`.
+ */
 async function treeSize(target: string): Promise<number> {
   let total = 0;
   let info;
   try {
-    info = await stat(target);
+    info = await lstat(target);
   } catch {
     return 0;
   }
@@ -136,6 +141,11 @@ async function treeSize(target: string): Promise<number> {
     total += await treeSize(path.join(target, name));
   }
   return total;
+}
+
+/** An entry's own JSON record, read through the input guard (a FIFO planted there cannot hang us). */
+function readRecord(file: string): Promise<string> {
+  return readInputText(file, { what: 'cache record' });
 }
 
 function parseEntry(text: string, dirKey: string): CacheEntryRecord {
@@ -173,15 +183,18 @@ export class CacheStore {
     const dir = this.entryDir(value);
     let text: string;
     try {
-      text = await readFile(path.join(dir, ENTRY_FILE), 'utf8');
+      text = await readRecord(path.join(dir, ENTRY_FILE));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (error instanceof OvmfBuildError && error.code === 'E_INPUT_NOT_FOUND') {
         const exists = await stat(dir).then(
           () => true,
           () => false,
         );
         if (!exists) return { hit: false, reason: 'absent' };
         return this.#corrupt(dir, { file: ENTRY_FILE, problem: 'entry.json is missing' });
+      }
+      if (error instanceof OvmfBuildError && error.code.startsWith('E_INPUT_')) {
+        return this.#corrupt(dir, { file: ENTRY_FILE, problem: `entry.json is unusable: ${error.message}` });
       }
       throw error;
     }
@@ -201,7 +214,7 @@ export class CacheStore {
       }
       let bytes: Uint8Array;
       try {
-        bytes = new Uint8Array(await readFile(path.join(dir, name)));
+        bytes = await readInputFile(path.join(dir, name), { what: 'cache file' });
       } catch {
         return this.#corrupt(dir, { file: name, problem: 'file is missing' });
       }
@@ -318,7 +331,7 @@ export class CacheStore {
       let entry: CacheEntryRecord | null = null;
       let problem: string | null = null;
       try {
-        entry = parseEntry(await readFile(path.join(dir, ENTRY_FILE), 'utf8'), name);
+        entry = parseEntry(await readRecord(path.join(dir, ENTRY_FILE)), name);
       } catch (error) {
         problem = (error as Error).message;
       }
@@ -377,7 +390,7 @@ export class CacheStore {
     );
     if (names.length !== 1) return null;
     try {
-      const parsed = JSON.parse(await readFile(path.join(dir, names[0] as string), 'utf8')) as {
+      const parsed = JSON.parse(await readRecord(path.join(dir, names[0] as string))) as {
         key: string;
         details: CacheKeyDetails;
       };
@@ -445,7 +458,7 @@ export class CacheStore {
         });
       } else if (name.startsWith(TEMP_PREFIX)) {
         const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
-        const info = await stat(full).catch(() => null);
+        const info = await lstat(full).catch(() => null);
         if (info === null) continue;
         const reason = !isProcessAlive(pid)
           ? `writer process ${pid} is gone`
@@ -511,7 +524,7 @@ export class CacheStore {
       const requestDir = path.join(this.root, 'requests');
       for (const name of await readdir(requestDir).catch(() => [] as string[])) {
         const full = path.join(requestDir, name);
-        const info = await stat(full).catch(() => null);
+        const info = await lstat(full).catch(() => null);
         if (info === null || keptKeys.has(name.replace(/\.json$/, ''))) continue;
         if (now - info.mtimeMs > options.maxAgeDays * 86_400_000) {
           await remove({ kind: 'request', path: full, reason: 'old request record', sizeInBytes: info.size });

@@ -4,3 +4,11 @@ export { DownloadError } from './errors.js';
 export { resolveInput } from './resolve-input.js';
 export type { InputSpec, InputOrigin, ResolvedInput, ResolveInputOptions } from './resolve-input.js';
 export { fsyncDir, writeFileAtomic, writeFileSynced, randomSuffix } from './durable-fs.js';
+export {
+  DEFAULT_MAX_INPUT_BYTES,
+  InputError,
+  MAX_TEXT_INPUT_BYTES,
+  readInputFile,
+  readInputText,
+} from './read-input.js';
+export type { ReadInputOptions } from './read-input.js';

@@ -1,8 +1,9 @@
-import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import type { DownloadOptions } from './download.js';
+import { DEFAULT_MAX_INPUT_BYTES, readInputFile } from './read-input.js';
 
 /** Where an input comes from: a local file, or a URL with a pinned digest. */
 export type InputSpec =
@@ -36,8 +37,6 @@ export interface ResolveInputOptions {
   readonly offline?: boolean;
 }
 
-const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
-
 /**
  * Reads a local input (checking its pinned sha256 when given) or downloads a URL input
  * into `downloadDir/<sha256>` (reused when already there and intact).
@@ -46,31 +45,10 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_BYTES;
   if ('path' in spec) {
     const file = path.resolve(options.cwd, spec.path);
-    let size: number;
-    try {
-      const info = await stat(file);
-      if (!info.isFile()) {
-        throw new OvmfBuildError('E_INPUT_NOT_A_FILE', `${file} is not a regular file`, { path: file });
-      }
-      size = info.size;
-    } catch (error) {
-      if (error instanceof OvmfBuildError) throw error;
-      throw new OvmfBuildError('E_INPUT_NOT_FOUND', `cannot read ${file}: ${(error as Error).message}`, {
-        path: file,
-      });
-    }
-    if (size > maxBytes) {
-      throw new OvmfBuildError(
-        'E_INPUT_TOO_LARGE',
-        `${file} has ${size} bytes, more than the limit of ${maxBytes}`,
-        {
-          path: file,
-          sizeInBytes: size,
-          maxBytes,
-        },
-      );
-    }
-    const bytes = new Uint8Array(await readFile(file));
+    const bytes = await readInputFile(file, {
+      maxBytes,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
     const digest = sha256(bytes);
     if (spec.sha256 !== undefined && spec.sha256.toLowerCase() !== digest) {
       throw new OvmfBuildError(
@@ -92,7 +70,7 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
   }
   const expected = spec.sha256.toLowerCase();
   const dest = path.join(options.downloadDir, expected);
-  const kept = await readIfIntact(dest, expected);
+  const kept = await readIfIntact(dest, expected, maxBytes);
   if (kept !== null) {
     return {
       bytes: kept,
@@ -122,7 +100,7 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
   });
-  const bytes = new Uint8Array(await readFile(dest));
+  const bytes = await readInputFile(dest, { maxBytes, what: 'download' });
   return {
     bytes,
     sha256: expected,
@@ -132,12 +110,13 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
   };
 }
 
-async function readIfIntact(file: string, expected: string): Promise<Uint8Array | null> {
+async function readIfIntact(file: string, expected: string, maxBytes: number): Promise<Uint8Array | null> {
+  let bytes: Uint8Array;
   try {
-    await access(file);
+    bytes = await readInputFile(file, { maxBytes, what: 'download' });
   } catch {
+    // Absent, or not a regular file: download it again (the download renames over it).
     return null;
   }
-  const bytes = new Uint8Array(await readFile(file));
   return sha256(bytes) === expected ? bytes : null;
 }

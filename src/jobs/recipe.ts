@@ -2,10 +2,10 @@
 // e.g. nightly builds. Each input is a URL pinned by sha256 (raw GitHub URLs at a commit),
 // or a local path. A mirror base URL can replace the GitHub origin (tests serve the same
 // bytes from a local server; air-gapped sites from their own).
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { InputSpec } from '../fetch/index.js';
+import { readInputText } from '../fetch/read-input.js';
 
 export const GITHUB_RAW_ORIGIN = 'https://raw.githubusercontent.com';
 
@@ -59,12 +59,21 @@ function inputSpec(value: unknown, field: string, file: string, baseUrl: string 
  * input URLs (same path below it).
  */
 export async function loadRecipe(file: string, options: { readonly baseUrl?: string } = {}): Promise<Recipe> {
-  let parsed: Record<string, unknown>;
+  // A FIFO or a device given as --recipe fails here (E_INPUT_NOT_A_FILE) instead of hanging.
+  const text = await readInputText(file, { what: 'recipe' });
+  let value: unknown;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    value = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`cannot read recipe ${file}: ${(error as Error).message}`, { recipe: file });
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    bad(
+      file,
+      `must hold one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
+  }
+  const parsed = value as Record<string, unknown>;
   if (typeof parsed['name'] !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(parsed['name'])) {
     bad(file, '`name` must be a lower-case slug');
   }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { OvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
+import { readInputFile } from '../../fetch/read-input.js';
 import type { LocatedVbt } from '../../formats/locate.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -68,19 +69,8 @@ function vbtJson(v: LocatedVbt, filePath: string): Record<string, unknown> {
   };
 }
 
-async function readInput(file: string, ctx: CommandContext): Promise<Uint8Array> {
-  const resolved = path.resolve(ctx.cwd, file);
-  try {
-    const buffer = await readFile(resolved);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new OvmfBuildError(
-      code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
-      `cannot read ${resolved}: ${error instanceof Error ? error.message : String(error)}`,
-      { path: resolved },
-    );
-  }
+function readInput(file: string, ctx: CommandContext): Promise<Uint8Array> {
+  return readInputFile(path.resolve(ctx.cwd, file), { what: 'image', signal: ctx.signal });
 }
 
 export const command: Command = {

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
-import { OvmfBuildError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
+import { readInputFile } from '../../fetch/read-input.js';
 import { hex } from '../../core/hex.js';
 import { detectFileKind } from '../../formats/detect.js';
 import { parseFirmware } from '../../formats/firmware-tree.js';
@@ -48,17 +48,7 @@ export const command: Command = {
     const [input, ...extra] = positionals;
     if (input === undefined || extra.length > 0) throw new UsageError(`expected one <file>\n${USAGE}`);
     const resolved = path.resolve(ctx.cwd, input);
-    let bytes: Uint8Array;
-    try {
-      const buffer = await readFile(resolved);
-      bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    } catch (error) {
-      throw new OvmfBuildError(
-        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
-        `cannot read ${resolved}: ${error instanceof Error ? error.message : String(error)}`,
-        { path: resolved },
-      );
-    }
+    const bytes = await readInputFile(resolved, { signal: ctx.signal });
     const json = values.json === true;
     const common = { file: resolved, size: bytes.length, sha256: sha256(bytes) };
     const kind = detectFileKind(bytes);

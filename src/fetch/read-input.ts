@@ -1,0 +1,127 @@
+// The one way a command reads a file it was given (an image, a GOP, a VBT, a ROM, a recipe,
+// a key, a cache entry): a regular file within a size limit, or a coded error. Reading a FIFO
+// blocks forever and /dev/zero never ends, so neither may reach readFile.
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { formatSize } from '../core/size.js';
+
+/** Largest input read by default: bigger than any SPI flash or capsule (64 MiB). */
+export const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+/** Largest small text input (a recipe, a key, a JSON record). */
+export const MAX_TEXT_INPUT_BYTES = 1024 * 1024;
+
+export interface ReadInputOptions {
+  /**
+   * Largest accepted file, in bytes; a larger one is E_INPUT_TOO_LARGE.
+   * @default 268_435_456 (256 MiB)
+   */
+  readonly maxBytes?: number;
+  /** What the file is, for messages ("the GOP driver", "recipe"). @default "input" */
+  readonly what?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** A file that is not a regular file (directory, FIFO, device, socket): E_INPUT_NOT_A_FILE. */
+export class InputError extends OvmfBuildError {}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function notAFile(file: string, what: string, info: Stats): InputError {
+  const kind = kindOf(info);
+  return new InputError('E_INPUT_NOT_A_FILE', `${what} ${file} is ${kind}, not a regular file`, {
+    path: file,
+    kind,
+  });
+}
+
+function tooLarge(file: string, what: string, sizeInBytes: number, maxBytes: number): InputError {
+  return new InputError(
+    'E_INPUT_TOO_LARGE',
+    `${what} ${file} has ${formatSize(sizeInBytes)}, more than the limit of ${formatSize(maxBytes)}`,
+    { path: file, sizeInBytes, maxBytes },
+  );
+}
+
+function cannotRead(file: string, what: string, error: unknown): InputError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const missing = code === 'ENOENT' || code === 'ENOTDIR';
+  return new InputError(
+    missing ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
+    missing
+      ? `${what} ${file} does not exist`
+      : `cannot read ${what} ${file}: ${error instanceof Error ? error.message : String(error)}`,
+    { path: file, errno: code ?? null },
+    { cause: error },
+  );
+}
+
+/**
+ * Reads a whole regular file. The path is checked with stat before it is opened, and the
+ * handle is opened with O_NONBLOCK (a FIFO swapped in between cannot block the open) and
+ * checked again with fstat, so only a regular file is ever read; the read stops one byte past
+ * `maxBytes` should the file grow meanwhile.
+ */
+export async function readInputFile(file: string, options: ReadInputOptions = {}): Promise<Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_BYTES;
+  const what = options.what ?? 'input';
+  throwIfAborted(options.signal);
+  let before: Stats;
+  try {
+    before = await stat(file);
+  } catch (error) {
+    throw cannotRead(file, what, error);
+  }
+  if (!before.isFile()) throw notAFile(file, what, before);
+  if (before.size > maxBytes) throw tooLarge(file, what, before.size, maxBytes);
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    throw cannotRead(file, what, error);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw notAFile(file, what, info);
+    if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
+    // One buffer of the stat size plus a byte, so a file that grew is noticed without a second pass.
+    let buffer = Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+    let filled = 0;
+    for (;;) {
+      throwIfAborted(options.signal);
+      if (filled === buffer.length) {
+        if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
+        const grown = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
+        buffer.copy(grown, 0, 0, filled);
+        buffer = grown;
+      }
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, filled);
+  } catch (error) {
+    if (error instanceof OvmfBuildError) throw error;
+    throw cannotRead(file, what, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** readInputFile for UTF-8 text (recipes, keys, JSON records), limited to 1 MiB by default. */
+export async function readInputText(file: string, options: ReadInputOptions = {}): Promise<string> {
+  const bytes = await readInputFile(file, { maxBytes: MAX_TEXT_INPUT_BYTES, ...options });
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
