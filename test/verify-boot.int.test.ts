@@ -1,6 +1,7 @@
 // End to end: a really built DEBUG OVMF (EDK2 in a container, through buildOvmf) with a
 // corpus GOP and VBT is verified structurally by our parser and by booting it in QEMU (TCG),
 // through the library and through `ovmf-build verify-boot`.
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -349,6 +350,10 @@ describe('ovmf-build verify-boot', () => {
       logPath: path.join(work, 'debug.log'),
       structure: { gop: { sha256: GOP_SHA256 }, vbt: { sha256: sha256(vbt) } },
     });
+    // Auto: TCG with the reason where /dev/kvm is absent; elsewhere whatever the probe decided.
+    const accel = verdict['accel'] as { accelerator: string; reason: string };
+    if (existsSync('/dev/kvm')) expect(['kvm', 'tcg']).toContain(accel.accelerator);
+    else expect(accel).toEqual({ accelerator: 'tcg', reason: 'no /dev/kvm' });
     const log = await readFile(path.join(work, 'debug.log'), 'latin1');
     expect(log).toMatch(new RegExp(`^Loading driver ${GOP}$`, 'mi'));
     expect(log).toMatch(new RegExp(`^Loading driver ${POLICY}$`, 'mi'));
@@ -356,9 +361,10 @@ describe('ovmf-build verify-boot', () => {
   });
 
   it('prints the verdict for humans', async () => {
-    const { exitCode, stdout } = await cli(['verify-boot', codePath, varsPath]);
+    const { exitCode, stdout } = await cli(['verify-boot', codePath, varsPath, '--accel', 'tcg']);
     expect(exitCode).toBe(0);
     const lines = stdout.split('\n');
+    expect(lines).toContain('  accelerator     tcg: forced by --accel tcg');
     expect(lines[0]).toMatch(
       /^PASS {2}reached BDS in \d+\.\d s \(QEMU ran \d+\.\d s, tcg, log from debugcon\)$/,
     );
@@ -393,5 +399,6 @@ describe('ovmf-build verify-boot', () => {
     expect((await cli(['verify-boot', codePath])).exitCode).toBe(2);
     expect((await cli(['verify-boot', codePath, varsPath, '--machine', 'arm'])).exitCode).toBe(2);
     expect((await cli(['verify-boot', codePath, varsPath, '--gop', 'x.efi'])).exitCode).toBe(2);
+    expect((await cli(['verify-boot', codePath, varsPath, '--accel', 'hvf'])).exitCode).toBe(2);
   });
 });

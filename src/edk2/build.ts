@@ -11,6 +11,7 @@ import { sha256 } from '../core/digest.js';
 import { AbortError, throwIfAborted } from '../core/errors.js';
 import { assertGopDriver } from '../formats/gop.js';
 import { assertVbt } from '../formats/vbt.js';
+import type { AccelMode } from '../verify/accel.js';
 import { assertBootPassed, verifyBoot, type BootVerification } from '../verify/boot.js';
 import { verifyStructure, type StructureReport } from '../verify/structural.js';
 import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
@@ -78,6 +79,14 @@ export interface BuildOvmfOptions {
    * @default { structure: true, boot: true }
    */
   readonly verify?: { readonly structure?: boolean; readonly boot?: boolean };
+  /**
+   * QEMU accelerator of the boot check (verify/accel.ts): `auto` probes KVM once per host
+   * and falls back to TCG.
+   * @default 'auto'
+   */
+  readonly bootAccel?: AccelMode;
+  /** Environment of the boot check: PATH for QEMU, the user state dir for the KVM verdict. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
   /** Test-only: break the build on purpose to exercise failure reports. Not part of the warm key. */
   readonly testHooks?: {
     readonly extraDscComponents?: readonly string[];
@@ -441,6 +450,8 @@ async function bootCheck(
       secureBoot: flags.secureBoot,
       vbtSizeInBytes,
       logger: log,
+      accel: options.bootAccel ?? 'auto',
+      ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     assertBootPassed(result);

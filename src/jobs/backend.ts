@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { BuildFlags } from '../edk2/flags.js';
 import type { Edk2SourceSpec } from '../edk2/source.js';
+import type { AccelMode } from '../verify/accel.js';
 
 /** The build-environment inputs of the cache key, resolved cheaply (memoized). */
 export interface BuildEnvironment {
@@ -33,6 +34,8 @@ export interface BuildRequest extends BackendContext {
   readonly vbt: Uint8Array;
   readonly machine: 'q35' | 'i440fx';
   readonly verifyBoot: boolean;
+  /** QEMU accelerator of the boot check. @default 'auto' */
+  readonly bootAccel?: AccelMode;
   /** Compile everything; do not start from a committed EDK2 workspace. */
   readonly cleanBuild: boolean;
   /** One line per build progress step (stage changes, module counts). */

@@ -32,6 +32,7 @@ import {
   assertArtifactName,
   type PublishedArtifact,
 } from '../publish/index.js';
+import type { AccelMode, AcceleratorChoice } from '../verify/accel.js';
 import type { BuildEnvironment, JobBackend, BackendContext } from './backend.js';
 import type { HelperDrivers, PreparedRom } from './rom.js';
 import {
@@ -76,6 +77,8 @@ export interface OvmfJobOptions {
   readonly offline: boolean;
   /** @default true */
   readonly verifyBoot: boolean;
+  /** QEMU accelerator of the boot check (verify/accel.ts). @default 'auto' */
+  readonly bootAccel?: AccelMode;
   /**
    * Compile everything instead of starting from a committed EDK2 workspace. Not part of the
    * key: a warm and a clean build give the same bytes (the EDK2 helper's reproducibility test).
@@ -115,6 +118,18 @@ export interface OvmfJobResult {
   readonly waitedForLock: boolean;
   readonly miss: MissReport | null;
   readonly durationMs: number;
+  /**
+   * The accelerator of the boot check that verified this firmware, and why (recorded by the
+   * build, so a cache hit reports the boot that verified the entry); null without a boot check.
+   */
+  readonly bootAccel: AcceleratorChoice | null;
+}
+
+/** `facts.boot.accel` of a cache entry's build, when its boot check ran. */
+function bootAccelOf(meta: Readonly<Record<string, unknown>>): AcceleratorChoice | null {
+  const facts = meta['facts'] as { boot?: { accel?: AcceleratorChoice } } | undefined;
+  const accel = facts?.boot?.accel;
+  return accel === undefined ? null : { accelerator: accel.accelerator, reason: accel.reason };
 }
 
 interface ValidatedInputs {
@@ -402,6 +417,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
             vbt: inputs.vbt.bytes,
             machine: options.machine,
             verifyBoot: options.verifyBoot,
+            bootAccel: options.bootAccel ?? 'auto',
             cleanBuild: options.cleanBuild === true,
             onProgress: (line) => emit({ type: 'progress', line }),
           });
@@ -488,6 +504,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
         waitedForLock: result.waitedForLock,
         miss: result.cacheHit && !result.waitedForLock ? null : miss,
         durationMs,
+        bootAccel: bootAccelOf(result.entry.meta),
       };
     } catch (error) {
       if (error instanceof KeyChanged && attempt < MAX_KEY_RESOLUTIONS) continue;

@@ -148,6 +148,8 @@ export class RealBackend implements JobBackend {
         },
         // Structure always; the boot check runs for DEBUG builds (RELEASE prints no debug log).
         verify: { structure: true, boot: request.verifyBoot },
+        bootAccel: request.bootAccel ?? 'auto',
+        env: request.env,
         workspace: { reuse: !request.cleanBuild, commit: true },
         // Parallel jobs (one per recipe, say) that need the same new workspace compile it once:
         // the others wait, then build warm from it.
@@ -200,6 +202,7 @@ export class RealBackend implements JobBackend {
                 timeToBdsMs: boot.timeToBdsMs ?? null,
                 reachedBds: boot.reachedBds,
                 loadedDrivers: boot.loadedDrivers.length,
+                accel: boot.accel,
               },
       },
     };

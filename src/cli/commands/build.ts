@@ -12,6 +12,7 @@ import { buildOvmf } from '../../edk2/build.js';
 import { resolveBuildFlags, type BuildFlags } from '../../edk2/flags.js';
 import { acquireEdk2Source, type Edk2SourceSpec } from '../../edk2/source.js';
 import { writeFileAtomic } from '../../fetch/index.js';
+import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 
 const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
@@ -32,6 +33,8 @@ const USAGE = [
   '  --edk2-git <url>           EDK2 git repository (with --edk2-ref)',
   '  --edk2-ref <ref>           branch, tag or commit id',
   '  --no-warm                  neither reuse nor keep a warm build workspace image',
+  '  --accel auto|kvm|tcg       QEMU accelerator of the boot check (default auto: KVM if it ran a probe',
+  '                             firmware on this host, else TCG; a KVM failure retries under TCG)',
   '  --json                     print the result as JSON',
   '',
   'Logs go to stderr; set OVMF_BUILD_LOG_LEVEL (e.g. info, debug) for more.',
@@ -50,6 +53,7 @@ interface Values {
   'edk2-git'?: string;
   'edk2-ref'?: string;
   'no-warm'?: boolean;
+  accel?: string;
   json?: boolean;
   help?: boolean;
 }
@@ -70,6 +74,7 @@ function parse(argv: readonly string[]): Values {
       'edk2-git': { type: 'string' },
       'edk2-ref': { type: 'string' },
       'no-warm': { type: 'boolean' },
+      accel: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -149,6 +154,10 @@ export const command: Command = {
       throw new UsageError(`--gop and --vbt are required\n${USAGE}`);
     }
     const flags = flagsFrom(values);
+    const accel = values.accel ?? 'auto';
+    if (!isAccelMode(accel)) {
+      throw new UsageError(`--accel must be ${ACCEL_MODES.join(', ')}, got \`${accel}\``, { accel });
+    }
     const spec = sourceSpec(values);
     const outDir = path.resolve(ctx.cwd, values.out ?? '.');
     const gop = await readInput(ctx, values.gop, 'GOP driver');
@@ -175,6 +184,8 @@ export const command: Command = {
       signal: ctx.signal,
       jobId,
       ...(values['no-warm'] === true ? { workspace: { reuse: false, commit: false } } : {}),
+      bootAccel: accel,
+      env: ctx.env,
       onProgress: (event) => {
         if (event.kind === 'stage')
           say(
@@ -221,6 +232,7 @@ export const command: Command = {
                 passed: result.boot.passed,
                 timeToBdsMs: result.boot.timeToBdsMs ?? null,
                 durationMs: result.boot.durationMs,
+                accel: result.boot.accel,
               },
       },
     };

@@ -40,6 +40,7 @@ export const JOB_OPTIONS = {
   'edk2-debian-version': { type: 'string' },
   offline: { type: 'boolean' },
   'no-verify-boot': { type: 'boolean' },
+  accel: { type: 'string' },
   'clean-build': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -68,6 +69,8 @@ export const JOB_OPTIONS_USAGE = [
   "                                    EDK2 source (default: Debian's edk2 source package)",
   '  --offline                         no downloads or registry pulls',
   '  --no-verify-boot                  skip the QEMU boot check (the structural check always runs)',
+  '  --accel auto|kvm|tcg              QEMU accelerator of the boot check (default auto: KVM if it ran a probe',
+  '                                    firmware on this host, else TCG; a KVM failure retries under TCG)',
   '  --clean-build                     compile everything instead of reusing a committed EDK2 workspace',
   '  --json                            print one JSON object on stdout, no progress',
 ].join('\n');
@@ -198,6 +201,7 @@ export async function parseJobRequest(
       source: sourceSpec(values),
       offline: values.offline === true,
       verifyBoot: values['no-verify-boot'] !== true,
+      bootAccel: oneOf('accel', values.accel, ['auto', 'kvm', 'tcg'] as const) ?? 'auto',
       cleanBuild: values['clean-build'] === true,
       ...(recipe === undefined || recipeFile === undefined
         ? {}
@@ -244,6 +248,9 @@ export async function runMain(ctx: CommandContext, backend: JobBackend): Promise
       writeLine(ctx.stdout, `  vars     ${result.files.vars}`);
       writeLine(ctx.stdout, `  rom      ${result.files.rom}`);
       if (result.miss !== null) writeLine(ctx.stdout, `  miss     ${result.miss.lines.join('; ')}`);
+      if (result.bootAccel !== null) {
+        writeLine(ctx.stdout, `  boot     ${result.bootAccel.accelerator}: ${result.bootAccel.reason}`);
+      }
       writeLine(ctx.stdout, `  time     ${(result.durationMs / 1000).toFixed(2)} s`);
     }
     return EXIT.ok;
