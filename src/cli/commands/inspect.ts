@@ -98,11 +98,14 @@ export const command: Command = {
         warnings: vbt.warnings,
       };
       if (json) writeJson(ctx.stdout, toJsonSafe({ kind: 'vbt', ...common, vbt: summary }));
-      else
+      else {
         writeLine(
           ctx.stdout,
           `VBT "${vbt.signature}", BDB version ${vbt.bdbVersion}, ${vbt.vbtSize} of ${bytes.length} bytes, ${vbt.blocks.length} blocks${vbt.checksum.valid ? '' : ', stale checksum'}`,
         );
+        // What i915 tolerates (see parseVbt): shown, never fatal.
+        for (const warning of vbt.warnings) writeLine(ctx.stdout, `warning: ${warning}`);
+      }
       return EXIT.ok;
     }
     if (kind === 'option-rom') {
