@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureContext, StandInBackend } from '../../test/cache-stand-in.js';
 import { CORPUS_DIR } from '../../test/corpus.js';
 import { runMain } from '../cli/commands/ovmf.js';
+import { main } from '../cli/main.js';
 import type { BuildRequest, BuiltFirmware } from '../jobs/backend.js';
 import { verifyBoot } from './boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
@@ -109,5 +110,55 @@ describe('--accel on the main command', () => {
       message: '--accel must be auto or kvm or tcg, got `hvf`',
     });
     expect(backend.requests).toEqual(['tcg']);
+  });
+});
+
+describe('ovmf-build verify-boot --accel', () => {
+  async function tinyPair(): Promise<{ code: string; vars: string }> {
+    const code = path.join(dir, 'tiny.fd');
+    const vars = path.join(dir, 'vars.fd');
+    const log = [
+      `Loading driver ${DEFAULT_GOP_FILE_GUID}`,
+      `Loading driver ${DEFAULT_POLICY_FILE_GUID}`,
+      '[Bds] Entry',
+      '',
+    ].join('\n');
+    await writeFile(code, buildTinyFirmware({ text: log, port: 0x402, end: 'hang' }));
+    await writeFile(vars, new Uint8Array(0x1_0000).fill(0xff));
+    return { code, vars };
+  }
+
+  async function cli(argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const captured = captureContext(argv, env, dir);
+    const exitCode = await main(captured.ctx);
+    return { exitCode, stdout: captured.stdout(), stderr: captured.stderr() };
+  }
+
+  it('--json carries the accelerator and why; the human verdict names them', async () => {
+    const { code, vars } = await tinyPair();
+    const missing = path.join(dir, 'no-kvm');
+    const json = await cli(['verify-boot', code, vars, '--kvm-device', missing, '--json']);
+    expect(json.exitCode).toBe(0);
+    expect((JSON.parse(json.stdout) as { accel: unknown }).accel).toEqual({
+      accelerator: 'tcg',
+      reason: `no ${missing}`,
+    });
+    const human = await cli(['verify-boot', code, vars, '--accel', 'tcg']);
+    expect(human.exitCode).toBe(0);
+    expect(human.stdout.split('\n')[0]).toMatch(
+      /^PASS {2}reached BDS in \d+\.\d s \(QEMU ran \d+\.\d s, tcg, log from debugcon\)$/,
+    );
+    expect(human.stdout.split('\n')).toContain('  accelerator     tcg: forced by --accel tcg');
+  });
+
+  it('--accel kvm without a usable device exits 10 (E_BOOT_KVM_UNAVAILABLE) at once; a bad --accel exits 2', async () => {
+    const { code, vars } = await tinyPair();
+    const missing = path.join(dir, 'no-kvm');
+    const forced = await cli(['verify-boot', code, vars, '--accel', 'kvm', '--kvm-device', missing]);
+    expect(forced.exitCode).toBe(10);
+    expect(forced.stderr).toContain('E_BOOT_KVM_UNAVAILABLE');
+    const bad = await cli(['verify-boot', code, vars, '--accel', 'fast']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--accel must be auto, kvm, tcg, got `fast`');
   });
 });

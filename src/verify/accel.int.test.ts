@@ -184,6 +184,21 @@ describe.runIf(KVM_ABSENT)('without a KVM module (this machine: no /dev/kvm)', (
     expect(await mtimeOf(verdictFile)).toBe(before.mtimeMs);
   });
 
+  it('a state dir that cannot be written costs a probe per run, not the boot check', async () => {
+    const blocker = path.join(work, 'state-is-a-file');
+    await writeFile(blocker, '');
+    const choice = await chooseAccelerator({
+      qemuBinary: qemu,
+      kvmDevice: '/dev/null',
+      stateDir: path.join(blocker, 'ovmf-build'),
+      tmpDir: scratch,
+    });
+    expect(choice).toMatchObject({
+      accelerator: 'tcg',
+      reason: 'kvm failed the probe: could not access the KVM kernel module: No such file or directory',
+    });
+  });
+
   it('another kernel release invalidates the verdict: the probe runs again and the file names the new key', async () => {
     const stateDir = path.join(work, 'state-kernel');
     const common = { qemuBinary: qemu, kvmDevice: '/dev/null', stateDir, tmpDir: scratch };

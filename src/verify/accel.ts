@@ -425,6 +425,7 @@ export async function chooseAccelerator(options: ChooseAcceleratorOptions): Prom
     spawnProcess,
   });
   options.logger?.info({ ...probe, key }, 'KVM probe');
+  // A state dir that cannot be written costs a probe per run, not the boot check.
   await writeKvmVerdict(options.stateDir, {
     formatVersion: VERDICT_FORMAT_VERSION,
     key,
@@ -434,6 +435,11 @@ export async function chooseAccelerator(options: ChooseAcceleratorOptions): Prom
     from: 'probe',
     probedAt: new Date().toISOString(),
     probeMs: probe.durationMs,
+  }).catch((error: unknown) => {
+    options.logger?.warn(
+      { stateDir: options.stateDir, error: String(error) },
+      'could not keep the KVM probe verdict',
+    );
   });
   return probe.kvmWorks
     ? { accelerator: 'kvm', reason: 'kvm probe passed', probeMs: probe.durationMs, verdictKey: key }
