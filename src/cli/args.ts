@@ -2,8 +2,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../core/errors.js';
 
 /**
- * node:util parseArgs in strict mode, with a parse failure turned into a UsageError that
- * carries the command's usage text (exit code 2).
+ * node:util parseArgs in strict mode, with a parse failure turned into a one-line UsageError
+ * (exit code 2): node's first sentence ("Unknown option '--bogus'"), to which main() adds
+ * where the help is. `usage` is the command's help text, printed by --help, not on a mistake.
  */
 export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['options']>>(
   argv: readonly string[],
@@ -14,6 +15,9 @@ export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['op
   try {
     return parseArgs({ args: [...argv], options, allowPositionals, strict: true });
   } catch (error) {
-    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    const message = error instanceof Error ? error.message : String(error);
+    // "Unknown option '--x'. To specify a positional argument starting with a '-', ..."
+    const first = message.split(/\.\s/)[0] ?? message;
+    throw new UsageError(first.replace(/\.$/, ''), { usage: usage.split('\n')[0] ?? usage });
   }
 }

@@ -1,6 +1,7 @@
-import { isOvmfBuildError, UsageError } from '../core/errors.js';
+import type { Writable } from 'node:stream';
+import { isOvmfBuildError, OvmfBuildError, UsageError } from '../core/errors.js';
 import type { Command, CommandContext } from './context.js';
-import { writeLine } from './context.js';
+import { writeJson, writeLine } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Commands load lazily so `ovmf-build extract` does not pay for the container stack. */
@@ -44,7 +45,124 @@ function usage(): string {
   ].join('\n');
 }
 
+/** `--json` anywhere before a `--`: errors are then printed as JSON on stdout too. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** The command line that `--help` belongs to: `ovmf-build`, `ovmf-build rom`, `ovmf-build cache ls`. */
+function helpTarget(argv: readonly string[]): string {
+  const [first, second] = argv;
+  if (first === undefined || first.startsWith('-') || COMMANDS[first] === undefined) return 'ovmf-build';
+  if (first === 'cache' && (second === 'ls' || second === 'gc' || second === 'why'))
+    return `ovmf-build cache ${second}`;
+  return `ovmf-build ${first}`;
+}
+
+/** A usage mistake is one line (the first of the message) that points to --help; never the whole usage text. */
+function usageLine(error: OvmfBuildError, argv: readonly string[]): string {
+  const first = error.message.split('\n')[0] ?? error.message;
+  return first.includes('--help') ? first : `${first}; run \`${helpTarget(argv)} --help\``;
+}
+
+/** JSON.stringify that cannot throw on what error details may hold (bigint, bytes, cycles). */
+function jsonSafe(value: unknown): unknown {
+  const seen = new WeakSet<object>();
+  return JSON.parse(
+    JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+      if (v instanceof Error) return { name: v.name, message: v.message };
+      if (typeof v === 'object' && v !== null) {
+        if (seen.has(v)) return '<cycle>';
+        seen.add(v);
+      }
+      return v;
+    }) ?? 'null',
+  ) as unknown;
+}
+
+/** The signal an abort came from (run.ts aborts with details.signal), if any. */
+function abortSignalName(signal: AbortSignal): NodeJS.Signals | null {
+  if (!signal.aborted) return null;
+  const reason: unknown = signal.reason;
+  const name = isOvmfBuildError(reason) ? reason.details['signal'] : undefined;
+  return name === 'SIGINT' || name === 'SIGTERM' ? name : null;
+}
+
+/**
+ * Follows the first failure of an output stream. A write error is emitted after the write
+ * returns (next tick), so the command cannot see it; main() reports it once the command ends.
+ */
+function watchOutput(stream: NodeJS.WritableStream | Writable): {
+  readonly error: () => NodeJS.ErrnoException | null;
+  readonly stop: () => void;
+} {
+  let failure: NodeJS.ErrnoException | null = null;
+  const onError = (error: NodeJS.ErrnoException): void => {
+    failure ??= error;
+  };
+  stream.on('error', onError);
+  return { error: () => failure, stop: () => stream.removeListener('error', onError) };
+}
+
+/** Lets pending write errors surface (they are emitted on the next tick). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export async function main(ctx: CommandContext): Promise<number> {
+  const stdoutWatch = watchOutput(ctx.stdout);
+  const stderrWatch = watchOutput(ctx.stderr);
+  try {
+    let code = await dispatch(ctx);
+    await settle();
+    const failure = stdoutWatch.error();
+    if (failure !== null && failure.code !== 'EPIPE') {
+      code = report(ctx, outputWriteFailed(failure), false);
+    }
+    // EPIPE: the reader has gone (`| head -1`); it wanted no more, which is no failure of ours.
+    return code;
+  } finally {
+    stdoutWatch.stop();
+    stderrWatch.stop();
+  }
+}
+
+function outputWriteFailed(error: NodeJS.ErrnoException): OvmfBuildError {
+  return new OvmfBuildError('E_OUTPUT_WRITE_FAILED', `cannot write the output: ${error.message}`, {
+    errno: error.code ?? null,
+  });
+}
+
+/** The single place where an error becomes a message and an exit code. */
+function report(ctx: CommandContext, error: unknown, json: boolean): number {
+  const interruptedBy = abortSignalName(ctx.signal);
+  if (interruptedBy !== null) {
+    // Whatever failed after the abort (an aborted request, a killed QEMU) failed because of it.
+    writeLine(ctx.stderr, `ovmf-build: interrupted by ${interruptedBy}`);
+    return interruptedBy === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
+  }
+  if (isOvmfBuildError(error)) {
+    const line = error.code === 'E_USAGE' ? usageLine(error, ctx.argv) : error.message;
+    if (json)
+      writeJson(ctx.stdout, { error: jsonSafe({ code: error.code, message: line, details: error.details }) });
+    writeLine(ctx.stderr, `ovmf-build: ${line} [${error.code}]`);
+    return exitCodeFor(error);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (json)
+    writeJson(ctx.stdout, {
+      error: { code: 'E_INTERNAL', message: `unexpected error: ${message}`, details: {} },
+    });
+  writeLine(
+    ctx.stderr,
+    'ovmf-build: unexpected error; this is a bug, please report it with the stack below:',
+  );
+  writeLine(ctx.stderr, error instanceof Error ? (error.stack ?? String(error)) : String(error));
+  return EXIT.bug;
+}
+
+async function dispatch(ctx: CommandContext): Promise<number> {
   const [first, ...rest] = ctx.argv;
   try {
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
@@ -60,17 +178,12 @@ export async function main(ctx: CommandContext): Promise<number> {
       throw new UsageError(`unknown command \`${first}\`; run \`ovmf-build --help\``, { command: first });
     }
     const { command } = await (loader ?? DEFAULT_COMMAND)();
-    return await command.run({ ...ctx, argv: loader === undefined ? ctx.argv : rest });
+    const code = await command.run({ ...ctx, argv: loader === undefined ? ctx.argv : rest });
+    // A command that finished although it was interrupted still exits as interrupted.
+    const interruptedBy = abortSignalName(ctx.signal);
+    if (interruptedBy !== null) return report(ctx, null, false);
+    return code;
   } catch (error) {
-    if (isOvmfBuildError(error)) {
-      writeLine(ctx.stderr, `ovmf-build: ${error.message} [${error.code}]`);
-      return exitCodeFor(error);
-    }
-    writeLine(
-      ctx.stderr,
-      'ovmf-build: unexpected error; this is a bug, please report it with the stack below:',
-    );
-    writeLine(ctx.stderr, error instanceof Error ? (error.stack ?? String(error)) : String(error));
-    return EXIT.bug;
+    return report(ctx, error, wantsJson(ctx.argv));
   }
 }

@@ -243,7 +243,7 @@ async function fetchOutputs(container: Docker.Container, spec: RunSpec): Promise
     for (const [name, data] of files) {
       if (outputs.has(name)) {
         throw new OvmfBuildError(
-          'E_ARCHIVE_UNSAFE_ENTRY',
+          'E_CONTAINER_OUTPUT_DUPLICATE',
           `output entry \`${name}\` appears in two outputs`,
           {
             entry: name,

@@ -2,7 +2,8 @@ import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
-import { abbreviate, CacheStore, type CacheKeyDetails } from '../../cache/index.js';
+import { formatSize, formatSizeShort } from '../../core/size.js';
+import { abbreviate, CacheError, CacheStore, type CacheKeyDetails } from '../../cache/index.js';
 import { buildCacheDir } from '../../cache/paths.js';
 import type { JobBackend } from '../../jobs/backend.js';
 import { openJobLog } from '../../jobs/job-logger.js';
@@ -27,12 +28,18 @@ const USAGE = [
   JOB_OPTIONS_USAGE,
 ].join('\n');
 
+const HELP_OPTION = { type: 'boolean', short: 'h' } as const;
+
 function storeFor(ctx: CommandContext): CacheStore {
   return new CacheStore({ root: buildCacheDir(ctx.env) });
 }
 
 async function list(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } }, USAGE, false);
+  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' }, help: HELP_OPTION }, USAGE, false);
+  if (values.help === true) {
+    writeLine(ctx.stdout, USAGE);
+    return EXIT.ok;
+  }
   const listings = await storeFor(ctx).list();
   if (values.json === true) {
     writeJson(
@@ -63,7 +70,7 @@ async function list(ctx: CommandContext, argv: readonly string[]): Promise<numbe
       [
         l.key.slice(0, 12).padEnd(13),
         (l.entry?.createdAt.slice(0, 19) ?? 'unusable').padEnd(21),
-        String(l.sizeInBytes).padStart(9),
+        formatSizeShort(l.sizeInBytes).padStart(9),
         '  ',
         abbreviate(d?.gop ?? null).padEnd(11),
         abbreviate(d?.vbt ?? null).padEnd(11),
@@ -91,10 +98,15 @@ async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number>
       'max-size-bytes': { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
+      help: HELP_OPTION,
     },
     USAGE,
     false,
   );
+  if (values.help === true) {
+    writeLine(ctx.stdout, USAGE);
+    return EXIT.ok;
+  }
   const maxAgeDays = nonNegative('max-age-days', values['max-age-days']);
   const maxSizeBytes = nonNegative('max-size-bytes', values['max-size-bytes']);
   const report = await storeFor(ctx).gc({
@@ -108,10 +120,13 @@ async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number>
   }
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const removal of report.removed)
-    writeLine(ctx.stdout, `${verb} ${removal.kind} ${removal.path} (${removal.reason})`);
+    writeLine(
+      ctx.stdout,
+      `${verb} ${removal.kind} ${removal.path} (${removal.reason}, ${formatSize(removal.sizeInBytes)})`,
+    );
   writeLine(
     ctx.stdout,
-    `${verb} ${report.removed.length} item(s), ${report.freedBytes} bytes; kept ${report.keptEntries} entries, ${report.keptBytes} bytes`,
+    `${verb} ${report.removed.length} item(s), ${formatSize(report.freedBytes)}; kept ${report.keptEntries} entries, ${formatSize(report.keptBytes)}`,
   );
   return EXIT.ok;
 }
@@ -159,15 +174,27 @@ async function why(ctx: CommandContext, argv: readonly string[], backend: JobBac
   const store = storeFor(ctx);
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
-    const { values } = parseCommandArgs(argv.slice(1), { json: { type: 'boolean' } }, USAGE, false);
+    const { values } = parseCommandArgs(
+      argv.slice(1),
+      { json: { type: 'boolean' }, help: HELP_OPTION },
+      USAGE,
+      false,
+    );
+    if (values.help === true) {
+      writeLine(ctx.stdout, USAGE);
+      return EXIT.ok;
+    }
     const entry = await store.findByPrefix(first);
     const known = entry?.entry ?? null;
     const recorded =
       known === null ? await store.requestedDetails(first) : { key: known.key, details: known.details };
     if (recorded === null) {
-      throw new UsageError(`no cache entry or recorded request has a key starting with ${first}`, {
-        prefix: first,
-      });
+      // Exit 2 like a malformed key (E_CACHE_BAD_KEY): both are a wrong <key> argument.
+      throw new CacheError(
+        'E_CACHE_KEY_NOT_FOUND',
+        `no cache entry or recorded request has a key starting with ${first.toLowerCase()}; \`ovmf-build cache ls\` lists the keys`,
+        { prefix: first },
+      );
     }
     const report = await explain(store, recorded.key, recorded.details);
     if (values.json === true) writeJson(ctx.stdout, report);

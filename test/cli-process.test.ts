@@ -1,0 +1,121 @@
+// The CLI as a real process (node --import tsx test/cli-entry.ts): SIGINT and SIGTERM end a
+// command busy in a long synchronous parse within a second, with 130 / 143 and one line;
+// a closed pipe ends quietly; a full disk (/dev/full) is a coded error, not a stack.
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { corpusPath, REPO_ROOT } from './corpus.js';
+
+const ENTRY = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
+/** The Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+let dir: string;
+let busyImage: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'cli-process-'));
+  // Ten copies of Debian's OVMF: ten volumes each with an LZMA-compressed DXE volume, about
+  // 10 s of synchronous parsing on this machine, all of it in one call to parseFirmware.
+  const ovmf = readFileSync(corpusPath('ovmf/OVMF_CODE_4M.fd'));
+  busyImage = path.join(dir, 'ten-ovmf.fd');
+  await writeFile(busyImage, Buffer.concat(Array.from({ length: 10 }, () => ovmf)));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Exited {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function start(args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO_ROOT, stdio });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<Exited>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      // A process that died by a signal has the status a shell shows for it: 128 + the number.
+      resolve({ status: code ?? 128 + (signal === null ? 0 : constants.signals[signal]), stdout, stderr }),
+    );
+  });
+  return { child, exited };
+}
+
+/** CPU seconds the process has used (user + system), from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
+describe('signals', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s ends inspect busy parsing a 35 MiB image within a second: exit %i and one line',
+    async (signal, status) => {
+      const { child, exited } = start(['inspect', busyImage]);
+      const pid = child.pid as number;
+      // Start-up (tsx compiling the sources) costs well under 2 CPU seconds; past that the
+      // process is inside the parse, where a signal handler on the parsing thread could not run.
+      while (cpuSeconds(pid) < 2) await sleep(50);
+      const sentAt = performance.now();
+      child.kill(signal);
+      const result = await exited;
+      const elapsedMs = performance.now() - sentAt;
+      expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+        status,
+        stdout: '',
+        stderr: `ovmf-build: interrupted by ${signal}\n`,
+      });
+      expect(elapsedMs).toBeLessThan(1_000);
+    },
+  );
+});
+
+describe('output streams', () => {
+  it('a reader that closes the pipe after one line (`| head -1`) ends it quietly, exit 0', async () => {
+    const { child, exited } = start([
+      'inspect',
+      corpusPath('images/kabylake-platform-clevo-p870km-modded-spi.rom'),
+    ]);
+    let first = '';
+    child.stdout?.once('data', (chunk: Buffer) => {
+      first = chunk.toString().split('\n')[0] ?? '';
+      child.stdout?.destroy();
+    });
+    const result = await exited;
+    expect(first).toBe('Intel image (intel-descriptor) size 0x800000');
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  it('stdout on a full device (`> /dev/full`) is E_OUTPUT_WRITE_FAILED, exit 1, one line', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const { exited } = start(
+        ['inspect', corpusPath('gop/cometlake-mrchromebox-cml.efi')],
+        ['ignore', full, 'pipe'],
+      );
+      const result = await exited;
+      expect({ status: result.status, stderr: result.stderr }).toEqual({
+        status: 1,
+        stderr:
+          'ovmf-build: cannot write the output: ENOSPC: no space left on device, write [E_OUTPUT_WRITE_FAILED]\n',
+      });
+    } finally {
+      closeSync(full);
+    }
+  });
+});
