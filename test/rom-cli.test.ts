@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,6 +22,8 @@ import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
 
 const HSW_GOP = path.join(CORPUS_DIR, 'gop/haswell-broadwell-mrchromebox-hsw.efi');
 const NOT_GOP = path.join(CORPUS_DIR, 'gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi');
+const ADLN_GOP = path.join(CORPUS_DIR, 'gop/alderlake-n-twinlake-tianbei-n1pro.efi');
+const N150_ROM = path.join(CORPUS_DIR, 'roms/alderlake-n-n150-vfio-igd.rom');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 function sink(): Writable & { text: () => string } {
@@ -48,7 +59,7 @@ describe('ovmf-build rom', () => {
   it('builds, checks and writes a ROM, and prints JSON', async () => {
     const out = path.join(dir, 'igd.rom');
     const result = await runCli(
-      ['rom', '--gop', HSW_GOP, '--device', '8086:0416', '--out', out, '--json'],
+      ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--out', out, '--json'],
       dir,
     );
     expect(result.stderr).toBe('');
@@ -68,6 +79,11 @@ describe('ovmf-build rom', () => {
       classCode: '0x030000',
       compressed: false,
       gopBuild: '1034',
+      platform: { key: 'hsw', name: 'Haswell', graphicsVersion: '7.5' },
+      images: ['gop'],
+      warnings: [
+        'the ROM carries no IGD assignment image: it works only with an OVMF that does IGD assignment itself (ovmf-build embedded mode), not with a stock OVMF',
+      ],
     });
     const image = parseOptionRom(rom).images[0]!;
     expect(sha(optionRomPeBytes(rom, image))).toBe(sha(gop));
@@ -76,7 +92,7 @@ describe('ovmf-build rom', () => {
 
   it('prints a summary and uses the default name in the working directory', async () => {
     const result = await runCli(
-      ['rom', '--gop', HSW_GOP, '--device', '8086:0A16', '--class', '0x038000'],
+      ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0A16', '--class', '0x038000'],
       dir,
     );
     expect(result.code).toBe(0);
@@ -85,17 +101,20 @@ describe('ovmf-build rom', () => {
     expect(parseOptionRom(rom).images[0]?.classCode).toBe(0x03_8000);
     expect(result.stdout).toBe(
       `wrote ${out} (54784 bytes, sha256 ${sha(rom)})\n` +
-        '  PCI 8086:0a16 class 0x038000, EFI image at 0x160, uncompressed\n' +
-        '  Intel GOP driver 54432 bytes, build 1034\n',
+        '  PCI 8086:0a16 (Haswell, graphics 7.5) class 0x038000, uncompressed\n' +
+        '  image 0 @0x0: Intel GOP driver, build 1034, 54432 bytes, EFI image at 0x160\n' +
+        'warning: the ROM carries no IGD assignment image: it works only with an OVMF that does IGD assignment itself (ovmf-build embedded mode), not with a stock OVMF\n',
     );
   });
 
   it.each([
-    ['a malformed --device', ['--device', '8086-0416']],
-    ['a non-hex --device', ['--device', '80g6:0416']],
-    ['a class code that is too wide', ['--device', '8086:0416', '--class', '0x1000000']],
-    ['no --device', []],
-    ['an unknown option', ['--device', '8086:0416', '--frobnicate']],
+    ['a malformed --device', ['--gop-only', '--device', '8086-0416']],
+    ['a non-hex --device', ['--gop-only', '--device', '80g6:0416']],
+    ['a class code that is too wide', ['--gop-only', '--device', '8086:0416', '--class', '0x1000000']],
+    ['no --device', ['--gop-only']],
+    ['neither --helpers nor --gop-only', ['--device', '8086:0416']],
+    ['both --helpers and --gop-only', ['--device', '8086:0416', '--gop-only', '--helpers', '.']],
+    ['an unknown option', ['--gop-only', '--device', '8086:0416', '--frobnicate']],
   ])('rejects %s with exit 2 and writes nothing', async (_name, args) => {
     const result = await runCli(['rom', '--gop', HSW_GOP, ...args], dir);
     expect(result.code).toBe(2);
@@ -104,7 +123,10 @@ describe('ovmf-build rom', () => {
   });
 
   it('refuses a driver that is not an Intel GOP (exit 6, E_INPUT_NOT_GOP), writing nothing', async () => {
-    const result = await runCli(['rom', '--gop', NOT_GOP, '--device', '8086:0416', '--out', 'x.rom'], dir);
+    const result = await runCli(
+      ['rom', '--gop', NOT_GOP, '--gop-only', '--device', '8086:0416', '--out', 'x.rom'],
+      dir,
+    );
     expect(result.code).toBe(6);
     expect(result.stderr).toBe(
       'ovmf-build: not an Intel GOP driver: x64 EFI boot-service driver of 4800 bytes without the UTF-16LE "Intel(R) GOP Driver" string (a policy, helper or debug module, whatever its file name) [E_INPUT_NOT_GOP]\n',
@@ -113,23 +135,23 @@ describe('ovmf-build rom', () => {
   });
 
   it('reports a missing driver file (exit 6, E_INPUT_NOT_FOUND)', async () => {
-    const result = await runCli(['rom', '--gop', 'missing.efi', '--device', '8086:0416'], dir);
+    const result = await runCli(['rom', '--gop', 'missing.efi', '--gop-only', '--device', '8086:0416'], dir);
     expect(result.code).toBe(6);
-    expect(result.stderr).toMatch(
-      /cannot read the GOP driver .*missing\.efi: ENOENT \[E_INPUT_NOT_FOUND\]\n$/,
-    );
+    expect(result.stderr).toMatch(/the GOP driver .*missing\.efi does not exist \[E_INPUT_NOT_FOUND\]\n$/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('replaces an existing output atomically', async () => {
     const out = path.join(dir, 'igd.rom');
-    expect((await runCli(['rom', '--gop', HSW_GOP, '--device', '8086:0416', '--out', out], dir)).code).toBe(
-      0,
-    );
+    expect(
+      (await runCli(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--out', out], dir))
+        .code,
+    ).toBe(0);
     const first = sha(readFileSync(out));
-    expect((await runCli(['rom', '--gop', HSW_GOP, '--device', '8086:0412', '--out', out], dir)).code).toBe(
-      0,
-    );
+    expect(
+      (await runCli(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0412', '--out', out], dir))
+        .code,
+    ).toBe(0);
     expect(sha(readFileSync(out))).not.toBe(first);
     expect(parseOptionRom(new Uint8Array(readFileSync(out))).images[0]?.deviceId).toBe(0x0412);
     expect(readdirSync(dir)).toEqual(['igd.rom']);
@@ -138,7 +160,7 @@ describe('ovmf-build rom', () => {
   it('prints usage for --help', async () => {
     const result = await runCli(['rom', '--help'], dir);
     expect(result.code).toBe(0);
-    expect(result.stdout.startsWith('usage: ovmf-build rom --gop <file> --device <vendor:device>')).toBe(
+    expect(result.stdout.startsWith('usage: ovmf-build rom --gop <file> --device <[8086:]device>')).toBe(
       true,
     );
   });
@@ -154,7 +176,10 @@ describe('ovmf-build rom', () => {
   it.skipIf(compressionAvailable)(
     '--compress fails cleanly while compressEfi is not implemented (exit 1, nothing written)',
     async () => {
-      const result = await runCli(['rom', '--gop', HSW_GOP, '--device', '8086:0416', '--compress'], dir);
+      const result = await runCli(
+        ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--compress'],
+        dir,
+      );
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/\[E_NOT_IMPLEMENTED\]\n$/);
       expect(readdirSync(dir)).toEqual([]);
@@ -162,7 +187,7 @@ describe('ovmf-build rom', () => {
   );
   it.skipIf(!compressionAvailable)('--compress writes an EFI-compressed image that parses back', async () => {
     const result = await runCli(
-      ['rom', '--gop', HSW_GOP, '--device', '8086:0416', '--compress', '--json'],
+      ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--compress', '--json'],
       dir,
     );
     expect(result.code).toBe(0);
@@ -171,6 +196,72 @@ describe('ovmf-build rom', () => {
     expect(image.efi?.compressed).toBe(true);
     expect(sha(optionRomPeBytes(rom, image))).toBe(sha(readFileSync(HSW_GOP)));
     expect(JSON.parse(result.stdout)).toMatchObject({ compressed: true, size: rom.length });
+  });
+
+  it('--helpers <dir> chains IgdAssignmentDxe, PlatformGopPolicyDxe and the GOP (ROM mode)', async () => {
+    // VfioIgdPkg's helpers out of the N150 chain stand in for ours: the same roles, real binaries.
+    const source = new Uint8Array(readFileSync(N150_ROM));
+    const [, igd, policy] = parseOptionRom(source).images.map((image) => optionRomPeBytes(source, image));
+    const helpers = path.join(dir, 'helpers');
+    mkdirSync(helpers);
+    writeFileSync(path.join(helpers, 'IgdAssignmentDxe.efi'), igd!);
+    writeFileSync(path.join(helpers, 'PlatformGopPolicyDxe.efi'), policy!);
+    const result = await runCli(
+      ['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'helpers', '--json'],
+      dir,
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = path.join(dir, 'igd-8086-46d4.rom');
+    const rom = new Uint8Array(readFileSync(out));
+    const expected = buildOptionRom({
+      images: [igd!, policy!, new Uint8Array(readFileSync(ADLN_GOP))].map((pe) => ({
+        pe,
+        vendorId: 0x8086,
+        deviceId: 0x46d4,
+        classCode: 0x03_0000,
+      })),
+    });
+    expect(sha(rom)).toBe(sha(expected));
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      path: out,
+      platform: { key: 'adln', name: 'Alder Lake-N (incl. Twin Lake)', graphicsVersion: '12' },
+      images: ['igd-assignment', 'gop-policy', 'gop'],
+      warnings: [],
+    });
+    // The same helpers taken out of a ROM chain give the same ROM.
+    const again = await runCli(
+      ['rom', '--gop', ADLN_GOP, '--device', '8086:46d4', '--helpers', N150_ROM, '--out', 'again.rom'],
+      dir,
+    );
+    expect(again.code).toBe(0);
+    expect(sha(readFileSync(path.join(dir, 'again.rom')))).toBe(sha(rom));
+    const inspected = await runCli(['inspect', 'again.rom'], dir);
+    expect(inspected.stdout).toBe(
+      `PCI option ROM, 3 image(s), ${rom.length} bytes\n` +
+        '  @0x0 8086:46d4 EFI 17920 bytes: IGD assignment (IgdAssignmentDxe)\n' +
+        '  @0x4600 8086:46d4 EFI 7168 bytes: PlatformGopPolicy (PlatformGopPolicy)\n' +
+        `  @0x6200 8086:46d4 EFI ${rom.length - 0x6200} bytes (last): Intel GOP driver, build unknown\n`,
+    );
+  });
+
+  it('refuses helpers that are not what they claim (exit 6, E_INPUT_BAD_HELPER), writing nothing', async () => {
+    const gopOnlyRom = path.join(CORPUS_DIR, 'roms/gen12-gop-gangqizai.rom');
+    const fromRom = await runCli(
+      ['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', gopOnlyRom],
+      dir,
+    );
+    expect([fromRom.code, fromRom.stderr.endsWith('[E_INPUT_BAD_HELPER]\n')]).toEqual([6, true]);
+    mkdirSync(path.join(dir, 'swapped'));
+    const source = new Uint8Array(readFileSync(N150_ROM));
+    const [, igd, policy] = parseOptionRom(source).images.map((image) => optionRomPeBytes(source, image));
+    writeFileSync(path.join(dir, 'swapped', 'IgdAssignmentDxe.efi'), policy!);
+    writeFileSync(path.join(dir, 'swapped', 'PlatformGopPolicyDxe.efi'), igd!);
+    const swapped = await runCli(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'swapped'], dir);
+    expect([swapped.code, swapped.stderr.endsWith('[E_INPUT_BAD_HELPER]\n')]).toEqual([6, true]);
+    const missing = await runCli(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'nowhere'], dir);
+    expect([missing.code, missing.stderr.endsWith('[E_INPUT_NOT_FOUND]\n')]).toEqual([6, true]);
+    expect(readdirSync(dir).sort()).toEqual(['swapped']);
   });
 
   // The compiled CLI, as users run it; `npm test` builds dist first.
@@ -189,6 +280,7 @@ describe('ovmf-build rom', () => {
           'rom',
           '--gop',
           HSW_GOP,
+          '--gop-only',
           '--device',
           '8086:0416',
           '--out',
@@ -212,7 +304,15 @@ describe('ovmf-build rom', () => {
       expect(sha(readFileSync(out))).toBe(sha(expected));
       const bad = spawnSync(
         process.execPath,
-        [path.join(REPO_ROOT, 'bin/ovmf-build.js'), 'rom', '--gop', HSW_GOP, '--device', 'nope'],
+        [
+          path.join(REPO_ROOT, 'bin/ovmf-build.js'),
+          'rom',
+          '--gop',
+          HSW_GOP,
+          '--gop-only',
+          '--device',
+          'nope',
+        ],
         {
           encoding: 'utf8',
         },

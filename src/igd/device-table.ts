@@ -153,3 +153,31 @@ export function stolenSizeFromGmch(encoding: GmsEncoding, gmch: number): number 
       return 0;
   }
 }
+
+/** What QEMU needs to wire a platform's iGPU (the table's legacyMode/defaultMachine/minQemu). */
+export interface IgdWiring {
+  /** QEMU's legacy IGD mode (i440fx, IGD at 00:02.0, OpRegion + LPC IDs + VGA ranges) applies. */
+  readonly legacyMode: boolean;
+  readonly defaultMachine: 'q35' | 'i440fx';
+  /** Oldest QEMU release that handles this generation's IGD assignment, e.g. "8.0". */
+  readonly minQemu: string;
+}
+
+/** The wiring facts of a platform; throws E_INPUT_DEVICE_TABLE_INVALID when the table lacks them. */
+export function igdWiring(platform: IgdPlatform): IgdWiring {
+  const { legacyMode, defaultMachine, minQemu } = platform.extra;
+  if (
+    typeof legacyMode !== 'boolean' ||
+    (defaultMachine !== 'q35' && defaultMachine !== 'i440fx') ||
+    typeof minQemu !== 'string' ||
+    !/^\d+\.\d+$/u.test(minQemu)
+  ) {
+    throw invalid(
+      `${platform.key}: legacyMode (boolean), defaultMachine (q35|i440fx) and minQemu ("8.0") are required`,
+      {
+        key: platform.key,
+      },
+    );
+  }
+  return { legacyMode, defaultMachine, minQemu };
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assertGopDriver, classifyGopDriver } from '../formats/gop.js';
 import { parseVbt } from '../formats/vbt.js';
-import { lookupDevice, parseIgdDeviceTable } from './device-table.js';
+import { igdWiring, lookupDevice, parseIgdDeviceTable } from './device-table.js';
 import { generationWarnings, gopFamily, vbtGraphicsMajors } from './generation.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -96,6 +96,24 @@ describe('generationWarnings', () => {
     ]);
     expect(warningsFor('1234', 'cometlake-mrchromebox-cml.efi', 'cometlake-intel-nuc10i5fnh.vbt')).toEqual([
       'device 8086:1234 is not in the IGD device table (containers/igd-devices.json): not an Intel iGPU the table knows, so IgdAssignmentDxe will not handle it',
+    ]);
+  });
+});
+
+describe('igdWiring', () => {
+  it('gives every platform its QEMU wiring: legacy mode and i440fx up to Comet Lake, q35 after', () => {
+    const rows = table.platforms.map((p) => {
+      const w = igdWiring(p);
+      return `${p.key} ${w.legacyMode ? 'legacy' : 'upt'} ${w.defaultMachine} ${w.minQemu}`;
+    });
+    expect(rows).toEqual([
+      ...['snb', 'ivb', 'vlv', 'hsw', 'bdw', 'chv', 'skl', 'bxt', 'glk', 'kbl', 'cfl', 'cml'].map(
+        (k) => `${k} legacy i440fx 7.2`,
+      ),
+      ...['icl', 'ehl', 'jsl', 'tgl', 'rkl', 'adls', 'adlp', 'adln', 'rpls', 'rplp'].map(
+        (k) => `${k} upt q35 8.0`,
+      ),
+      ...['mtl', 'arl', 'lnl', 'ptl'].map((k) => `${k} upt q35 10.0`),
     ]);
   });
 });

@@ -4,6 +4,18 @@
 
 export type MachineType = 'q35' | 'i440fx';
 
+/** The host iGPU the firmware is for (from --device and the device table), for per-generation advice. */
+export interface IgdSnippetFacts {
+  /** "8086:9b41". */
+  readonly deviceId: string;
+  readonly platformName: string;
+  readonly graphicsVersion: string;
+  /** QEMU's legacy IGD mode applies (graphics 6 to 9.5). */
+  readonly legacyMode: boolean;
+  readonly minQemu: string;
+  readonly bdsm: 'bdsm32' | 'bdsm64' | 'none';
+}
+
 export interface FirmwareFacts {
   readonly machine: MachineType;
   readonly target: 'DEBUG' | 'RELEASE';
@@ -16,6 +28,41 @@ export interface FirmwareFacts {
   readonly description: string;
   /** Free-form tags (firmware.json: "management software shall explicitly ignore it"). */
   readonly tags: readonly string[];
+  /** The iGPU, when known (--device); the snippets then state what QEMU supports for it. */
+  readonly igd?: IgdSnippetFacts;
+}
+
+/**
+ * Comment lines with what QEMU's docs/igd-assign.txt and hw/vfio/igd.c say about this
+ * generation: legacy mode, LPC bridge IDs, stolen memory, host-phys-bits, the QEMU version.
+ */
+export function igdAdviceLines(facts: FirmwareFacts): string[] {
+  const igd = facts.igd;
+  const lines: string[] = [];
+  if (igd !== undefined) {
+    lines.push(
+      `# iGPU ${igd.deviceId}: ${igd.platformName}, graphics ${igd.graphicsVersion}; needs QEMU ${igd.minQemu} or newer` +
+        (igd.bdsm === 'bdsm64'
+          ? ' (64-bit BDSM at 0xC0 for Gen11+; QEMU 7.2 lacks it).'
+          : igd.bdsm === 'none'
+            ? ' (no BDSM: stolen memory is not programmed by firmware).'
+            : '.'),
+      igd.legacyMode
+        ? "# QEMU legacy IGD mode works for this generation (graphics 6 to 9.5): i440fx, IGD at 00:02.0, a ROM; QEMU then also copies the host's LPC bridge IDs, which the GOP checks."
+        : '# QEMU legacy IGD mode does not cover this generation (only graphics 6 to 9.5): use q35 with the IGD on pcie.0 at 00:02.0 and x-igd-opregion=on.',
+    );
+  }
+  if (facts.machine === 'q35') {
+    lines.push(
+      '# q35 has its own ICH9 LPC bridge at 00:1f.0, so the host LPC IDs cannot be copied (x-igd-lpc is i440fx only).',
+    );
+  }
+  lines.push(
+    '# x-igd-gms=0x2 asks for 64 MiB stolen memory; drop it when the host BIOS DVMT pre-allocation already suits.',
+    '# If QEMU prints vfio_container_dma_map(...) = -22, limit guest physical address bits to the IOMMU width:',
+    '#   -cpu host,host-phys-bits=on,host-phys-bits-limit=$(( ((0x$(cat /sys/devices/virtual/iommu/dmar0/intel-iommu/cap) & 0x3F0000) >> 16) + 1 ))',
+  );
+  return lines;
 }
 
 /** The firmware.json `Firmware` object for a split OVMF (flash mapping: executable + NVRAM template). */
@@ -71,6 +118,7 @@ export function proxmoxSnippet(facts: FirmwareFacts, artifactName: string): stri
       romRelative,
     `# 2. copy the NVRAM template per VM:  cp ${facts.varsPath} /var/lib/vz/images/<vmid>/OVMF_VARS-${artifactName}.fd`,
     '# 3. do not set `bios: ovmf` or an efidisk: the firmware comes from the pflash drives below.',
+    ...igdAdviceLines(facts),
     'vga: none',
   ];
   if (facts.machine === 'q35') {
@@ -86,6 +134,10 @@ export function proxmoxSnippet(facts: FirmwareFacts, artifactName: string): stri
               '-global ICH9-LPC.disable_s3=1',
             ]
           : []),
+        // qemu-server puts hostpci0 with pcie=1 on ich9-pcie-port-1 (PCI.pm, print_pcie_addr);
+        // -set moves it to the root bus at 00:02.0, free on q35 with vga: none. Proxmox appends
+        // args: after its own -device options, so the -set finds hostpci0.
+        '-set device.hostpci0.bus=pcie.0',
         '-set device.hostpci0.addr=02.0',
         '-set device.hostpci0.x-igd-gms=0x2',
         '-set device.hostpci0.x-igd-opregion=on',
@@ -95,7 +147,7 @@ export function proxmoxSnippet(facts: FirmwareFacts, artifactName: string): stri
     lines.push(
       '# i440fx legacy IGD mode: the IGD must be the primary VGA at 00:02.0 (Proxmox legacy-igd=1).',
       `hostpci0: 0000:00:02.0,legacy-igd=1,romfile=${romRelative}`,
-      `args: ${[...pflash, '-set device.hostpci0.x-igd-opregion=on'].join(' ')}`,
+      `args: ${[...pflash, '-set device.hostpci0.x-igd-gms=0x2', '-set device.hostpci0.x-igd-opregion=on'].join(' ')}`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -110,6 +162,7 @@ export function qemuCommandLine(facts: FirmwareFacts): string {
     '#!/bin/sh',
     `# Boot with the IGD (00:02.0) passed through, ${facts.machine}${facts.machine === 'i440fx' ? ' (legacy IGD mode: IGD is the primary VGA at 00:02.0)' : ''}.`,
     '# The host IGD must be bound to vfio-pci first. VARS is a per-VM copy of the template.',
+    ...igdAdviceLines(facts),
     'set -eu',
     'VARS="${VARS:-./OVMF_VARS.vm.fd}"',
     `[ -e "$VARS" ] || cp ${facts.varsPath} "$VARS"`,
