@@ -30,6 +30,8 @@ const DECOMPRESSORS: Record<string, Decompressor> = {
   standard: (data, limits) => decompressStandard(data, limits).output,
   lzma: decompressLzma,
   'lzma-f86': decompressLzmaF86,
+  // The exact-size JS decoder that takes sections above nativeMaxOutputBytes.
+  'lzma-js': (data, limits) => decompressLzma(data, { ...limits, nativeMaxOutputBytes: 0 }),
   brotli: decompressBrotli,
 };
 
@@ -68,6 +70,7 @@ const seeds: { name: string; decompressor: string; data: Uint8Array }[] = [
   { name: 'app.efi.efi', decompressor: 'standard', data: fixture('app.efi.efi') },
   { name: 'payload.bin.lzma', decompressor: 'lzma', data: fixture('payload.bin.lzma') },
   { name: 'app.efi.lzmaf86', decompressor: 'lzma-f86', data: fixture('app.efi.lzmaf86') },
+  { name: 'payload.bin.lzma (JS decoder)', decompressor: 'lzma-js', data: fixture('payload.bin.lzma') },
   { name: 'payload.bin.brotli', decompressor: 'brotli', data: fixture('payload.bin.brotli') },
 ];
 
@@ -97,6 +100,11 @@ if (corpusAvailable()) {
   seeds.push({
     name: 'OVMF_CODE_4M.fd LZMA prefix',
     decompressor: 'lzma',
+    data: ovmf.subarray(0, 16 * 1024),
+  });
+  seeds.push({
+    name: 'OVMF_CODE_4M.fd LZMA prefix (JS decoder)',
+    decompressor: 'lzma-js',
     data: ovmf.subarray(0, 16 * 1024),
   });
   const ifwi = readCorpus('images/geminilake-protectli-vp2410-ifwi.bin');
@@ -176,7 +184,7 @@ describe('fuzzing the decompressors', () => {
     fc.assert(
       fc.property(header, ({ declared, body }) => {
         let data: Uint8Array;
-        if (name === 'lzma' || name === 'lzma-f86') {
+        if (name === 'lzma' || name === 'lzma-f86' || name === 'lzma-js') {
           data = new Uint8Array(13 + body.length);
           data.set([0x5d, 0x00, 0x00, 0x80, 0x00]);
           new DataView(data.buffer).setBigUint64(5, BigInt(declared), true);

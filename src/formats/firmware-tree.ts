@@ -15,6 +15,8 @@ import {
   decompressStandard,
   decompressTiano,
   DEFAULT_MAX_OUTPUT_BYTES,
+  NATIVE_LZMA_MAX_OUTPUT_BYTES,
+  type StandardCompressionVariant,
 } from './compression/index.js';
 import { parseCapsuleHeader, capsuleKindOf, type CapsuleHeader, type FmpPayload } from './capsule.js';
 import {
@@ -113,6 +115,13 @@ export const DEFAULT_LIMITS = {
   maximumVolumesPerArea: 1_024,
   maximumNodes: 1_000_000,
 } as const;
+
+/**
+ * Native LZMA output allowed per walk: real images decompress 10-30 MiB in all, which the
+ * native decoder does about twice as fast; past this, sections are decoded in JS into buffers
+ * of exactly their size, so a bomb's peak memory stays near maximumTotalDecompressedSize.
+ */
+const NATIVE_LZMA_ALLOWANCE_BYTES = 32 * 1024 * 1024;
 
 export type ImageFormat = 'intel-descriptor' | 'bpdt' | 'uefi' | 'capsule';
 
@@ -324,6 +333,8 @@ class Walker {
   sections = 0;
   decompressedSections = 0;
   decompressedBytes = 0;
+  /** LZMA output decoded natively so far (it costs more memory than its size, see below). */
+  nativeLzmaBytes = 0;
 
   constructor(options: ParseOptions) {
     this.#limits = { ...DEFAULT_LIMITS };
@@ -1011,9 +1022,55 @@ class Walker {
     return output;
   }
 
-  #decompressLimits(): { maxOutputBytes: number } {
+  #decompressLimits(): { maxOutputBytes: number; nativeMaxOutputBytes: number } {
     const left = this.#limits.maximumTotalDecompressedSize - this.decompressedBytes;
-    return { maxOutputBytes: Math.max(0, Math.min(this.#limits.maximumDecompressedSize, left)) };
+    return {
+      maxOutputBytes: Math.max(0, Math.min(this.#limits.maximumDecompressedSize, left)),
+      nativeMaxOutputBytes: Math.max(
+        0,
+        Math.min(NATIVE_LZMA_MAX_OUTPUT_BYTES, NATIVE_LZMA_ALLOWANCE_BYTES - this.nativeLzmaBytes),
+      ),
+    };
+  }
+
+  /**
+   * Runs one decompressor with the walk's remaining budget. A section that declares more
+   * than the total budget has left ends the walk (E_FW_DECOMPRESSED_TOO_LARGE) before
+   * anything is allocated: nested bombs are stopped at the first section past the budget.
+   */
+  #runDecompressor(
+    algorithm: string,
+    fn: (d: Uint8Array, l: { maxOutputBytes: number; nativeMaxOutputBytes: number }) => Uint8Array,
+    data: Uint8Array,
+  ): Uint8Array {
+    const limits = this.#decompressLimits();
+    let output: Uint8Array;
+    try {
+      output = fn(data, limits);
+    } catch (error) {
+      if (
+        error instanceof FormatError &&
+        error.code === 'E_DECOMPRESS_TOO_LARGE' &&
+        limits.maxOutputBytes < this.#limits.maximumDecompressedSize
+      ) {
+        throw new FormatError(
+          'E_FW_DECOMPRESSED_TOO_LARGE',
+          `a ${algorithm} section declares ${hex(Number(error.details['declaredBytes']))} bytes, but only ${hex(limits.maxOutputBytes)} of the ${hex(this.#limits.maximumTotalDecompressedSize)}-byte total decompression budget (maximumTotalDecompressedSize) are left after ${this.decompressedSections} sections: a decompression bomb or an image far larger than any firmware`,
+          {
+            limit: this.#limits.maximumTotalDecompressedSize,
+            declaredBytes: error.details['declaredBytes'],
+            leftBytes: limits.maxOutputBytes,
+            decompressedSections: this.decompressedSections,
+          },
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    if ((algorithm === 'LZMA' || algorithm === 'LZMAF86') && output.length <= limits.nativeMaxOutputBytes) {
+      this.nativeLzmaBytes += output.length;
+    }
+    return this.#decompressed(output);
   }
 
   #parseCompressed(
@@ -1038,13 +1095,21 @@ class Walker {
       );
     }
     node.compression = { algorithm: 'EFI 1.1', decoded: false, compressedSize: data.length };
-    const { variant, output } = decompressStandard(data, this.#decompressLimits());
+    let variant: StandardCompressionVariant = 'efi';
+    node.body = this.#runDecompressor(
+      'EFI 1.1',
+      (d, l) => {
+        const result = decompressStandard(d, l);
+        variant = result.variant;
+        return result.output;
+      },
+      data,
+    );
     node.compression = {
       algorithm: variant === 'efi' ? 'EFI 1.1' : 'Tiano',
       decoded: true,
       compressedSize: data.length,
     };
-    node.body = this.#decompressed(output);
     this.#parseSections(node, node.body, null, where, depth + 1);
   }
 
@@ -1059,12 +1124,11 @@ class Walker {
     const guided = node.section.guided as NonNullable<SectionHeader['guided']>;
     const decode = (
       algorithm: string,
-      fn: (d: Uint8Array, l: { maxOutputBytes: number }) => Uint8Array,
+      fn: (d: Uint8Array, l: { maxOutputBytes: number; nativeMaxOutputBytes: number }) => Uint8Array,
     ): void => {
       node.compression = { algorithm, decoded: false, compressedSize: data.length };
-      const output = fn(data, this.#decompressLimits());
+      node.body = this.#runDecompressor(algorithm, fn, data);
       node.compression = { algorithm, decoded: true, compressedSize: data.length };
-      node.body = this.#decompressed(output);
       this.#parseSections(node, node.body, null, where, depth + 1);
     };
     switch (guided.guid) {

@@ -4,7 +4,7 @@
 // E_DECOMPRESS_CORRUPT, E_DECOMPRESS_TOO_LARGE or E_DECOMPRESS_UNSUPPORTED and
 // `details` { format, offset, reason, ... }.
 
-export { DEFAULT_MAX_OUTPUT_BYTES, type DecompressLimits } from './limits.js';
+export { DEFAULT_MAX_OUTPUT_BYTES, NATIVE_LZMA_MAX_OUTPUT_BYTES, type DecompressLimits } from './limits.js';
 export { decompressLzma, decompressLzmaF86 } from './lzma.js';
 export { decompressBrotli } from './brotli.js';
 export { crc32 } from './crc32.js';

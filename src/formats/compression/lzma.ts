@@ -6,9 +6,11 @@ import { createRequire } from 'node:module';
 import type * as NapiLzma from '@napi-rs/lzma';
 import { FormatError } from '../../core/errors.js';
 import { decodeBcjX86InPlace } from './bcj-x86.js';
+import { decodeLzmaInto } from './lzma-decoder.js';
 import {
   corruptError,
   hex,
+  NATIVE_LZMA_MAX_OUTPUT_BYTES,
   resolveMaxOutputBytes,
   tooLargeError,
   viewOf,
@@ -71,12 +73,12 @@ export function readLzmaHeader(
 
 /** EDK2 LZMA (LzmaCompress): 5-byte properties, 8-byte little-endian size, LZMA1 stream. */
 export function decompressLzma(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
-  return decodeLzma(data, resolveMaxOutputBytes(limits), 'lzma');
+  return decodeLzma(data, limits, 'lzma');
 }
 
 /** EDK2 LZMA with the x86 BCJ filter (LzmaF86Compress): LZMA, then the x86 branch converter decoded. */
 export function decompressLzmaF86(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
-  return decodeBcjX86InPlace(decodeLzma(data, resolveMaxOutputBytes(limits), 'lzma-f86'));
+  return decodeBcjX86InPlace(decodeLzma(data, limits, 'lzma-f86'));
 }
 
 type LzmaBinding = typeof NapiLzma.lzma;
@@ -91,8 +93,13 @@ function nativeLzma(): LzmaBinding {
   return binding;
 }
 
-function decodeLzma(data: Uint8Array, maxOutputBytes: number, format: CompressionFormat): Uint8Array {
-  const header = readLzmaHeader(data, maxOutputBytes, format);
+function decodeLzma(data: Uint8Array, limits: DecompressLimits, format: CompressionFormat): Uint8Array {
+  const header = readLzmaHeader(data, resolveMaxOutputBytes(limits), format);
+  const nativeMax = limits.nativeMaxOutputBytes ?? NATIVE_LZMA_MAX_OUTPUT_BYTES;
+  if (header.uncompressedSizeInBytes > nativeMax) {
+    // Checked against the budget above, before this one allocation of the declared size.
+    return decodeLzmaInto(data, header, LZMA_HEADER_SIZE, format, limits.signal);
+  }
   let output: Uint8Array;
   try {
     // The native decoder reads the same header and stops after the declared size, so
