@@ -70,9 +70,27 @@ describe('special files are refused at once, never read', () => {
     ['inspect /dev/zero', () => ['inspect', '/dev/zero'], 'input', 'a character device'],
     ['extract', () => ['extract', fifo, '--out', 'out'], 'image', 'a FIFO (named pipe)'],
     ['--recipe', () => ['--recipe', fifo], 'recipe', 'a FIFO (named pipe)'],
+    [
+      'rom --gop',
+      () => ['rom', '--gop', fifo, '--device', '8086:9b41', '--gop-only'],
+      'the GOP driver',
+      'a FIFO (named pipe)',
+    ],
+    [
+      'build --gop',
+      () => ['build', '--gop', fifo, '--vbt', fifo, '--out', 'o'],
+      'the GOP driver',
+      'a FIFO (named pipe)',
+    ],
+    [
+      'verify-boot',
+      () => ['verify-boot', fifo, fifo, '--gop', GOP, '--vbt', GOP],
+      'the OVMF code image',
+      'a FIFO (named pipe)',
+    ],
   ])('%s: exit 6, E_INPUT_NOT_A_FILE', async (_name, argv, what, kind) => {
     const args = argv();
-    const file = args[1] === fifo || args[0] === '--recipe' ? fifo : (args[1] as string);
+    const file = args.includes(fifo) ? fifo : (args[1] as string);
     const result = await cli(args);
     expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({
       code: 6,

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { BuildFlags } from '../edk2/flags.js';
 import type { Edk2SourceSpec } from '../edk2/source.js';
+import type { IgdVerification, IgdVerifyRequest } from '../verify/igd-check.js';
 import type { AccelMode } from '../verify/accel.js';
 
 /** The build-environment inputs of the cache key, resolved cheaply (memoized). */
@@ -72,6 +73,11 @@ export interface JobBackend {
   removeLeftovers(context: BackendContext): Promise<readonly string[]>;
   /** Builds OVMF and verifies it (structure always, boot unless disabled). */
   build(request: BuildRequest): Promise<BuiltFirmware>;
+  /**
+   * The IGD assignment check in QEMU (verify/igd-check.ts) of a built firmware, embedded mode
+   * and ROM mode; absent from stand-in backends, whose firmware does no IGD assignment.
+   */
+  verifyIgd?(request: IgdVerifyRequest): Promise<IgdVerification>;
   /** Releases engine connections and services. */
   dispose(): Promise<void>;
 }

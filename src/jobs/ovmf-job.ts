@@ -33,7 +33,8 @@ import {
   type PublishedArtifact,
 } from '../publish/index.js';
 import type { AccelMode, AcceleratorChoice } from '../verify/accel.js';
-import type { BuildEnvironment, JobBackend, BackendContext } from './backend.js';
+import type { IgdVerification } from '../verify/igd-check.js';
+import type { BuildEnvironment, JobBackend, BackendContext, BuiltFirmware } from './backend.js';
 import type { HelperDrivers, PreparedRom } from './rom.js';
 import {
   DEFAULT_DEVICE_ID,
@@ -119,6 +120,11 @@ export interface OvmfJobResult {
   readonly miss: MissReport | null;
   readonly durationMs: number;
   /**
+   * The IGD assignment checks that verified this firmware (embedded and ROM mode), recorded by
+   * the build; null when none ran (--no-verify-boot, or a backend without IGD drivers).
+   */
+  readonly igd: IgdVerification | null;
+  /**
    * The accelerator of the boot check that verified this firmware, and why (recorded by the
    * build, so a cache hit reports the boot that verified the entry); null without a boot check.
    */
@@ -181,6 +187,63 @@ interface DeviceFacts {
   readonly deviceId: string | null;
   readonly platform: IgdPlatform | undefined;
   readonly warnings: readonly string[];
+}
+
+/** `facts.igd` of a cache entry's build: the IGD checks that verified it. */
+function igdOf(meta: Readonly<Record<string, unknown>>): IgdVerification | null {
+  const facts = meta['facts'] as { igd?: IgdVerification } | undefined;
+  return facts?.igd ?? null;
+}
+
+/**
+ * Runs the IGD assignment check (issue 9, item 5) on a fresh build before it is stored: our
+ * firmware with the device at 00:02.0 (embedded mode) and the generated ROM on Debian's stock
+ * OVMF (ROM mode), for the --device, or else a device of the GOP's generation. A failed check
+ * throws E_VERIFY_IGD_CHECK_FAILED, so nothing is cached or published.
+ */
+async function checkIgdOfBuild(
+  options: OvmfJobOptions,
+  inputs: ValidatedInputs,
+  built: BuiltFirmware,
+  rom: Uint8Array,
+): Promise<IgdVerification | null> {
+  const backend = options.backend;
+  if (!options.verifyBoot || backend.verifyIgd === undefined || built.helperDrivers === undefined)
+    return null;
+  const igd = await import('../verify/igd-check.js');
+  const table = await loadIgdDeviceTable();
+  const family = gopFamily(inputs.gop.info);
+  let deviceId = inputs.device.platform === undefined ? null : inputs.device.deviceId;
+  let deviceReason = '--device';
+  if (deviceId === null) {
+    deviceId = (family === null ? undefined : igd.REPRESENTATIVE_DEVICE[family.key]) ?? igd.FALLBACK_DEVICE;
+    deviceReason =
+      family === null
+        ? 'no --device and no generation known from the GOP: a Gen9 device'
+        : `no --device: a device of the GOP's generation (${family.description})`;
+  }
+  const platform = lookupDevice(table, deviceId);
+  if (platform === undefined) return null;
+  const boot = built.facts['boot'] as { accel?: { accelerator?: unknown } } | undefined;
+  const accelerator = boot?.accel?.accelerator === 'kvm' ? 'kvm' : 'tcg';
+  const generated = inputs.rom.source.kind === 'generated';
+  const verification = await backend.verifyIgd({
+    code: built.code,
+    vars: built.vars,
+    rom: generated ? rom : null,
+    romSkipReason: 'a user ROM: ROM mode is checked only for the generated IGD ROM chain',
+    vbt: inputs.vbt.bytes,
+    deviceId,
+    platform,
+    deviceReason,
+    accelerator,
+    env: options.env,
+    signal: options.signal,
+    logger: options.logger,
+  });
+  options.logger.info({ igd: verification }, 'IGD assignment check');
+  igd.assertIgdVerificationPassed(verification);
+  return verification;
 }
 
 /** Tells the caller the key must be recomputed (the memoized environment was stale). */
@@ -434,17 +497,24 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
               },
             );
           }
+          const romBytes = await inputs.rom.bytes(built.helperDrivers ?? null);
+          emit({
+            type: 'phase',
+            phase: 'verify-igd',
+            message: 'checking IGD assignment in QEMU (embedded and ROM mode)',
+          });
+          const igd = await checkIgdOfBuild(options, inputs, built, romBytes);
           emit({ type: 'phase', phase: 'store', message: 'writing the cache entry' });
           return {
             files: {
               [CODE_ENTRY_FILE]: built.code,
               [VARS_ENTRY_FILE]: built.vars,
-              [ROM_ENTRY_FILE]: await inputs.rom.bytes(built.helperDrivers ?? null),
+              [ROM_ENTRY_FILE]: romBytes,
             },
             meta: {
               jobId: options.jobId,
               buildDurationMs: built.durationMs,
-              facts: built.facts,
+              facts: igd === null ? built.facts : { ...built.facts, igd },
               miss,
               builderImageRef: environment.builderImageRef,
               edk2SourceDescription: environment.edk2SourceDescription,
@@ -504,6 +574,7 @@ export async function runOvmfJob(options: OvmfJobOptions): Promise<OvmfJobResult
         waitedForLock: result.waitedForLock,
         miss: result.cacheHit && !result.waitedForLock ? null : miss,
         durationMs,
+        igd: igdOf(result.entry.meta),
         bootAccel: bootAccelOf(result.entry.meta),
       };
     } catch (error) {
@@ -611,6 +682,7 @@ async function publishResult(
       flags: options.flags,
       machine: options.machine,
       cache: { key: key.value, details: key.details },
+      igdChecks: igdOf(meta),
       build: meta,
     },
   });

@@ -6,6 +6,7 @@ import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cach
 import { buildCacheDir, userCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source } from '../edk2/source.js';
+import type { IgdVerification, IgdVerifyRequest } from '../verify/igd-check.js';
 import type { BackendContext, BuildEnvironment, BuildRequest, BuiltFirmware, JobBackend } from './backend.js';
 import {
   BUILDER_CONTEXT_DIR,
@@ -206,6 +207,11 @@ export class RealBackend implements JobBackend {
               },
       },
     };
+  }
+
+  async verifyIgd(request: IgdVerifyRequest): Promise<IgdVerification> {
+    const { verifyIgdModes } = await import('../verify/igd-check.js');
+    return verifyIgdModes(request);
   }
 
   async dispose(): Promise<void> {

@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { hex } from '../core/hex.js';
-import { parseOpRegion, type OpRegionVbtSource } from '../formats/opregion.js';
+import { buildOpRegion, parseOpRegion, type OpRegionVbtSource } from '../formats/opregion.js';
 import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { VerificationError } from './errors.js';
 import { escapeQemuOptionValue, findQemu, type QemuAccelerator } from './qemu.js';
@@ -918,4 +918,181 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
+}
+
+/** Debian's stock OVMF (package `ovmf`), the firmware of ROM mode: the one Proxmox ships too. */
+export const STOCK_OVMF = {
+  code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  vars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+} as const;
+
+/** Stolen memory handed to the firmware in the job's checks: QEMU's smallest common GMS. */
+export const JOB_STOLEN_SIZE_IN_BYTES = 32 * MiB;
+
+/**
+ * A device of each GOP family for the IGD check when the user gave no --device: the check
+ * proves what the firmware does for that generation's BDSM layout (igd-devices.json).
+ */
+export const REPRESENTATIVE_DEVICE: Readonly<Record<string, string>> = {
+  'hsw-bdw': '0416',
+  gen9: '3e9b',
+  gen12: '9a49',
+};
+export const FALLBACK_DEVICE = '3e9b';
+
+/** One mode of the job's IGD check, as the manifest and `--json` record it. */
+export type IgdModeSummary =
+  | {
+      readonly mode: 'embedded' | 'rom';
+      readonly checked: true;
+      readonly passed: boolean;
+      readonly firmware: string;
+      readonly deviceId: string;
+      readonly platform: string;
+      readonly accelerator: QemuAccelerator;
+      readonly asls: string | null;
+      readonly bdsm: { readonly offset: string; readonly width: 32 | 64; readonly value: string } | null;
+      readonly opRegionMatches: boolean;
+      readonly vbtSource: IgdVbtSource | null;
+      readonly timeToAslsMs: number | null;
+      readonly timeToBootManagerMs: number | null;
+      readonly durationMs: number;
+      readonly traceLines: readonly string[];
+      readonly debugLines: readonly string[];
+      readonly failures: readonly string[];
+    }
+  | { readonly mode: 'embedded' | 'rom'; readonly checked: false; readonly reason: string };
+
+export interface IgdVerification {
+  readonly deviceId: string;
+  readonly platform: string;
+  /** Why this device: the user's --device, or a representative of the GOP's generation. */
+  readonly deviceReason: string;
+  readonly embedded: IgdModeSummary;
+  readonly rom: IgdModeSummary;
+}
+
+export interface IgdVerifyRequest {
+  readonly code: Uint8Array;
+  readonly vars: Uint8Array;
+  /** The ROM to try on stock OVMF; null skips ROM mode for `romSkipReason`. */
+  readonly rom: Uint8Array | null;
+  readonly romSkipReason?: string;
+  /** The VBT the OpRegion is built around (version 2.1: mailbox 4, or RVDA above 6 KiB). */
+  readonly vbt: Uint8Array;
+  readonly deviceId: string;
+  readonly platform: IgdPlatform;
+  readonly deviceReason: string;
+  readonly accelerator: QemuAccelerator;
+  /** @default STOCK_OVMF */
+  readonly stockOvmf?: { readonly code: string; readonly vars: string };
+  readonly env?: NodeJS.ProcessEnv;
+  readonly tmpDir?: string;
+  readonly signal?: AbortSignal;
+  readonly logger?: IgdCheckLogger;
+}
+
+export function summarizeIgdCheck(result: IgdCheckResult, firmware: string): IgdModeSummary {
+  return {
+    mode: result.mode,
+    checked: true,
+    passed: result.passed,
+    firmware,
+    deviceId: result.deviceId,
+    platform: result.platform,
+    accelerator: result.accelerator,
+    asls: result.asls === null ? null : hex(result.asls),
+    bdsm:
+      result.bdsm === null
+        ? null
+        : { offset: hex(result.bdsm.offset), width: result.bdsm.width, value: hex(result.bdsm.value) },
+    opRegionMatches: result.opRegionMatches,
+    vbtSource: result.vbtSource,
+    timeToAslsMs: result.timeToAslsMs,
+    timeToBootManagerMs: result.timeToBootManagerMs,
+    durationMs: result.durationMs,
+    traceLines: result.traceLines,
+    debugLines: result.debugLines,
+    failures: result.failures,
+  };
+}
+
+async function readable(file: string): Promise<boolean> {
+  try {
+    await access(file, fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The job's IGD check of a built firmware: embedded mode on the firmware itself and ROM mode
+ * (the ROM alone on Debian's stock OVMF, when installed), side by side. Returns both verdicts;
+ * `assertIgdVerificationPassed` turns a failed one into E_VERIFY_IGD_CHECK_FAILED.
+ */
+export async function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVerification> {
+  const opRegion = buildOpRegion({ vbt: request.vbt, version: '2.1' });
+  const directory = await mkdtemp(path.join(request.tmpDir ?? os.tmpdir(), 'ovmf-build-igd-job-'));
+  try {
+    const codePath = path.join(directory, 'OVMF_CODE.fd');
+    const varsPath = path.join(directory, 'OVMF_VARS.fd');
+    const romPath = path.join(directory, 'vbios.rom');
+    await writeFile(codePath, request.code);
+    await writeFile(varsPath, request.vars);
+    if (request.rom !== null) await writeFile(romPath, request.rom);
+    const stock = request.stockOvmf ?? STOCK_OVMF;
+    const common = {
+      deviceId: request.deviceId,
+      opRegion,
+      bdsmSizeInBytes: JOB_STOLEN_SIZE_IN_BYTES,
+      platform: request.platform,
+      accelerator: request.accelerator,
+      tmpDir: directory,
+      ...(request.env === undefined ? {} : { env: request.env }),
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      ...(request.logger === undefined ? {} : { logger: request.logger }),
+    };
+    const embedded = checkIgdAssignment({ ...common, codePath, varsPath }).then((result) =>
+      summarizeIgdCheck(result, 'built OVMF_CODE.fd'),
+    );
+    let rom: Promise<IgdModeSummary>;
+    if (request.rom === null) {
+      rom = Promise.resolve({ mode: 'rom', checked: false, reason: request.romSkipReason ?? 'no ROM' });
+    } else if (!(await readable(stock.code)) || !(await readable(stock.vars))) {
+      rom = Promise.resolve({
+        mode: 'rom',
+        checked: false,
+        reason: `Debian's stock OVMF (${stock.code}) is not installed (apt-get install ovmf)`,
+      });
+    } else {
+      rom = checkIgdAssignment({ ...common, codePath: stock.code, varsPath: stock.vars, romPath }).then(
+        (result) => summarizeIgdCheck(result, stock.code),
+      );
+    }
+    const [embeddedSummary, romSummary] = await Promise.all([embedded, rom]);
+    return {
+      deviceId: request.deviceId,
+      platform: request.platform.key,
+      deviceReason: request.deviceReason,
+      embedded: embeddedSummary,
+      rom: romSummary,
+    };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** Throws E_VERIFY_IGD_CHECK_FAILED naming each failed mode and its failures. */
+export function assertIgdVerificationPassed(verification: IgdVerification): void {
+  const failed = [verification.embedded, verification.rom].filter(
+    (summary): summary is Extract<IgdModeSummary, { checked: true }> => summary.checked && !summary.passed,
+  );
+  if (failed.length === 0) return;
+  throw new VerificationError(
+    'E_VERIFY_IGD_CHECK_FAILED',
+    `the IGD assignment check failed for device ${verification.deviceId} (${verification.platform}): ` +
+      failed.map((summary) => `${summary.mode} mode: ${summary.failures.join('; ')}`).join(' | '),
+    { verification },
+  );
 }

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
-import { OvmfBuildError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { connectEngine } from '../../container/index.js';
 import { buildOvmf } from '../../edk2/build.js';
 import { resolveBuildFlags, type BuildFlags } from '../../edk2/flags.js';
 import { acquireEdk2Source, type Edk2SourceSpec } from '../../edk2/source.js';
 import { writeFileAtomic } from '../../fetch/index.js';
+import { readInputFile } from '../../fetch/read-input.js';
 import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 
 const USAGE = [
@@ -125,19 +126,8 @@ function flagsFrom(values: Values): BuildFlags {
   }
 }
 
-async function readInput(ctx: { cwd: string }, file: string, what: string): Promise<Uint8Array> {
-  const resolved = path.resolve(ctx.cwd, file);
-  try {
-    return new Uint8Array(await readFile(resolved));
-  } catch (error) {
-    throw new OvmfBuildError(
-      'E_INPUT_UNREADABLE',
-      `cannot read the ${what} ${resolved}: ${(error as Error).message}`,
-      {
-        path: resolved,
-      },
-    );
-  }
+function readInput(ctx: { cwd: string }, file: string, what: string): Promise<Uint8Array> {
+  return readInputFile(path.resolve(ctx.cwd, file), { what: `the ${what}` });
 }
 
 export const command: Command = {

@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { OvmfBuildError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { isGuidString } from '../../core/guid.js';
+import { readInputFile } from '../../fetch/read-input.js';
 import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 import { verifyBoot, type BootVerification } from '../../verify/boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
@@ -45,18 +45,8 @@ function guidOption(name: string, value: string | undefined, fallback: string): 
   return value.toUpperCase();
 }
 
-async function readInput(file: string, role: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new OvmfBuildError(
-      code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
-      `cannot read the ${role} ${file}: ${code ?? String(error)}`,
-      { path: file },
-      { cause: error },
-    );
-  }
+function readInput(file: string, role: string): Promise<Uint8Array> {
+  return readInputFile(file, { what: `the ${role}` });
 }
 
 function seconds(ms: number | undefined): string {

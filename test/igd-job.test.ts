@@ -1,0 +1,213 @@
+// The main job's IGD assignment stage with a stand-in build (the real check in QEMU is
+// test/igd-check.int.test.ts and the embedded/ROM-mode int tests): which device and ROM it
+// checks, that the verdict lands in the manifest and --json, and that a failed check caches
+// and publishes nothing.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildCacheDir } from '../src/cache/paths.js';
+import { runMain } from '../src/cli/commands/ovmf.js';
+import { exitCodeFor } from '../src/cli/exit-codes.js';
+import type { OvmfBuildError } from '../src/core/errors.js';
+import { optionRomPeBytes, parseOptionRom } from '../src/formats/option-rom.js';
+import type { BuildRequest, BuiltFirmware } from '../src/jobs/backend.js';
+import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
+import { captureContext, StandInBackend } from './cache-stand-in.js';
+import { CORPUS_DIR } from './corpus.js';
+
+const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
+const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
+const USER_ROM = path.join(CORPUS_DIR, 'roms/gen12-gop-gangqizai.rom');
+
+/** VfioIgdPkg's helpers out of the corpus N150 chain stand in for the build's own. */
+async function corpusHelpers(): Promise<{ igdAssignment: Uint8Array; gopPolicy: Uint8Array }> {
+  const rom = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'roms/alderlake-n-n150-vfio-igd.rom')));
+  const [, igd, policy] = parseOptionRom(rom).images.map((image) => optionRomPeBytes(rom, image));
+  return { igdAssignment: igd as Uint8Array, gopPolicy: policy as Uint8Array };
+}
+
+const passed = (
+  mode: 'embedded' | 'rom',
+  request: IgdVerifyRequest,
+): Extract<IgdModeSummary, { checked: true }> => ({
+  mode,
+  checked: true,
+  passed: true,
+  firmware: mode === 'rom' ? '/usr/share/OVMF/OVMF_CODE_4M.fd' : 'built OVMF_CODE.fd',
+  deviceId: request.deviceId,
+  platform: request.platform.key,
+  accelerator: request.accelerator,
+  asls: '0x7e8f1000',
+  bdsm: { offset: '0x5c', width: 32, value: '0x7c000000' },
+  opRegionMatches: true,
+  vbtSource: 'opregion-mailbox4',
+  timeToAslsMs: 2000,
+  timeToBootManagerMs: 3000,
+  durationMs: 3400,
+  traceLines: [
+    'pci_cfg_write VGA 00:02.0 @0xfc <- 0x7e8f1000',
+    'pci_cfg_write VGA 00:02.0 @0x5c <- 0x7c000000',
+  ],
+  debugLines: [],
+  failures: [],
+});
+
+class IgdStandIn extends StandInBackend {
+  readonly requests: IgdVerifyRequest[] = [];
+  constructor(
+    readonly helpers: { igdAssignment: Uint8Array; gopPolicy: Uint8Array },
+    readonly romPasses = true,
+  ) {
+    super();
+  }
+
+  override async build(request: BuildRequest): Promise<BuiltFirmware> {
+    return { ...(await super.build(request)), helperDrivers: this.helpers };
+  }
+
+  verifyIgd(request: IgdVerifyRequest): Promise<IgdVerification> {
+    this.requests.push(request);
+    const rom: IgdModeSummary =
+      request.rom === null
+        ? { mode: 'rom', checked: false, reason: request.romSkipReason ?? '' }
+        : this.romPasses
+          ? passed('rom', request)
+          : {
+              ...passed('rom', request),
+              passed: false,
+              asls: null,
+              failures: ['ASLS (config 0xFC of 00:02.0) was never written'],
+            };
+    return Promise.resolve({
+      deviceId: request.deviceId,
+      platform: request.platform.key,
+      deviceReason: request.deviceReason,
+      embedded: passed('embedded', request),
+      rom,
+    });
+  }
+}
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-igd-job-'));
+  env = {
+    PATH: process.env['PATH'],
+    HOME: dir,
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+  };
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface JobJson {
+  cacheHit: boolean;
+  artifactDir: string;
+  igd: IgdVerification | null;
+}
+
+async function job(backend: StandInBackend, ...argv: string[]): Promise<JobJson> {
+  const captured = captureContext([...argv, '--json'], env, dir);
+  expect(await runMain(captured.ctx, backend)).toBe(0);
+  return JSON.parse(captured.stdout()) as JobJson;
+}
+
+describe('the main job checks IGD assignment before caching and publishing', () => {
+  it("checks the --device's platform in embedded and ROM mode and records the verdict in the manifest and --json", async () => {
+    const backend = new IgdStandIn(await corpusHelpers());
+    const first = await job(backend, '--gop', GOP, '--vbt', VBT, '--device', '8086:9b41');
+    expect(backend.requests).toHaveLength(1);
+    const request = backend.requests[0] as IgdVerifyRequest;
+    expect({
+      deviceId: request.deviceId,
+      platform: request.platform.key,
+      deviceReason: request.deviceReason,
+      accelerator: request.accelerator,
+      rom: request.rom === null ? null : parseOptionRom(request.rom).images.length,
+      vbt: request.vbt.length,
+    }).toEqual({
+      deviceId: '9b41',
+      platform: 'cml',
+      deviceReason: '--device',
+      accelerator: 'tcg',
+      rom: 3,
+      vbt: 4608,
+    });
+    expect(first.igd?.embedded).toMatchObject({
+      checked: true,
+      passed: true,
+      deviceId: '9b41',
+      platform: 'cml',
+    });
+    expect(first.igd?.rom).toMatchObject({ checked: true, passed: true, mode: 'rom' });
+    const manifest = JSON.parse(await readFile(path.join(first.artifactDir, 'manifest.json'), 'utf8')) as {
+      igdChecks: IgdVerification;
+    };
+    expect(manifest.igdChecks).toEqual(first.igd);
+    // A cache hit reports the checks that verified the entry, without running them again.
+    const second = await job(backend, '--gop', GOP, '--vbt', VBT, '--device', '8086:9b41');
+    expect(second.cacheHit).toBe(true);
+    expect(second.igd).toEqual(first.igd);
+    expect(backend.requests).toHaveLength(1);
+  });
+
+  it("without --device checks a device of the GOP's generation", async () => {
+    const backend = new IgdStandIn(await corpusHelpers());
+    await job(backend, '--gop', GOP, '--vbt', VBT);
+    expect(backend.requests.map((r) => [r.deviceId, r.platform.key, r.deviceReason])).toEqual([
+      ['3e9b', 'cfl', "no --device: a device of the GOP's generation (Skylake to Comet Lake (GOP 9.x))"],
+    ]);
+  });
+
+  it('fails with E_VERIFY_IGD_CHECK_FAILED (exit 10) when a mode fails, and caches and publishes nothing', async () => {
+    const backend = new IgdStandIn(await corpusHelpers(), false);
+    let thrown: unknown;
+    try {
+      await runMain(captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir).ctx, backend);
+    } catch (error) {
+      thrown = error;
+    }
+    const error = thrown as OvmfBuildError;
+    expect(error.code).toBe('E_VERIFY_IGD_CHECK_FAILED');
+    expect(exitCodeFor(error)).toBe(10);
+    expect(error.message).toBe(
+      'the IGD assignment check failed for device 3e9b (cfl): rom mode: ASLS (config 0xFC of 00:02.0) was never written',
+    );
+    expect(existsSync(path.join(dir, 'artifacts'))).toBe(false);
+    // The cache holds the request record and lock directory, and no entry (entries are named by their key).
+    const cacheRoot = buildCacheDir(env);
+    expect((await readdir(cacheRoot)).filter((name) => /^[0-9a-f]{64}$/u.test(name))).toEqual([]);
+    // Nothing was cached: a working run builds again.
+    const fixed = new IgdStandIn(backend.helpers);
+    const rerun = await job(fixed, '--gop', GOP, '--vbt', VBT);
+    expect(rerun.cacheHit).toBe(false);
+    expect(fixed.builds).toBe(1);
+    expect((await readdir(cacheRoot)).filter((name) => /^[0-9a-f]{64}$/u.test(name))).toHaveLength(1);
+  });
+
+  it('skips ROM mode for a user ROM and the whole check with --no-verify-boot', async () => {
+    const backend = new IgdStandIn(await corpusHelpers());
+    const withRom = await job(backend, '--gop', GOP, '--vbt', VBT, '--rom', USER_ROM);
+    expect(withRom.igd?.rom).toEqual({
+      mode: 'rom',
+      checked: false,
+      reason: 'a user ROM: ROM mode is checked only for the generated IGD ROM chain',
+    });
+    const unchecked = await job(
+      backend,
+      '--gop',
+      GOP,
+      '--vbt',
+      path.join(CORPUS_DIR, 'vbt/cometlake-system76-lemp9.vbt'),
+      '--no-verify-boot',
+    );
+    expect(unchecked.igd).toBeNull();
+    expect(backend.requests).toHaveLength(1);
+  });
+});
