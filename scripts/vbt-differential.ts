@@ -1,6 +1,10 @@
 // Differential check of our VBT verdict against intel-gpu-tools' intel_vbt_decode.
 //
-//   npx tsx scripts/vbt-differential.ts [--json] [--verbose] <dir|file>...
+//   npx tsx scripts/vbt-differential.ts [--json] [--verbose] [--git-dir <dir>[@<ref>]]... <dir|file>...
+//
+// --git-dir takes every *.vbt of a git repository's tree (a bare mirror is enough), e.g. the
+// coreboot tree: `--git-dir <coreboot.git>@main`; the blobs are written to a temporary
+// directory (removed at the end) named after their paths, and the commit is printed.
 //
 // For every file (directories are walked recursively), runs `ovmf-build inspect <file> --json`
 // (the real command, in-process, from src/) and `intel_vbt_decode --file <file> --header`, and
@@ -14,7 +18,8 @@
 // "Invalid VBT found, BDB points beyond end of data block") when the BDB header would start past
 // the file's end; everything else it decodes (exit 0). A crash (signal) counts as a refusal.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseVbt } from '../src/formats/vbt.js';
@@ -155,16 +160,17 @@ export async function compareFile(file: string, binary: string = INTEL_VBT_DECOD
   return { file, ours, theirs, agree: differences.length === 0, differences };
 }
 
-/** Files under the given paths (directories walked recursively, sorted). */
+/** Files under the given paths (directories walked recursively, sorted, *.md left out). */
 export function collectFiles(paths: readonly string[]): string[] {
   const files: string[] = [];
-  const walk = (target: string): void => {
+  const walk = (target: string, named: boolean): void => {
     const stat = statSync(target);
     if (stat.isDirectory()) {
-      for (const name of readdirSync(target).sort()) walk(path.join(target, name));
-    } else if (stat.isFile()) files.push(target);
+      for (const name of readdirSync(target).sort()) walk(path.join(target, name), false);
+      // A README beside fixtures is not a candidate; a file named on the command line always is.
+    } else if (stat.isFile() && (named || !target.endsWith('.md'))) files.push(target);
   };
-  for (const target of paths) walk(path.resolve(target));
+  for (const target of paths) walk(path.resolve(target), true);
   return files;
 }
 
@@ -174,12 +180,41 @@ function describe(verdict: Verdict): string {
     : `refused (${verdict.note})`;
 }
 
+/** Writes every *.vbt blob of `<gitDir>[@ref]` into `into`; returns the commit. */
+export function dumpGitVbts(spec: string, into: string): string {
+  const at = spec.lastIndexOf('@');
+  const [gitDir, ref] = at > 0 ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, 'HEAD'];
+  const git = (args: string[]): Buffer => {
+    const result = spawnSync('git', ['--git-dir', gitDir, ...args], { maxBuffer: 1 << 30 });
+    if (result.error !== undefined) throw result.error;
+    if (result.status !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr.toString().trim()}`);
+    return result.stdout;
+  };
+  const commit = git(['rev-parse', '--verify', `${ref}^{commit}`])
+    .toString()
+    .trim();
+  for (const line of git(['ls-tree', '-r', '-z', commit]).toString().split('\0')) {
+    const match = /^\d+ blob ([0-9a-f]+)\t(.*\.vbt)$/i.exec(line);
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    writeFileSync(path.join(into, match[2].replaceAll('/', '__')), git(['cat-file', 'blob', match[1]]));
+  }
+  return commit;
+}
+
 async function cli(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
-  const targets = argv.filter((arg) => !arg.startsWith('--'));
-  if (targets.length === 0 || argv.includes('--help')) {
-    process.stderr.write('usage: npx tsx scripts/vbt-differential.ts [--json] [--verbose] <dir|file>...\n');
+  const targets: string[] = [];
+  const gitDirs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--git-dir' && argv[i + 1] !== undefined) gitDirs.push(argv[++i] as string);
+    else if (!arg.startsWith('--')) targets.push(arg);
+  }
+  if ((targets.length === 0 && gitDirs.length === 0) || argv.includes('--help')) {
+    process.stderr.write(
+      'usage: npx tsx scripts/vbt-differential.ts [--json] [--verbose] [--git-dir <dir>[@<ref>]]... <dir|file>...\n',
+    );
     return 2;
   }
   const binary = findIntelVbtDecode();
@@ -187,6 +222,27 @@ async function cli(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${INTEL_VBT_DECODE} is not on PATH (Debian package intel-gpu-tools)\n`);
     return 2;
   }
+  const dumps: string[] = [];
+  try {
+    for (const spec of gitDirs) {
+      const into = mkdtempSync(path.join(os.tmpdir(), 'vbt-differential-git-'));
+      dumps.push(into);
+      const commit = dumpGitVbts(spec, into);
+      process.stderr.write(`${spec}: ${readdirSync(into).length} *.vbt files at commit ${commit}\n`);
+      targets.push(into);
+    }
+    return await compareAll(targets, binary, json, verbose);
+  } finally {
+    for (const dir of dumps) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function compareAll(
+  targets: readonly string[],
+  binary: string,
+  json: boolean,
+  verbose: boolean,
+): Promise<number> {
   const comparisons: Comparison[] = [];
   for (const file of collectFiles(targets)) {
     const comparison = await compareFile(file, binary);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareFile, findIntelVbtDecode } from '../scripts/vbt-differential.js';
 import { corpusPath, loadManifest, REPO_ROOT } from './corpus.js';
 
@@ -26,7 +26,11 @@ const fixtureVbts = readdirSync(FIXTURES)
 
 describe.skipIf(binary === null)('inspect agrees with intel_vbt_decode', () => {
   const bin = binary ?? 'intel_vbt_decode';
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vbt-differential-'));
+  // Made in beforeAll, not at collection: a skipped run must leave nothing behind.
+  let tmp = '';
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'vbt-differential-'));
+  });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('covers 15 corpus VBTs and 3 regression fixtures', () => {
