@@ -16,6 +16,13 @@ import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
 const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** Three real drivers of different sizes (one of them under 512 bytes of padding) for the chains. */
+const CHAIN = [
+  'haswell-broadwell-mrchromebox-hsw.efi',
+  'alderlake-n-twinlake-tianbei-n1pro.efi',
+  'cometlake-mrchromebox-cml.efi',
+] as const;
+
 let engine: ContainerEngine;
 const gops = new Map<string, Uint8Array>();
 const theirs = new Map<string, Uint8Array>();
@@ -33,6 +40,7 @@ beforeAll(async () => {
     logger,
   });
   const names = [...gops.keys()];
+  const chain = CHAIN.join(' ');
   const script = [
     'set -eu',
     'make -s -C /edk2/BaseTools/Source/C/Common >/dev/null',
@@ -43,6 +51,10 @@ beforeAll(async () => {
       `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x3e9b -l 0x030000 -e ${name} -o /edk2/out/${name}.rom >/dev/null`,
       `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x3e9b -ec ${name} -o /edk2/out/${name}.ec.rom >/dev/null`,
     ]),
+    // Chains, as the ROM-mode ROM is built: one PCIR per image, the last-image bit on the last.
+    `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x46d4 -l 0x030000 -e ${chain} -o /edk2/out/chain.rom >/dev/null`,
+    `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x46d4 -l 0x030000 -ec ${chain} -o /edk2/out/chain.ec.rom >/dev/null`,
+    `/edk2/BaseTools/Source/C/bin/EfiRom -f 0x8086 -i 0x46d4 -l 0x030000 -e ${CHAIN[0]} -ec ${CHAIN.slice(1).join(' ')} -o /edk2/out/chain.mixed.rom >/dev/null`,
   ].join('\n');
   const result = await engine.run({
     image: builder.ref,
@@ -69,7 +81,7 @@ afterAll(async () => {
 describe("buildOptionRom equals EDK2's EfiRom byte for byte", () => {
   it('covers every real GOP driver in the corpus', () => {
     expect(gops.size).toBe(13);
-    expect(theirs.size).toBe(26);
+    expect(theirs.size).toBe(29);
   });
 
   it('uncompressed, class 0x030000 (-l 0x030000 -e)', () => {
@@ -86,5 +98,31 @@ describe("buildOptionRom equals EDK2's EfiRom byte for byte", () => {
       const ours = buildOptionRom({ images: [{ pe, vendorId: 0x8086, deviceId: 0x3e9b, compress: true }] });
       expect({ name, sha256: sha256(ours) }).toEqual({ name, sha256: sha256(theirs.get(`${name}.ec.rom`)!) });
     }
+  });
+
+  it('chains of three images, uncompressed, -ec and mixed (-e a -ec b c)', () => {
+    const pes = CHAIN.map((name) => gops.get(name) as Uint8Array);
+    const build = (compress: readonly boolean[]): string =>
+      sha256(
+        buildOptionRom({
+          images: pes.map((pe, i) => ({
+            pe,
+            vendorId: 0x8086,
+            deviceId: 0x46d4,
+            // EfiRom's -l sets the class of the next file only (ParseCommandLine resets it).
+            classCode: i === 0 ? 0x03_0000 : 0,
+            compress: compress[i] as boolean,
+          })),
+        }),
+      );
+    expect({
+      plain: build([false, false, false]),
+      compressed: build([true, true, true]),
+      mixed: build([false, true, true]),
+    }).toEqual({
+      plain: sha256(theirs.get('chain.rom')!),
+      compressed: sha256(theirs.get('chain.ec.rom')!),
+      mixed: sha256(theirs.get('chain.mixed.rom')!),
+    });
   });
 });

@@ -1,0 +1,315 @@
+// IGD assignment in ROM mode (issue 9, item 5) and the machine wiring the snippets publish
+// (item 4), for real in QEMU 7.2 under TCG.
+// ROM mode: Debian's stock OVMF_CODE_4M.fd (the one Proxmox ships; corpus/ovmf) with our
+// option ROM [IgdAssignmentDxe, PlatformGopPolicyDxe, GOP] as romfile= of a VGA device at
+// 00:02.0. The helper drivers come from a real DEBUG build (EDK2 in a container, warm after
+// build.int), the ROM from prepareRom exactly as the main job makes it. Stock OVMF prints no
+// debug log, so QEMU's pci_cfg_write trace, the registers read back and pmemsave at ASLS are
+// the oracle; our DEBUG drivers in the ROM print their own lines, extra evidence.
+// Wiring: the q35/i440fx device placement of the published QEMU command line and of the
+// Proxmox `-set` lines, with a VGA stand-in for vfio-pci, read back with query-pci.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
+import { acquireEdk2Source } from '../src/edk2/source.js';
+import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
+import { classifyRomChain } from '../src/formats/rom-chain.js';
+import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
+import { loadIgdDeviceTable } from '../src/igd/load.js';
+import { prepareRom } from '../src/jobs/rom.js';
+import { proxmoxSnippet, qemuCommandLine, type FirmwareFacts } from '../src/publish/snippets.js';
+import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
+import { QmpClient } from '../src/verify/qmp.js';
+import { CORPUS_DIR, readCorpus } from './corpus.js';
+
+const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const MiB = 1_048_576;
+const FOUR_GIB = 0x1_0000_0000;
+const GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
+const EMBEDDED_VBT = 'vbt/cometlake-intel-nuc10i5fnh.vbt';
+const STOCK_CODE = path.join(CORPUS_DIR, 'ovmf/OVMF_CODE_4M.fd');
+const STOCK_VARS = path.join(CORPUS_DIR, 'ovmf/OVMF_VARS_4M.fd');
+
+interface Case {
+  readonly name: string;
+  readonly deviceId: string;
+  readonly platformKey: string;
+  readonly vbtFile: string;
+  readonly bdsmSizeInBytes: number;
+  readonly expectedBdsm: { readonly offset: number; readonly width: 32 | 64 } | null;
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: 'Gen9 (cfl 3e9b)',
+    deviceId: '3e9b',
+    platformKey: 'cfl',
+    vbtFile: 'vbt/coffeelake-lenovo-m720q.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: { offset: 0x5c, width: 32 },
+  },
+  {
+    name: 'Gen12 (adln 46d4)',
+    deviceId: '46d4',
+    platformKey: 'adln',
+    vbtFile: 'vbt/alderlake-n-tianbei-n1pro.vbt',
+    bdsmSizeInBytes: 32 * MiB,
+    expectedBdsm: { offset: 0xc0, width: 64 },
+  },
+  {
+    name: 'Meteor Lake (mtl 7d55)',
+    deviceId: '7d55',
+    platformKey: 'mtl',
+    vbtFile: 'vbt/alderlake-starlabs-starbook.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: null,
+  },
+];
+
+let engine: ContainerEngine | undefined;
+let work: string;
+let build: BuildOvmfResult;
+const results = new Map<
+  string,
+  { result: IgdCheckResult; opRegion: Uint8Array; platform: IgdPlatform; roles: readonly string[] }
+>();
+
+describe("IGD assignment, ROM mode (Debian's stock OVMF + our option ROM, QEMU TCG)", () => {
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-rom-'));
+    engine = await connectEngine({ env: process.env, logger });
+    const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
+    // Same inputs and flags as igd-embedded.int: the warm workspace serves both.
+    build = await buildOvmf({
+      gop: readCorpus(GOP_FILE),
+      vbt: readCorpus(EMBEDDED_VBT),
+      source,
+      engine,
+      logger,
+      jobId: `igd-rom-int-${process.pid}`,
+      flags: { target: 'DEBUG' },
+      verify: { structure: true, boot: false },
+    });
+    const table = await loadIgdDeviceTable();
+    for (const testCase of CASES) {
+      const platform = lookupDevice(table, testCase.deviceId);
+      if (platform === undefined) throw new Error(`${testCase.deviceId} is not in the device table`);
+      const rom = prepareRom({
+        kind: 'generated',
+        gop: readCorpus(GOP_FILE),
+        helpers: build.helperDrivers,
+        deviceId: Number.parseInt(testCase.deviceId, 16),
+      });
+      const romPath = path.join(work, `igd-${testCase.deviceId}.rom`);
+      await writeFile(romPath, rom.bytes);
+      const opRegion = buildOpRegion({ vbt: readCorpus(testCase.vbtFile) });
+      const result = await checkIgdAssignment({
+        codePath: STOCK_CODE,
+        varsPath: STOCK_VARS,
+        romPath,
+        deviceId: testCase.deviceId,
+        opRegion,
+        bdsmSizeInBytes: testCase.bdsmSizeInBytes,
+        platform,
+        tmpDir: work,
+        logger,
+      });
+      results.set(testCase.name, { result, opRegion, platform, roles: rom.roles });
+      console.log(
+        `igd rom mode ${testCase.name}: ASLS after ${String(result.timeToAslsMs)} ms, boot manager after ` +
+          `${String(result.timeToBootManagerMs)} ms, QEMU ${result.durationMs} ms\n  ${result.traceLines.join('\n  ')}`,
+      );
+    }
+  }, 900_000);
+
+  afterAll(async () => {
+    await engine?.[Symbol.asyncDispose]();
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', (name, testCase) => {
+    const entry = results.get(name);
+    if (entry === undefined) throw new Error(`no result for ${name}`);
+    const { result, opRegion, platform, roles } = entry;
+    expect(roles).toEqual(['igd-assignment', 'gop-policy', 'gop']);
+    expect(result.failures).toEqual([]);
+    expect(result.passed).toBe(true);
+    expect(result.mode).toBe('rom');
+    expect(platform.key).toBe(testCase.platformKey);
+
+    const asls = result.asls as number;
+    expect(result.asls).not.toBeNull();
+    expect(asls % 4096).toBe(0);
+    expect(asls).toBeGreaterThan(0);
+    expect(asls + opRegion.length).toBeLessThanOrEqual(FOUR_GIB);
+    expect(result.opRegionMatches).toBe(true);
+    expect(result.registers?.asls).toBe(asls);
+    expect(result.traceLines).toContain(`pci_cfg_write VGA 00:02.0 @0xfc <- 0x${asls.toString(16)}`);
+
+    if (testCase.expectedBdsm === null) {
+      expect(result.bdsm).toBeNull();
+      expect(result.traceLines.filter((line) => /@0x(5c|c0|c4) /u.test(line))).toEqual([]);
+      expect(result.registers?.bdsm32).toBe(0);
+      expect(result.registers?.bdsm64).toBe(0);
+    } else {
+      expect(result.bdsm).toMatchObject(testCase.expectedBdsm);
+      const base = result.bdsm?.value as number;
+      expect(base % MiB).toBe(0);
+      expect(base + testCase.bdsmSizeInBytes).toBeLessThanOrEqual(FOUR_GIB);
+      const register = `@0x${testCase.expectedBdsm.offset.toString(16)} <- 0x${base.toString(16)}`;
+      expect(result.traceLines).toContain(`pci_cfg_write VGA 00:02.0 ${register}`);
+      if (testCase.expectedBdsm.width === 64) {
+        expect(result.traceLines).toContain('pci_cfg_write VGA 00:02.0 @0xc4 <- 0x0');
+        expect(result.traceLines.filter((line) => line.includes('@0x5c '))).toEqual([]);
+      } else {
+        expect(result.traceLines.filter((line) => /@0xc[04] /u.test(line))).toEqual([]);
+      }
+    }
+
+    // Stock OVMF itself prints nothing on 0x402; when our DEBUG drivers in the ROM print, their
+    // lines must say the same as the trace.
+    if (result.debugLines.length > 0) {
+      expect(result.debugLines).toContain(
+        `IgdAssignmentDxe: OpRegion ${opRegion.length} bytes at 0x${asls.toString(16)}, ASLS written`,
+      );
+      const vbt = parseOpRegion(opRegion).vbt;
+      expect(
+        result.debugLines.some((line) =>
+          line.startsWith(
+            `OvmfGopPkg: VBT from OpRegion (${vbt?.source === 'rvda' ? 'RVDA' : 'mailbox 4'}), ${String(vbt?.sizeInBytes)} bytes`,
+          ),
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it('the ROM chain inspect sees is the one the build exported', () => {
+    const rom = prepareRom({
+      kind: 'generated',
+      gop: readCorpus(GOP_FILE),
+      helpers: build.helperDrivers,
+      deviceId: 0x9b41,
+    });
+    const chain = classifyRomChain(rom.bytes);
+    expect(chain.images.map((i) => [i.role, i.moduleName])).toEqual([
+      ['igd-assignment', 'IgdAssignmentDxe'],
+      ['gop-policy', 'PlatformGopPolicyDxe'],
+      ['gop', null],
+    ]);
+  });
+});
+
+/** Starts QEMU stopped (-S) with a QMP socket and returns HMP `info qtree`; QEMU is killed after. */
+async function qtree(args: readonly string[]): Promise<string> {
+  const socketPath = path.join(
+    os.tmpdir(),
+    `ovmf-build-wiring-${process.pid}-${Math.random().toString(16).slice(2)}.sock`,
+  );
+  const qemu = spawn(
+    'qemu-system-x86_64',
+    [...args, '-nodefaults', '-display', 'none', '-S', '-qmp', `unix:${socketPath},server=on,wait=off`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  let exited: string | undefined;
+  qemu.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  qemu.on('exit', (code) => (exited = `QEMU exited with ${String(code)}: ${stderr}`));
+  try {
+    await using qmp = await QmpClient.connect({ socketPath, giveUp: () => exited });
+    return await qmp.hmp('info qtree');
+  } finally {
+    qemu.kill('SIGKILL');
+    await rm(socketPath, { force: true });
+  }
+}
+
+/**
+ * `<bus> <addr>` of the device with this id in `info qtree` ("pcie.0 02.0"): the nearest
+ * `bus:` line above it with less indentation, and its `addr = ` property. Bus numbers are of
+ * no use before the firmware numbers the bridges, so the tree is read, not `info pci`.
+ */
+function placement(tree: string, id: string): string | null {
+  const lines = tree.split('\n');
+  const at = lines.findIndex((line) => line.trim().startsWith(`dev: VGA, id "${id}"`));
+  if (at < 0) return null;
+  const indent = (line: string): number => line.length - line.trimStart().length;
+  const devIndent = indent(lines[at] as string);
+  let bus: string | undefined;
+  for (let i = at - 1; i >= 0 && bus === undefined; i--) {
+    const line = lines[i] as string;
+    if (indent(line) < devIndent && line.trim().startsWith('bus: ')) bus = line.trim().slice(5);
+  }
+  let addr: string | undefined;
+  for (let i = at + 1; i < lines.length && indent(lines[i] as string) > devIndent; i++) {
+    addr ??= /^addr = ([0-9a-f]{2}\.[0-7])$/u.exec((lines[i] as string).trim())?.[1];
+  }
+  return `${bus ?? '?'} ${addr ?? '?'}`;
+}
+
+const facts = (machine: 'q35' | 'i440fx'): FirmwareFacts => ({
+  machine,
+  target: 'DEBUG',
+  secureBoot: false,
+  codePath: '/opt/fw/OVMF_CODE.fd',
+  varsPath: '/opt/fw/OVMF_VARS.fd',
+  romPath: '/opt/fw/igd.rom',
+  romFileName: 'igd.rom',
+  description: 'test',
+  tags: [],
+});
+
+/** The published vfio-pci device, with a VGA stand-in for the host iGPU and vfio's own options dropped. */
+function standIn(published: string, id: string): string {
+  const device = /-device (vfio-pci,\S+)/u.exec(published)?.[1];
+  if (device === undefined) throw new Error('no vfio-pci device in the published command line');
+  const kept = device
+    .split(',')
+    .filter((part) => /^(bus|addr)=/u.test(part))
+    .join(',');
+  return `VGA,id=${id},${kept}`;
+}
+
+describe('the published wiring puts the iGPU at 00:02.0 on the root bus (QEMU 7.2, VGA stand-in, info qtree)', () => {
+  it('QEMU command line, q35: pcie.0 at 02.0', async () => {
+    const device = standIn(qemuCommandLine(facts('q35')), 'igd');
+    expect(device).toBe('VGA,id=igd,bus=pcie.0,addr=02.0');
+    expect(placement(await qtree(['-machine', 'q35,accel=tcg', '-device', device]), 'igd')).toBe(
+      'pcie.0 02.0',
+    );
+  });
+
+  it('QEMU command line, i440fx: pci.0 at 02.0', async () => {
+    const device = standIn(qemuCommandLine(facts('i440fx')), 'igd');
+    expect(device).toBe('VGA,id=igd,bus=pci.0,addr=02.0');
+    expect(placement(await qtree(['-machine', 'pc,accel=tcg', '-device', device]), 'igd')).toBe('pci.0 02.0');
+  });
+
+  it("Proxmox q35: the args: -set lines move hostpci0 from qemu-server's root port to pcie.0 at 02.0", async () => {
+    // What qemu-server emits for `hostpci0: ...,pcie=1` on q35 (PCI.pm print_pcie_addr: bus
+    // ich9-pcie-port-1, addr 0; the port itself comes from pve-q35-4.0.cfg at 1c.0), then our
+    // args: line, which Proxmox appends at the end of the command line.
+    const proxmox = [
+      '-machine',
+      'q35,accel=tcg',
+      '-device',
+      'pcie-root-port,id=ich9-pcie-port-1,bus=pcie.0,addr=1c.0,port=1,chassis=1',
+      '-device',
+      'VGA,id=hostpci0,bus=ich9-pcie-port-1,addr=0x0',
+    ];
+    const argsLine = /^args: (.*)$/mu.exec(proxmoxSnippet(facts('q35'), 'test'))?.[1] ?? '';
+    const sets = [...argsLine.matchAll(/-set (device\.hostpci0\.(?:bus|addr)=\S+)/gu)].map(
+      (m) => m[1] as string,
+    );
+    expect(sets).toEqual(['device.hostpci0.bus=pcie.0', 'device.hostpci0.addr=02.0']);
+    // Without them (the snippet before issue 9): slot 0 behind the root port, not 00:02.0.
+    expect(placement(await qtree(proxmox), 'hostpci0')).toBe('ich9-pcie-port-1 00.0');
+    expect(placement(await qtree([...proxmox, ...sets.flatMap((s) => ['-set', s])]), 'hostpci0')).toBe(
+      'pcie.0 02.0',
+    );
+  });
+});
