@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { assertVbt, BDB_HEADER_SIZE, looksLikeVbt, parseVbt, VBT_HEADER_SIZE } from './vbt.js';
-import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
+import { CORPUS_DIR as corpus, loadManifest, REPO_ROOT } from '../../test/corpus.js';
 
 interface VbtTruth {
   signature: string;
@@ -389,6 +389,26 @@ describe('parseVbt tolerates, with a warning, what i915 tolerates', () => {
     expect(parseVbt(bytes)).toMatchObject({ blocks: [{ id: 1, offset: 70, sizeInBytes: 5 }], warnings: [] });
   });
 
+  it('stops, with a warning, at a MIPI sequence block v3+ whose u32 size would lie past the data', () => {
+    // i915 would read the u32 past the end of its buffer; we read nothing there.
+    const vbtSize = 48 + 22 + 5;
+    const bytes = new Uint8Array(vbtSize);
+    const dv = new DataView(bytes.buffer);
+    bytes.set(new TextEncoder().encode('$VBT TESTLAKE'), 0);
+    dv.setUint16(22, 48, true);
+    dv.setUint16(24, vbtSize, true);
+    dv.setUint32(28, 48, true);
+    bytes.set(new TextEncoder().encode('BIOS_DATA_BLOCK '), 48);
+    dv.setUint16(66, 22, true);
+    dv.setUint16(68, vbtSize - 48, true);
+    bytes.set([53, 0, 0, 3, 0], 70);
+    const info = parseVbt(bytes);
+    expect(info.blocks).toEqual([]);
+    expect(info.warnings[0]).toBe(
+      'BDB block 53 at 0x46 (MIPI sequence v3+) has no room for its u32 size before the end of the data; the block walk stops there',
+    );
+  });
+
   it('steps over a MIPI sequence block v3+ by its u32 size alone, as i915 does', () => {
     // Block 53, u16 size 0, version 3, u32 size 2: i915 counts 3 + 2 bytes, so the next block
     // header is read from inside the sequence data (5 bytes early).
@@ -418,8 +438,15 @@ describe('parseVbt tolerates, with a warning, what i915 tolerates', () => {
     ]);
   });
 
-  it('fuzz: mutated VBTs parse or throw E_VBT_*, quickly', () => {
-    const seed = read('vbt/alderlake-n-tianbei-n1pro.vbt');
+  it.each([
+    ['vbt/alderlake-n-tianbei-n1pro.vbt', read('vbt/alderlake-n-tianbei-n1pro.vbt')],
+    [
+      'the bugzzy fixture (MIPI sequence v3)',
+      new Uint8Array(
+        readFileSync(path.join(REPO_ROOT, 'test/fixtures/vbt/coreboot-google-dedede-bugzzy.vbt')),
+      ),
+    ],
+  ])('fuzz: mutated VBTs parse or throw E_VBT_*, quickly (seed %s)', (_name, seed) => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.nat(seed.length - 1), fc.nat(255)), { maxLength: 24 }),
