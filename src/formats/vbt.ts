@@ -12,6 +12,8 @@ export interface VbtBlock {
   /**
    * Size of the block data after its 3-byte header, as i915 copies it: the u16 size, or for a
    * MIPI sequence block v3+ its u32 size plus the 5 bytes of version and u32 (init_bdb_block).
+   * The walk bounds only the u32 size by bdb_size, so such a block can end up to 5 bytes past
+   * bdb_size (and vbt_size); i915 copies those bytes all the same.
    */
   readonly sizeInBytes: number;
 }
