@@ -29,7 +29,16 @@ describe('rom --gop refuses a GOP that is not a loadable PE', () => {
       const input = path.join(work, `${peCode}.efi`);
       writeFileSync(input, bytes);
       const out = path.join(work, `${peCode}.rom`);
-      const result = await runCli(['rom', '--gop', input, '--device', '8086:9b41', '--out', out]);
+      const result = await runCli([
+        'rom',
+        '--gop',
+        input,
+        '--device',
+        '8086:9b41',
+        '--gop-only',
+        '--out',
+        out,
+      ]);
       expect(result.code).toBe(6);
       expect(result.stderr).toContain(`not an Intel GOP driver: not a loadable PE/COFF image (${peCode}: `);
       expect(result.stderr).toContain('[E_INPUT_NOT_GOP]');
@@ -45,6 +54,7 @@ describe('rom --gop refuses a GOP that is not a loadable PE', () => {
       corpusPath('gop/cometlake-mrchromebox-cml.efi'),
       '--device',
       '8086:9b41',
+      '--gop-only',
       '--out',
       out,
     ]);

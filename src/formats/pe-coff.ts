@@ -358,6 +358,8 @@ function invalid(code: string, message: string, details: Record<string, unknown>
  * last section (rounded up to SectionAlignment), an entry point inside an executable
  * section and the IMAGE_FILE_EXECUTABLE_IMAGE characteristic. A header that parses is not
  * enough: a "driver" with 0 sections or SizeOfImage 0xFFFFFFFF must not reach a build.
+ * Section addresses and raw offsets need not be aligned: EDK2's loader copies them as they
+ * are, and real drivers (iPXE's) rely on it.
  * Returns the summary; throws FormatError (E_PE_*) naming the field and its offset.
  */
 export function validatePeImage(bytes: Uint8Array): PeImageSummary {
@@ -417,14 +419,10 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
     });
   }
   const tableEnd = optional + optionalSize + pe.sections.length * SECTION_HEADER_SIZE;
-  if (
-    pe.sizeOfHeaders < tableEnd ||
-    pe.sizeOfHeaders > bytes.length ||
-    pe.sizeOfHeaders % fileAlignment !== 0
-  ) {
+  if (pe.sizeOfHeaders < tableEnd || pe.sizeOfHeaders > bytes.length) {
     invalid(
       'E_PE_BAD_SIZE_OF_HEADERS',
-      `SizeOfHeaders at ${hex(optional + 60)} is ${hex(pe.sizeOfHeaders)}: expected a multiple of FileAlignment ${hex(fileAlignment)} from the section table end ${hex(tableEnd)} to the file size ${hex(bytes.length)}`,
+      `SizeOfHeaders at ${hex(optional + 60)} is ${hex(pe.sizeOfHeaders)}: expected a value from the section table end ${hex(tableEnd)} to the file size ${hex(bytes.length)}`,
       { offset: optional + 60, sizeOfHeaders: pe.sizeOfHeaders, tableEnd, length: bytes.length },
     );
   }
@@ -433,10 +431,10 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
   for (const [index, section] of pe.sections.entries()) {
     const at = optional + optionalSize + index * SECTION_HEADER_SIZE;
     const size = section.virtualSize === 0 ? section.rawSize : section.virtualSize;
-    if (section.virtualAddress < end || section.virtualAddress % sectionAlignment !== 0 || size === 0) {
+    if (section.virtualAddress < end || size === 0) {
       invalid(
         'E_PE_BAD_SECTION',
-        `section ${index} "${section.name}" (header at ${hex(at)}) starts at RVA ${hex(section.virtualAddress)} with ${hex(size)} bytes: sections must be non-empty, aligned to SectionAlignment ${hex(sectionAlignment)} and follow the headers and each other (next free RVA ${hex(end)})`,
+        `section ${index} "${section.name}" (header at ${hex(at)}) starts at RVA ${hex(section.virtualAddress)} with ${hex(size)} bytes: sections must be non-empty and follow the headers and each other (next free RVA ${hex(end)})`,
         {
           offset: at,
           index,
@@ -445,13 +443,6 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
           virtualSize: size,
           expectedAtLeast: end,
         },
-      );
-    }
-    if (section.rawSize > 0 && section.rawOffset % fileAlignment !== 0) {
-      invalid(
-        'E_PE_BAD_SECTION',
-        `section ${index} "${section.name}" (header at ${hex(at)}) has PointerToRawData ${hex(section.rawOffset)}, not a multiple of FileAlignment ${hex(fileAlignment)}`,
-        { offset: at + 20, index, name: section.name, rawOffset: section.rawOffset, fileAlignment },
       );
     }
     end = section.virtualAddress + size;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, OvmfBuildError } from '../core/errors.js';
 import { assertGopDriver, classifyGopDriver } from './gop.js';
+import { optionRomPeBytes, parseOptionRom } from './option-rom.js';
 import { parsePeImage, validatePeImage } from './pe-coff.js';
 import { CORPUS_DIR, loadManifest } from '../../test/corpus.js';
 
@@ -118,9 +119,9 @@ const MUTATIONS: readonly Mutation[] = [
     (dv, l) => dv.setUint32(l.table + 16, 0x7fff_ffff, true),
   ],
   [
-    'first section PointerToRawData unaligned',
+    'second section starts inside the first',
     'E_PE_BAD_SECTION',
-    (dv, l) => dv.setUint32(l.table + 20, dv.getUint32(l.table + 20, true) + 1, true),
+    (dv, l) => dv.setUint32(l.table + 40 + 12, dv.getUint32(l.table + 12, true) + 0x10, true),
   ],
   ['e_lfanew 0xFFFFFFFF', 'E_PE_BAD_LFANEW', (dv) => dv.setUint32(0x3c, 0xffff_ffff, true)],
   [
@@ -155,6 +156,24 @@ describe('validatePeImage on the real corpus GOPs', () => {
     expect(validatePeImage(bytes)).toEqual(parsePeImage(bytes));
     expect(classifyGopDriver(bytes).isGop).toBe(true);
   });
+
+  it.each(['roms/ipxe-efi-e1000.rom', 'roms/ipxe-efi-virtio.rom'])(
+    'accepts the iPXE EFI driver of %s (sections at unaligned addresses, as EDK2 loads them)',
+    (file) => {
+      const rom = read(file);
+      const efi = parseOptionRom(rom).images.find((i) => i.efi !== null);
+      if (efi === undefined) throw new Error('no EFI image');
+      expect(validatePeImage(optionRomPeBytes(rom, efi)).sections.map((s) => s.name)).toEqual([
+        '.text',
+        '.rodata',
+        '.pci_dev',
+        '.data',
+        '.bss',
+        '.reloc',
+        '.debug',
+      ]);
+    },
+  );
 
   it('accepts the mis-named ASRock module as a valid PE (it is refused as a GOP for its missing name)', () => {
     const bytes = read('gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi');
