@@ -211,6 +211,23 @@ describe('main job with a stand-in build', () => {
       [],
     ]);
     expect(generated.name).toBe('cml-9b41-gop1107');
+    // Comet Lake: QEMU legacy mode applies, so i440fx is the default machine (igd-devices.json);
+    // the stand-in build exports no helper drivers, so its ROM is GOP-only and ROM mode is off.
+    const full = JSON.parse(await readFile(path.join(generated.artifactDir, 'manifest.json'), 'utf8')) as {
+      machine: string;
+      deliveryModes: { rom: { files: unknown[]; images: unknown[] } };
+    };
+    expect([full.machine, full.deliveryModes.rom.files, full.deliveryModes.rom.images]).toEqual([
+      'i440fx',
+      [],
+      ['gop'],
+    ]);
+    const proxmox = await readFile(path.join(generated.artifactDir, 'proxmox.conf'), 'utf8');
+    expect(proxmox).toContain(
+      '# iGPU 8086:9b41: Comet Lake, graphics 9.5; needs QEMU 7.2 or newer.\n' +
+        "# QEMU legacy IGD mode works for this generation (graphics 6 to 9.5): i440fx, IGD at 00:02.0, a ROM; QEMU then also copies the host's LPC bridge IDs, which the GOP checks.\n",
+    );
+    expect(proxmox).toContain('hostpci0: 0000:00:02.0,legacy-igd=1,romfile=cml-9b41-gop1107/');
     const usage = await failure(backend, '--gop', GOP, '--vbt', VBT, '--device', '10de:1234');
     expect([usage.code, exitCodeFor(usage)]).toEqual(['E_USAGE', 2]);
   });

@@ -22,7 +22,7 @@ import type { InputOrigin, InputSpec } from '../fetch/index.js';
 import { resolveInput } from '../fetch/resolve-input.js';
 import { assertGopDriver, type GopDriverInfo } from '../formats/gop.js';
 import { assertVbt, type VbtInfo } from '../formats/vbt.js';
-import { lookupDevice, type IgdPlatform } from '../igd/device-table.js';
+import { igdWiring, lookupDevice, type IgdPlatform } from '../igd/device-table.js';
 import { generationWarnings, gopFamily } from '../igd/generation.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import { generationArtifactName } from '../publish/naming.js';
@@ -621,6 +621,13 @@ async function publishResult(
       },
     );
   }
+  // Which delivery modes the published files serve: embedded (our OVMF does everything) always;
+  // ROM mode (the ROM alone makes a stock OVMF do IGD assignment) when the ROM carries the helpers.
+  const { classifyRomChain } = await import('../formats/rom-chain.js');
+  const romChain = classifyRomChain(rom);
+  const romMode = romChain.hasIgdAssignment && romChain.hasGopPolicy && romChain.hasGop;
+  const platform = inputs.device.platform;
+  const wiring = platform === undefined ? undefined : igdWiring(platform);
   return publishArtifact({
     name,
     keyValue: key.value,
@@ -630,8 +637,38 @@ async function publishResult(
     machine: options.machine,
     target: options.flags.target,
     secureBoot: options.flags.secureBoot,
+    romMode,
+    ...(platform === undefined || wiring === undefined
+      ? {}
+      : {
+          igd: {
+            deviceId: `8086:${inputs.device.deviceId ?? ''}`,
+            platformName: platform.name,
+            graphicsVersion: platform.graphicsVersion,
+            legacyMode: wiring.legacyMode,
+            minQemu: wiring.minQemu,
+            bdsm: platform.bdsm,
+          },
+        }),
     manifest: {
       formatVersion: 1,
+      deliveryModes: {
+        embedded: {
+          files: [CODE_ENTRY_FILE, VARS_ENTRY_FILE],
+          what: 'this OVMF carries the GOP, PlatformGopPolicyDxe (VBT from the host OpRegion, the built-in VBT only as fallback) and IgdAssignmentDxe',
+        },
+        rom: romMode
+          ? {
+              files: ['the ROM (files.rom)'],
+              what: "the ROM alone makes a stock OVMF (Debian's or Proxmox's OVMF_CODE_4M.fd) do IGD assignment: fastest path when the VM's OVMF is stock",
+              images: romChain.images.map((image) => image.role),
+            }
+          : {
+              files: [],
+              what: 'not available: the ROM carries no IGD assignment and GOP policy images',
+              images: romChain.images.map((image) => image.role),
+            },
+      },
       tool: { name: 'ovmf-build', version: options.toolVersion },
       builtAt,
       inputs: {

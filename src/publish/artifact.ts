@@ -28,6 +28,7 @@ import {
   proxmoxSnippet,
   qemuCommandLine,
   type FirmwareFacts,
+  type IgdSnippetFacts,
   type MachineType,
 } from './snippets.js';
 import { verifyArtifact, type VerifyArtifactOptions } from './verify.js';
@@ -71,6 +72,10 @@ export interface PublishOptions {
   readonly target: 'DEBUG' | 'RELEASE';
   readonly secureBoot: boolean;
   readonly description?: string;
+  /** The host iGPU (--device), for the snippets' per-generation advice. */
+  readonly igd?: IgdSnippetFacts;
+  /** The ROM is the ROM-mode chain (IgdAssignmentDxe, PlatformGopPolicyDxe, GOP): the snippets add ROM mode. */
+  readonly romMode?: boolean;
   /** The clock, passed in for tests. @default new Date() */
   readonly now?: Date;
   /** Stops waiting for another publisher of the same name. */
@@ -140,6 +145,8 @@ function planVersion(
     description:
       options.description ?? `OVMF with Intel GOP and VBT (${options.name} ${version}, ${options.machine})`,
     tags: [`ovmf-build:${options.name}`, `version:${version}`, `cache-key:${options.keyValue}`],
+    ...(options.igd === undefined ? {} : { igd: options.igd }),
+    ...(options.romMode === true ? { romMode: true } : {}),
   };
   const payload = new Map<string, Uint8Array>([
     [CODE_FILE, options.files.code],

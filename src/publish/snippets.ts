@@ -30,6 +30,8 @@ export interface FirmwareFacts {
   readonly tags: readonly string[];
   /** The iGPU, when known (--device); the snippets then state what QEMU supports for it. */
   readonly igd?: IgdSnippetFacts;
+  /** The ROM carries IgdAssignmentDxe and PlatformGopPolicyDxe: it also works on a stock OVMF (ROM mode). */
+  readonly romMode?: boolean;
 }
 
 /**
@@ -150,6 +152,21 @@ export function proxmoxSnippet(facts: FirmwareFacts, artifactName: string): stri
       `args: ${[...pflash, '-set device.hostpci0.x-igd-gms=0x2', '-set device.hostpci0.x-igd-opregion=on'].join(' ')}`,
     );
   }
+  if (facts.romMode === true) {
+    lines.push(
+      '',
+      "# ROM mode, the fastest path when the VM keeps Proxmox's own (stock) OVMF: the ROM alone carries",
+      '# IgdAssignmentDxe, PlatformGopPolicyDxe and the GOP. Keep `bios: ovmf` and the efidisk, copy the ROM',
+      '# as in step 1, and use these lines instead of the ones above (no pflash drives in args:):',
+      `#   machine: ${facts.machine === 'q35' ? 'q35' : 'pc'}`,
+      facts.machine === 'q35'
+        ? `#   hostpci0: 0000:00:02.0,pcie=1,romfile=${romRelative}`
+        : `#   hostpci0: 0000:00:02.0,legacy-igd=1,romfile=${romRelative}`,
+      facts.machine === 'q35'
+        ? '#   args: -set device.hostpci0.bus=pcie.0 -set device.hostpci0.addr=02.0 -set device.hostpci0.x-igd-gms=0x2 -set device.hostpci0.x-igd-opregion=on'
+        : '#   args: -set device.hostpci0.x-igd-gms=0x2 -set device.hostpci0.x-igd-opregion=on',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -182,5 +199,11 @@ export function qemuCommandLine(facts: FirmwareFacts): string {
       : []),
     '  "$@"',
   ];
+  if (facts.romMode === true) {
+    lines.push(
+      "# ROM mode: with a stock OVMF (e.g. /usr/share/OVMF/OVMF_CODE_4M.fd) instead of this artifact's,",
+      `# the ROM (${facts.romPath}) alone brings IgdAssignmentDxe, PlatformGopPolicyDxe and the GOP.`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

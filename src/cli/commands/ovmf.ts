@@ -14,6 +14,8 @@ import { createProgress } from '../../jobs/progress.js';
 import { RealBackend } from '../../jobs/real-backend.js';
 import { loadRecipe, type Recipe } from '../../jobs/recipe.js';
 import { parseDeviceId } from '../../jobs/rom.js';
+import { igdWiring, lookupDevice } from '../../igd/device-table.js';
+import { loadIgdDeviceTable } from '../../igd/load.js';
 import { EXIT } from '../exit-codes.js';
 
 /** Options shared by the main command and `cache why --gop ...` (they must compute the same key). */
@@ -53,7 +55,8 @@ export const JOB_OPTIONS_USAGE = [
   '  --recipe <recipes/x.json>         pinned inputs (URL + sha256) for a CPU generation',
   '      --source-base-url <url>       fetch recipe URLs from this mirror of raw.githubusercontent.com',
   'options:',
-  "  --machine q35|i440fx              VM machine type (default q35, or the recipe's)",
+  "  --machine q35|i440fx              VM machine type (default: the recipe's, else the --device generation's:",
+  '                                    i440fx legacy mode up to Comet Lake, q35 after; else q35)',
   '  --out <dir>                       artifact store (default ./artifacts)',
   '  --name <name>                     artifact name (default: platform, device and GOP build, e.g. cml-9b41-gop1107)',
   '  --rom <file>                      ship this vBIOS ROM (validated) instead of generating one',
@@ -134,6 +137,12 @@ function sourceSpec(values: JobValues): Edk2SourceSpec {
 }
 
 /** Turns the job options into a request; shared by the main command and `cache why`. */
+/** The device table's default machine for a device id, or undefined for an id it does not know. */
+async function defaultMachineFor(deviceId: number): Promise<'q35' | 'i440fx' | undefined> {
+  const platform = lookupDevice(await loadIgdDeviceTable(), deviceId.toString(16).padStart(4, '0'));
+  return platform === undefined ? undefined : igdWiring(platform).defaultMachine;
+}
+
 export async function parseJobRequest(
   argv: readonly string[],
   cwd: string,
@@ -168,8 +177,14 @@ export async function parseJobRequest(
       throw new UsageError('--gop and --vbt go together');
     inputs = { gop: { path: path.resolve(cwd, values.gop) }, vbt: { path: path.resolve(cwd, values.vbt) } };
   }
-  const machine = oneOf('machine', values.machine, ['q35', 'i440fx'] as const) ?? recipe?.machine ?? 'q35';
   const device = values.device ?? recipe?.device;
+  // Without --machine, the device's generation picks it as QEMU's docs/igd-assign.txt allows:
+  // i440fx legacy mode up to graphics 9.5, q35 after (containers/igd-devices.json).
+  const machine =
+    oneOf('machine', values.machine, ['q35', 'i440fx'] as const) ??
+    recipe?.machine ??
+    (device === undefined ? undefined : await defaultMachineFor(parseDeviceId(device))) ??
+    'q35';
   const target = oneOf('target', values.target, ['DEBUG', 'RELEASE'] as const);
   const fdSize = oneOf('fd-size', values['fd-size'], ['2MB', '4MB'] as const);
   let flags: BuildFlags;
