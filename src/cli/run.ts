@@ -1,9 +1,8 @@
-// Process entry. The command runs in a worker thread; the main thread only waits for it and
-// answers signals. A signal handler cannot run while its thread is busy in synchronous code
-// (parsing a 100 MB image, a long decompression), so with the command on the main thread
-// Ctrl-C would wait for the parse to end. Here the main thread is always free: it asks the
-// worker to stop (AbortSignal, so containers and QEMU are cleaned up), and ends it anyway
-// when it has not stopped in time.
+// Process entry. A signal handler cannot run while its thread is busy in synchronous code
+// (parsing a 100 MB image, a long decompression), so with such a command on the main thread
+// Ctrl-C would wait for the parse to end. Commands that parse images run in a worker thread;
+// the main thread only waits and answers signals: it asks the worker to stop (AbortSignal, so
+// containers and QEMU are cleaned up), and ends it anyway when it has not stopped in time.
 import { writeSync } from 'node:fs';
 import module from 'node:module';
 import { isatty } from 'node:tty';
@@ -119,7 +118,52 @@ async function runCommandInWorker(input: WorkerInput): Promise<void> {
   port.postMessage({ exitCode } satisfies WorkerMessage);
 }
 
-/** Runs the command line in a worker, exits with its code, and turns SIGINT/SIGTERM into 130/143 within a second. */
+/**
+ * Every command runs in a worker except help and version. Even a command that never parses
+ * an image blocks its thread while it loads its modules (dockerode and the container stack:
+ * over 2 s under load, measured with `cleanup`), and a signal must end it within a second.
+ * The price is the worker's start-up, about 40 ms of CPU on an idle machine.
+ */
+function needsWorker(argv: readonly string[]): boolean {
+  const [first] = argv;
+  return !(first === undefined || ['--help', '-h', 'help', '--version', '-V'].includes(first));
+}
+
+/**
+ * A command on the main thread: its event loop is free, so a signal aborts it at once; one
+ * that has not ended GRACEFUL_STOP_MS later (a container slow to stop) is ended anyway.
+ */
+async function runOnMainThread(input: WorkerInput): Promise<void> {
+  const controller = new AbortController();
+  const reported = new Int32Array(input.interruptionReported);
+  let stopping: NodeJS.Signals | null = null;
+  const finish = (signal: NodeJS.Signals): void => {
+    if (Atomics.compareExchange(reported, 0, 0, 1) === 0) say(`${INTERRUPTED_PREFIX}${signal}`);
+    process.exit(EXIT_ON_SIGNAL[signal] ?? 130);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== null) {
+      finish(stopping);
+      return;
+    }
+    stopping = signal;
+    controller.abort(new AbortError(`interrupted by ${signal}`, { signal }));
+    setTimeout(() => finish(signal), ACK_WAIT_MS + GRACEFUL_STOP_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const { main } = await import('./main.js');
+  process.exitCode = await main({
+    argv: input.argv,
+    stdout: fdStream(1, input.stdoutIsTTY),
+    stderr: fdStream(2, input.stderrIsTTY, reported),
+    env: process.env,
+    cwd: process.cwd(),
+    signal: controller.signal,
+  });
+}
+
+/** Runs the command line (in a worker when it may block), exits with its code, and turns SIGINT/SIGTERM into 130/143 within a second. */
 export function run(): Promise<void> {
   const interruptionReported = new SharedArrayBuffer(4);
   const input: WorkerInput = {
@@ -129,6 +173,7 @@ export function run(): Promise<void> {
     stdoutIsTTY: isatty(1),
     stderrIsTTY: isatty(2),
   };
+  if (!needsWorker(input.argv)) return runOnMainThread(input);
   const worker = new Worker(new URL(import.meta.url), { workerData: input });
   let reported: number | null = null;
   let stopping: NodeJS.Signals | null = null;
