@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runMain } from '../src/cli/commands/ovmf.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
+import { lookupDevice } from '../src/igd/device-table.js';
+import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { loadRecipe } from '../src/jobs/recipe.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR, REPO_ROOT, loadManifest } from './corpus.js';
@@ -69,6 +71,7 @@ describe('recipes', () => {
       'tigerlake.json',
     ]);
     const backend = new StandInBackend();
+    const table = await loadIgdDeviceTable();
     for (const file of files) {
       const recipe = await loadRecipe(path.join(RECIPES_DIR, file), { baseUrl: base });
       expect('url' in recipe.gop && recipe.gop.url.startsWith(`${base}/`)).toBe(true);
@@ -89,6 +92,11 @@ describe('recipes', () => {
         url: 'url' in recipe.gop ? recipe.gop.url : null,
       });
       expect(manifest.inputs.rom.source.deviceId).toBe(Number.parseInt((recipe.device ?? '').slice(5), 16));
+      // `devices`: exactly the device table's IDs of the platform of `device`, and no warnings
+      // between that device, the recipe's GOP and its VBT.
+      const platform = lookupDevice(table, (recipe.device ?? '').slice(5));
+      expect([file, recipe.devices]).toEqual([file, platform?.deviceIds.map((id) => `8086:${id}`)]);
+      expect([file, (manifest.inputs as unknown as { warnings: unknown }).warnings]).toEqual([file, []]);
     }
     expect(backend.builds).toBe(5);
   });

@@ -16,6 +16,11 @@ export interface Recipe {
   readonly vbt: InputSpec;
   /** PCI id the generated ROM carries, "8086:9b41". */
   readonly device?: string;
+  /**
+   * Every iGPU the recipe's GOP and VBT serve ("8086:9b21", ...): the device table's IDs of the
+   * platform of `device` (containers/igd-devices.json). Empty when the recipe lists none.
+   */
+  readonly devices: readonly string[];
   readonly machine?: 'q35' | 'i440fx';
   readonly flags?: {
     readonly fdSize?: '2MB' | '4MB';
@@ -84,6 +89,13 @@ export async function loadRecipe(file: string, options: { readonly baseUrl?: str
   if (device !== undefined && (typeof device !== 'string' || !/^8086:[0-9a-f]{4}$/i.test(device))) {
     bad(file, '`device` must look like 8086:9b41');
   }
+  const devices = parsed['devices'] ?? [];
+  if (
+    !Array.isArray(devices) ||
+    !devices.every((d): d is string => typeof d === 'string' && /^8086:[0-9a-f]{4}$/i.test(d))
+  ) {
+    bad(file, '`devices` must be a list of ids like 8086:9b41');
+  }
   const flags = parsed['flags'];
   if (flags !== undefined && (typeof flags !== 'object' || flags === null))
     bad(file, '`flags` must be an object');
@@ -93,6 +105,7 @@ export async function loadRecipe(file: string, options: { readonly baseUrl?: str
     gop: inputSpec(parsed['gop'], 'gop', file, options.baseUrl),
     vbt: inputSpec(parsed['vbt'], 'vbt', file, options.baseUrl),
     ...(typeof device === 'string' ? { device: device.toLowerCase() } : {}),
+    devices: devices.map((d) => d.toLowerCase()),
     ...(machine === undefined ? {} : { machine }),
     ...(flags === undefined ? {} : { flags: flags as Recipe['flags'] & object }),
   };
