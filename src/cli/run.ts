@@ -33,6 +33,8 @@ interface WorkerInput {
   readonly argv: readonly string[];
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  /** The terminal's width for progress lines (src/jobs/progress.ts), when stderr is one. */
+  readonly stderrColumns: number | undefined;
 }
 
 type WorkerMessage = { readonly exitCode: number } | { readonly stopping: true };
@@ -48,7 +50,8 @@ function fdStream(
   fd: number,
   isTTY: boolean,
   interruptionReported?: Int32Array,
-): Writable & { isTTY: boolean } {
+  columns?: number,
+): Writable & { isTTY: boolean; columns?: number } {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -78,7 +81,7 @@ function fdStream(
       }
     },
   });
-  return Object.assign(stream, { isTTY });
+  return Object.assign(stream, { isTTY }, columns === undefined ? {} : { columns });
 }
 
 /** Writes a line to stderr from the main thread, ignoring a closed or full stderr. */
@@ -110,7 +113,7 @@ async function runCommandInWorker(input: WorkerInput): Promise<void> {
   const exitCode = await main({
     argv: input.argv,
     stdout: fdStream(1, input.stdoutIsTTY),
-    stderr: fdStream(2, input.stderrIsTTY, new Int32Array(input.interruptionReported)),
+    stderr: fdStream(2, input.stderrIsTTY, new Int32Array(input.interruptionReported), input.stderrColumns),
     env: process.env,
     cwd: process.cwd(),
     signal: controller.signal,
@@ -156,7 +159,7 @@ async function runOnMainThread(input: WorkerInput): Promise<void> {
   process.exitCode = await main({
     argv: input.argv,
     stdout: fdStream(1, input.stdoutIsTTY),
-    stderr: fdStream(2, input.stderrIsTTY, reported),
+    stderr: fdStream(2, input.stderrIsTTY, reported, input.stderrColumns),
     env: process.env,
     cwd: process.cwd(),
     signal: controller.signal,
@@ -172,6 +175,7 @@ export function run(): Promise<void> {
     argv: process.argv.slice(2),
     stdoutIsTTY: isatty(1),
     stderrIsTTY: isatty(2),
+    stderrColumns: isatty(2) ? process.stderr.columns : undefined,
   };
   if (!needsWorker(input.argv)) return runOnMainThread(input);
   const worker = new Worker(new URL(import.meta.url), { workerData: input });
