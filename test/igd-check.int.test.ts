@@ -24,10 +24,12 @@ const opRegion = buildOpRegion({ vbt: new Uint8Array(readFileSync(VBT)) });
 
 let directory: string;
 let cfl: IgdPlatform;
+let mtl: IgdPlatform;
 beforeAll(async () => {
   directory = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-igd-int-'));
   const table = await loadIgdDeviceTable();
   cfl = lookupDevice(table, '3e9b') as IgdPlatform;
+  mtl = lookupDevice(table, '7d55') as IgdPlatform;
 });
 afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
@@ -120,6 +122,22 @@ describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
     // Stopped at the boot manager, not at a timeout: well under the 120 s limit even on a loaded machine.
     expect(result.durationMs).toBeLessThan(90_000);
     expect(result.qemu.args).toContain(`name=opt/ovmf-build/igd-device-id,string=3e9b`);
+  });
+
+  it("boots a secure boot firmware with the boot check's SMM arguments (smm=on, secure flash, S3 off)", async () => {
+    const result = await checkIgdAssignment({
+      codePath: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+      varsPath: STOCK_VARS,
+      deviceId: '7d55',
+      opRegion,
+      bdsmSizeInBytes: 0,
+      platform: mtl,
+      smm: true,
+    });
+    expect(result.failures).toEqual([
+      'ASLS (config 0xFC of 00:02.0) was never written: no firmware driver set up the OpRegion',
+    ]);
+    expect(result.qemu.args.slice(0, 2)).toEqual(['-machine', 'q35,smm=on']);
   });
 
   it('is E_VERIFY_IGD_TIMEOUT when the boot manager does not run in time, and AbortError when aborted', async () => {

@@ -237,6 +237,7 @@ async function checkIgdOfBuild(
     platform,
     deviceReason,
     accelerator,
+    smm: options.flags.secureBoot,
     env: options.env,
     signal: options.signal,
     logger: options.logger,

@@ -64,6 +64,12 @@ export interface IgdCheckOptions {
   /** @default 'tcg' */
   readonly accelerator?: QemuAccelerator;
   /**
+   * Boot an SMM_REQUIRE (secure boot) build: `smm=on`, a secure varstore flash and S3 off, as
+   * the boot check does (OvmfPkg/README "SMM support").
+   * @default false
+   */
+  readonly smm?: boolean;
+  /**
    * Hard limit for the boot to reach the boot manager.
    * @default 120_000
    */
@@ -655,11 +661,16 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
     const vga = ['VGA', 'bus=pcie.0', 'addr=02.0'];
     if (options.romPath !== undefined)
       vga.push(`romfile=${escapeQemuOptionValue(path.resolve(options.romPath))}`);
+    const smm =
+      options.smm === true
+        ? ['-global', 'driver=cfi.pflash01,property=secure,value=on', '-global', 'ICH9-LPC.disable_s3=1']
+        : [];
     const args = [
       '-machine',
-      'q35',
+      options.smm === true ? 'q35,smm=on' : 'q35',
       '-accel',
       accelerator,
+      ...smm,
       '-m',
       String(memoryMiB),
       '-nographic',
@@ -984,6 +995,8 @@ export interface IgdVerifyRequest {
   readonly platform: IgdPlatform;
   readonly deviceReason: string;
   readonly accelerator: QemuAccelerator;
+  /** The built firmware needs SMM (a secure boot build); stock OVMF in ROM mode never does. */
+  readonly smm?: boolean;
   /** @default STOCK_OVMF */
   readonly stockOvmf?: { readonly code: string; readonly vars: string };
   readonly env?: NodeJS.ProcessEnv;
@@ -1053,8 +1066,8 @@ export async function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVeri
       ...(request.signal === undefined ? {} : { signal: request.signal }),
       ...(request.logger === undefined ? {} : { logger: request.logger }),
     };
-    const embedded = checkIgdAssignment({ ...common, codePath, varsPath }).then((result) =>
-      summarizeIgdCheck(result, 'built OVMF_CODE.fd'),
+    const embedded = checkIgdAssignment({ ...common, codePath, varsPath, smm: request.smm === true }).then(
+      (result) => summarizeIgdCheck(result, 'built OVMF_CODE.fd'),
     );
     let rom: Promise<IgdModeSummary>;
     if (request.rom === null) {
