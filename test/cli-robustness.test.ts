@@ -208,6 +208,14 @@ describe('cache ls and gc do not follow links', () => {
     expect((JSON.parse(again.stdout) as { problem: string }[])[1]?.problem).toMatch(
       /entry\.json is a FIFO \(named pipe\), not a regular file$/,
     );
+    // A real gc removes both unusable entries, the links as links: what they point to stays.
+    await writeFile(path.join(root, 'keep.txt'), 'beside the entries');
+    const removed = await cli(['cache', 'gc', '--json']);
+    expect(removed.code).toBe(0);
+    expect(
+      (JSON.parse(removed.stdout) as { removed: { path: string }[] }).removed.map((r) => r.path),
+    ).toEqual([entry, planted]);
+    expect((await readdir(root)).sort()).toEqual(['keep.txt']);
   });
 });
 
