@@ -9,6 +9,7 @@ import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
+import { AbortError } from '../src/core/errors.js';
 import { corpusPath } from './corpus.js';
 
 const GOP = corpusPath('gop/cometlake-mrchromebox-cml.efi');
@@ -24,7 +25,7 @@ interface Outcome {
   readonly elapsedMs: number;
 }
 
-async function cli(argv: readonly string[], stdout?: Writable): Promise<Outcome> {
+async function cli(argv: readonly string[], stdout?: Writable, signal?: AbortSignal): Promise<Outcome> {
   const out = new PassThrough();
   const err = new PassThrough();
   const chunks: Buffer[] = [];
@@ -38,7 +39,7 @@ async function cli(argv: readonly string[], stdout?: Writable): Promise<Outcome>
     stderr: err,
     env,
     cwd: dir,
-    signal: new AbortController().signal,
+    signal: signal ?? new AbortController().signal,
   });
   return {
     code,
@@ -154,6 +155,21 @@ describe('--json errors', () => {
         message: `recipe ${recipe}: must hold one JSON object, got null; run \`ovmf-build --help\``,
         details: { recipe },
       },
+    });
+  });
+});
+
+describe('interruption', () => {
+  it('a command stopped by SIGTERM exits 143 with one line (and the JSON error with --json)', async () => {
+    const controller = new AbortController();
+    controller.abort(new AbortError('interrupted by SIGTERM', { signal: 'SIGTERM' }));
+    const result = await cli(['inspect', GOP, '--json'], undefined, controller.signal);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({
+      code: 143,
+      stderr: 'ovmf-build: interrupted by SIGTERM\n',
+    });
+    expect(JSON.parse(result.stdout)).toEqual({
+      error: { code: 'E_ABORTED', message: 'interrupted by SIGTERM', details: { signal: 'SIGTERM' } },
     });
   });
 });

@@ -139,6 +139,15 @@ function report(ctx: CommandContext, error: unknown, json: boolean): number {
   const interruptedBy = abortSignalName(ctx.signal);
   if (interruptedBy !== null) {
     // Whatever failed after the abort (an aborted request, a killed QEMU) failed because of it.
+    if (json) {
+      writeJson(ctx.stdout, {
+        error: {
+          code: 'E_ABORTED',
+          message: `interrupted by ${interruptedBy}`,
+          details: { signal: interruptedBy },
+        },
+      });
+    }
     writeLine(ctx.stderr, `ovmf-build: interrupted by ${interruptedBy}`);
     return interruptedBy === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
   }
@@ -181,7 +190,7 @@ async function dispatch(ctx: CommandContext): Promise<number> {
     const code = await command.run({ ...ctx, argv: loader === undefined ? ctx.argv : rest });
     // A command that finished although it was interrupted still exits as interrupted.
     const interruptedBy = abortSignalName(ctx.signal);
-    if (interruptedBy !== null) return report(ctx, null, false);
+    if (interruptedBy !== null) return report(ctx, null, wantsJson(ctx.argv));
     return code;
   } catch (error) {
     return report(ctx, error, wantsJson(ctx.argv));
