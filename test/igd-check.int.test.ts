@@ -2,7 +2,7 @@
 // the monitor, and the whole check on Debian's stock OVMF, which has no IGD assignment driver:
 // the harness must say "ASLS never written" cleanly, as soon as the boot manager runs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,30 @@ describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
       'ASLS (config 0xFC of 00:02.0) was never written: no firmware driver set up the OpRegion',
     ]);
     expect(result.qemu.args.slice(0, 2)).toEqual(['-machine', 'q35,smm=on']);
+  });
+
+  it('runs again under TCG when KVM fails (here: no /dev/kvm, so QEMU cannot open KVM at all)', async () => {
+    const result = await checkIgdAssignment({
+      codePath: STOCK_CODE,
+      varsPath: STOCK_VARS,
+      deviceId: '7d55',
+      opRegion,
+      bdsmSizeInBytes: 0,
+      platform: mtl,
+      accelerator: 'kvm',
+    });
+    expect(result.failures).toEqual([
+      'ASLS (config 0xFC of 00:02.0) was never written: no firmware driver set up the OpRegion',
+    ]);
+    if (existsSync('/dev/kvm')) {
+      // A host with KVM: it ran under KVM, or fell back with the reason noted.
+      expect(result.accelerator === 'kvm' || /^KVM failed \(/u.test(result.info[0] ?? '')).toBe(true);
+    } else {
+      expect(result.accelerator).toBe('tcg');
+      expect(result.info[0]).toMatch(
+        /^KVM failed \(could not access the KVM kernel module: .+\); the check ran again under TCG$/u,
+      );
+    }
   });
 
   it('is E_VERIFY_IGD_TIMEOUT when the boot manager does not run in time, and AbortError when aborted', async () => {

@@ -29,6 +29,7 @@ import { hex } from '../core/hex.js';
 import { buildOpRegion, parseOpRegion, type OpRegionVbtSource } from '../formats/opregion.js';
 import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { VerificationError } from './errors.js';
+import { findKvmFailure } from './accel.js';
 import { escapeQemuOptionValue, findQemu, type QemuAccelerator } from './qemu.js';
 import { QmpClient, readPciConfigDword } from './qmp.js';
 
@@ -615,10 +616,32 @@ function lastLines(text: string, count: number): string[] {
  * Runs the IGD check in QEMU and returns the verdict (`passed: false` with `failures` when the
  * firmware did not do its part). Throws VerificationError E_VERIFY_IGD_TIMEOUT (the boot
  * manager never ran), E_VERIFY_IGD_QEMU_FAILED (QEMU exited early), E_VERIFY_IGD_QMP_FAILED,
- * OvmfBuildError E_BOOT_QEMU_MISSING / E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed
- * on every path.
+ * OvmfBuildError E_BOOT_QEMU_MISSING / E_INPUT_NOT_FOUND, or AbortError. Under KVM, a KVM
+ * failure (an error on stderr, or no output at all within 10 s: BUILD-NOTES, "QEMU on these
+ * machines") runs the check again under TCG at once, with a note in `info`. The temp dir is
+ * removed on every path.
  */
 export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdCheckResult> {
+  try {
+    return await runIgdCheck(options);
+  } catch (error) {
+    if (!(error instanceof VerificationError) || error.code !== 'E_VERIFY_IGD_KVM_FAILED') throw error;
+    options.logger?.warn({ reason: error.details['reason'] }, 'IGD check: KVM failed; running it under TCG');
+    const result = await runIgdCheck({ ...options, accelerator: 'tcg' });
+    return {
+      ...result,
+      info: [
+        `KVM failed (${String(error.details['reason'])}); the check ran again under TCG`,
+        ...result.info,
+      ],
+    };
+  }
+}
+
+/** A working KVM vCPU prints SEC's first debug lines and config writes within milliseconds. */
+const KVM_NO_OUTPUT_MS = 10_000;
+
+async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
   const deviceId = normalizeDeviceId(options.deviceId);
   if (deviceId === null) {
     throw new TypeError(`Expected \`deviceId\` to be 1-4 hex digits, got \`${options.deviceId}\``);
@@ -735,7 +758,8 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
     let qmp: QmpClient | undefined;
     let timeToAslsMs: number | null = null;
     let timeToBootManagerMs: number | null = null;
-    let outcome: 'boot-manager' | 'assert' | 'exited' | 'timeout' | 'aborted' | undefined;
+    let outcome: 'boot-manager' | 'assert' | 'exited' | 'timeout' | 'aborted' | 'kvm-failed' | undefined;
+    let kvmFailure: string | undefined;
     let registers: IgdRegisters | null = null;
     let memoryAtAsls: Uint8Array | null = null;
     let stolenZeroed: boolean | undefined;
@@ -773,7 +797,20 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
           timeToBootManagerMs = Math.round(elapsedMs);
           logger?.debug({ timeToBootManagerMs }, 'IGD check: the boot manager runs');
         }
+        if (accelerator === 'kvm' && timeToBootManagerMs === null) {
+          kvmFailure = findKvmFailure(stderr);
+          if (
+            kvmFailure === undefined &&
+            elapsedMs >= KVM_NO_OUTPUT_MS &&
+            trace.text.length === 0 &&
+            debug.text.length === 0 &&
+            serial.text.length === 0
+          ) {
+            kvmFailure = `no output within ${KVM_NO_OUTPUT_MS} ms (the vCPU stopped)`;
+          }
+        }
         if (signal?.aborted === true) outcome = 'aborted';
+        else if (kvmFailure !== undefined) outcome = 'kvm-failed';
         else if (exitInfo !== undefined) outcome = 'exited';
         else if (ASSERT_RE.test(debug.text)) outcome = 'assert';
         else if (timeToBootManagerMs !== null && elapsedMs - timeToBootManagerMs >= settleMs)
@@ -863,6 +900,16 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
             traceLines: igdTraceLines(parsePciCfgWrites(trace.text)),
             lastDebugLines: lastLines(debug.text, 30),
             lastSerialLines: lastLines(serial.text, 10),
+          },
+        );
+      case 'kvm-failed':
+        throw new VerificationError(
+          'E_VERIFY_IGD_KVM_FAILED',
+          `KVM failed during the IGD check: ${String(kvmFailure)}`,
+          {
+            ...common,
+            reason: kvmFailure,
+            stderr,
           },
         );
       case 'exited':
