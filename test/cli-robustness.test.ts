@@ -84,6 +84,12 @@ describe('special files are refused at once, never read', () => {
       'a FIFO (named pipe)',
     ],
     [
+      'verify-igd --vbt',
+      () => ['verify-igd', 'code.fd', 'vars.fd', '--device', '8086:3e9b', '--vbt', fifo],
+      'the VBT',
+      'a FIFO (named pipe)',
+    ],
+    [
       'verify-boot',
       () => ['verify-boot', fifo, fifo, '--gop', GOP, '--vbt', GOP],
       'the OVMF code image',

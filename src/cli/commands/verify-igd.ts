@@ -1,12 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { userStateDir } from '../../cache/paths.js';
-import { FormatError, OvmfBuildError, UsageError } from '../../core/errors.js';
+import { FormatError, UsageError } from '../../core/errors.js';
 import { hex } from '../../core/hex.js';
+import { readInputFile } from '../../fetch/read-input.js';
 import { buildOpRegion, parseOpRegion, type OpRegionVersion } from '../../formats/opregion.js';
 import { lookupDevice, normalizeDeviceId } from '../../igd/device-table.js';
 import { loadIgdDeviceTable } from '../../igd/load.js';
@@ -47,18 +47,8 @@ const USAGE = [
   'Exit code 0 when it passes, 10 when it does not (E_VERIFY_IGD_*), 6 for an unknown device or a bad VBT.',
 ].join('\n');
 
-async function readInput(file: string, role: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new OvmfBuildError(
-      code === 'ENOENT' ? 'E_INPUT_NOT_FOUND' : 'E_INPUT_UNREADABLE',
-      `cannot read the ${role} ${file}: ${code ?? String(error)}`,
-      { path: file },
-      { cause: error },
-    );
-  }
+function readInput(file: string, role: string): Promise<Uint8Array> {
+  return readInputFile(file, { what: `the ${role}` });
 }
 
 function positiveInteger(name: string, text: string | undefined, allowZero = false): number | undefined {
