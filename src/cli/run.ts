@@ -125,7 +125,8 @@ async function runCommandInWorker(input: WorkerInput): Promise<void> {
  * Every command runs in a worker except help and version. Even a command that never parses
  * an image blocks its thread while it loads its modules (dockerode and the container stack:
  * over 2 s under load, measured with `cleanup`), and a signal must end it within a second.
- * The price is the worker's start-up, about 40 ms of CPU on an idle machine.
+ * The price is the worker's start-up: about 130 ms of CPU measured on this 2-core machine under
+ * load (a process that starts an empty worker: 230 ms; `node -e 0`: 95 ms).
  */
 function needsWorker(argv: readonly string[]): boolean {
   const [first] = argv;
