@@ -5,16 +5,18 @@
 // the UTF-16 driver name. The bytes decide (classifyGopDriver): names are never trusted.
 // VBT: raw and freeform-subtype-GUID section bodies (and raw file bodies) that start with
 // "$VBT", validated with parseVbt; known VBT GUIDs and UI names only order and annotate them.
-import { NotFoundError } from '../core/errors.js';
+import { FormatError, NotFoundError } from '../core/errors.js';
+import { hex } from '../core/hex.js';
 import {
   listFiles,
   nodePath,
+  walkNodes,
   type FileNode,
   type FirmwareNode,
   type FirmwareTree,
   type SectionNode,
 } from './firmware-tree.js';
-import { EFI_FV_FILETYPE_RAW } from './ffs-file.js';
+import { EFI_FV_FILETYPE_FIRMWARE_VOLUME_IMAGE, EFI_FV_FILETYPE_RAW } from './ffs-file.js';
 import { classifyGopDriver, INTEL_GOP_DRIVER_NAME, type GopDriverInfo } from './gop.js';
 import {
   GOP_UI_NAMES,
@@ -106,6 +108,28 @@ export interface LocateResult {
   readonly vbts: readonly LocatedVbt[];
   readonly rejectedVbts: readonly RejectedVbt[];
   readonly searched: SearchSummary;
+  /**
+   * Every place of the tree that failed to parse or decompress, or whose checksum does not
+   * match, in walk order. A GOP or VBT inside a damaged decompressed output (or a damaged
+   * file) is not reported as found: its bytes cannot be trusted.
+   */
+  readonly damage: readonly Damage[];
+}
+
+/** A damaged place of the image: a recorded parse failure or a checksum that does not match. */
+export interface Damage {
+  readonly code: string;
+  readonly message: string;
+  /** Absolute offset of the damaged node, or of the nearest ancestor stored in the input. */
+  readonly offset: number | null;
+  /** True when `offset` is the damaged node's own; false when it is the enclosing compressed section's. */
+  readonly exactOffset: boolean;
+  readonly path: string;
+  /** GUID of the nearest enclosing volume (its FileSystemGuid name or FvName), or null. */
+  readonly volume: string | null;
+  /** GUID of the nearest enclosing GUID-defined section (the compressed data), or null. */
+  readonly section: string | null;
+  readonly node: FirmwareNode;
 }
 
 const DRIVER_NAME_UTF16 = Buffer.from(INTEL_GOP_DRIVER_NAME, 'utf16le');
@@ -130,6 +154,118 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+function hasVolume(node: FirmwareNode): boolean {
+  for (const n of walkNodes(node)) if (n.kind === 'volume') return true;
+  return false;
+}
+
+function damageAt(node: FirmwareNode, code: string, message: string): Damage {
+  let offset: number | null = null;
+  let volume: string | null = null;
+  let section: string | null = null;
+  for (let n: FirmwareNode | null = node; n !== null; n = n.parent) {
+    if (offset === null && n.offset !== null) offset = n.offset;
+    if (volume === null && n.kind === 'volume') volume = n.name;
+    if (section === null && n.kind === 'section' && n.section.guided !== undefined)
+      section = n.section.guided.guid;
+  }
+  return {
+    code,
+    message,
+    offset,
+    exactOffset: node.offset !== null,
+    path: nodePath(node),
+    volume,
+    section,
+    node,
+  };
+}
+
+/** Recorded problems and failed checksums (volume header, file header and data, CRC32 sections). */
+export function findDamage(tree: FirmwareTree): Damage[] {
+  const damage: Damage[] = [];
+  const emptyVolumeFiles: FileNode[] = [];
+  for (const node of walkNodes(tree.root)) {
+    for (const problem of node.problems) damage.push(damageAt(node, problem.code, problem.message));
+    if (node.kind === 'volume' && !node.volume.checksum.valid) {
+      damage.push(
+        damageAt(
+          node,
+          'E_FV_BAD_CHECKSUM',
+          `volume ${node.name} has a header checksum that does not sum to 0`,
+        ),
+      );
+    } else if (node.kind === 'file') {
+      if (node.file.type === EFI_FV_FILETYPE_FIRMWARE_VOLUME_IMAGE && !hasVolume(node)) {
+        emptyVolumeFiles.push(node);
+      }
+      if (!node.file.headerChecksum.valid) {
+        damage.push(
+          damageAt(node, 'E_FFS_BAD_HEADER_CHECKSUM', `file ${node.guid} has a bad header checksum`),
+        );
+      }
+      if (node.file.dataChecksum.valid === false) {
+        damage.push(damageAt(node, 'E_FFS_BAD_DATA_CHECKSUM', `file ${node.guid} has a bad data checksum`));
+      }
+    } else if (
+      node.kind === 'section' &&
+      node.compression !== null &&
+      !node.compression.decoded &&
+      node.problems.length === 0
+    ) {
+      // A GUID-defined section whose GUID we cannot decode (a damaged GUID looks the same).
+      damage.push(
+        damageAt(
+          node,
+          'E_SECTION_UNDECODABLE',
+          `GUID-defined section ${node.name} requires processing by a decoder this tool does not have; its ${node.compression.compressedSize} bytes could not be searched`,
+        ),
+      );
+    } else if (node.kind === 'section' && node.crc32 !== null && !node.crc32.valid) {
+      damage.push(
+        damageAt(
+          node,
+          'E_SECTION_BAD_CRC32',
+          `CRC32 section stores ${hex(node.crc32.stored)}, its data sums to ${hex(node.crc32.computed)}`,
+        ),
+      );
+    }
+  }
+  // PI spec vol. 3, 2.1.4.1: this file type exists to carry a volume image section. Named only
+  // when nothing inside the file says why (a section that failed names the cause itself).
+  for (const file of emptyVolumeFiles) {
+    if (damage.some((d) => isWithin(d.node, file))) continue;
+    damage.push(
+      damageAt(file, 'E_FFS_NO_VOLUME', `firmware volume image file ${file.guid} holds no firmware volume`),
+    );
+  }
+  return damage;
+}
+
+/**
+ * What a damage elsewhere can spoil: the whole output of the nearest decompression (one bad
+ * byte in a compressed stream garbles everything decoded after it, and LZMA has no
+ * checksum), else only the file itself (uncompressed files do not affect each other).
+ */
+function trustScope(file: FileNode): FirmwareNode {
+  for (let n: FirmwareNode | null = file.parent; n !== null; n = n.parent) {
+    if (
+      n.kind === 'section' &&
+      n.compression !== null &&
+      n.compression.algorithm !== 'None' &&
+      n.compression.algorithm !== 'CRC32'
+    ) {
+      return n;
+    }
+  }
+  return file;
+}
+
+function isWithin(node: FirmwareNode, scope: FirmwareNode): boolean {
+  for (let n: FirmwareNode | null = node; n !== null; n = n.parent) if (n === scope) return true;
+  return false;
+}
+
 /** Searches the tree for the GOP driver and VBTs; never throws for missing items. */
 export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
   const files = listFiles(tree);
@@ -140,8 +276,15 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
   const rejectedGops: RejectedGop[] = [];
   const vbts: LocatedVbt[] = [];
   const rejectedVbts: RejectedVbt[] = [];
+  const damage = findDamage(tree);
 
   for (const file of files) {
+    const scope = trustScope(file);
+    const spoiledBy = damage.find((d) => isWithin(d.node, scope));
+    if (spoiledBy !== undefined) {
+      // Whatever this file holds was decoded from damaged data: neither found nor absent.
+      continue;
+    }
     const sections = fileSections(file);
     const reasons: GopCandidateReason[] = [];
     if (knownGopFile(file.guid) !== undefined) reasons.push('known-guid');
@@ -179,6 +322,15 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
             file,
             section,
           });
+        } else if (sectionReasons.includes('driver-name-string') && result.malformed) {
+          // The Intel driver name in an image that is not a loadable driver: a damaged GOP.
+          damage.push(
+            damageAt(
+              section,
+              'E_GOP_CORRUPT',
+              `PE32 section with the "${INTEL_GOP_DRIVER_NAME}" string is not a valid driver: ${result.reason}`,
+            ),
+          );
         } else {
           rejectedGops.push({
             guid: file.guid,
@@ -265,6 +417,7 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
     vbt: orderedVbts[0] ?? null,
     vbts: orderedVbts,
     rejectedVbts,
+    damage,
     searched: {
       volumes,
       files: files.length,
@@ -283,8 +436,63 @@ function searchedText(s: SearchSummary): string {
   return `searched ${s.volumes} volumes, ${s.files} files, ${s.pe32Sections} PE32 sections${s.undecodedSections > 0 ? ` (${s.undecodedSections} sections could not be decoded)` : ''}`;
 }
 
-/** The NotFoundError for a result without a GOP (E_GOP_NOT_FOUND), with what was searched. */
-export function gopNotFoundError(result: LocateResult): NotFoundError {
+function whereText(d: Damage): string {
+  const at =
+    d.offset === null
+      ? 'in decompressed data'
+      : d.exactOffset
+        ? `at ${hex(d.offset)}`
+        : `in the decompressed data of the section at ${hex(d.offset)}`;
+  const within = [
+    d.section === null ? null : `section ${d.section}`,
+    d.volume === null ? null : `volume ${d.volume}`,
+  ].filter((x) => x !== null);
+  return `${at}${within.length > 0 ? ` (${within.join(', ')})` : ''}`;
+}
+
+/** At most this many damaged places are listed in an error's details. */
+const MAX_DAMAGE_DETAILS = 16;
+
+/**
+ * FormatError E_INPUT_CORRUPT (exit 6): `what` may be in a part of the image that failed to
+ * parse, decompress or checksum, so "absent" cannot be said. Names the first damaged place.
+ */
+export function corruptImageError(result: LocateResult, what: string): FormatError {
+  const [first] = result.damage;
+  if (first === undefined) throw new TypeError('Expected `result.damage` to be non-empty, got `[]`');
+  const more = result.damage.length - 1;
+  return new FormatError(
+    'E_INPUT_CORRUPT',
+    `the image is corrupt, so it cannot be said whether it ships ${what}: ${first.message} ${whereText(first)} [${first.code}]${more > 0 ? `; ${more} more damaged place${more === 1 ? '' : 's'}` : ''}`,
+    {
+      offset: first.offset,
+      volume: first.volume,
+      section: first.section,
+      path: first.path,
+      damageCode: first.code,
+      damage: result.damage
+        .slice(0, MAX_DAMAGE_DETAILS)
+        .map(({ code, message, offset, exactOffset, path, volume, section }) => ({
+          code,
+          message,
+          offset,
+          exactOffset,
+          path,
+          volume,
+          section,
+        })),
+      damagedPlaces: result.damage.length,
+      searched: result.searched,
+    },
+  );
+}
+
+/**
+ * The error for a result without a GOP: E_INPUT_CORRUPT when some part of the image is
+ * damaged (the GOP could be there), else NotFoundError E_GOP_NOT_FOUND with what was searched.
+ */
+export function gopNotFoundError(result: LocateResult): NotFoundError | FormatError {
+  if (result.damage.length > 0) return corruptImageError(result, 'an Intel GOP driver');
   const rejected =
     result.rejectedGops.length > 0
       ? `; GOP-named files that are not an Intel GOP driver: ${result.rejectedGops.map((r) => `${r.uiName ?? r.guid} (${r.guid}: ${r.reason})`).join('; ')}`
@@ -299,8 +507,9 @@ export function gopNotFoundError(result: LocateResult): NotFoundError {
   );
 }
 
-/** The NotFoundError for a result without a VBT (E_VBT_NOT_FOUND), with what was searched. */
-export function vbtNotFoundError(result: LocateResult): NotFoundError {
+/** Like gopNotFoundError, for the VBT: E_INPUT_CORRUPT or NotFoundError E_VBT_NOT_FOUND. */
+export function vbtNotFoundError(result: LocateResult): NotFoundError | FormatError {
+  if (result.damage.length > 0) return corruptImageError(result, 'a VBT');
   const rejected =
     result.rejectedVbts.length > 0
       ? `; rejected: ${result.rejectedVbts.map((r) => `${r.uiName ?? r.guid} (${r.reason})`).join('; ')}`
@@ -312,14 +521,14 @@ export function vbtNotFoundError(result: LocateResult): NotFoundError {
   );
 }
 
-/** The GOP driver of the tree; throws NotFoundError E_GOP_NOT_FOUND naming what was searched. */
+/** The GOP driver of the tree; throws E_GOP_NOT_FOUND naming what was searched, or E_INPUT_CORRUPT. */
 export function locateGop(tree: FirmwareTree): LocatedGop {
   const result = locateGopAndVbt(tree);
   if (result.gop === null) throw gopNotFoundError(result);
   return result.gop;
 }
 
-/** The primary VBT of the tree; throws NotFoundError E_VBT_NOT_FOUND naming what was searched. */
+/** The primary VBT of the tree; throws E_VBT_NOT_FOUND naming what was searched, or E_INPUT_CORRUPT. */
 export function locateVbt(tree: FirmwareTree): LocatedVbt {
   const result = locateGopAndVbt(tree);
   if (result.vbt === null) throw vbtNotFoundError(result);
