@@ -1,10 +1,19 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/core/digest.js';
 import { runCli } from './cli-harness.js';
-import { corpusPath, firmwareEntries, readCorpus } from './corpus.js';
+import { corpusPath, firmwareEntries, loadManifest, readCorpus } from './corpus.js';
 import { ffsFile, section, sections, utf16z, volume } from './ffs-builder.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-extract-'));
@@ -17,10 +26,18 @@ describe('ovmf-build extract on every corpus image', () => {
     it(`${entry.path}`, async () => {
       const out = outDir();
       const result = await runCli(['extract', corpusPath(entry.path), '--out', out, '--json']);
-      const json = JSON.parse(result.stdout) as Record<string, unknown>;
       const { gop, vbt } = entry.truth;
       const expectedCode = gop === null ? 4 : vbt === null ? 5 : 0;
       expect(result.code).toBe(expectedCode);
+      if (gop === null && vbt === null) {
+        // Neither part: nothing is published, --out is not even created.
+        expect(result.stderr).toMatch(
+          /this image ships no Intel GOP driver: searched \d+ volumes, \d+ files, \d+ PE32 sections .*\[E_GOP_NOT_FOUND\]/,
+        );
+        expect(() => readdirSync(out)).toThrow(/ENOENT/);
+        return;
+      }
+      const json = JSON.parse(result.stdout) as Record<string, unknown>;
       const written = readdirSync(out).sort();
       if (gop === null) {
         expect(json['gop']).toBeNull();
@@ -102,7 +119,9 @@ describe('ovmf-build extract edge cases', () => {
 
   it('exits 3 (E_NOT_FIRMWARE) for a file with no firmware structure, writing nothing', async () => {
     const out = outDir();
-    const result = await runCli(['extract', corpusPath('vbt/skylake-lenovo-m900.vbt'), '--out', out]);
+    const file = path.join(work, 'zeros.bin');
+    writeFileSync(file, new Uint8Array(4096));
+    const result = await runCli(['extract', file, '--out', out]);
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/no firmware structure found.*\[E_NOT_FIRMWARE\]\n$/);
     expect(() => readdirSync(out)).toThrow(/ENOENT/);
@@ -140,6 +159,204 @@ describe('ovmf-build extract edge cases', () => {
     expect(readdirSync(out).sort()).toEqual(['Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin', 'Vbt.bin']);
     expect(sha256(readFileSync(path.join(out, 'Vbt.bin')))).toBe(
       'a7faff7c4192a0d567be25582f3acaa5d9d15438efffb390c2044a4116562900',
+    );
+  });
+});
+
+const GK41 = 'images/geminilake-ovmf-with-gop-vbt-gk41.fd';
+const GK41_GOP_SHA256 = firmwareEntries().find((e) => e.path === GK41)?.truth.gop?.[0]?.pe_sha256;
+const GK41_VBT_SHA256 = firmwareEntries().find((e) => e.path === GK41)?.truth.vbt?.[0]?.body_sha256;
+const SKL_GOP = 'gop/skylake-kabylake-mrchromebox-skl.efi';
+
+function gopOnlyImage(): string {
+  const file = ffsFile(
+    'FF0C8745-3270-4439-B74F-3E45F8C77064',
+    0x07,
+    sections(section(0x10, readCorpus(SKL_GOP)), section(0x15, utf16z('IntelGopDriver'))),
+  );
+  const image = path.join(work, `gop-only-${counter++}.fd`);
+  writeFileSync(image, volume([file]));
+  return image;
+}
+
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const full = path.join(dir, name);
+    out[name] = statSync(full).isDirectory() ? 'dir' : sha256(readFileSync(full));
+  }
+  return out;
+}
+
+describe('extract publishes the pair atomically: both or nothing, no stale file', () => {
+  it("A then a GOP-only B into the same --out: B has no VBT, so A's Vbt.bin is removed (and said)", async () => {
+    const out = outDir();
+    const first = await runCli(['extract', corpusPath(GK41), '--out', out]);
+    expect(first.code).toBe(0);
+    expect(snapshot(out)).toEqual({ 'IntelGopDriver.efi': GK41_GOP_SHA256, 'Vbt.bin': GK41_VBT_SHA256 });
+    const second = await runCli(['extract', gopOnlyImage(), '--out', out, '--json']);
+    expect(second.code).toBe(5);
+    expect(snapshot(out)).toEqual({ 'IntelGopDriver.efi': sha256(readCorpus(SKL_GOP)) });
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      gop: { sha256: sha256(readCorpus(SKL_GOP)), path: path.join(out, 'IntelGopDriver.efi') },
+      vbt: null,
+      removed: [path.join(out, 'Vbt.bin')],
+    });
+    expect(second.stderr).toContain(
+      `ovmf-build: note: removed ${path.join(out, 'Vbt.bin')} (from an earlier extract): this image has no VBT\n`,
+    );
+  });
+
+  it('a VBT-only image removes an earlier IntelGopDriver.efi and keeps unrelated files', async () => {
+    const out = outDir();
+    expect((await runCli(['extract', corpusPath(GK41), '--out', out])).code).toBe(0);
+    writeFileSync(path.join(out, 'notes.txt'), 'mine');
+    const result = await runCli([
+      'extract',
+      corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'),
+      '--out',
+      out,
+    ]);
+    expect(result.code).toBe(4);
+    expect(Object.keys(snapshot(out))).toEqual([
+      'Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin',
+      'Vbt.bin',
+      'notes.txt',
+    ]);
+    expect(result.stderr).toContain(
+      `removed ${path.join(out, 'IntelGopDriver.efi')} (from an earlier extract): this image has no GOP driver`,
+    );
+  });
+
+  it('an image with neither leaves --out exactly as it was (and creates no empty directory)', async () => {
+    const out = outDir();
+    expect((await runCli(['extract', corpusPath(GK41), '--out', out])).code).toBe(0);
+    const before = snapshot(out);
+    const result = await runCli(['extract', corpusPath('images/coffeelake-intel-fsp.fd'), '--out', out]);
+    expect(result.code).toBe(4);
+    expect(snapshot(out)).toEqual(before);
+    const fresh = outDir();
+    expect(
+      (await runCli(['extract', corpusPath('images/coffeelake-intel-fsp.fd'), '--out', fresh])).code,
+    ).toBe(4);
+    expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('a Vbt.bin that cannot be replaced fails before anything changes: the old GOP stays, no temp files', async () => {
+    const out = outDir();
+    expect((await runCli(['extract', gopOnlyImage(), '--out', out])).code).toBe(5);
+    mkdirSync(path.join(out, 'Vbt.bin'));
+    writeFileSync(path.join(out, 'Vbt.bin', 'keep'), 'x');
+    const before = snapshot(out);
+    const result = await runCli(['extract', corpusPath(GK41), '--out', out]);
+    expect(result.code).toBe(11);
+    expect(result.stderr).toMatch(
+      /cannot replace .*Vbt\.bin: it is not a regular file; nothing was written \[E_ARTIFACT_WRITE_FAILED\]/,
+    );
+    expect(snapshot(out)).toEqual(before);
+    expect(before['IntelGopDriver.efi']).toBe(sha256(readCorpus(SKL_GOP)));
+  });
+
+  it('a --out that cannot be created writes nothing and leaves no staging directory', async () => {
+    const blocker = path.join(work, `blocker-${counter++}`);
+    writeFileSync(blocker, 'a file where a directory should be');
+    const result = await runCli(['extract', corpusPath(GK41), '--out', path.join(blocker, 'out')]);
+    expect(result.code).toBe(11);
+    expect(result.stderr).toMatch(/\[E_ARTIFACT_WRITE_FAILED\]/);
+    expect(readdirSync(work).filter((n) => n.includes('.extract-'))).toEqual([]);
+  });
+});
+
+describe('extract on what is not an image: GOP drivers, VBTs and option ROMs', () => {
+  it('a bare GOP .efi: E_INPUT_IS_GOP (exit 6) saying to give it to --gop as it is', async () => {
+    const out = outDir();
+    const file = corpusPath('gop/cometlake-mrchromebox-cml.efi');
+    const result = await runCli(['extract', file, '--out', out]);
+    expect(result.code).toBe(6);
+    expect(result.stderr).toBe(
+      `ovmf-build: ${file} is an Intel GOP driver itself (build 1107, 73312 bytes, sha256 ${sha256(readFileSync(file))}), not a firmware image: there is nothing to extract; give it to --gop as it is [E_INPUT_IS_GOP]\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a non-GOP driver is not firmware (exit 3) and says why it is not a GOP', async () => {
+    const result = await runCli([
+      'extract',
+      corpusPath('gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi'),
+      '--out',
+      outDir(),
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(
+      /is a PE\/COFF image with no firmware volume inside, not an Intel GOP driver: x64 EFI boot-service driver of 4800 bytes without the UTF-16LE "Intel\(R\) GOP Driver" string.*\[E_NOT_FIRMWARE\]/,
+    );
+  });
+
+  it('a bare VBT: E_INPUT_IS_VBT (exit 6) saying to give it to --vbt', async () => {
+    const result = await runCli(['extract', corpusPath('vbt/skylake-lenovo-m900.vbt'), '--out', outDir()]);
+    expect(result.code).toBe(6);
+    expect(result.stderr).toMatch(
+      /is a VBT \(\$VBT SKYLAKE\) itself, not a firmware image: there is nothing to extract; give it to --vbt as it is \[E_INPUT_IS_VBT\]\n$/,
+    );
+  });
+
+  const romEntries = loadManifest().entries.filter((e) => e.kind === 'rom');
+  const romGop = (entry: (typeof romEntries)[number]): { index: number; sha: string; len: number } | null => {
+    const images = (entry.ground_truth['images'] ?? []) as {
+      contains_intel_gop_driver?: boolean;
+      pe_bytes_sha256?: string;
+      pe_bytes_len?: number;
+    }[];
+    const index = images.findIndex((i) => i.contains_intel_gop_driver === true);
+    const image = images[index];
+    return image === undefined
+      ? null
+      : { index, sha: image.pe_bytes_sha256 ?? '', len: image.pe_bytes_len ?? 0 };
+  };
+  for (const entry of romEntries) {
+    it(`option ROM ${entry.path}: the GOP image chosen by content (manifest)`, async () => {
+      const out = outDir();
+      const result = await runCli(['extract', corpusPath(entry.path), '--out', out, '--json']);
+      const gop = romGop(entry);
+      const hasVbt = entry.path.includes('legacy-vbios');
+      expect(result.code).toBe(gop === null ? 4 : hasVbt ? 0 : 5);
+      if (gop === null && !hasVbt) {
+        expect(result.stderr).toMatch(
+          /this option ROM holds no Intel GOP driver: \d image\(s\), image 0 .*\[E_GOP_NOT_FOUND\]/,
+        );
+        expect(existsSync(out)).toBe(false);
+        return;
+      }
+      const json = JSON.parse(result.stdout) as Record<string, unknown>;
+      if (gop !== null) {
+        expect(json['gop']).toMatchObject({
+          sha256: gop.sha,
+          size: gop.len,
+          imagePath: `option ROM image ${gop.index}`,
+        });
+        expect(sha256(readFileSync(path.join(out, 'IntelGopDriver.efi')))).toBe(gop.sha);
+      }
+      if (hasVbt) {
+        expect(json['vbt']).toMatchObject({
+          signature: '$VBT COFFEELAKE',
+          size: 4300,
+          section: 'legacy-vbios',
+        });
+        expect(readFileSync(path.join(out, 'Vbt.bin')).subarray(0, 4).toString('latin1')).toBe('$VBT');
+      }
+    });
+  }
+
+  it('an EfiRom-compressed image is decompressed before it is judged (EDK2 fixture app-ec.rom)', async () => {
+    const result = await runCli([
+      'extract',
+      path.join(import.meta.dirname, 'fixtures/edk2/app-ec.rom'),
+      '--out',
+      outDir(),
+    ]);
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain(
+      'this option ROM holds no Intel GOP driver: 1 image(s), image 0 (EFI, compressed): x64 EFI boot-service driver of 7488 bytes without the UTF-16LE "Intel(R) GOP Driver" string (a policy, helper or debug module, whatever its file name) [E_GOP_NOT_FOUND]',
     );
   });
 });
