@@ -19,7 +19,8 @@ const MAX_MATCH = 273;
 const TWO_32 = 2 ** 32;
 
 class RangeEncoder {
-  readonly bytes: number[] = [];
+  #out = new Uint8Array(4096);
+  #length = 0;
   readonly probs: Uint16Array;
   #low = 0;
   #range = 0xffff_ffff;
@@ -36,7 +37,12 @@ class RangeEncoder {
     if (low32 < 0xff00_0000 || high !== 0) {
       let temp = this.#cache;
       do {
-        this.bytes.push((temp + high) & 0xff);
+        if (this.#length === this.#out.length) {
+          const grown = new Uint8Array(this.#out.length * 2);
+          grown.set(this.#out);
+          this.#out = grown;
+        }
+        this.#out[this.#length++] = (temp + high) & 0xff;
         temp = 0xff;
       } while (--this.#cacheSize !== 0);
       this.#cache = low32 >>> 24;
@@ -89,7 +95,7 @@ class RangeEncoder {
 
   finish(): Uint8Array {
     for (let i = 0; i < 5; i++) this.#shiftLow();
-    return Uint8Array.from(this.bytes);
+    return this.#out.slice(0, this.#length);
   }
 }
 
