@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-harness.js';
 import { concat, ffsFile, guidedSection, le32, section, sections, u8, volume } from './ffs-builder.js';
@@ -20,6 +21,7 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-bomb-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const LZMA = 'EE4E5898-3914-4259-9D6E-DC7BD79403CF';
+const BROTLI = '3D532050-5CDA-4FD0-879E-0F7F630D5AFB';
 const MiB = 1024 * 1024;
 const BUDGET = 512 * MiB;
 const EFI_FV_FILETYPE_FIRMWARE_VOLUME_IMAGE = 0x0b;
@@ -73,6 +75,24 @@ function wideBomb(): Uint8Array {
   ]);
 }
 
+/**
+ * A 250 MiB LZMA section, then a 250 MiB Brotli section: zlib holds Brotli output twice while
+ * it concatenates, so the second would peak at 750 MiB of output; it gets half the budget left.
+ */
+function brotliBomb(): Uint8Array {
+  const zeros = Buffer.alloc(250 * MiB);
+  const stream = zlib.brotliCompressSync(zeros, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } });
+  const header = new Uint8Array(16);
+  new DataView(header.buffer).setBigUint64(0, BigInt(250 * MiB), true);
+  return volume([
+    ffsFile(
+      '5A3C1F00-0000-4000-8000-000000000004',
+      EFI_FV_FILETYPE_DRIVER,
+      sections(guidedSection(LZMA, lzmaRun(250 * MiB)), guidedSection(BROTLI, concat(header, stream))),
+    ),
+  ]);
+}
+
 interface ChildResult {
   readonly ok: boolean;
   readonly code?: string;
@@ -113,7 +133,7 @@ describe('decompression bombs stop at the budget, with the peak RSS near it', ()
     const cli = await runCli(['extract', file, '--out', path.join(work, 'nested-out')]);
     expect(cli.code).toBe(6);
     expect(cli.stderr).toMatch(
-      /a LZMA section declares 0xc800000 bytes, but only 0x[0-9a-f]+ of the 0x20000000-byte total decompression budget .*\[E_FW_DECOMPRESSED_TOO_LARGE\]/,
+      /a LZMA section declares 0xc800000 bytes, more than the 0x[0-9a-f]+ it may take of the 0x[0-9a-f]+ left of the 0x20000000-byte total decompression budget .*\[E_FW_DECOMPRESSED_TOO_LARGE\]/,
     );
   }, 120_000);
 
@@ -125,6 +145,24 @@ describe('decompression bombs stop at the budget, with the peak RSS near it', ()
       ok: false,
       code: 'E_FW_DECOMPRESSED_TOO_LARGE',
       details: { limit: BUDGET, declaredBytes: 16 * MiB, leftBytes: 0, decompressedSections: 32 },
+    });
+    const peakMiB = result.maxRssKiB / 1024;
+    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);
+  }, 120_000);
+
+  it('a Brotli section gets half the budget left (zlib holds its output twice)', async () => {
+    const file = path.join(work, 'brotli.fd');
+    writeFileSync(file, brotliBomb());
+    const result = await parseInChild(file);
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'E_FW_DECOMPRESSED_TOO_LARGE',
+      details: {
+        limit: BUDGET,
+        declaredBytes: 250 * MiB,
+        leftBytes: BUDGET - 250 * MiB,
+        decompressedSections: 1,
+      },
     });
     const peakMiB = result.maxRssKiB / 1024;
     expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);

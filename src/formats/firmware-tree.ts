@@ -1048,18 +1048,21 @@ class Walker {
     try {
       output = fn(data, limits);
     } catch (error) {
+      const declared = error instanceof FormatError ? Number(error.details['declaredBytes']) : NaN;
+      // A size the per-section limit allows but the budget left does not: the walk stops here.
       if (
         error instanceof FormatError &&
         error.code === 'E_DECOMPRESS_TOO_LARGE' &&
-        limits.maxOutputBytes < this.#limits.maximumDecompressedSize
+        declared <= this.#limits.maximumDecompressedSize
       ) {
+        const left = this.#limits.maximumTotalDecompressedSize - this.decompressedBytes;
         throw new FormatError(
           'E_FW_DECOMPRESSED_TOO_LARGE',
-          `a ${algorithm} section declares ${hex(Number(error.details['declaredBytes']))} bytes, but only ${hex(limits.maxOutputBytes)} of the ${hex(this.#limits.maximumTotalDecompressedSize)}-byte total decompression budget (maximumTotalDecompressedSize) are left after ${this.decompressedSections} sections: a decompression bomb or an image far larger than any firmware`,
+          `a ${algorithm} section declares ${hex(declared)} bytes, more than the ${hex(Number(error.details['maxOutputBytes']))} it may take of the ${hex(left)} left of the ${hex(this.#limits.maximumTotalDecompressedSize)}-byte total decompression budget (maximumTotalDecompressedSize) after ${this.decompressedSections} sections: a decompression bomb or an image far larger than any firmware`,
           {
             limit: this.#limits.maximumTotalDecompressedSize,
-            declaredBytes: error.details['declaredBytes'],
-            leftBytes: limits.maxOutputBytes,
+            declaredBytes: declared,
+            leftBytes: left,
             decompressedSections: this.decompressedSections,
           },
           { cause: error },
@@ -1139,7 +1142,9 @@ class Walker {
         decode('LZMAF86', decompressLzmaF86);
         return;
       case BROTLI_GUID:
-        decode('Brotli', decompressBrotli);
+        // zlib gathers Brotli output in chunks and then concatenates them: twice the output
+        // at the peak. Half the budget keeps that peak inside it.
+        decode('Brotli', (d, l) => decompressBrotli(d, { maxOutputBytes: Math.floor(l.maxOutputBytes / 2) }));
         return;
       case TIANO_GUID:
         decode('Tiano', decompressTiano);
