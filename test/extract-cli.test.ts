@@ -1,11 +1,13 @@
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -255,6 +257,16 @@ describe('extract publishes the pair atomically: both or nothing, no stale file'
     );
     expect(snapshot(out)).toEqual(before);
     expect(before['IntelGopDriver.efi']).toBe(sha256(readCorpus(SKL_GOP)));
+  });
+
+  it('a --out that is a symlink to a directory is published into that directory', async () => {
+    const target = outDir();
+    expect((await runCli(['extract', corpusPath(GK41), '--out', target])).code).toBe(0);
+    const link = path.join(work, `link-${counter++}`);
+    symlinkSync(target, link);
+    expect((await runCli(['extract', gopOnlyImage(), '--out', link])).code).toBe(5);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(snapshot(target)).toEqual({ 'IntelGopDriver.efi': sha256(readCorpus(SKL_GOP)) });
   });
 
   it('a --out that cannot be created writes nothing and leaves no staging directory', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
@@ -92,7 +92,8 @@ async function publish(outDir: string, files: ReadonlyMap<string, Uint8Array>): 
   const parent = path.dirname(outDir);
   let info;
   try {
-    info = await lstat(outDir);
+    // stat, not lstat: --out may be a symlink to a directory; the names inside are lstat'ed.
+    info = await stat(outDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(outDir, error);
     info = null;
