@@ -13,7 +13,9 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rename } from 'node:fs/promises';
 import { sha256 } from '../src/core/digest.js';
+import { publish } from '../src/cli/commands/extract.js';
 import { runCli } from './cli-harness.js';
 import { corpusPath, firmwareEntries, loadManifest, readCorpus } from './corpus.js';
 import { ffsFile, section, sections, utf16z, volume } from './ffs-builder.js';
@@ -370,5 +372,36 @@ describe('extract on what is not an image: GOP drivers, VBTs and option ROMs', (
     expect(result.stderr).toContain(
       'this option ROM holds no Intel GOP driver: 1 image(s), image 0 (EFI, compressed): x64 EFI boot-service driver of 7488 bytes without the UTF-16LE "Intel(R) GOP Driver" string (a policy, helper or debug module, whatever its file name) [E_GOP_NOT_FOUND]',
     );
+  });
+});
+
+describe('publish rolls back a move that fails half-way', () => {
+  it('the second file fails to move in: the directory is restored exactly, no staging left', async () => {
+    const out = outDir();
+    expect((await runCli(['extract', corpusPath(GK41), '--out', out])).code).toBe(0);
+    writeFileSync(path.join(out, `Vbt.${'DBADD769-E86A-4819-8120-E991792C0BC1'}.bin`), 'stale second VBT');
+    const before = snapshot(out);
+    let movesIn = 0;
+    const failing = async (from: string, to: string): Promise<void> => {
+      if (path.dirname(to) === out && (movesIn += 1) === 2) {
+        throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+      }
+      await rename(from, to);
+    };
+    const files = new Map([
+      ['IntelGopDriver.efi', new Uint8Array([1, 2, 3])],
+      ['Vbt.bin', new Uint8Array([4, 5, 6])],
+    ]);
+    await expect(publish(out, files, failing)).rejects.toMatchObject({
+      code: 'E_ARTIFACT_WRITE_FAILED',
+      message: expect.stringContaining('EIO: i/o error, rename'),
+    });
+    expect(movesIn).toBe(2);
+    expect(snapshot(out)).toEqual(before);
+    expect(await publish(out, files)).toEqual(['Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin']);
+    expect(snapshot(out)).toEqual({
+      'IntelGopDriver.efi': sha256(new Uint8Array([1, 2, 3])),
+      'Vbt.bin': sha256(new Uint8Array([4, 5, 6])),
+    });
   });
 });

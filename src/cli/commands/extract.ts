@@ -88,7 +88,12 @@ async function exists(target: string): Promise<boolean> {
  * in after the names they replace and any stale output names (OUTPUT_NAME) are moved aside; a
  * failed move puts everything back. Returns the stale names removed.
  */
-async function publish(outDir: string, files: ReadonlyMap<string, Uint8Array>): Promise<string[]> {
+export async function publish(
+  outDir: string,
+  files: ReadonlyMap<string, Uint8Array>,
+  /** The rename used for the moves (a parameter so a test can make one fail half-way). */
+  renameFile: (from: string, to: string) => Promise<void> = rename,
+): Promise<string[]> {
   const parent = path.dirname(outDir);
   let info;
   try {
@@ -109,7 +114,7 @@ async function publish(outDir: string, files: ReadonlyMap<string, Uint8Array>): 
       await mkdir(staging, { mode: 0o755 });
       for (const [name, bytes] of files) await writeSynced(path.join(staging, name), bytes);
       await fsyncPath(staging);
-      await rename(staging, outDir);
+      await renameFile(staging, outDir);
       await fsyncPath(parent);
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
@@ -162,11 +167,11 @@ async function publish(outDir: string, files: ReadonlyMap<string, Uint8Array>): 
     await mkdir(aside);
     for (const name of [...files.keys(), ...stale]) {
       if (!(await exists(path.join(outDir, name)))) continue;
-      await rename(path.join(outDir, name), path.join(aside, name));
+      await renameFile(path.join(outDir, name), path.join(aside, name));
       movedAside.push(name);
     }
     for (const name of files.keys()) {
-      await rename(path.join(staging, name), path.join(outDir, name));
+      await renameFile(path.join(staging, name), path.join(outDir, name));
       movedIn.push(name);
     }
     await fsyncPath(outDir);
