@@ -41,6 +41,10 @@ describe('prepareBuildInputs', () => {
       mode: 'clean',
     });
     expect(prepared.files.map((file) => [file.path, file.mode ?? 0o644])).toEqual([
+      ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.c', 0o644],
+      ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf', 0o644],
+      ['/ovmf-build/input/OvmfGopPkg/Include/IgdAssignmentLogic.h', 0o644],
+      ['/ovmf-build/input/OvmfGopPkg/Include/IgdDeviceTable.h', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/Include/Protocol/PlatformGopPolicy.h', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/OvmfGopPkg.dec', 0o644],

@@ -32,6 +32,8 @@ describe('buildScript', () => {
         'cp Build/OvmfX64/DEBUG_GCC5/FV/OVMF_CODE.fd /ovmf-build/output/OVMF_CODE.fd',
         'cp Build/OvmfX64/DEBUG_GCC5/FV/OVMF_VARS.fd /ovmf-build/output/OVMF_VARS.fd',
         'cp Build/OvmfX64/DEBUG_GCC5/FV/OVMF.fd /ovmf-build/output/OVMF.fd',
+        'cp Build/OvmfX64/DEBUG_GCC5/X64/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe/OUTPUT/IgdAssignmentDxe.efi /ovmf-build/output/IgdAssignmentDxe.efi',
+        'cp Build/OvmfX64/DEBUG_GCC5/X64/OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe/OUTPUT/PlatformGopPolicyDxe.efi /ovmf-build/output/PlatformGopPolicyDxe.efi',
         'stage done',
         '',
       ].join('\n'),
@@ -45,6 +47,9 @@ describe('buildScript', () => {
       '\nbuild -a X64 -t GCC5 -p OvmfPkg/OvmfPkgX64.dsc -b RELEASE -n 1 -D FD_SIZE_4MB',
     );
     expect(script).toContain('cp Build/OvmfX64/RELEASE_GCC5/FV/OVMF_CODE.fd ');
+    expect(script).toContain(
+      'cp Build/OvmfX64/RELEASE_GCC5/X64/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe/OUTPUT/IgdAssignmentDxe.efi ',
+    );
     expect(fvDir(resolveBuildFlags({ target: 'RELEASE' }))).toBe('Build/OvmfX64/RELEASE_GCC5/FV');
   });
 

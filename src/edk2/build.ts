@@ -17,6 +17,7 @@ import { verifyStructure, type StructureReport } from '../verify/structural.js';
 import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
 import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
 import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
+import { IGD_ASSIGNMENT_EFI, IGD_ASSIGNMENT_FILE_GUID, POLICY_EFI } from './layout.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
@@ -99,6 +100,11 @@ export interface BuildOvmfResult {
   readonly vars: Uint8Array;
   /** OVMF.fd (vars + code in one image). */
   readonly combined: Uint8Array;
+  /**
+   * The helper drivers exactly as built into `code` (the PE32 images GenFds placed in the DXE
+   * volume), for option ROMs that carry them: IgdAssignmentDxe.efi and PlatformGopPolicyDxe.efi.
+   */
+  readonly helperDrivers: { readonly igdAssignment: Uint8Array; readonly gopPolicy: Uint8Array };
   readonly flags: BuildFlags;
   readonly builderImage: { readonly id: string; readonly ref: string; readonly built: boolean };
   readonly sourceDigest: string;
@@ -382,6 +388,23 @@ async function buildWithWorkspace(
       );
     }
   }
+  const helperDrivers = {
+    igdAssignment: find(run.outputs, IGD_ASSIGNMENT_EFI),
+    gopPolicy: find(run.outputs, POLICY_EFI),
+  };
+  for (const [name, data] of [
+    [IGD_ASSIGNMENT_EFI, helperDrivers.igdAssignment],
+    [POLICY_EFI, helperDrivers.gopPolicy],
+  ] as const) {
+    // A PE image starts with "MZ"; anything else is not what GenFds put in the volume.
+    if (data === undefined || data.length < 2 || data[0] !== 0x4d || data[1] !== 0x5a) {
+      throw new BuildError(
+        'E_BUILD_OUTPUT_INVALID',
+        data === undefined ? `the build produced no ${name}` : `${name} is not a PE image`,
+        { file: name, sizeInBytes: data?.length ?? null, outputs: [...run.outputs.keys()] },
+      );
+    }
+  }
   const code = images['OVMF_CODE.fd'] as Uint8Array;
   const vars = images['OVMF_VARS.fd'] as Uint8Array;
   log.info(
@@ -397,7 +420,15 @@ async function buildWithWorkspace(
   const structure =
     options.verify?.structure === false
       ? null
-      : verifyStructure({ code, gop: options.gop, vbt: options.vbt });
+      : verifyStructure({
+          code,
+          gop: options.gop,
+          vbt: options.vbt,
+          helperDrivers: {
+            igdAssignment: helperDrivers.igdAssignment as Uint8Array,
+            gopPolicy: helperDrivers.gopPolicy as Uint8Array,
+          },
+        });
   let boot: BootVerification | null = null;
   if (options.verify?.boot !== false && flags.target === 'DEBUG') {
     // The policy driver hands out the whole RAW section: the VBT file as given.
@@ -408,6 +439,10 @@ async function buildWithWorkspace(
     code,
     vars,
     combined: images['OVMF.fd'] as Uint8Array,
+    helperDrivers: {
+      igdAssignment: helperDrivers.igdAssignment as Uint8Array,
+      gopPolicy: helperDrivers.gopPolicy as Uint8Array,
+    },
     flags,
     builderImage: { id: builder.id, ref: builder.ref, built: builder.built },
     sourceDigest: options.source.digest,
@@ -447,6 +482,7 @@ async function bootCheck(
     const result = await verifyBoot({
       codePath,
       varsPath,
+      igdAssignmentFileGuid: IGD_ASSIGNMENT_FILE_GUID,
       secureBoot: flags.secureBoot,
       vbtSizeInBytes,
       logger: log,

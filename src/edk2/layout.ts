@@ -9,18 +9,41 @@ export const GOP_EFI = 'OvmfGopPkg/IntelGopDriver/IntelGopDriver.efi';
 /** The VBT bytes, referenced by the FDF FILE FREEFORM statement. */
 export const VBT_BIN = 'OvmfGopPkg/Vbt/Vbt.bin';
 export const POLICY_INF = 'OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf';
+/** Our IGD assignment driver (OpRegion, stolen memory), linked into OVMF and put in ROMs. */
+export const IGD_ASSIGNMENT_INF = 'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf';
+/** Generated from containers/igd-devices.json when the overlay is staged (src/edk2/igd-device-header.ts). */
+export const IGD_DEVICE_TABLE_HEADER = 'OvmfGopPkg/Include/IgdDeviceTable.h';
 
 /** Intel's file GUIDs for the GOP driver and the VBT file, as in vendor images. */
 export const GOP_FILE_GUID = '1647B4F3-3E8A-4FDD-81C8-328ED647AB1A';
 export const VBT_FILE_GUID = '1647B4F3-3E8A-4FEF-81C8-328ED647AB1A';
 /** FILE_GUID of our PlatformGopPolicyDxe (containers/edk2-overlay/.../PlatformGopPolicyDxe.inf). */
 export const POLICY_FILE_GUID = '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2';
+/** FILE_GUID of our IgdAssignmentDxe (containers/edk2-overlay/.../IgdAssignmentDxe.inf). */
+export const IGD_ASSIGNMENT_FILE_GUID = '283B2335-ABD8-4B75-A8AA-004177A20A4B';
 export const PLATFORM_GOP_POLICY_PROTOCOL_GUID = 'EC2E931B-3281-48A5-8107-DF8A8BED3C5D';
 /** UI section names the FDF rules give the two drivers (MODULE_NAME = BASE_NAME). */
 export const GOP_UI_NAME = 'IntelGopDriver';
 export const POLICY_UI_NAME = 'PlatformGopPolicyDxe';
-/** Printed by PlatformGopPolicyDxe on a DEBUG build when it found the VBT. */
+export const IGD_ASSIGNMENT_UI_NAME = 'IgdAssignmentDxe';
+/** Printed by PlatformGopPolicyDxe on a DEBUG build when it found the VBT file in a firmware volume. */
 export const VBT_FOUND_MARKER = 'OvmfGopPkg: VBT found, ';
+/**
+ * Printed by PlatformGopPolicyDxe's GetVbtData (DEBUG builds): the VBT handed to the GOP came from
+ * the IGD OpRegion (`... (mailbox 4|RVDA), <size> bytes at 0x<addr>`) or, without a valid OpRegion,
+ * from the firmware volume (`... firmware volume, <size> bytes at 0x<addr>`).
+ */
+export const VBT_FROM_OPREGION_MARKER = 'OvmfGopPkg: VBT from OpRegion ';
+export const VBT_FROM_FV_MARKER = 'OvmfGopPkg: VBT from firmware volume, ';
+/** Every line IgdAssignmentDxe prints starts with this. */
+export const IGD_ASSIGNMENT_MARKER = 'IgdAssignmentDxe: ';
+
+/**
+ * The helper drivers' .efi files as `build` writes them under Build/OvmfX64/<target>_GCC5/X64/
+ * (the exact PE32 images GenFds puts in the firmware volume); exported next to the .fd files.
+ */
+export const IGD_ASSIGNMENT_EFI = 'IgdAssignmentDxe.efi';
+export const POLICY_EFI = 'PlatformGopPolicyDxe.efi';
 
 export const DSC_PATH = 'OvmfPkg/OvmfPkgX64.dsc';
 export const FDF_PATH = 'OvmfPkg/OvmfPkgX64.fdf';

@@ -6,12 +6,18 @@ import {
   GOP_FILE_GUID,
   GOP_INF,
   GOP_UI_NAME,
+  IGD_ASSIGNMENT_FILE_GUID,
+  IGD_ASSIGNMENT_INF,
+  IGD_ASSIGNMENT_UI_NAME,
+  IGD_DEVICE_TABLE_HEADER,
   PLATFORM_GOP_POLICY_PROTOCOL_GUID,
   POLICY_FILE_GUID,
   POLICY_INF,
   POLICY_UI_NAME,
   VBT_FILE_GUID,
 } from './layout.js';
+import { loadIgdDeviceTable } from '../igd/load.js';
+import { igdDeviceHeader } from './igd-device-header.js';
 import { DEFAULT_OVERLAY_DIR, loadOverlay } from './overlay.js';
 
 const text = (data: Uint8Array): string => new TextDecoder().decode(data);
@@ -33,6 +39,10 @@ describe('loadOverlay', () => {
   it('reads exactly the OvmfGopPkg files, sorted, with a digest over paths and contents', async () => {
     const overlay = await loadOverlay();
     expect(overlay.files.map((file) => file.path)).toEqual([
+      'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.c',
+      'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
+      'OvmfGopPkg/Include/IgdAssignmentLogic.h',
+      'OvmfGopPkg/Include/IgdDeviceTable.h',
       'OvmfGopPkg/Include/Protocol/PlatformGopPolicy.h',
       'OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
       'OvmfGopPkg/OvmfGopPkg.dec',
@@ -59,6 +69,14 @@ describe('loadOverlay', () => {
       infDefine(policyInf, 'BASE_NAME'),
       infDefine(policyInf, 'MODULE_TYPE'),
     ]).toEqual([POLICY_FILE_GUID, POLICY_UI_NAME, 'DXE_DRIVER']);
+    const igdInf = files.get(IGD_ASSIGNMENT_INF) as string;
+    expect([
+      infDefine(igdInf, 'FILE_GUID'),
+      infDefine(igdInf, 'BASE_NAME'),
+      infDefine(igdInf, 'MODULE_TYPE'),
+    ]).toEqual([IGD_ASSIGNMENT_FILE_GUID, IGD_ASSIGNMENT_UI_NAME, 'DXE_DRIVER']);
+    // A ROM image runs inside someone else's OVMF: no PCD (its token numbers are per platform).
+    for (const inf of [igdInf, policyInf]) expect(inf).not.toMatch(/^\s*\[(Fixed|Feature)?Pcd/im);
     expect(guidFromCStruct(/gOvmfGopVbtFileGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(VBT_FILE_GUID);
     expect(guidFromCStruct(/gPlatformGopPolicyProtocolGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(
       PLATFORM_GOP_POLICY_PROTOCOL_GUID,
@@ -69,7 +87,43 @@ describe('loadOverlay', () => {
     ).toBe(PLATFORM_GOP_POLICY_PROTOCOL_GUID);
   });
 
-  it('refuses an overlay that carries a user input, and a missing overlay', async () => {
+  it('adds IgdDeviceTable.h generated from the device table, and follows a changed table', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ovmf-build-overlay-'));
+    try {
+      const overlay = await loadOverlay();
+      const header = overlay.files.find((file) => file.path === IGD_DEVICE_TABLE_HEADER);
+      expect(text(header?.data ?? new Uint8Array())).toBe(igdDeviceHeader(await loadIgdDeviceTable()));
+      const table = path.join(dir, 'igd-devices.json');
+      await writeFile(
+        table,
+        JSON.stringify({
+          platforms: [
+            {
+              key: 'cfl',
+              name: 'Coffee Lake',
+              graphicsVersion: '9.5',
+              bdsm: 'bdsm32',
+              gms: 'gen9',
+              deviceIds: ['3e9b'],
+            },
+          ],
+        }),
+      );
+      const other = await loadOverlay(DEFAULT_OVERLAY_DIR, { deviceTablePath: table });
+      expect(other.digest).not.toBe(overlay.digest);
+      expect(
+        text(other.files.find((file) => file.path === IGD_DEVICE_TABLE_HEADER)?.data ?? new Uint8Array()),
+      ).toContain('  { 0x3e9b, 0 }, // cfl\n');
+      await writeFile(table, '{"platforms": 3}');
+      await expect(loadOverlay(DEFAULT_OVERLAY_DIR, { deviceTablePath: table })).rejects.toMatchObject({
+        code: 'E_INPUT_DEVICE_TABLE_INVALID',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an overlay that carries a user input or a stale generated header, and a missing overlay', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ovmf-build-overlay-'));
     try {
       await cp(DEFAULT_OVERLAY_DIR, dir, { recursive: true });
@@ -81,6 +135,12 @@ describe('loadOverlay', () => {
         details: { dir, files: ['OvmfGopPkg/IntelGopDriver/IntelGopDriver.efi'] },
       });
       await rm(path.join(dir, 'OvmfGopPkg/IntelGopDriver/IntelGopDriver.efi'));
+      await writeFile(path.join(dir, IGD_DEVICE_TABLE_HEADER), '// stale');
+      await expect(loadOverlay(dir)).rejects.toMatchObject({
+        code: 'E_EDK2_OVERLAY_INVALID',
+        details: { dir, files: [IGD_DEVICE_TABLE_HEADER] },
+      });
+      await rm(path.join(dir, IGD_DEVICE_TABLE_HEADER));
       await writeFile(path.join(dir, 'OvmfGopPkg/OvmfGopPkg.dec'), 'changed');
       expect((await loadOverlay(dir)).digest).not.toBe(before);
       await expect(loadOverlay(path.join(dir, 'missing'))).rejects.toMatchObject({

@@ -56,7 +56,8 @@ describe('patchDsc', () => {
         '!endif',
         '',
         '  OvmfPkg/PlatformDxe/Platform.inf',
-        '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
+        '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
+        '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
         '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
         '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
         '  # ovmf-build OvmfGopPkg end',
@@ -72,7 +73,8 @@ describe('patchDsc', () => {
       [
         '[Components]',
         '  OvmfPkg/PlatformDxe/Platform.inf',
-        '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
+        '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
+        '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
         '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
         '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
         '  # ovmf-build OvmfGopPkg end',
@@ -97,13 +99,13 @@ describe('patchDsc', () => {
     ].join('\n');
     expect(patchDsc(text).split('\n').slice(4, 7)).toEqual([
       '  }',
-      '  # ovmf-build OvmfGopPkg begin: Intel GOP driver (binary) and the platform GOP policy',
-      '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+      '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
+      '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
     ]);
   });
 
   it('adds test-only extra components inside the block', () => {
-    expect(patchDsc(DSC, { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] }).split('\r\n')[16]).toBe(
+    expect(patchDsc(DSC, { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] }).split('\r\n')[17]).toBe(
       '  OvmfGopPkg/Missing/Missing.inf',
     );
   });
@@ -184,7 +186,8 @@ describe('patchFdf', () => {
         'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
         'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
         'INF  OvmfPkg/PlatformDxe/Platform.inf',
-        '# ovmf-build OvmfGopPkg begin: Intel GOP driver, its VBT, the platform GOP policy',
+        '# ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy, the Intel GOP driver and its VBT',
+        'INF  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
         'INF  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
         'INF  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
         'FILE FREEFORM = 1647B4F3-3E8A-4FEF-81C8-328ED647AB1A {',
@@ -228,8 +231,8 @@ describe.skipIf(cached.length === 0)('on the real EDK2 platform files', () => {
     expect(quirked.length - patched.dsc.split('\r\n').length).toBe(6);
     // Exactly our block added, nothing else changed, CRLF throughout.
     for (const [before, after, added] of [
-      [dsc, patched.dsc, 4],
-      [fdf, patched.fdf, 7],
+      [dsc, patched.dsc, 5],
+      [fdf, patched.fdf, 8],
     ] as const) {
       const beforeLines = before.split('\r\n');
       const afterLines = after.split('\r\n');

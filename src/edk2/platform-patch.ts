@@ -2,7 +2,7 @@
 // are in the source (CRLF in upstream EDK2), anchored on a module that every OvmfPkgX64
 // has outside any conditional, so our modules are built and placed with every flag set.
 import { Edk2Error } from './errors.js';
-import { GOP_INF, POLICY_INF, VBT_BIN, VBT_FILE_GUID } from './layout.js';
+import { GOP_INF, IGD_ASSIGNMENT_INF, POLICY_INF, VBT_BIN, VBT_FILE_GUID } from './layout.js';
 
 const BEGIN = '# ovmf-build OvmfGopPkg begin';
 const END = '# ovmf-build OvmfGopPkg end';
@@ -202,7 +202,7 @@ function insertBlock(
   return out.join(eol) + (finalEol ? eol : '');
 }
 
-/** Adds our two modules to the X64 [Components] section of OvmfPkgX64.dsc (and the Shell quirk if asked). */
+/** Adds our three modules to the X64 [Components] section of OvmfPkgX64.dsc (and the Shell quirk if asked). */
 export function patchDsc(text: string, options: PlatformPatchOptions = {}, file = 'OvmfPkgX64.dsc'): string {
   const withModules = addComponents(text, options, file);
   const quirkBlock = [
@@ -243,7 +243,8 @@ function addComponents(text: string, options: PlatformPatchOptions, file: string
         file,
       ),
     [
-      `  ${BEGIN}: Intel GOP driver (binary) and the platform GOP policy`,
+      `  ${BEGIN}: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)`,
+      `  ${IGD_ASSIGNMENT_INF}`,
       `  ${POLICY_INF}`,
       `  ${GOP_INF}`,
       ...(options.extraDscComponents ?? []).map((inf) => `  ${inf}`),
@@ -252,7 +253,7 @@ function addComponents(text: string, options: PlatformPatchOptions, file: string
   );
 }
 
-/** Adds the two drivers and the VBT freeform file to [FV.DXEFV] of OvmfPkgX64.fdf. */
+/** Adds the three drivers and the VBT freeform file to [FV.DXEFV] of OvmfPkgX64.fdf. */
 export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
   return insertBlock(
     text,
@@ -266,7 +267,8 @@ export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
         FDF_ANCHOR,
       ) + 1,
     [
-      `${BEGIN}: Intel GOP driver, its VBT, the platform GOP policy`,
+      `${BEGIN}: IGD assignment, the platform GOP policy, the Intel GOP driver and its VBT`,
+      `INF  ${IGD_ASSIGNMENT_INF}`,
       `INF  ${POLICY_INF}`,
       `INF  ${GOP_INF}`,
       `FILE FREEFORM = ${VBT_FILE_GUID} {`,

@@ -64,6 +64,12 @@ export interface VerifyBootOptions {
    * @default '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2' (OvmfGopPkg PlatformGopPolicyDxe)
    */
   readonly policyFileGuid?: string;
+  /**
+   * FILE_GUID of an IGD assignment driver that must be dispatched too (the build's boot check
+   * passes OvmfGopPkg IgdAssignmentDxe's, DEFAULT_IGD_ASSIGNMENT_FILE_GUID).
+   * @default none: not checked, so firmware built before that driver existed still verifies
+   */
+  readonly igdAssignmentFileGuid?: string;
   /** When set, the policy driver's `VBT found, <n> bytes` line must report this size. */
   readonly vbtSizeInBytes?: number;
   /**
@@ -526,6 +532,8 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
   const policyFileGuid = (options.policyFileGuid ?? DEFAULT_POLICY_FILE_GUID).toUpperCase();
   checkGuid('gopFileGuid', gopFileGuid);
   checkGuid('policyFileGuid', policyFileGuid);
+  const igdAssignmentFileGuid = options.igdAssignmentFileGuid?.toUpperCase();
+  if (igdAssignmentFileGuid !== undefined) checkGuid('igdAssignmentFileGuid', igdAssignmentFileGuid);
   const machine = options.machine ?? 'q35';
   if (machine !== 'q35' && machine !== 'i440fx') {
     throw new TypeError(`Expected \`machine\` to be \`q35\` or \`i440fx\`, got \`${String(machine)}\``);
@@ -698,6 +706,9 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
       [
         { role: 'GOP driver', guid: gopFileGuid },
         { role: 'policy driver', guid: policyFileGuid },
+        ...(igdAssignmentFileGuid === undefined
+          ? []
+          : [{ role: 'IGD assignment driver', guid: igdAssignmentFileGuid }]),
       ],
       options.vbtSizeInBytes === undefined ? {} : { vbtSizeInBytes: options.vbtSizeInBytes },
     );

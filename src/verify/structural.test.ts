@@ -4,7 +4,12 @@ import { listFiles, parseFirmware } from '../formats/firmware-tree.js';
 import { EFI_SECTION_PE32, EFI_SECTION_RAW } from '../formats/section.js';
 import { corpusEntries, readCorpus, type ManifestImageTruth } from '../../test/corpus.js';
 import { VerificationError } from './errors.js';
-import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID, DEFAULT_VBT_FILE_GUID } from './guids.js';
+import {
+  DEFAULT_GOP_FILE_GUID,
+  DEFAULT_IGD_ASSIGNMENT_FILE_GUID,
+  DEFAULT_POLICY_FILE_GUID,
+  DEFAULT_VBT_FILE_GUID,
+} from './guids.js';
 import {
   DXE_CORE_FILE_GUID,
   inspectStructure,
@@ -14,6 +19,8 @@ import {
 
 const GK41 = 'images/geminilake-ovmf-with-gop-vbt-gk41.fd';
 const GK41_POLICY = '9737D7CA-D869-46E5-A5EF-75D9538688DE';
+// gk41 carries no IGD assignment driver: where a test needs that check to pass, the policy
+// driver (a real x64 DXE driver) stands in for it.
 const DXE_PATH =
   '48DB5E17-707C-472D-91CD-1613E7EF51B0/9E21FD93-9C72-4C15-8C4B-E77F1DB2D792/' +
   'EE4E5898-3914-4259-9D6E-DC7BD79403CF/Volume image section/7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1';
@@ -41,6 +48,14 @@ function extractBodies(code: Uint8Array): { gop: Uint8Array; vbt: Uint8Array } {
   return { gop: gop.body.slice(), vbt: vbt.body.slice() };
 }
 
+/** The PE32 body of gk41's policy driver. */
+function readPolicyBody(code: Uint8Array): Uint8Array {
+  const file = listFiles(parseFirmware(code)).find((candidate) => candidate.guid === GK41_POLICY);
+  const pe32 = file?.children.find((n) => n.kind === 'section' && n.section.type === EFI_SECTION_PE32);
+  if (pe32 === undefined) throw new Error('gk41 lacks its policy driver');
+  return pe32.body.slice();
+}
+
 describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () => {
   let code: Uint8Array;
   let gop: Uint8Array;
@@ -62,7 +77,13 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('passes with the bytes that are in it and reports every file', () => {
-    const report = verifyStructure({ code, gop, vbt, policyFileGuid: GK41_POLICY });
+    const report = verifyStructure({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(report).toEqual({
       code: {
         sizeInBytes: 3_653_632,
@@ -99,6 +120,15 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
         machine: 'x64',
         subsystem: 'EFI_BOOT_SERVICE_DRIVER',
       },
+      igdAssignment: {
+        fileGuid: GK41_POLICY,
+        path: `${DXE_PATH}/PlatformGOPPolicy`,
+        fileType: 'DXE driver',
+        sizeInBytes: 1_408,
+        sha256: 'cffa713e0d83dc634f1e2342ed10ea061c2e1c684da375c4a5c4f50cdc73164e',
+        machine: 'x64',
+        subsystem: 'EFI_BOOT_SERVICE_DRIVER',
+      },
     });
     // The DXE volume of this build holds the drivers of a full OVMF (UEFIExtract: 559 report lines).
     expect(report.dxeVolume.fileCount).toBeGreaterThan(100);
@@ -110,6 +140,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
       gop,
       vbt,
       policyFileGuid: GK41_POLICY.toLowerCase(),
+      igdAssignmentFileGuid: GK41_POLICY.toLowerCase(),
       gopFileGuid: DEFAULT_GOP_FILE_GUID.toLowerCase(),
     });
     expect(report.policy.fileGuid).toBe(GK41_POLICY);
@@ -117,7 +148,13 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
   it('E_VERIFY_GOP_MISMATCH with both digests when another GOP is given', () => {
     const other = readCorpus('gop/cometlake-mrchromebox-cml.efi');
-    const error = failureOf({ code, gop: other, vbt, policyFileGuid: GK41_POLICY });
+    const error = failureOf({
+      code,
+      gop: other,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(error.code).toBe('E_VERIFY_GOP_MISMATCH');
     expect(error.details).toEqual({
       fileGuid: DEFAULT_GOP_FILE_GUID,
@@ -133,7 +170,13 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   it('E_VERIFY_GOP_MISMATCH for a single flipped byte (same size)', () => {
     const flipped = gop.slice();
     flipped[0x400] = (flipped[0x400] as number) ^ 0x01;
-    const error = failureOf({ code, gop: flipped, vbt, policyFileGuid: GK41_POLICY });
+    const error = failureOf({
+      code,
+      gop: flipped,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(error.code).toBe('E_VERIFY_GOP_MISMATCH');
     expect(error.details['expectedSha256']).toBe(sha256(flipped));
     expect(error.details['actualSha256']).toBe(
@@ -144,7 +187,13 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
   it('E_VERIFY_VBT_MISMATCH when another VBT is given, also for the VBT trimmed to its size field', () => {
     const other = readCorpus('vbt/cometlake-intel-nuc10i5fnh.vbt');
-    const error = failureOf({ code, gop, vbt: other, policyFileGuid: GK41_POLICY });
+    const error = failureOf({
+      code,
+      gop,
+      vbt: other,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(error.code).toBe('E_VERIFY_VBT_MISMATCH');
     expect(error.details['expectedSha256']).toBe(sha256(other));
     expect(error.details['actualSha256']).toBe(
@@ -153,14 +202,26 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
     const trimmed = vbt.subarray(0, 5_527);
     expect(sha256(trimmed)).toBe('c705280f2671d6abbec07465e4436055d9afb314ebac7eb34d497e789b68ef3f');
-    const trimmedError = failureOf({ code, gop, vbt: trimmed, policyFileGuid: GK41_POLICY });
+    const trimmedError = failureOf({
+      code,
+      gop,
+      vbt: trimmed,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(trimmedError.code).toBe('E_VERIFY_VBT_MISMATCH');
     expect(trimmedError.details['expectedSizeInBytes']).toBe(5_527);
     expect(trimmedError.details['actualSizeInBytes']).toBe(5_632);
   });
 
   it('E_VERIFY_POLICY_MISSING when our own policy driver GUID is expected', () => {
-    const error = failureOf({ code, gop, vbt, policyFileGuid: DEFAULT_POLICY_FILE_GUID });
+    const error = failureOf({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: DEFAULT_POLICY_FILE_GUID,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(error.code).toBe('E_VERIFY_POLICY_MISSING');
     expect(error.details).toEqual({
       fileGuid: DEFAULT_POLICY_FILE_GUID,
@@ -171,13 +232,25 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('E_VERIFY_POLICY_INVALID when the policy GUID names a file the dispatcher never loads', () => {
-    const dxeCore = failureOf({ code, gop, vbt, policyFileGuid: DXE_CORE_FILE_GUID });
+    const dxeCore = failureOf({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: DXE_CORE_FILE_GUID,
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(dxeCore.code).toBe('E_VERIFY_POLICY_INVALID');
     expect(dxeCore.details['problems']).toEqual([
       'file type is DXE core, which the DXE dispatcher never loads',
     ]);
     // The UEFI shell (ShellPkg FILE_GUID) is an application, not a driver.
-    const shell = failureOf({ code, gop, vbt, policyFileGuid: '7C04A583-9E3E-4F1C-AD65-E05268D0B4D1' });
+    const shell = failureOf({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: '7C04A583-9E3E-4F1C-AD65-E05268D0B4D1',
+      igdAssignmentFileGuid: GK41_POLICY,
+    });
     expect(shell.code).toBe('E_VERIFY_POLICY_INVALID');
     expect(shell.details['problems']).toEqual([
       'subsystem is EFI_APPLICATION, not a driver',
@@ -198,7 +271,69 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
       'E_VERIFY_GOP_MISSING',
       'E_VERIFY_VBT_MISMATCH',
       'E_VERIFY_POLICY_MISSING',
+      'E_VERIFY_IGD_MISSING',
     ]);
+  });
+
+  it('E_VERIFY_IGD_MISSING by default: this third-party OVMF has no IGD assignment driver', () => {
+    const error = failureOf({ code, gop, vbt, policyFileGuid: GK41_POLICY });
+    expect(error.code).toBe('E_VERIFY_IGD_MISSING');
+    expect(error.message).toBe(
+      `IGD assignment driver file ${DEFAULT_IGD_ASSIGNMENT_FILE_GUID} is not in the DXE volume 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1`,
+    );
+    expect(error.details).toEqual({
+      fileGuid: DEFAULT_IGD_ASSIGNMENT_FILE_GUID,
+      dxeVolume: DXE_PATH,
+      foundElsewhere: [],
+      failures: [{ code: 'E_VERIFY_IGD_MISSING', message: error.message }],
+    });
+  });
+
+  it('E_VERIFY_IGD_INVALID when the IGD GUID names a file the dispatcher never loads', () => {
+    const error = failureOf({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: DXE_CORE_FILE_GUID,
+    });
+    expect(error.code).toBe('E_VERIFY_IGD_INVALID');
+    expect(error.details['problems']).toEqual([
+      'file type is DXE core, which the DXE dispatcher never loads',
+    ]);
+  });
+
+  it('checks exported helper drivers byte for byte: equal passes, one flipped byte is E_VERIFY_HELPER_MISMATCH', () => {
+    const policyBody = readPolicyBody(code);
+    const ok = verifyStructure({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+      helperDrivers: { igdAssignment: policyBody, gopPolicy: policyBody },
+    });
+    expect(ok.policy.sha256).toBe(sha256(policyBody));
+    const flipped = policyBody.slice();
+    flipped[0x200] = (flipped[0x200] as number) ^ 0x80;
+    const error = failureOf({
+      code,
+      gop,
+      vbt,
+      policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
+      helperDrivers: { igdAssignment: policyBody, gopPolicy: flipped },
+    });
+    expect(error.code).toBe('E_VERIFY_HELPER_MISMATCH');
+    expect(error.details).toEqual({
+      fileGuid: GK41_POLICY,
+      path: `${DXE_PATH}/PlatformGOPPolicy`,
+      expectedSha256: sha256(flipped),
+      expectedSizeInBytes: 1_408,
+      actualSha256: 'cffa713e0d83dc634f1e2342ed10ea061c2e1c684da375c4a5c4f50cdc73164e',
+      actualSizeInBytes: 1_408,
+      failures: [{ code: 'E_VERIFY_HELPER_MISMATCH', message: error.message }],
+    });
   });
 
   it('inspectStructure returns the failures without throwing', () => {
@@ -207,6 +342,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
       gop,
       vbt: new Uint8Array(16),
       policyFileGuid: GK41_POLICY,
+      igdAssignmentFileGuid: GK41_POLICY,
     });
     expect(failures.map((failure) => failure.code)).toEqual(['E_VERIFY_VBT_MISMATCH']);
     expect(report.gop?.sha256).toBe('c731f7ab56c6378a6fdff3339f4056fd69540d247e70b4ed8ff621dfa34c3006');
@@ -218,13 +354,19 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
       new TypeError('Expected `policyFileGuid` to be a GUID string, got `not-a-guid`'),
     );
     expect(() =>
-      verifyStructure({ code, gop: 'x' as unknown as Uint8Array, vbt, policyFileGuid: GK41_POLICY }),
+      verifyStructure({
+        code,
+        gop: 'x' as unknown as Uint8Array,
+        vbt,
+        policyFileGuid: GK41_POLICY,
+        igdAssignmentFileGuid: GK41_POLICY,
+      }),
     ).toThrow(new TypeError('Expected `gop` to be a Uint8Array, got `string`'));
   });
 });
 
 describe('verifyStructure on other firmware', () => {
-  it("Debian's OVMF_CODE_4M.fd has no GOP: E_VERIFY_GOP_MISSING, then VBT and policy missing", () => {
+  it("Debian's OVMF_CODE_4M.fd has no GOP: E_VERIFY_GOP_MISSING, then VBT, policy and IGD assignment missing", () => {
     const gk41 = extractBodies(readCorpus(GK41));
     const error = failureOf({
       code: readCorpus('ovmf/OVMF_CODE_4M.fd'),
@@ -234,7 +376,7 @@ describe('verifyStructure on other firmware', () => {
     expect(error.code).toBe('E_VERIFY_GOP_MISSING');
     expect(error.message).toBe(
       `GOP driver file ${DEFAULT_GOP_FILE_GUID} is not in the DXE volume 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1 ` +
-        '(and 2 more problem(s))',
+        '(and 3 more problem(s))',
     );
     expect(error.details['failures']).toEqual([
       {
@@ -248,6 +390,10 @@ describe('verifyStructure on other firmware', () => {
       {
         code: 'E_VERIFY_POLICY_MISSING',
         message: `policy driver file ${GK41_POLICY} is not in the DXE volume 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1`,
+      },
+      {
+        code: 'E_VERIFY_IGD_MISSING',
+        message: `IGD assignment driver file ${DEFAULT_IGD_ASSIGNMENT_FILE_GUID} is not in the DXE volume 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1`,
       },
     ]);
   });

@@ -1,7 +1,7 @@
 // Structural verification of a built OVMF_CODE.fd: parse it with our own firmware parser
 // and prove that the DXE volume (OvmfPkgX64.fdf [FV.DXEFV], carried LZMA-compressed inside
 // [FV.FVMAIN_COMPACT]) holds exactly the GOP driver and VBT we were given, and our policy
-// driver. Pure: bytes in, report out (or a VerificationError).
+// and IGD assignment drivers. Pure: bytes in, report out (or a VerificationError).
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { isGuidString } from '../core/guid.js';
@@ -17,7 +17,12 @@ import {
 } from '../formats/firmware-tree.js';
 import { EFI_SECTION_PE32, EFI_SECTION_RAW } from '../formats/section.js';
 import { VerificationError } from './errors.js';
-import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID, DEFAULT_VBT_FILE_GUID } from './guids.js';
+import {
+  DEFAULT_GOP_FILE_GUID,
+  DEFAULT_IGD_ASSIGNMENT_FILE_GUID,
+  DEFAULT_POLICY_FILE_GUID,
+  DEFAULT_VBT_FILE_GUID,
+} from './guids.js';
 
 /** FILE_GUID of the DXE core (MdeModulePkg/Core/Dxe/DxeMain.inf): its volume is the DXE volume. */
 export const DXE_CORE_FILE_GUID = 'D6A2CB7F-6A18-4E2F-B43B-9920A733700A';
@@ -44,6 +49,18 @@ export interface VerifyStructureInput {
   readonly gopFileGuid?: string;
   /** @default '1647B4F3-3E8A-4FEF-81C8-328ED647AB1A' */
   readonly vbtFileGuid?: string;
+  /**
+   * FILE_GUID of the IGD assignment driver.
+   * @default '283B2335-ABD8-4B75-A8AA-004177A20A4B' (OvmfGopPkg IgdAssignmentDxe)
+   */
+  readonly igdAssignmentFileGuid?: string;
+  /**
+   * The helper drivers the build exported (BuildOvmfResult.helperDrivers): when given, each must
+   * equal its driver's PE32 section in the DXE volume byte for byte, so an option ROM made from
+   * them carries the very binaries that were verified here.
+   * @default none (only the drivers' presence and kind are checked)
+   */
+  readonly helperDrivers?: { readonly igdAssignment?: Uint8Array; readonly gopPolicy?: Uint8Array };
 }
 
 export interface VerifiedFile {
@@ -74,6 +91,7 @@ export interface StructureReport {
   readonly gop: VerifiedDriver;
   readonly vbt: VerifiedFile;
   readonly policy: VerifiedDriver;
+  readonly igdAssignment: VerifiedDriver;
 }
 
 /** One failed check; verifyStructure throws the first, with all of them in `details.failures`. */
@@ -157,7 +175,7 @@ function describeDriver(file: FileNode, pe32: SectionNode): VerifiedDriver {
 
 /**
  * Every check on a parsed OVMF, without throwing for a failed check: the report parts that
- * passed and the failures in a fixed order (not OVMF, GOP, VBT, policy). Throws
+ * passed and the failures in a fixed order (not OVMF, GOP, VBT, policy, IGD assignment). Throws
  * E_VERIFY_NOT_OVMF when no DXE volume can be found, since nothing else can be checked.
  */
 export function inspectStructure(input: VerifyStructureInput): {
@@ -170,6 +188,14 @@ export function inspectStructure(input: VerifyStructureInput): {
   const gopGuid = checkGuid('gopFileGuid', input.gopFileGuid ?? DEFAULT_GOP_FILE_GUID);
   const vbtGuid = checkGuid('vbtFileGuid', input.vbtFileGuid ?? DEFAULT_VBT_FILE_GUID);
   const policyGuid = checkGuid('policyFileGuid', input.policyFileGuid ?? DEFAULT_POLICY_FILE_GUID);
+  const igdGuid = checkGuid(
+    'igdAssignmentFileGuid',
+    input.igdAssignmentFileGuid ?? DEFAULT_IGD_ASSIGNMENT_FILE_GUID,
+  );
+  if (input.helperDrivers?.igdAssignment !== undefined)
+    checkBytes('helperDrivers.igdAssignment', input.helperDrivers.igdAssignment);
+  if (input.helperDrivers?.gopPolicy !== undefined)
+    checkBytes('helperDrivers.gopPolicy', input.helperDrivers.gopPolicy);
 
   const tree = parseOvmf(input.code);
   const files = listFiles(tree);
@@ -305,43 +331,82 @@ export function inspectStructure(input: VerifyStructureInput): {
     }
   }
 
-  const policyFile = findInDxe(policyGuid, 'policy driver', 'E_VERIFY_POLICY_MISSING');
-  if (policyFile !== undefined) {
-    const pe32 = sectionsOf(policyFile).find((section) => section.section.type === EFI_SECTION_PE32);
+  /** One of our own DXE drivers: an x64 boot-service driver the dispatcher loads, optionally equal to `expected`. */
+  const checkOwnDriver = (
+    guid: string,
+    role: string,
+    codes: { readonly missing: string; readonly invalid: string },
+    expected: Uint8Array | undefined,
+  ): VerifiedDriver | undefined => {
+    const file = findInDxe(guid, role, codes.missing);
+    if (file === undefined) return undefined;
+    const pe32 = sectionsOf(file).find((section) => section.section.type === EFI_SECTION_PE32);
     if (pe32 === undefined) {
       failures.push({
-        code: 'E_VERIFY_POLICY_MISSING',
-        message: `policy driver file ${policyGuid} has no PE32 section`,
-        details: { fileGuid: policyGuid, path: nodePath(policyFile) },
+        code: codes.missing,
+        message: `${role} file ${guid} has no PE32 section`,
+        details: { fileGuid: guid, path: nodePath(file) },
       });
-    } else {
-      const described = describeDriver(policyFile, pe32);
-      report.policy = described;
-      const problems: string[] = [];
-      if (described.machine !== 'x64') problems.push(`machine is ${described.machine}, not x64`);
-      if (!DRIVER_SUBSYSTEMS.has(described.subsystem))
-        problems.push(`subsystem is ${described.subsystem}, not a driver`);
-      if (!DISPATCHABLE_TYPES.has(policyFile.file.type)) {
-        problems.push(`file type is ${policyFile.file.typeName}, which the DXE dispatcher never loads`);
-      }
-      if (problems.length > 0) {
-        failures.push({
-          code: 'E_VERIFY_POLICY_INVALID',
-          message: `policy driver file ${policyGuid} is not an x64 DXE driver: ${problems.join('; ')}`,
-          details: { ...described, problems },
-        });
-      }
+      return undefined;
     }
-  }
+    const described = describeDriver(file, pe32);
+    const problems: string[] = [];
+    if (described.machine !== 'x64') problems.push(`machine is ${described.machine}, not x64`);
+    if (!DRIVER_SUBSYSTEMS.has(described.subsystem))
+      problems.push(`subsystem is ${described.subsystem}, not a driver`);
+    if (!DISPATCHABLE_TYPES.has(file.file.type)) {
+      problems.push(`file type is ${file.file.typeName}, which the DXE dispatcher never loads`);
+    }
+    if (problems.length > 0) {
+      failures.push({
+        code: codes.invalid,
+        message: `${role} file ${guid} is not an x64 DXE driver: ${problems.join('; ')}`,
+        details: { ...described, problems },
+      });
+    }
+    if (expected !== undefined && !bytesEqual(pe32.body, expected)) {
+      failures.push({
+        code: 'E_VERIFY_HELPER_MISMATCH',
+        message:
+          `${role} in the image (sha256 ${described.sha256}, ${described.sizeInBytes} bytes) differs from the ` +
+          `exported .efi (sha256 ${sha256(expected)}, ${expected.length} bytes)`,
+        details: {
+          fileGuid: guid,
+          path: described.path,
+          expectedSha256: sha256(expected),
+          expectedSizeInBytes: expected.length,
+          actualSha256: described.sha256,
+          actualSizeInBytes: described.sizeInBytes,
+        },
+      });
+    }
+    return described;
+  };
+
+  const policy = checkOwnDriver(
+    policyGuid,
+    'policy driver',
+    { missing: 'E_VERIFY_POLICY_MISSING', invalid: 'E_VERIFY_POLICY_INVALID' },
+    input.helperDrivers?.gopPolicy,
+  );
+  if (policy !== undefined) report.policy = policy;
+  const igd = checkOwnDriver(
+    igdGuid,
+    'IGD assignment driver',
+    { missing: 'E_VERIFY_IGD_MISSING', invalid: 'E_VERIFY_IGD_INVALID' },
+    input.helperDrivers?.igdAssignment,
+  );
+  if (igd !== undefined) report.igdAssignment = igd;
   return { report, failures };
 }
 
 /**
  * Proves that `code` is an OVMF whose DXE volume carries `gop` (PE32 body, byte for byte),
- * `vbt` (RAW section, byte for byte) and the policy driver (x64 DXE driver). Throws a
- * VerificationError with the first failure's code (E_VERIFY_NOT_OVMF, E_VERIFY_GOP_MISSING,
- * E_VERIFY_GOP_MISMATCH, E_VERIFY_GOP_NOT_DRIVER, E_VERIFY_VBT_MISSING,
- * E_VERIFY_VBT_MISMATCH, E_VERIFY_POLICY_MISSING, E_VERIFY_POLICY_INVALID,
+ * `vbt` (RAW section, byte for byte), the policy driver and the IGD assignment driver (x64 DXE
+ * drivers, equal to the exported helper drivers when given). Throws a VerificationError with the
+ * first failure's code (E_VERIFY_NOT_OVMF, E_VERIFY_GOP_MISSING, E_VERIFY_GOP_MISMATCH,
+ * E_VERIFY_GOP_NOT_DRIVER, E_VERIFY_VBT_MISSING, E_VERIFY_VBT_MISMATCH, E_VERIFY_POLICY_MISSING,
+ * E_VERIFY_POLICY_INVALID, E_VERIFY_IGD_MISSING, E_VERIFY_IGD_INVALID, E_VERIFY_HELPER_MISMATCH,
  * E_VERIFY_DUPLICATE_FILE) and every failure in `details.failures`.
  */
 export function verifyStructure(input: VerifyStructureInput): StructureReport {
