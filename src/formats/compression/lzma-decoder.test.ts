@@ -102,3 +102,16 @@ describe('JS LZMA decoder bounds', () => {
     );
   });
 });
+
+describe('abort', () => {
+  it('a parse given an aborted signal stops with E_ABORTED, also inside a large LZMA section', () => {
+    const controller = new AbortController();
+    controller.abort(new Error('SIGINT'));
+    expect(() =>
+      parseFirmware(readCorpus('images/geminilake-ovmf-with-gop-vbt-gk41.fd'), { signal: controller.signal }),
+    ).toThrow(expect.objectContaining({ code: 'E_ABORTED' }));
+    expect(() =>
+      decompressLzma(lzmaRun(32 * 1024 * 1024), { nativeMaxOutputBytes: 0, signal: controller.signal }),
+    ).toThrow(expect.objectContaining({ code: 'E_ABORTED' }));
+  });
+});
