@@ -1,0 +1,209 @@
+// IGD assignment in embedded mode (issue 9, item 5): our DEBUG OVMF from a real build (EDK2 in a
+// container; warm after build.int) is booted in QEMU 7.2 under TCG with a display device at
+// 00:02.0 that the firmware is told to treat as an Intel iGPU (opt/ovmf-build/igd-device-id),
+// an OpRegion built around a real corpus VBT that differs from the one built into the firmware,
+// and a stolen size, both as fw_cfg files exactly as QEMU's vfio-pci IGD support hands them over.
+// QEMU is the oracle: its pci_cfg_write trace (ASLS and BDSM writes, offset and width), the
+// registers read back over the monitor, and `pmemsave` of the guest memory at ASLS.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
+import { acquireEdk2Source } from '../src/edk2/source.js';
+import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
+import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
+import { loadIgdDeviceTable } from '../src/igd/load.js';
+import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
+import { readCorpus } from './corpus.js';
+
+const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const MiB = 1_048_576;
+const FOUR_GIB = 0x1_0000_0000;
+const GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
+/** Built into the firmware: the fallback, which the checks must NOT see served. */
+const EMBEDDED_VBT = 'vbt/cometlake-intel-nuc10i5fnh.vbt';
+
+interface Case {
+  readonly name: string;
+  readonly deviceId: string;
+  readonly platformKey: string;
+  /** The host VBT the OpRegion carries (a different one from EMBEDDED_VBT). */
+  readonly vbtFile: string;
+  readonly bdsmSizeInBytes: number;
+  readonly expectedBdsm: { readonly offset: number; readonly width: 32 | 64 } | null;
+  readonly expectedVbtSource: 'opregion-mailbox4' | 'opregion-rvda';
+}
+
+const CASES: readonly Case[] = [
+  {
+    // Coffee Lake GT2: 4517-byte VBT in mailbox 4 of an OpRegion 2.1, BDSM dword at 0x5C.
+    name: 'Gen9 (cfl 3e9b)',
+    deviceId: '3e9b',
+    platformKey: 'cfl',
+    vbtFile: 'vbt/coffeelake-lenovo-m720q.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: { offset: 0x5c, width: 32 },
+    expectedVbtSource: 'opregion-mailbox4',
+  },
+  {
+    // Alder Lake-N: an 8737-byte VBT, too large for mailbox 4, after the 8 KiB at RVDA;
+    // BDSM qword at 0xC0/0xC4.
+    name: 'Gen12 (adln 46d4)',
+    deviceId: '46d4',
+    platformKey: 'adln',
+    vbtFile: 'vbt/alderlake-n-tianbei-n1pro.vbt',
+    bdsmSizeInBytes: 32 * MiB,
+    expectedBdsm: { offset: 0xc0, width: 64 },
+    expectedVbtSource: 'opregion-rvda',
+  },
+  {
+    // Meteor Lake: OpRegion yes, BDSM never.
+    name: 'Meteor Lake (mtl 7d55)',
+    deviceId: '7d55',
+    platformKey: 'mtl',
+    vbtFile: 'vbt/alderlake-starlabs-starbook.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: null,
+    expectedVbtSource: 'opregion-rvda',
+  },
+];
+
+let engine: ContainerEngine;
+let work: string;
+let build: BuildOvmfResult;
+let codePath: string;
+let varsPath: string;
+/** EDK2's PrintLib prints %x in upper case; QEMU's trace in lower case. */
+const upperHex = (value: number): string => value.toString(16).toUpperCase();
+const results = new Map<string, { result: IgdCheckResult; opRegion: Uint8Array; platform: IgdPlatform }>();
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-embedded-'));
+  engine = await connectEngine({ env: process.env, logger });
+  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
+  // The build's own checks (structure, plain boot) are build.int's subject; this file checks IGD.
+  build = await buildOvmf({
+    gop: readCorpus(GOP_FILE),
+    vbt: readCorpus(EMBEDDED_VBT),
+    source,
+    engine,
+    logger,
+    jobId: `igd-embedded-int-${process.pid}`,
+    flags: { target: 'DEBUG' },
+    verify: { structure: true, boot: false },
+  });
+  codePath = path.join(work, 'OVMF_CODE.fd');
+  varsPath = path.join(work, 'OVMF_VARS.fd');
+  await writeFile(codePath, build.code);
+  await writeFile(varsPath, build.vars);
+  const table = await loadIgdDeviceTable();
+  // One QEMU at a time: 2 cores, and TCG boots are CPU bound.
+  for (const testCase of CASES) {
+    const platform = lookupDevice(table, testCase.deviceId);
+    if (platform === undefined) throw new Error(`${testCase.deviceId} is not in the device table`);
+    const opRegion = buildOpRegion({ vbt: readCorpus(testCase.vbtFile) });
+    const result = await checkIgdAssignment({
+      codePath,
+      varsPath,
+      deviceId: testCase.deviceId,
+      opRegion,
+      bdsmSizeInBytes: testCase.bdsmSizeInBytes,
+      platform,
+      tmpDir: work,
+      logger,
+    });
+    results.set(testCase.name, { result, opRegion, platform });
+    // The closing note of issue 9 asks for the trace lines and boot times of one run per mode.
+    console.log(
+      `igd embedded ${testCase.name}: ASLS after ${String(result.timeToAslsMs)} ms, boot manager after ` +
+        `${String(result.timeToBootManagerMs)} ms, QEMU ${result.durationMs} ms\n  ${result.traceLines.join('\n  ')}`,
+    );
+  }
+}, 900_000);
+
+afterAll(async () => {
+  await engine?.[Symbol.asyncDispose]();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe('IGD assignment, embedded mode (our DEBUG OVMF, QEMU TCG)', () => {
+  it('the build carries IgdAssignmentDxe and exports the helper drivers it verified', () => {
+    expect(build.structure?.igdAssignment.fileGuid).toBe('283B2335-ABD8-4B75-A8AA-004177A20A4B');
+    expect(build.structure?.igdAssignment.subsystem).toBe('EFI_BOOT_SERVICE_DRIVER');
+    expect(build.structure?.igdAssignment.sizeInBytes).toBe(build.helperDrivers.igdAssignment.length);
+    expect(build.structure?.policy.sizeInBytes).toBe(build.helperDrivers.gopPolicy.length);
+  });
+
+  it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', (name, testCase) => {
+    const entry = results.get(name);
+    if (entry === undefined) throw new Error(`no result for ${name}`);
+    const { result, opRegion, platform } = entry;
+    expect(result.failures).toEqual([]);
+    expect(result.passed).toBe(true);
+    expect(result.mode).toBe('embedded');
+    expect(platform.key).toBe(testCase.platformKey);
+
+    // ASLS: written, page aligned, below 4 GiB, and the guest memory there holds the OpRegion.
+    expect(result.asls).not.toBeNull();
+    const asls = result.asls as number;
+    expect(asls % 4096).toBe(0);
+    expect(asls).toBeGreaterThan(0);
+    expect(asls + opRegion.length).toBeLessThanOrEqual(FOUR_GIB);
+    expect(result.opRegionMatches).toBe(true);
+    expect(result.registers?.asls).toBe(asls);
+    expect(result.traceLines).toContain(`pci_cfg_write VGA 00:02.0 @0xfc <- 0x${asls.toString(16)}`);
+
+    // BDSM at the platform's register and width, 1 MiB aligned, or not at all.
+    if (testCase.expectedBdsm === null) {
+      expect(result.bdsm).toBeNull();
+      expect(result.traceLines.filter((line) => /@0x(5c|c0|c4) /u.test(line))).toEqual([]);
+      expect(result.registers?.bdsm32).toBe(0);
+      expect(result.registers?.bdsm64).toBe(0);
+    } else {
+      expect(result.bdsm).toMatchObject(testCase.expectedBdsm);
+      const base = result.bdsm?.value as number;
+      expect(base % MiB).toBe(0);
+      expect(base + testCase.bdsmSizeInBytes).toBeLessThanOrEqual(FOUR_GIB);
+      const register = `@0x${testCase.expectedBdsm.offset.toString(16)} <- 0x${base.toString(16)}`;
+      expect(result.traceLines).toContain(`pci_cfg_write VGA 00:02.0 ${register}`);
+      if (testCase.expectedBdsm.width === 64) {
+        expect(result.traceLines).toContain('pci_cfg_write VGA 00:02.0 @0xc4 <- 0x0');
+        expect(result.traceLines.filter((line) => line.includes('@0x5c '))).toEqual([]);
+      } else {
+        expect(result.traceLines.filter((line) => /@0xc[04] /u.test(line))).toEqual([]);
+      }
+    }
+
+    // The debug log: the driver's own lines, and the policy names the OpRegion's VBT (not the
+    // built-in one) with the VBT header's size and its address inside the OpRegion copy.
+    const vbt = parseOpRegion(opRegion).vbt;
+    expect(result.vbtSource).toBe(testCase.expectedVbtSource);
+    expect(result.debugLines).toContain(
+      `IgdAssignmentDxe: 00:02.0 8086:${testCase.deviceId.toUpperCase()} ${platform.key} gen ${platform.graphicsVersion}`,
+    );
+    expect(result.debugLines).toContain(
+      `IgdAssignmentDxe: 00:02.0 is 1234:1111, treated as 8086:${testCase.deviceId.toUpperCase()} (opt/ovmf-build/igd-device-id)`,
+    );
+    expect(result.debugLines).toContain(
+      `IgdAssignmentDxe: OpRegion ${opRegion.length} bytes at 0x${upperHex(asls)}, ASLS written`,
+    );
+    expect(result.debugLines).toContain(
+      `OvmfGopPkg: VBT from OpRegion (${testCase.expectedVbtSource === 'opregion-rvda' ? 'RVDA' : 'mailbox 4'}), ` +
+        `${String(vbt?.sizeInBytes)} bytes at 0x${upperHex(asls + (vbt?.offset ?? 0))}`,
+    );
+    expect(result.debugLines.some((line) => line.startsWith('OvmfGopPkg: VBT from firmware volume'))).toBe(
+      false,
+    );
+    if (testCase.expectedBdsm === null) {
+      expect(result.debugLines).toContain(`IgdAssignmentDxe: no BDSM on ${platform.key}`);
+    } else {
+      expect(result.debugLines).toContain(
+        `IgdAssignmentDxe: stolen memory ${testCase.bdsmSizeInBytes} bytes at 0x${upperHex(result.bdsm?.value as number)}, ` +
+          `BDSM 0x${upperHex(testCase.expectedBdsm.offset)} (${testCase.expectedBdsm.width}-bit)`,
+      );
+    }
+  });
+});
