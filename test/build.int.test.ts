@@ -14,7 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, type LockOwner } from '../src/cache/lock.js';
 import { connectEngine, type ContainerEngine } from '../src/container/index.js';
 import { buildOvmf, WORKSPACE_REPOSITORY, type BuildOvmfResult } from '../src/edk2/build.js';
-import { GOP_FILE_GUID, POLICY_FILE_GUID, POLICY_INF, VBT_FILE_GUID } from '../src/edk2/layout.js';
+import {
+  GOP_FILE_GUID,
+  IGD_ASSIGNMENT_FILE_GUID,
+  POLICY_FILE_GUID,
+  POLICY_INF,
+  VBT_FILE_GUID,
+} from '../src/edk2/layout.js';
 import { acquireEdk2Source, type Edk2Source } from '../src/edk2/source.js';
 import { runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
@@ -169,21 +175,34 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(info.HostConfig.PidsLimit).toBe(4096);
   });
 
-  it('was verified: exact GOP and VBT in the DXE volume, both drivers loaded at boot, BDS reached', () => {
+  it('was verified: exact GOP and VBT in the DXE volume, our three drivers loaded at boot, BDS reached', () => {
     expect(clean.structure).toMatchObject({
       gop: { fileGuid: GOP_FILE_GUID, sha256: sha256(gop), sizeInBytes: gop.length },
       vbt: { fileGuid: VBT_FILE_GUID, sha256: sha256(vbt), sizeInBytes: vbt.length },
-      policy: { fileGuid: POLICY_FILE_GUID },
+      policy: { fileGuid: POLICY_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
+      igdAssignment: { fileGuid: IGD_ASSIGNMENT_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
       dxeVolume: { compression: 'LZMA' },
     });
     expect(clean.boot?.passed).toBe(true);
     expect(clean.boot?.reachedBds).toBe(true);
-    expect(clean.boot?.loadedDrivers).toEqual(expect.arrayContaining([GOP_FILE_GUID, POLICY_FILE_GUID]));
+    expect(clean.boot?.loadedDrivers).toEqual(
+      expect.arrayContaining([GOP_FILE_GUID, POLICY_FILE_GUID, IGD_ASSIGNMENT_FILE_GUID]),
+    );
+    // Dispatched before the policy driver, so its PciIo notify runs first (the policy then sees ASLS).
+    const loaded = clean.boot?.loadedDrivers ?? [];
+    expect(loaded.indexOf(IGD_ASSIGNMENT_FILE_GUID)).toBeLessThan(loaded.indexOf(POLICY_FILE_GUID));
     expect(clean.boot?.summary.policyVbt).toMatchObject({
       found: true,
       sizeInBytes: vbt.length,
       signature: '$VBT SKYLAKE',
     });
+  });
+
+  it('exported the helper drivers: the very PE32 images in the DXE volume (ROM chains use them)', () => {
+    expect(sha256(clean.helperDrivers.igdAssignment)).toBe(clean.structure?.igdAssignment.sha256);
+    expect(sha256(clean.helperDrivers.gopPolicy)).toBe(clean.structure?.policy.sha256);
+    expect(clean.helperDrivers.igdAssignment.length).toBe(clean.structure?.igdAssignment.sizeInBytes);
+    expect(follower.helperDrivers).toEqual(clean.helperDrivers);
   });
 
   it('left no container behind', async () => {

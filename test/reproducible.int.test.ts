@@ -93,6 +93,9 @@ describe('reproducibility', () => {
     expect(sha256(second.code)).toBe(sha256(first.code));
     expect(sha256(second.vars)).toBe(sha256(first.vars));
     expect(sha256(second.combined)).toBe(sha256(first.combined));
+    // The helper drivers that option ROMs carry too.
+    expect(sha256(second.helperDrivers.igdAssignment)).toBe(sha256(first.helperDrivers.igdAssignment));
+    expect(sha256(second.helperDrivers.gopPolicy)).toBe(sha256(first.helperDrivers.gopPolicy));
   });
 
   it("the second clean build replaced the first build's warm workspace and removed its image", async () => {
