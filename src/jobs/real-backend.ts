@@ -1,6 +1,6 @@
 // The job's build machinery for real: EDK2 source acquisition, the container engine and
 // builder image, the EDK2 build, structural verification and a QEMU boot.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cache/lock.js';
 import { buildCacheDir, userCacheDir } from '../cache/paths.js';
@@ -176,11 +176,11 @@ export class RealBackend implements JobBackend {
       result = await run(view.source);
     }
     const boot = result.boot;
-    const helperDrivers = await readHelperDrivers(result);
     return {
       code: result.code,
       vars: result.vars,
-      ...(helperDrivers === null ? {} : { helperDrivers }),
+      // The exact helper binaries inside this firmware: the ROM-mode ROM chains them.
+      helperDrivers: result.helperDrivers,
       edk2SourceDigest: result.sourceDigest,
       builderImageId: result.builderImage.id,
       durationMs: result.durationMs,
@@ -219,19 +219,4 @@ export class RealBackend implements JobBackend {
     this.#engine = null;
     if (engine !== null) await engine[Symbol.asyncDispose]();
   }
-}
-
-/**
- * The helper drivers the EDK2 build exported (BuildOvmfResult.helperDrivers, as bytes or as
- * paths in the build's output directory), or null from a build that has none.
- */
-async function readHelperDrivers(
-  result: object,
-): Promise<{ igdAssignment: Uint8Array; gopPolicy: Uint8Array } | null> {
-  const exported = (result as { helperDrivers?: { igdAssignment: unknown; gopPolicy: unknown } })
-    .helperDrivers;
-  if (exported === undefined) return null;
-  const load = async (value: unknown): Promise<Uint8Array> =>
-    typeof value === 'string' ? new Uint8Array(await readFile(value)) : (value as Uint8Array);
-  return { igdAssignment: await load(exported.igdAssignment), gopPolicy: await load(exported.gopPolicy) };
 }
