@@ -122,6 +122,26 @@ beforeAll(async () => {
         `${String(result.timeToBootManagerMs)} ms, QEMU ${result.durationMs} ms\n  ${result.traceLines.join('\n  ')}`,
     );
   }
+  // The driver's refusals: a stolen size that is not a multiple of 1 MiB, and no size at all
+  // (no etc/igd-bdsm-size, and the test device's GMCH reads 0).
+  for (const [name, bdsmSizeInBytes] of [
+    ['odd stolen size', 1_572_864],
+    ['no stolen size', 0],
+  ] as const) {
+    const platform = lookupDevice(table, '3e9b') as IgdPlatform;
+    const opRegion = buildOpRegion({ vbt: readCorpus('vbt/coffeelake-lenovo-m720q.vbt') });
+    const result = await checkIgdAssignment({
+      codePath,
+      varsPath,
+      deviceId: '3e9b',
+      opRegion,
+      bdsmSizeInBytes,
+      platform,
+      tmpDir: work,
+      logger,
+    });
+    results.set(name, { result, opRegion, platform });
+  }
 }, 900_000);
 
 afterAll(async () => {
@@ -135,6 +155,30 @@ describe('IGD assignment, embedded mode (our DEBUG OVMF, QEMU TCG)', () => {
     expect(build.structure?.igdAssignment.subsystem).toBe('EFI_BOOT_SERVICE_DRIVER');
     expect(build.structure?.igdAssignment.sizeInBytes).toBe(build.helperDrivers.igdAssignment.length);
     expect(build.structure?.policy.sizeInBytes).toBe(build.helperDrivers.gopPolicy.length);
+  });
+
+  it('refuses a stolen size that is not a multiple of 1 MiB: BDSM left alone, the OpRegion still set up', () => {
+    const { result } = results.get('odd stolen size') ?? {};
+    expect(result?.asls).not.toBeNull();
+    expect(result?.opRegionMatches).toBe(true);
+    expect(result?.bdsm).toBeNull();
+    expect(result?.traceLines.filter((line) => /@0x(5c|c0|c4) /u.test(line))).toEqual([]);
+    expect(result?.registers?.bdsm32).toBe(0);
+    expect(result?.debugLines).toContain(
+      'IgdAssignmentDxe: stolen size 1572864 is not a non-zero multiple of 1 MiB up to 2155872256, BDSM left alone',
+    );
+    // The harness expected a BDSM write for a non-zero size, so its own verdict is a failure.
+    expect(result?.passed).toBe(false);
+  });
+
+  it('without etc/igd-bdsm-size and with GMS 0 there is no stolen memory and no BDSM write', () => {
+    const { result } = results.get('no stolen size') ?? {};
+    expect(result?.failures).toEqual([]);
+    expect(result?.bdsm).toBeNull();
+    expect(result?.traceLines.filter((line) => /@0x(5c|c0|c4) /u.test(line))).toEqual([]);
+    expect(result?.debugLines).toContain(
+      'IgdAssignmentDxe: no stolen size (etc/igd-bdsm-size absent, GMS 0)',
+    );
   });
 
   it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', (name, testCase) => {
