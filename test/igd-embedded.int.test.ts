@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEngine, type ContainerEngine } from '../src/container/index.js';
 import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
 import { acquireEdk2Source } from '../src/edk2/source.js';
+import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
@@ -142,6 +143,30 @@ beforeAll(async () => {
     });
     results.set(name, { result, opRegion, platform });
   }
+  // Our OVMF and an option ROM with the same helper drivers (a user may combine both): the ROM's
+  // copy of IgdAssignmentDxe finds ASLS and BDSM set and leaves them, so each is written once.
+  const romPath = path.join(work, 'helpers.rom');
+  const image = (pe: Uint8Array) => ({ pe, vendorId: 0x8086, deviceId: 0xffff, classCode: 0x03_0000 });
+  await writeFile(
+    romPath,
+    buildOptionRom({
+      images: [image(build.helperDrivers.igdAssignment), image(build.helperDrivers.gopPolicy)],
+    }),
+  );
+  const platform = lookupDevice(table, '46d4') as IgdPlatform;
+  const opRegion = buildOpRegion({ vbt: readCorpus('vbt/alderlake-n-tianbei-n1pro.vbt') });
+  const both = await checkIgdAssignment({
+    codePath,
+    varsPath,
+    romPath,
+    deviceId: '46d4',
+    opRegion,
+    bdsmSizeInBytes: 32 * MiB,
+    platform,
+    tmpDir: work,
+    logger,
+  });
+  results.set('OVMF and ROM', { result: both, opRegion, platform });
 }, 900_000);
 
 afterAll(async () => {
@@ -179,6 +204,23 @@ describe('IGD assignment, embedded mode (our DEBUG OVMF, QEMU TCG)', () => {
     expect(result?.debugLines).toContain(
       'IgdAssignmentDxe: no stolen size (etc/igd-bdsm-size absent, GMS 0)',
     );
+  });
+
+  it('our OVMF plus a ROM with the same drivers writes ASLS and BDSM once; the second copy leaves them', () => {
+    const { result } = results.get('OVMF and ROM') ?? {};
+    expect(result?.failures).toEqual([]);
+    expect(result?.passed).toBe(true);
+    const asls = result?.asls as number;
+    const bdsm = result?.bdsm?.value as number;
+    expect(result?.traceLines).toEqual([
+      `pci_cfg_write VGA 00:02.0 @0xfc <- 0x${asls.toString(16)}`,
+      `pci_cfg_write VGA 00:02.0 @0xc0 <- 0x${bdsm.toString(16)}`,
+      'pci_cfg_write VGA 00:02.0 @0xc4 <- 0x0',
+    ]);
+    const lines = result?.debugLines ?? [];
+    expect(lines.filter((line) => line.endsWith(', ASLS written'))).toHaveLength(1);
+    expect(lines).toContain(`IgdAssignmentDxe: ASLS already 0x${upperHex(asls)}, OpRegion left alone`);
+    expect(lines).toContain(`IgdAssignmentDxe: BDSM already 0x${upperHex(bdsm)}, stolen memory left alone`);
   });
 
   it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', (name, testCase) => {
