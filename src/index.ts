@@ -61,3 +61,15 @@ export {
   type PublishOptions,
   type PublishedArtifact,
 } from './publish/index.js';
+export { verifyBoot, type VerifyBootOptions, type BootVerification } from './verify/boot.js';
+export { chooseAccelerator, type AccelMode, type AcceleratorChoice } from './verify/accel.js';
+export { checkIgdAssignment, type IgdCheckOptions } from './verify/igd-check.js';
+export { parseOpRegion, buildOpRegion } from './formats/opregion.js';
+export {
+  parseIgdDeviceTable,
+  lookupDevice,
+  stolenSizeFromGmch,
+  type IgdDeviceTable,
+  type IgdPlatform,
+} from './igd/device-table.js';
+export { loadIgdDeviceTable } from './igd/load.js';

@@ -3,7 +3,8 @@
 // port). It is real firmware: QEMU maps it at the top of 4 GiB and the CPU starts at the
 // reset vector (Intel SDM vol. 3, 9.1.4 "First Instruction Executed": CS base 0xFFFF0000,
 // IP 0xFFF0), in 16-bit real mode. The code writes a text to one I/O port byte by byte and
-// then hangs or triple-faults. Test support only; ovmf-build never ships it.
+// then hangs or triple-faults. The KVM probe (accel.ts) boots it to learn whether KVM can run
+// firmware on this host; the tests use it for the boot runner's failure paths.
 
 export const TINY_FIRMWARE_SIZE_IN_BYTES = 0x1_0000;
 /** Offset of the text in the image (= in the CS segment, whose base is the image start). */
