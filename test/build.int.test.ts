@@ -328,6 +328,22 @@ describe('ovmf-build build', () => {
     });
     expect(sha256(await readFile(path.join(out, 'OVMF_CODE.fd')))).toBe(sha256(clean.code));
     expect(sha256(await readFile(path.join(out, 'OVMF_VARS.fd')))).toBe(sha256(clean.vars));
+    // The helper drivers a ROM-mode chain is made of, byte for byte those of the clean build.
+    expect(summary['helperDrivers']).toEqual({
+      igdAssignment: {
+        path: path.join(out, 'IgdAssignmentDxe.efi'),
+        sizeInBytes: clean.helperDrivers.igdAssignment.length,
+        sha256: sha256(clean.helperDrivers.igdAssignment),
+      },
+      gopPolicy: {
+        path: path.join(out, 'PlatformGopPolicyDxe.efi'),
+        sizeInBytes: clean.helperDrivers.gopPolicy.length,
+        sha256: sha256(clean.helperDrivers.gopPolicy),
+      },
+    });
+    expect(sha256(await readFile(path.join(out, 'IgdAssignmentDxe.efi')))).toBe(
+      sha256(clean.helperDrivers.igdAssignment),
+    );
   });
 
   it('rejects bad usage with exit code 2 and an unreadable input with 6', async () => {

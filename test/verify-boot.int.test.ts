@@ -36,7 +36,7 @@ const EFI_FV_FILETYPE_DRIVER = 0x07;
  * FILE_GUIDs the DXE dispatcher loads, in order, for OvmfPkgX64 DEBUG (default flags: 4MB,
  * network) from Debian's edk2 2022.11 with OvmfGopPkg, booted on q35 and i440fx alike
  * (captured from a real boot; builds are reproducible, so the order is too). Our policy
- * driver is #21; the GOP driver, a UEFI_DRIVER without depex, is dispatched last.
+ * IgdAssignmentDxe is #21 and our policy driver #22; the GOP driver, a UEFI_DRIVER without depex, is dispatched last.
  */
 const EXPECTED_DXE_DISPATCH_ORDER: readonly string[] = [
   '9B680FCE-AD6B-4F3A-B60B-F59899003443',
@@ -59,6 +59,7 @@ const EXPECTED_DXE_DISPATCH_ORDER: readonly string[] = [
   '9622E42C-8E38-4A08-9E8F-54F784652F6B',
   'BDCE85BB-FBAA-4F4E-9264-501A2C249581',
   'A210F973-229D-4F4D-AA37-9895E6C9EABA',
+  '283B2335-ABD8-4B75-A8AA-004177A20A4B',
   '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2',
   '8657015B-EA43-440D-949A-AF3BE365C0FC',
   '22DC2B60-FE40-42AC-B01F-3AB1FAD9AAD8',

@@ -19,12 +19,14 @@ const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
   '',
   'Builds OVMF with this GOP driver and VBT in a container (no cache, no publish), verifies the',
-  'result (our parser finds the exact GOP, VBT and policy driver; a DEBUG build is booted in QEMU',
-  'and must load both drivers and reach BDS), then writes OVMF_CODE.fd and OVMF_VARS.fd.',
+  'result (our parser finds the exact GOP, VBT, IGD assignment and policy drivers; a DEBUG build is',
+  'booted in QEMU and must load the three drivers and reach BDS), then writes OVMF_CODE.fd,',
+  'OVMF_VARS.fd and the two helper drivers (IgdAssignmentDxe.efi, PlatformGopPolicyDxe.efi) that a',
+  'ROM-mode option ROM is made of (ovmf-build rom --helpers <dir>).',
   '',
   '  --gop <file>               Intel GOP driver (.efi)',
   '  --vbt <file>               Video BIOS Table (.vbt / .bin)',
-  '  --out <dir>                where to write OVMF_CODE.fd and OVMF_VARS.fd (default: .)',
+  '  --out <dir>                where to write OVMF_CODE.fd, OVMF_VARS.fd and the helper drivers (default: .)',
   '  --target DEBUG|RELEASE     EDK2 build target (default DEBUG; RELEASE cannot be boot-checked)',
   '  --fd-size 2MB|4MB          flash size (default 4MB)',
   '  --no-network               leave out the network stack',
@@ -191,12 +193,28 @@ export const command: Command = {
     await mkdir(outDir, { recursive: true });
     const codePath = path.join(outDir, 'OVMF_CODE.fd');
     const varsPath = path.join(outDir, 'OVMF_VARS.fd');
+    const igdPath = path.join(outDir, 'IgdAssignmentDxe.efi');
+    const policyPath = path.join(outDir, 'PlatformGopPolicyDxe.efi');
     await writeFileAtomic(codePath, result.code);
     await writeFileAtomic(varsPath, result.vars);
+    await writeFileAtomic(igdPath, result.helperDrivers.igdAssignment);
+    await writeFileAtomic(policyPath, result.helperDrivers.gopPolicy);
 
     const summary = {
       code: { path: codePath, sizeInBytes: result.code.length, sha256: sha256(result.code) },
       vars: { path: varsPath, sizeInBytes: result.vars.length, sha256: sha256(result.vars) },
+      helperDrivers: {
+        igdAssignment: {
+          path: igdPath,
+          sizeInBytes: result.helperDrivers.igdAssignment.length,
+          sha256: sha256(result.helperDrivers.igdAssignment),
+        },
+        gopPolicy: {
+          path: policyPath,
+          sizeInBytes: result.helperDrivers.gopPolicy.length,
+          sha256: sha256(result.helperDrivers.gopPolicy),
+        },
+      },
       flags: result.flags,
       source: { digest: result.sourceDigest, description: result.sourceDescription },
       overlayDigest: result.overlayDigest,
@@ -233,11 +251,19 @@ export const command: Command = {
       writeLine(ctx.stdout, `OVMF_VARS.fd  ${summary.vars.sha256}  ${varsPath}`);
       writeLine(
         ctx.stdout,
+        `IgdAssignmentDxe.efi  ${summary.helperDrivers.igdAssignment.sha256}  ${igdPath}`,
+      );
+      writeLine(
+        ctx.stdout,
+        `PlatformGopPolicyDxe.efi  ${summary.helperDrivers.gopPolicy.sha256}  ${policyPath}`,
+      );
+      writeLine(
+        ctx.stdout,
         `built ${result.mode} in ${(result.durationMs / 1000).toFixed(1)} s (${result.modulesBuilt} modules) from ${result.sourceDescription}, ${flags.target} ${flags.fdSize}`,
       );
       writeLine(
         ctx.stdout,
-        `verified: GOP, VBT and policy driver in the DXE volume${result.boot === null ? '; boot check skipped (RELEASE)' : `; booted to BDS in ${((result.boot.timeToBdsMs ?? result.boot.durationMs) / 1000).toFixed(1)} s with both drivers loaded`}`,
+        `verified: GOP, VBT, IGD assignment and policy drivers in the DXE volume${result.boot === null ? '; boot check skipped (RELEASE)' : `; booted to BDS in ${((result.boot.timeToBdsMs ?? result.boot.durationMs) / 1000).toFixed(1)} s with the three drivers loaded`}`,
       );
     }
     return 0;
