@@ -358,6 +358,6 @@ describe('ovmf-build build', () => {
       path.join(tmp, 'none.vbt'),
     ]);
     expect(missing.code).toBe(6);
-    expect(missing.stderr).toContain('[E_INPUT_UNREADABLE]');
+    expect(missing.stderr).toContain('[E_INPUT_NOT_FOUND]');
   });
 });
