@@ -2,7 +2,6 @@
 // dispatcher loaded our GOP driver and our policy driver and that the boot reached BDS
 // (the check in BUILD-NOTES "Proving a driver loaded"). QEMU stops as soon as `[Bds] Entry`
 // has appeared plus a short grace, so the shell's 5 s countdown is never waited for.
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import {
   access,
@@ -46,6 +45,7 @@ import {
   type QemuBootPlan,
   type QemuMachine,
 } from './qemu.js';
+import { startQemu } from './qemu-process.js';
 
 export type BootLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
 
@@ -269,7 +269,6 @@ const DEFAULTS = {
 } as const;
 
 const LAST_LINES = 30;
-const STDERR_LIMIT_BYTES = 16 * 1024;
 /**
  * Text the boot manager prints on the serial console in every build, RELEASE included. A
  * BdsDxe line counts only once complete, so the last lines reported are whole lines.
@@ -398,26 +397,8 @@ async function runQemu(
   signal: AbortSignal | undefined,
   logger: BootLogger | undefined,
 ): Promise<QemuRun> {
-  const started = performance.now();
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_LIMIT_BYTES);
-  });
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  let endedAt: number | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('close', (code: number | null, exitSignal: NodeJS.Signals | null) => {
-      exitInfo = { code, signal: exitSignal };
-      endedAt = performance.now();
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (error) => {
-    spawnError = error;
-  });
+  const qemu = startQemu(binary, args);
+  const { child, exited, startedAt: started } = qemu;
   const debugLog = new GrowingFile(plan.debugLogPath);
   const serialLog = new GrowingFile(plan.serialLogPath);
   let bdsSeenAt: number | undefined;
@@ -437,7 +418,7 @@ async function runQemu(
       if (!wake.signal.aborted) {
         await sleep(settings.pollIntervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
       }
-      if (spawnError !== undefined) break;
+      if (qemu.spawnError() !== undefined) break;
       await debugLog.poll();
       await serialLog.poll();
       const elapsedMs = performance.now() - started;
@@ -455,10 +436,10 @@ async function runQemu(
       if (watchKvm && bdsSeenAt === undefined) {
         // A failing KVM leaves QEMU running with the vCPU stopped: waiting for BDS would only
         // run into the timeout.
-        kvmFailure = findKvmFailure(stderr);
+        kvmFailure = findKvmFailure(qemu.stderr());
         if (
           kvmFailure === undefined &&
-          exitInfo === undefined &&
+          qemu.exit() === undefined &&
           debugLog.sizeInBytes === 0 &&
           serialLog.sizeInBytes === 0 &&
           elapsedMs >= settings.kvmNoOutputMs
@@ -469,7 +450,7 @@ async function runQemu(
       if (signal?.aborted === true) outcome = 'aborted';
       else if (kvmFailure !== undefined) outcome = 'kvm-failed';
       else if (bdsSeenAt === undefined && assertSeen) outcome = 'assert';
-      else if (exitInfo !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
+      else if (qemu.exit() !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
       else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
       else if (debugLog.sizeInBytes > settings.maxLogBytes) outcome = 'too-large';
       else if (
@@ -482,7 +463,7 @@ async function runQemu(
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    if (exitInfo === undefined && spawnError === undefined) {
+    if (qemu.exit() === undefined && qemu.spawnError() === undefined) {
       child.kill('SIGKILL');
       await exited;
     }
@@ -491,6 +472,7 @@ async function runQemu(
     await debugLog.close();
     await serialLog.close();
   }
+  const spawnError = qemu.spawnError();
   if (spawnError !== undefined) {
     const code = (spawnError as NodeJS.ErrnoException).code;
     throw new OvmfBuildError(
@@ -504,10 +486,10 @@ async function runQemu(
     outcome: outcome ?? 'exited',
     debugText: debugLog.text,
     serialText: serialLog.text,
-    stderr,
-    exitCode: exitInfo?.code ?? null,
-    exitSignal: exitInfo?.signal ?? null,
-    durationMs: Math.round((endedAt ?? performance.now()) - started),
+    stderr: qemu.stderr(),
+    exitCode: qemu.exit()?.code ?? null,
+    exitSignal: qemu.exit()?.signal ?? null,
+    durationMs: Math.round((qemu.endedAt() ?? performance.now()) - started),
     ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
     ...(kvmFailure === undefined ? {} : { kvmFailure }),
   };

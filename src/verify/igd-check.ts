@@ -7,7 +7,6 @@
 // monitor and `pmemsave` dumps the guest memory at ASLS, which must hold the OpRegion bytes.
 // Works for our DEBUG OVMF (embedded mode) and for a stock OVMF with our option ROM (ROM mode),
 // where the trace is the oracle and the debug console only carries our ROM drivers' lines.
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import {
   access,
@@ -31,6 +30,7 @@ import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { VerificationError } from './errors.js';
 import { findKvmFailure } from './accel.js';
 import { escapeQemuOptionValue, findQemu, type QemuAccelerator } from './qemu.js';
+import { startQemu } from './qemu-process.js';
 import { QmpClient, readPciConfigDword } from './qmp.js';
 
 export type IgdCheckLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
@@ -546,7 +546,6 @@ const BOOT_MANAGER_RE =
   /BdsDxe: (?:loading|starting|failed to load) Boot[^\n]*\n|\[Bds\]\s?Booting [^\n]*\n|Shell> /u;
 const ASSERT_RE = /^ASSERT [^\n]*\n/mu;
 const MAX_LOG_BYTES = 16 * MiB;
-const STDERR_LIMIT_BYTES = 16 * 1024;
 const MAX_STOLEN_DUMP_BYTES = 256 * MiB;
 
 class Tail {
@@ -732,26 +731,8 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
       `unix:${escapeQemuOptionValue(qmpSocket)},server=on,wait=off`,
     ];
     logger?.info({ binary, args, deviceId, platform: options.platform.key }, 'IGD check: booting in QEMU');
-    const started = performance.now();
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-STDERR_LIMIT_BYTES);
-    });
-    let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    let endedAt: number | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once('close', (code: number | null, exitSignal: NodeJS.Signals | null) => {
-        exitInfo = { code, signal: exitSignal };
-        endedAt = performance.now();
-        resolve();
-      });
-    });
-    let spawnError: Error | undefined;
-    child.once('error', (error) => {
-      spawnError = error;
-    });
+    const qemu = startQemu(binary, args);
+    const { child, exited, startedAt: started } = qemu;
     const trace = new Tail(file('trace.log'));
     const debug = new Tail(file('debug.log'));
     const serial = new Tail(file('serial.log'));
@@ -770,15 +751,17 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
     try {
       qmp = await QmpClient.connect({
         socketPath: qmpSocket,
-        giveUp: () =>
-          spawnError !== undefined
-            ? spawnError.message
-            : exitInfo !== undefined
-              ? `QEMU exited (code ${String(exitInfo.code)}): ${stderr.trim()}`
-              : undefined,
+        giveUp: () => {
+          const spawnError = qemu.spawnError();
+          const exit = qemu.exit();
+          if (spawnError !== undefined) return spawnError.message;
+          return exit === undefined
+            ? undefined
+            : `QEMU exited (code ${String(exit.code)}): ${qemu.stderr().trim()}`;
+        },
         ...(signal === undefined ? {} : { signal }),
       }).catch((error: unknown) => {
-        if (spawnError !== undefined || exitInfo !== undefined) return undefined;
+        if (qemu.spawnError() !== undefined || qemu.exit() !== undefined) return undefined;
         throw error;
       });
       const aslsPattern = /^(?:\d+@\d+\.\d+:)?pci_cfg_write \S+ 00:02\.0 @0xf[c-f] /mu;
@@ -786,7 +769,7 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
         if (!wake.signal.aborted) {
           await sleep(pollIntervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
         }
-        if (spawnError !== undefined) break;
+        if (qemu.spawnError() !== undefined) break;
         await Promise.all([trace.poll(), debug.poll(), serial.poll()]);
         const elapsedMs = performance.now() - started;
         if (timeToAslsMs === null && aslsPattern.test(trace.text)) timeToAslsMs = Math.round(elapsedMs);
@@ -798,7 +781,7 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
           logger?.debug({ timeToBootManagerMs }, 'IGD check: the boot manager runs');
         }
         if (accelerator === 'kvm' && timeToBootManagerMs === null) {
-          kvmFailure = findKvmFailure(stderr);
+          kvmFailure = findKvmFailure(qemu.stderr());
           if (
             kvmFailure === undefined &&
             elapsedMs >= KVM_NO_OUTPUT_MS &&
@@ -811,7 +794,7 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
         }
         if (signal?.aborted === true) outcome = 'aborted';
         else if (kvmFailure !== undefined) outcome = 'kvm-failed';
-        else if (exitInfo !== undefined) outcome = 'exited';
+        else if (qemu.exit() !== undefined) outcome = 'exited';
         else if (ASSERT_RE.test(debug.text)) outcome = 'assert';
         else if (timeToBootManagerMs !== null && elapsedMs - timeToBootManagerMs >= settleMs)
           outcome = 'boot-manager';
@@ -856,7 +839,7 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       qmp?.close();
-      if (exitInfo === undefined && spawnError === undefined) {
+      if (qemu.exit() === undefined && qemu.spawnError() === undefined) {
         const killed = setTimeout(() => child.kill('SIGKILL'), outcome === 'boot-manager' ? 2_000 : 0);
         await exited;
         clearTimeout(killed);
@@ -873,8 +856,8 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
         );
       }
     }
-    const durationMs = Math.round((endedAt ?? performance.now()) - started);
-    const qemu = { binary, args };
+    const durationMs = Math.round((qemu.endedAt() ?? performance.now()) - started);
+    const spawnError = qemu.spawnError();
     if (spawnError !== undefined) {
       const code = (spawnError as NodeJS.ErrnoException).code;
       throw new OvmfBuildError(
@@ -909,16 +892,21 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
           {
             ...common,
             reason: kvmFailure,
-            stderr,
+            stderr: qemu.stderr(),
           },
         );
       case 'exited':
       case undefined:
         throw new VerificationError(
           'E_VERIFY_IGD_QEMU_FAILED',
-          `QEMU exited (code ${String(exitInfo?.code)}, signal ${String(exitInfo?.signal)}) before the boot manager ran` +
-            (stderr.trim().length > 0 ? `: ${stderr.trim()}` : ''),
-          { ...common, stderr, exitCode: exitInfo?.code ?? null, lastDebugLines: lastLines(debug.text, 30) },
+          `QEMU exited (code ${String(qemu.exit()?.code)}, signal ${String(qemu.exit()?.signal)}) before the boot manager ran` +
+            (qemu.stderr().trim().length > 0 ? `: ${qemu.stderr().trim()}` : ''),
+          {
+            ...common,
+            stderr: qemu.stderr(),
+            exitCode: qemu.exit()?.code ?? null,
+            lastDebugLines: lastLines(debug.text, 30),
+          },
         );
       case 'assert':
       case 'boot-manager':
@@ -959,7 +947,7 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
       platform: options.platform.key,
       mode: options.romPath === undefined ? 'embedded' : 'rom',
       registers,
-      qemu,
+      qemu: { binary, args },
     };
     logger?.info(
       {
