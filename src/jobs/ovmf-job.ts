@@ -27,6 +27,7 @@ import { generationWarnings, gopFamily } from '../igd/generation.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import { generationArtifactName } from '../publish/naming.js';
 import {
+  DEFAULT_ROM_FILE,
   findPublished,
   publishArtifact,
   assertArtifactName,
@@ -660,7 +661,7 @@ async function publishResult(
         },
         rom: romMode
           ? {
-              files: ['the ROM (files.rom)'],
+              files: [DEFAULT_ROM_FILE],
               what: "the ROM alone makes a stock OVMF (Debian's or Proxmox's OVMF_CODE_4M.fd) do IGD assignment: fastest path when the VM's OVMF is stock",
               images: romChain.images.map((image) => image.role),
             }
