@@ -3,17 +3,7 @@
 // (the check in BUILD-NOTES "Proving a driver loaded"). QEMU stops as soon as `[Bds] Entry`
 // has appeared plus a short grace, so the shell's 5 s countdown is never waited for.
 import { constants as fsConstants } from 'node:fs';
-import {
-  access,
-  chmod,
-  copyFile,
-  mkdtemp,
-  open,
-  rename,
-  rm,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
+import { access, chmod, copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,7 +35,7 @@ import {
   type QemuBootPlan,
   type QemuMachine,
 } from './qemu.js';
-import { startQemu } from './qemu-process.js';
+import { GrowingFile, startQemu } from './qemu-process.js';
 
 export type BootLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
 
@@ -304,53 +294,6 @@ async function checkReadable(file: string, role: string): Promise<void> {
         cause: error,
       },
     );
-  }
-}
-
-/** Reads a file QEMU is appending to, from where the last read stopped. */
-class GrowingFile {
-  readonly #path: string;
-  #handle: FileHandle | undefined;
-  #chunks: string[] = [];
-  #text: string | undefined = '';
-  #sizeInBytes = 0;
-  readonly #buffer = Buffer.allocUnsafe(256 * 1024);
-
-  constructor(file: string) {
-    this.#path = file;
-  }
-
-  get sizeInBytes(): number {
-    return this.#sizeInBytes;
-  }
-
-  get text(): string {
-    this.#text ??= this.#chunks.join('');
-    return this.#text;
-  }
-
-  /** Reads what was appended since the last call; the file may not exist yet. */
-  async poll(): Promise<void> {
-    if (this.#handle === undefined) {
-      try {
-        this.#handle = await open(this.#path, 'r');
-      } catch {
-        return;
-      }
-    }
-    for (;;) {
-      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, this.#sizeInBytes);
-      if (bytesRead === 0) return;
-      // The debug console carries ASCII; latin1 never splits a character across reads.
-      this.#chunks.push(this.#buffer.toString('latin1', 0, bytesRead));
-      this.#text = undefined;
-      this.#sizeInBytes += bytesRead;
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#handle?.close();
-    this.#handle = undefined;
   }
 }
 

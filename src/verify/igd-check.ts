@@ -8,17 +8,7 @@
 // Works for our DEBUG OVMF (embedded mode) and for a stock OVMF with our option ROM (ROM mode),
 // where the trace is the oracle and the debug console only carries our ROM drivers' lines.
 import { constants as fsConstants } from 'node:fs';
-import {
-  access,
-  chmod,
-  copyFile,
-  mkdtemp,
-  open,
-  readFile,
-  rm,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
+import { access, chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,7 +20,7 @@ import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { VerificationError } from './errors.js';
 import { findKvmFailure } from './accel.js';
 import { escapeQemuOptionValue, findQemu, type QemuAccelerator } from './qemu.js';
-import { startQemu } from './qemu-process.js';
+import { GrowingFile, startQemu } from './qemu-process.js';
 import { QmpClient, readPciConfigDword } from './qmp.js';
 
 export type IgdCheckLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
@@ -548,43 +538,6 @@ const ASSERT_RE = /^ASSERT [^\n]*\n/mu;
 const MAX_LOG_BYTES = 16 * MiB;
 const MAX_STOLEN_DUMP_BYTES = 256 * MiB;
 
-class Tail {
-  readonly #path: string;
-  #handle: FileHandle | undefined;
-  #text = '';
-  #size = 0;
-  readonly #buffer = Buffer.allocUnsafe(64 * 1024);
-
-  constructor(file: string) {
-    this.#path = file;
-  }
-
-  get text(): string {
-    return this.#text;
-  }
-
-  async poll(): Promise<void> {
-    if (this.#handle === undefined) {
-      try {
-        this.#handle = await open(this.#path, 'r');
-      } catch {
-        return;
-      }
-    }
-    for (;;) {
-      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, this.#size);
-      if (bytesRead === 0 || this.#size > MAX_LOG_BYTES) return;
-      this.#text += this.#buffer.toString('latin1', 0, bytesRead);
-      this.#size += bytesRead;
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#handle?.close();
-    this.#handle = undefined;
-  }
-}
-
 function checkPositive(name: string, value: number | undefined): void {
   if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
     throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\``);
@@ -733,9 +686,9 @@ async function runIgdCheck(options: IgdCheckOptions): Promise<IgdCheckResult> {
     logger?.info({ binary, args, deviceId, platform: options.platform.key }, 'IGD check: booting in QEMU');
     const qemu = startQemu(binary, args);
     const { child, exited, startedAt: started } = qemu;
-    const trace = new Tail(file('trace.log'));
-    const debug = new Tail(file('debug.log'));
-    const serial = new Tail(file('serial.log'));
+    const trace = new GrowingFile(file('trace.log'), { maxSizeInBytes: MAX_LOG_BYTES });
+    const debug = new GrowingFile(file('debug.log'), { maxSizeInBytes: MAX_LOG_BYTES });
+    const serial = new GrowingFile(file('serial.log'), { maxSizeInBytes: MAX_LOG_BYTES });
     let qmp: QmpClient | undefined;
     let timeToAslsMs: number | null = null;
     let timeToBootManagerMs: number | null = null;

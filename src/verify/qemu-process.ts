@@ -2,6 +2,7 @@
 // failures and option errors are printed there), its exit recorded when it closes. The boot
 // check and the IGD check both supervise QEMU this way; each polls the state below.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** How much of QEMU's stderr is kept (the tail: the last error is what explains a failure). */
 const STDERR_LIMIT_BYTES = 16 * 1024;
@@ -57,4 +58,57 @@ export function startQemu(binary: string, args: readonly string[]): QemuProcess 
     endedAt: () => endedAt,
     spawnError: () => spawnError,
   };
+}
+
+/**
+ * Reads a file QEMU is appending to (debug console, serial console, trace), from where the
+ * last read stopped. Past `maxSizeInBytes` it stops reading, so a runaway log cannot grow
+ * memory without bound; the caller decides whether that is a failure.
+ */
+export class GrowingFile {
+  readonly #path: string;
+  #handle: FileHandle | undefined;
+  #chunks: string[] = [];
+  #text: string | undefined = '';
+  #sizeInBytes = 0;
+  readonly #buffer = Buffer.allocUnsafe(256 * 1024);
+  readonly #maxSizeInBytes: number;
+
+  constructor(file: string, options: { readonly maxSizeInBytes?: number } = {}) {
+    this.#path = file;
+    this.#maxSizeInBytes = options.maxSizeInBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  get sizeInBytes(): number {
+    return this.#sizeInBytes;
+  }
+
+  get text(): string {
+    this.#text ??= this.#chunks.join('');
+    return this.#text;
+  }
+
+  /** Reads what was appended since the last call; the file may not exist yet. */
+  async poll(): Promise<void> {
+    if (this.#handle === undefined) {
+      try {
+        this.#handle = await open(this.#path, 'r');
+      } catch {
+        return;
+      }
+    }
+    for (;;) {
+      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, this.#sizeInBytes);
+      if (bytesRead === 0 || this.#sizeInBytes > this.#maxSizeInBytes) return;
+      // The debug console carries ASCII; latin1 never splits a character across reads.
+      this.#chunks.push(this.#buffer.toString('latin1', 0, bytesRead));
+      this.#text = undefined;
+      this.#sizeInBytes += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#handle?.close();
+    this.#handle = undefined;
+  }
 }
