@@ -10,67 +10,20 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
-import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
-import { acquireEdk2Source } from '../src/edk2/source.js';
+import type { ContainerEngine } from '../src/container/index.js';
+import type { BuildOvmfResult } from '../src/edk2/build.js';
 import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import { readCorpus } from './corpus.js';
-import { expectIgdAssignment } from './igd-oracle.js';
+import { buildIgdTestFirmware, expectIgdAssignment, IGD_CASES } from './igd-oracle.js';
 
 const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
 const MiB = 1_048_576;
-const GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
-/** Built into the firmware: the fallback, which the checks must NOT see served. */
-const EMBEDDED_VBT = 'vbt/cometlake-intel-nuc10i5fnh.vbt';
 
-interface Case {
-  readonly name: string;
-  readonly deviceId: string;
-  readonly platformKey: string;
-  /** The host VBT the OpRegion carries (a different one from EMBEDDED_VBT). */
-  readonly vbtFile: string;
-  readonly bdsmSizeInBytes: number;
-  readonly expectedBdsm: { readonly offset: number; readonly width: 32 | 64 } | null;
-  readonly expectedVbtSource: 'opregion-mailbox4' | 'opregion-rvda';
-}
-
-const CASES: readonly Case[] = [
-  {
-    // Coffee Lake GT2: 4517-byte VBT in mailbox 4 of an OpRegion 2.1, BDSM dword at 0x5C.
-    name: 'Gen9 (cfl 3e9b)',
-    deviceId: '3e9b',
-    platformKey: 'cfl',
-    vbtFile: 'vbt/coffeelake-lenovo-m720q.vbt',
-    bdsmSizeInBytes: 64 * MiB,
-    expectedBdsm: { offset: 0x5c, width: 32 },
-    expectedVbtSource: 'opregion-mailbox4',
-  },
-  {
-    // Alder Lake-N: an 8737-byte VBT, too large for mailbox 4, after the 8 KiB at RVDA;
-    // BDSM qword at 0xC0/0xC4.
-    name: 'Gen12 (adln 46d4)',
-    deviceId: '46d4',
-    platformKey: 'adln',
-    vbtFile: 'vbt/alderlake-n-tianbei-n1pro.vbt',
-    bdsmSizeInBytes: 32 * MiB,
-    expectedBdsm: { offset: 0xc0, width: 64 },
-    expectedVbtSource: 'opregion-rvda',
-  },
-  {
-    // Meteor Lake: OpRegion yes, BDSM never.
-    name: 'Meteor Lake (mtl 7d55)',
-    deviceId: '7d55',
-    platformKey: 'mtl',
-    vbtFile: 'vbt/alderlake-starlabs-starbook.vbt',
-    bdsmSizeInBytes: 64 * MiB,
-    expectedBdsm: null,
-    expectedVbtSource: 'opregion-rvda',
-  },
-];
+const CASES = IGD_CASES;
 
 let engine: ContainerEngine;
 let work: string;
@@ -83,19 +36,7 @@ const results = new Map<string, { result: IgdCheckResult; opRegion: Uint8Array; 
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-embedded-'));
-  engine = await connectEngine({ env: process.env, logger });
-  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  // The build's own checks (structure, plain boot) are build.int's subject; this file checks IGD.
-  build = await buildOvmf({
-    gop: readCorpus(GOP_FILE),
-    vbt: readCorpus(EMBEDDED_VBT),
-    source,
-    engine,
-    logger,
-    jobId: `igd-embedded-int-${process.pid}`,
-    flags: { target: 'DEBUG' },
-    verify: { structure: true, boot: false },
-  });
+  ({ engine, build } = await buildIgdTestFirmware(`igd-embedded-int-${process.pid}`, logger));
   codePath = path.join(work, 'OVMF_CODE.fd');
   varsPath = path.join(work, 'OVMF_VARS.fd');
   await writeFile(codePath, build.code);

@@ -1,11 +1,89 @@
-// The QEMU oracle of issue 9 as assertions, shared by the embedded-mode and ROM-mode tests:
-// what the trace, the registers read back over QMP and pmemsave must show after the
-// firmware did IGD assignment for one device.
+// The QEMU oracle of issue 9, shared by the embedded-mode and ROM-mode tests: the firmware
+// both build from, the three devices (Gen9, Gen12, Meteor Lake) and what the trace, the
+// registers read back over QMP and pmemsave must show after the firmware did IGD assignment.
+import type { Logger } from 'pino';
 import { expect } from 'vitest';
+import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
+import { acquireEdk2Source } from '../src/edk2/source.js';
 import type { IgdCheckResult } from '../src/verify/igd-check.js';
+import { readCorpus } from './corpus.js';
 
 const MiB = 1_048_576;
 const FOUR_GIB = 0x1_0000_0000;
+
+export const IGD_GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
+/** Built into the firmware: the fallback, which the checks must NOT see served. */
+export const IGD_EMBEDDED_VBT = 'vbt/cometlake-intel-nuc10i5fnh.vbt';
+
+export interface IgdCase {
+  readonly name: string;
+  readonly deviceId: string;
+  readonly platformKey: string;
+  /** The host VBT the OpRegion carries (a different one from IGD_EMBEDDED_VBT). */
+  readonly vbtFile: string;
+  readonly bdsmSizeInBytes: number;
+  readonly expectedBdsm: { readonly offset: number; readonly width: 32 | 64 } | null;
+  readonly expectedVbtSource: 'opregion-mailbox4' | 'opregion-rvda';
+}
+
+export const IGD_CASES: readonly IgdCase[] = [
+  {
+    // Coffee Lake GT2: 4517-byte VBT in mailbox 4 of an OpRegion 2.1, BDSM dword at 0x5C.
+    name: 'Gen9 (cfl 3e9b)',
+    deviceId: '3e9b',
+    platformKey: 'cfl',
+    vbtFile: 'vbt/coffeelake-lenovo-m720q.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: { offset: 0x5c, width: 32 },
+    expectedVbtSource: 'opregion-mailbox4',
+  },
+  {
+    // Alder Lake-N: an 8737-byte VBT, too large for mailbox 4, after the 8 KiB at RVDA;
+    // BDSM qword at 0xC0/0xC4.
+    name: 'Gen12 (adln 46d4)',
+    deviceId: '46d4',
+    platformKey: 'adln',
+    vbtFile: 'vbt/alderlake-n-tianbei-n1pro.vbt',
+    bdsmSizeInBytes: 32 * MiB,
+    expectedBdsm: { offset: 0xc0, width: 64 },
+    expectedVbtSource: 'opregion-rvda',
+  },
+  {
+    // Meteor Lake: OpRegion yes, BDSM never.
+    name: 'Meteor Lake (mtl 7d55)',
+    deviceId: '7d55',
+    platformKey: 'mtl',
+    vbtFile: 'vbt/alderlake-starlabs-starbook.vbt',
+    bdsmSizeInBytes: 64 * MiB,
+    expectedBdsm: null,
+    expectedVbtSource: 'opregion-rvda',
+  },
+];
+
+/**
+ * Our DEBUG OVMF with IGD_GOP_FILE and IGD_EMBEDDED_VBT. Both IGD files build the same inputs
+ * and flags, so the warm workspace serves both. The build's own checks (structure, plain boot)
+ * are build.int's subject; these files check IGD.
+ */
+export async function buildIgdTestFirmware(
+  jobId: string,
+  logger: Logger,
+): Promise<{ engine: ContainerEngine; build: BuildOvmfResult }> {
+  const engine = await connectEngine({ env: process.env, logger });
+  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
+  const build = await buildOvmf({
+    gop: readCorpus(IGD_GOP_FILE),
+    vbt: readCorpus(IGD_EMBEDDED_VBT),
+    source,
+    engine,
+    logger,
+    jobId,
+    flags: { target: 'DEBUG' },
+    verify: { structure: true, boot: false },
+  });
+  return { engine, build };
+}
 
 export interface ExpectedIgdAssignment {
   /** BDSM register and width for the device's platform; null when nothing may be written (MTL on). */

@@ -14,9 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
-import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
-import { acquireEdk2Source } from '../src/edk2/source.js';
+import type { ContainerEngine } from '../src/container/index.js';
+import type { BuildOvmfResult } from '../src/edk2/build.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { classifyRomChain } from '../src/formats/rom-chain.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
@@ -26,50 +25,14 @@ import { proxmoxSnippet, qemuCommandLine, type FirmwareFacts } from '../src/publ
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import { QmpClient } from '../src/verify/qmp.js';
 import { CORPUS_DIR, readCorpus } from './corpus.js';
-import { expectIgdAssignment } from './igd-oracle.js';
+import { buildIgdTestFirmware, expectIgdAssignment, IGD_CASES, IGD_GOP_FILE } from './igd-oracle.js';
 
 const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
-const MiB = 1_048_576;
-const GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
-const EMBEDDED_VBT = 'vbt/cometlake-intel-nuc10i5fnh.vbt';
+const GOP_FILE = IGD_GOP_FILE;
 const STOCK_CODE = path.join(CORPUS_DIR, 'ovmf/OVMF_CODE_4M.fd');
 const STOCK_VARS = path.join(CORPUS_DIR, 'ovmf/OVMF_VARS_4M.fd');
 
-interface Case {
-  readonly name: string;
-  readonly deviceId: string;
-  readonly platformKey: string;
-  readonly vbtFile: string;
-  readonly bdsmSizeInBytes: number;
-  readonly expectedBdsm: { readonly offset: number; readonly width: 32 | 64 } | null;
-}
-
-const CASES: readonly Case[] = [
-  {
-    name: 'Gen9 (cfl 3e9b)',
-    deviceId: '3e9b',
-    platformKey: 'cfl',
-    vbtFile: 'vbt/coffeelake-lenovo-m720q.vbt',
-    bdsmSizeInBytes: 64 * MiB,
-    expectedBdsm: { offset: 0x5c, width: 32 },
-  },
-  {
-    name: 'Gen12 (adln 46d4)',
-    deviceId: '46d4',
-    platformKey: 'adln',
-    vbtFile: 'vbt/alderlake-n-tianbei-n1pro.vbt',
-    bdsmSizeInBytes: 32 * MiB,
-    expectedBdsm: { offset: 0xc0, width: 64 },
-  },
-  {
-    name: 'Meteor Lake (mtl 7d55)',
-    deviceId: '7d55',
-    platformKey: 'mtl',
-    vbtFile: 'vbt/alderlake-starlabs-starbook.vbt',
-    bdsmSizeInBytes: 64 * MiB,
-    expectedBdsm: null,
-  },
-];
+const CASES = IGD_CASES;
 
 let engine: ContainerEngine | undefined;
 let work: string;
@@ -82,19 +45,7 @@ const results = new Map<
 describe("IGD assignment, ROM mode (Debian's stock OVMF + our option ROM, QEMU TCG)", () => {
   beforeAll(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-rom-'));
-    engine = await connectEngine({ env: process.env, logger });
-    const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-    // Same inputs and flags as igd-embedded.int: the warm workspace serves both.
-    build = await buildOvmf({
-      gop: readCorpus(GOP_FILE),
-      vbt: readCorpus(EMBEDDED_VBT),
-      source,
-      engine,
-      logger,
-      jobId: `igd-rom-int-${process.pid}`,
-      flags: { target: 'DEBUG' },
-      verify: { structure: true, boot: false },
-    });
+    ({ engine, build } = await buildIgdTestFirmware(`igd-rom-int-${process.pid}`, logger));
     const table = await loadIgdDeviceTable();
     for (const testCase of CASES) {
       const platform = lookupDevice(table, testCase.deviceId);
