@@ -39,6 +39,27 @@ export default tseslint.config(
     },
   },
   {
+    // core's file-system helpers (atomic directories, durable writes, pid liveness) do file I/O on
+    // purpose; they still import no network, process or engine module.
+    files: ['src/core/dir-store.ts', 'src/core/durable-fs.ts', 'src/core/process-alive.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'net',
+            'node:net',
+            'child_process',
+            'node:child_process',
+            'dockerode',
+            'undici',
+            'tar-stream',
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Only the container layer talks to the engine; only the fetch layer imports undici.
     files: ['src/**/*.ts'],
     ignores: ['src/container/**', 'src/fetch/**', 'src/formats/**', 'src/core/**'],

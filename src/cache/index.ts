@@ -8,7 +8,7 @@ export {
   digestOf,
 } from './key.js';
 export type { CacheKey, CacheKeyDetails, CacheKeyInput, KeyDifference } from './key.js';
-export { acquireLock, isProcessAlive, lockPathFor, readLockOwner } from './lock.js';
+export { acquireLock, lockPathFor, readLockOwner } from './lock.js';
 export type { AcquireLockOptions, HeldLock, LockOwner } from './lock.js';
 export { CacheError, CacheStore, ENTRY_FILE } from './store.js';
 export type {

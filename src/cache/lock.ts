@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import { isProcessAlive } from '../core/process-alive.js';
 import { readInputText } from '../fetch/read-input.js';
 
 export interface LockOwner {
@@ -49,18 +50,6 @@ export interface HeldLock extends AsyncDisposable {
 
 /** A lock file being created has no content for a moment; older than this and still unreadable, it is debris. */
 const UNREADABLE_GRACE_MS = 10_000;
-
-/** True when a process with this pid exists on this host (kill(pid, 0), POSIX). */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function readLockOwner(file: string): Promise<LockOwner | null> {
   try {

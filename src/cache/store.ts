@@ -8,7 +8,8 @@ import { lstat, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promise
 import path from 'node:path';
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
-import { fsyncDir, writeFileAtomic, writeFileSynced } from '../fetch/durable-fs.js';
+import { isProcessAlive } from '../core/process-alive.js';
+import { fsyncDir, writeFileAtomic, writeFileSynced } from '../core/durable-fs.js';
 import { readInputFile, readInputText } from '../fetch/read-input.js';
 import {
   CACHE_KEY_INPUTS,
@@ -21,7 +22,6 @@ import {
 } from './key.js';
 import {
   acquireLock,
-  isProcessAlive,
   lockPathFor,
   lockStaleReason,
   readLockOwner,

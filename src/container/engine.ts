@@ -8,7 +8,7 @@ import { ensureBuilderImage, imageIdOf, imageName } from './builder-image.js';
 import { engineCandidates, MINIMUM_API_VERSION, probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { findOnPath, PrivatePodmanService, removeDanglingServices } from './private-service.js';
-import { isProcessAlive } from './process-info.js';
+import { isProcessAlive } from '../core/process-alive.js';
 import { LABEL_JOB, LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START, runContainer } from './run.js';
 import type {
   BuilderImage,

@@ -12,7 +12,7 @@ import { AbortError, OvmfBuildError } from '../core/errors.js';
 import { probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
-import { isProcessAlive, processStartTicks } from './process-info.js';
+import { isProcessAlive, processStartTicks } from '../core/process-alive.js';
 
 /** Temp-dir prefix of private service sockets; removeLeftovers looks for it. */
 export const SERVICE_DIR_PREFIX = 'ovmf-build-podman-';

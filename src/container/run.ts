@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
 import { splitRef } from './debootstrap.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
-import { processStartTicks } from './process-info.js';
+import { processStartTicks } from '../core/process-alive.js';
 import { createPack, extractInMemory, packBytes, packDirectory, packHostTree, walkHostTree } from './tar.js';
 import type { RunResult, RunSpec } from './types.js';
 

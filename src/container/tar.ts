@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { OvmfBuildError } from '../core/errors.js';
+import { symlinkLeavesTree } from '../core/path-inside.js';
 
 export type Pack = tar.Pack;
 
@@ -200,8 +201,7 @@ export async function walkHostTree(root: string, options: WalkOptions = {}): Pro
         entries.push({ relative, type: 'file', mode, sizeInBytes: stat.size, mtime: stat.mtime });
       } else if (stat.isSymbolicLink()) {
         const target = await readlink(full);
-        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(relative), target));
-        if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+        if (symlinkLeavesTree(relative, target)) {
           if (options.unsafeSymlinks === 'skip') {
             options.skipped?.(relative, target);
             continue;

@@ -10,7 +10,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { userCacheDir } from '../cache/paths.js';
 import { throwIfAborted } from '../core/errors.js';
-import { download, randomSuffix } from '../fetch/index.js';
+import { randomSuffix } from '../core/durable-fs.js';
+import { isProcessAlive } from '../core/process-alive.js';
+import { symlinkLeavesTree } from '../core/path-inside.js';
+import { download } from '../fetch/index.js';
 import { Edk2Error } from './errors.js';
 import { DSC_PATH, FDF_PATH } from './layout.js';
 
@@ -163,14 +166,8 @@ async function removeStaleTemps(cacheDir: string): Promise<void> {
   for (const name of await readdir(cacheDir)) {
     const match = /^\.tmp-.+-(\d+)-[0-9a-f]+$/.exec(name);
     if (match === null) continue;
-    const pid = Number(match[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await rm(path.join(cacheDir, name), { recursive: true, force: true });
+    if (!isProcessAlive(Number(match[1])))
+      await rm(path.join(cacheDir, name), { recursive: true, force: true });
   }
 }
 
@@ -181,8 +178,7 @@ async function escapingSymlinks(root: string, relative = ''): Promise<string[]> 
     const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
     if (entry.isSymbolicLink()) {
       const target = await readlink(path.join(root, child));
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(child), target));
-      if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) found.push(child);
+      if (symlinkLeavesTree(child, target)) found.push(child);
     } else if (entry.isDirectory()) {
       found.push(...(await escapingSymlinks(root, child)));
     }

@@ -5,7 +5,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { AbortError } from '../core/errors.js';
-import { fsyncDir } from './durable-fs.js';
+import { fsyncDir } from '../core/durable-fs.js';
 import { DownloadError } from './errors.js';
 
 export interface DownloadOptions {

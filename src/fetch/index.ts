@@ -3,7 +3,6 @@ export type { DownloadOptions, DownloadResult } from './download.js';
 export { DownloadError } from './errors.js';
 export { resolveInput } from './resolve-input.js';
 export type { InputSpec, InputOrigin, ResolvedInput, ResolveInputOptions } from './resolve-input.js';
-export { fsyncDir, writeFileAtomic, writeFileSynced, randomSuffix } from './durable-fs.js';
 export {
   DEFAULT_MAX_INPUT_BYTES,
   InputError,

@@ -3,7 +3,7 @@
 // JSON file written atomically; a lost or unreadable memo only costs a slower resolution.
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../fetch/durable-fs.js';
+import { writeFileAtomic } from '../core/durable-fs.js';
 
 export interface SourceMemo {
   readonly digest: string;

@@ -21,7 +21,8 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import type { Edk2Source } from '../edk2/source.js';
-import { randomSuffix } from '../fetch/durable-fs.js';
+import { randomSuffix } from '../core/durable-fs.js';
+import { symlinkLeavesTree } from '../core/path-inside.js';
 
 const COMPLETE_MARKER = '.ovmf-build-view-complete';
 
@@ -42,8 +43,7 @@ async function mirror(from: string, to: string, relative: string, skipped: strin
       await mirror(from, to, child, skipped);
     } else if (entry.isSymbolicLink()) {
       const pointsTo = await readlink(source);
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(child), pointsTo));
-      if (path.posix.isAbsolute(pointsTo) || resolved === '..' || resolved.startsWith('../')) {
+      if (symlinkLeavesTree(child, pointsTo)) {
         skipped.push(child);
       } else {
         await symlink(pointsTo, target);

@@ -6,7 +6,8 @@ import { mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
 import path from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { sha256 } from '../core/digest.js';
-import { fsyncDir, randomSuffix, writeFileSynced } from '../fetch/durable-fs.js';
+import { isProcessAlive } from '../core/process-alive.js';
+import { fsyncDir, randomSuffix, writeFileSynced } from '../core/durable-fs.js';
 import { PublishError } from './errors.js';
 import {
   CODE_FILE,
@@ -104,15 +105,8 @@ function sumsText(entries: ReadonlyMap<string, Uint8Array>): string {
 async function removeAbandonedTemps(nameDir: string): Promise<void> {
   for (const entry of await readdir(nameDir).catch(() => [] as string[])) {
     if (!entry.startsWith(TEMP_PREFIX)) continue;
-    const pid = Number(entry.slice(TEMP_PREFIX.length).split('-')[0]);
-    let alive: boolean;
-    try {
-      process.kill(pid, 0);
-      alive = true;
-    } catch (error) {
-      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await rm(path.join(nameDir, entry), { recursive: true, force: true });
+    if (!isProcessAlive(Number(entry.slice(TEMP_PREFIX.length).split('-')[0])))
+      await rm(path.join(nameDir, entry), { recursive: true, force: true });
   }
 }
 

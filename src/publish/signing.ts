@@ -11,7 +11,7 @@ import {
 } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { randomSuffix, writeFileAtomic, writeFileSynced } from '../fetch/durable-fs.js';
+import { randomSuffix, writeFileAtomic, writeFileSynced } from '../core/durable-fs.js';
 import { PublishError } from './errors.js';
 
 export const SIGNING_KEY_FILE = 'signing-key.pem';

@@ -6,7 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { writeFileAtomic } from '../fetch/durable-fs.js';
+import { writeFileAtomic } from '../core/durable-fs.js';
 import { PublishError } from './errors.js';
 import { describeFailure, readRegularFile, SafeOpenError } from './safe-read.js';
 import { loadSigningKey, publicKeyFingerprint } from './signing.js';

@@ -11,7 +11,7 @@ import { connectEngine } from '../../container/index.js';
 import { buildOvmf } from '../../edk2/build.js';
 import { resolveBuildFlags, type BuildFlags } from '../../edk2/flags.js';
 import { acquireEdk2Source, type Edk2SourceSpec } from '../../edk2/source.js';
-import { writeFileAtomic } from '../../fetch/index.js';
+import { writeFileAtomic } from '../../core/durable-fs.js';
 import { readInputFile } from '../../fetch/read-input.js';
 import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 

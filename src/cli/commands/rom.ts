@@ -6,7 +6,7 @@ import { writeJson, writeLine } from '../context.js';
 import { sha256 } from '../../core/digest.js';
 import { OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
 import { hex } from '../../core/hex.js';
-import { writeFileAtomic } from '../../fetch/durable-fs.js';
+import { writeFileAtomic } from '../../core/durable-fs.js';
 import { readInputFile } from '../../fetch/read-input.js';
 import { assertGopDriver } from '../../formats/gop.js';
 import { optionRomPeBytes } from '../../formats/option-rom.js';

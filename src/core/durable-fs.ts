@@ -1,4 +1,4 @@
-// Durable file-system steps shared by the fetch, cache and publish layers: a file or
+// Durable file-system steps shared by the fetch, cache, publish and job layers: a file or
 // directory becomes visible under its final name only after its bytes are on disk.
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
