@@ -1,5 +1,34 @@
+// Lint configuration, and the layer boundaries of STYLE.md as rules: only
+// src/container imports dockerode and tar-stream, only src/fetch imports undici,
+// and the parsers (src/formats) and core types import no I/O. The boundaries
+// cover test/ too; test/lint-boundaries.test.ts checks that they still fire.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+const ENGINE = ['dockerode', 'tar-stream'].map((name) => ({
+  name,
+  message: 'only src/container imports the engine client and tar-stream: use src/container/index.ts',
+}));
+const HTTP = [{ name: 'undici', message: 'only src/fetch imports undici: use src/fetch/index.ts' }];
+const withNode = (names) => names.flatMap((name) => [name, `node:${name}`]);
+const IO = withNode(['fs', 'fs/promises', 'net', 'http', 'https', 'tls', 'dgram', 'child_process']).map(
+  (name) => ({ name, message: 'parsers and core types take bytes and do no I/O (STYLE.md)' }),
+);
+const PROCESS_AND_NETWORK = IO.filter(({ name }) => !/fs/.test(name));
+
+/** A no-restricted-imports setting refusing these modules and their subpaths. */
+const refuse = (...groups) => {
+  const paths = groups.flat();
+  return [
+    'error',
+    {
+      paths,
+      patterns: [
+        { group: paths.map(({ name }) => `${name}/*`), message: 'see the layer rules in eslint.config.js' },
+      ],
+    },
+  ];
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'artifacts/**', 'coverage/**', '.cache/**'] },
@@ -10,61 +39,44 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': 'off',
     },
   },
+  // Later blocks replace the rule for the files they match, so the narrowest comes last.
   {
-    // Parsers take bytes: no I/O in the firmware formats layer (STYLE.md).
-    files: ['src/formats/**/*.ts', 'src/core/**/*.ts'],
+    // Everywhere, tests, scripts and benchmarks included: the engine and HTTP clients stay in their layers.
+    files: ['**/*.{ts,mts,cts,js,mjs,cjs}'],
+    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP) },
+  },
+  {
+    files: ['src/container/**'],
+    rules: { 'no-restricted-imports': refuse(HTTP) },
+  },
+  {
+    files: ['src/fetch/**'],
+    rules: { 'no-restricted-imports': refuse(ENGINE) },
+  },
+  {
+    // Parsers take bytes: no I/O in the firmware formats layer or the core types. Their tests
+    // may read fixture files, still not through the engine or HTTP clients.
+    files: ['src/formats/**', 'src/core/**'],
     ignores: ['src/**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            'fs',
-            'node:fs',
-            'fs/promises',
-            'node:fs/promises',
-            'net',
-            'node:net',
-            'child_process',
-            'node:child_process',
-            'dockerode',
-            'undici',
-            'tar-stream',
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': refuse(IO, ENGINE, HTTP) },
   },
   {
     // core's file-system helpers (atomic directories, durable writes, pid liveness) do file I/O on
     // purpose; they still import no network, process or engine module.
     files: ['src/core/dir-store.ts', 'src/core/durable-fs.ts', 'src/core/process-alive.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            'net',
-            'node:net',
-            'child_process',
-            'node:child_process',
-            'dockerode',
-            'undici',
-            'tar-stream',
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': refuse(PROCESS_AND_NETWORK, ENGINE, HTTP) },
   },
   {
-    // Only the container layer talks to the engine; only the fetch layer imports undici.
-    files: ['src/**/*.ts'],
-    ignores: ['src/container/**', 'src/fetch/**', 'src/formats/**', 'src/core/**'],
+    // Exception: this test reads the build container's HostConfig and lists containers by label
+    // straight from the engine, the independent view of what the container layer asked for.
+    files: ['test/build.int.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['dockerode', 'undici'] }],
+      'no-restricted-imports': refuse(
+        ENGINE.filter(({ name }) => name !== 'dockerode'),
+        HTTP,
+      ),
     },
   },
 );

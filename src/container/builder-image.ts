@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { bootstrapBaseImage, debootstrapInputs, readProgress } from './debootstrap.js';
+import { isNotFound } from './engine-errors.js';
+import { imageName } from './podman-quirks.js';
 import { createPack, packHostTree, walkHostTree } from './tar.js';
 import type { BuilderImage, BuilderImageSpec } from './types.js';
 
@@ -18,17 +20,12 @@ export const BOOTSTRAP_REPOSITORY = 'localhost/ovmf-build/debian-base';
 export const CONTAINERFILE = 'Containerfile';
 const SHORT_DIGEST_LENGTH = 16;
 
-/** Podman's compat API refuses a bare 64-hex image id as a name; the digest form works everywhere. */
-export function imageName(ref: string): string {
-  return /^[0-9a-f]{64}$/.test(ref) ? `sha256:${ref}` : ref;
-}
-
 export async function imageIdOf(docker: Docker, ref: string): Promise<string | null> {
   try {
     const info = await docker.getImage(imageName(ref)).inspect();
     return info.Id;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) {
+    if (isNotFound(error)) {
       return null;
     }
     throw new OvmfBuildError('E_ENGINE_REQUEST_FAILED', `inspecting image ${ref} failed: ${String(error)}`, {

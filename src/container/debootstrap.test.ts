@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { debootstrapInputs, packRootfs, splitRef } from './debootstrap.js';
+import { debootstrapInputs, packRootfs } from './debootstrap.js';
 import { removeDanglingServices, SERVICE_DIR_PREFIX } from './private-service.js';
 
 let dir: string;
@@ -120,16 +120,6 @@ describe('bootstrapBaseImage', () => {
         'no Debian base image is available and bootstrapping one with debootstrap needs root: pull a base image ' +
         '(`podman pull debian:bookworm-slim`) or run this once as root',
     });
-  });
-});
-
-describe('splitRef', () => {
-  it.each([
-    ['localhost/ovmf-build/edk2-builder:0123', ['localhost/ovmf-build/edk2-builder', '0123']],
-    ['localhost:5000/x', ['localhost:5000/x', 'latest']],
-    ['debian:bookworm-slim', ['debian', 'bookworm-slim']],
-  ])('%s', (ref, parts) => {
-    expect(splitRef(ref)).toEqual(parts);
   });
 });
 

@@ -12,6 +12,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
 import { findMirror } from './apt-sources.js';
+import { rootfsImportOptions } from './podman-quirks.js';
 import type { AptSource } from './apt-sources.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
 import { createPack } from './tar.js';
@@ -247,13 +248,11 @@ export async function bootstrapBaseImage(options: BootstrapOptions): Promise<str
       }
     }
     const debootstrapMs = performance.now() - started;
-    const [repo] = splitRef(ref);
     const stream = (await docker.importImage(packRootfs(rootfs), {
-      repo: ref,
-      changes: 'CMD ["/bin/bash"]',
+      ...rootfsImportOptions(ref),
       ...(signal === undefined ? {} : { abortSignal: signal }),
     } as object)) as Readable;
-    await readProgress(stream, () => undefined, 'E_IMAGE_IMPORT_FAILED', `importing ${repo}`);
+    await readProgress(stream, () => undefined, 'E_IMAGE_IMPORT_FAILED', `importing ${ref}`);
     const image = await docker
       .getImage(ref)
       .inspect()
@@ -281,11 +280,4 @@ export async function bootstrapBaseImage(options: BootstrapOptions): Promise<str
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** 'a/b:tag' -> ['a/b', 'tag']; a ':' before the last '/' is a registry port. */
-export function splitRef(ref: string): [string, string] {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
 }

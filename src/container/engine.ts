@@ -1,15 +1,16 @@
 // connectEngine: finds (or starts) an engine and wraps it in the
 // ContainerEngine contract. The only place a Dockerode client is made.
-import os from 'node:os';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
-import { ensureBuilderImage, imageIdOf, imageName } from './builder-image.js';
+import { ensureBuilderImage, imageIdOf } from './builder-image.js';
 import { engineCandidates, MINIMUM_API_VERSION, probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { findOnPath, PrivatePodmanService, removeDanglingServices } from './private-service.js';
-import { isProcessAlive } from '../core/process-alive.js';
-import { LABEL_JOB, LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START, runContainer } from './run.js';
+import { engineStatus, unlessNotFound } from './engine-errors.js';
+import { LABEL_JOB, ownerIsGone } from './labels.js';
+import { imageName } from './podman-quirks.js';
+import { runContainer } from './run.js';
 import type {
   BuilderImage,
   BuilderImageSpec,
@@ -64,7 +65,7 @@ class DockerApiEngine implements ContainerEngine {
       await this.#docker.getImage(imageName(ref)).remove({ force });
       return 'removed';
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
+      const status = engineStatus(error);
       if (status === 404) return 'absent';
       // 409: a container (running or not) still uses the image.
       if (status === 409 && !force) return 'in-use';
@@ -118,28 +119,20 @@ class DockerApiEngine implements ContainerEngine {
           label,
         });
       });
-    const host = os.hostname();
     const removed: string[] = [];
     for (const summary of containers) {
-      const labels = summary.Labels;
-      const ownerPid = Number(labels[LABEL_OWNER_PID]);
-      const startLabel = labels[LABEL_OWNER_START];
-      const ownerStart = startLabel === undefined || startLabel === '' ? null : Number(startLabel);
-      const orphan = labels[LABEL_OWNER_HOST] === host && !isProcessAlive(ownerPid, ownerStart);
-      if (options.all !== true && !orphan) {
+      if (options.all !== true && !ownerIsGone(summary.Labels)) {
         continue;
       }
-      await this.#docker
-        .getContainer(summary.Id)
-        .remove({ force: true, v: true })
-        .then(
-          () => removed.push(summary.Id),
-          (error: { statusCode?: number }) => {
-            if (error.statusCode !== 404) {
-              throw error;
-            }
-          },
-        );
+      const gone = this.#docker.getContainer(summary.Id).remove({ force: true, v: true });
+      if (
+        (await unlessNotFound(
+          gone.then(() => true),
+          false,
+        )) === true
+      ) {
+        removed.push(summary.Id);
+      }
     }
     const sockets = removeDanglingServices();
     if (removed.length > 0 || sockets.length > 0) {

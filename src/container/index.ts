@@ -1,15 +1,4 @@
 // The container layer's public surface; everything else in src/container is internal.
 export { connectEngine } from './engine.js';
-export type {
-  BuilderImage,
-  BuilderImageSpec,
-  ConnectOptions,
-  ContainerEngine,
-  EngineInfo,
-  ImagePruneResult,
-  ImageRemoval,
-  InputDirectory,
-  InputFile,
-  RunResult,
-  RunSpec,
-} from './types.js';
+// types.ts is the layer's contract and nothing else: all of it is public.
+export type * from './types.js';

@@ -149,20 +149,12 @@ interface TreeEntry {
 export interface WalkOptions {
   /** Relative paths (files or whole directories, '/'-separated) left out. @default [] */
   readonly exclude?: readonly string[];
-  /**
-   * What to do with a symlink that is absolute or leaves the tree: refuse the
-   * whole input, or leave the link out (and report it in `skipped`).
-   * @default 'refuse'
-   */
-  readonly unsafeSymlinks?: 'refuse' | 'skip';
-  /** Receives each symlink left out by `unsafeSymlinks: 'skip'`. */
-  readonly skipped?: (relative: string, target: string) => void;
 }
 
 /**
  * Walks a host directory and returns its entries sorted by name: regular
  * files, directories, and symlinks whose relative target stays inside the
- * tree. Anything else (absolute or escaping symlinks unless skipped, sockets,
+ * tree. Anything else (absolute or escaping symlinks, sockets,
  * fifos, devices) raises E_INPUT_UNSAFE_ENTRY before a single byte is sent.
  */
 export async function walkHostTree(root: string, options: WalkOptions = {}): Promise<TreeEntry[]> {
@@ -202,10 +194,6 @@ export async function walkHostTree(root: string, options: WalkOptions = {}): Pro
       } else if (stat.isSymbolicLink()) {
         const target = await readlink(full);
         if (symlinkLeavesTree(relative, target)) {
-          if (options.unsafeSymlinks === 'skip') {
-            options.skipped?.(relative, target);
-            continue;
-          }
           throw new OvmfBuildError(
             'E_INPUT_UNSAFE_ENTRY',
             `input ${full} is a symlink to ${target}, outside the input directory`,

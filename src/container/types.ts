@@ -105,20 +105,17 @@ export interface InputFile {
   readonly mode?: number;
 }
 
-/** A host directory copied into the container (tar-streamed through putArchive) before start. */
+/**
+ * A host directory copied into the container (tar-streamed through putArchive) before
+ * start. A symlink that is absolute or leaves the tree refuses the whole input with
+ * E_INPUT_UNSAFE_ENTRY before a byte is sent: exclude it.
+ */
 export interface InputDirectory {
   readonly hostDir: string;
   /** Absolute directory inside the container; created if missing. */
   readonly containerDir: string;
   /** Relative paths (files or whole directories, '/'-separated) left out. @default [] */
   readonly exclude?: readonly string[];
-  /**
-   * A symlink that is absolute or leaves the tree (EDK2 has one:
-   * EmulatorPkg/Unix/Host/X11IncludeHack -> /opt/X11/include) refuses the
-   * whole input with E_INPUT_UNSAFE_ENTRY, or is left out and logged.
-   * @default 'refuse'
-   */
-  readonly unsafeSymlinks?: 'refuse' | 'skip';
 }
 
 export interface RunSpec {

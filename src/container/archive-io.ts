@@ -1,0 +1,137 @@
+// Archives in and out of a build container: every input (files and host trees)
+// in one putArchive extracted at '/', owned by the builder user, and the
+// outputs fetched with getArchive into memory, bounded and refused when unsafe.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { OvmfBuildError } from '../core/errors.js';
+import { engineFailure, isNotFound, unlessNotFound } from './engine-errors.js';
+import { createPack, extractInMemory, packBytes, packDirectory, packHostTree, walkHostTree } from './tar.js';
+import type { RunSpec } from './types.js';
+
+/** The builder image's `builder` user: inputs are writable by the build. */
+const BUILDER_OWNER = { uid: 1000, gid: 1000 };
+const DEFAULT_MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
+
+/** Directories that must be created (not already in the image) for the inputs, parents first. */
+async function missingDirectories(container: Docker.Container, wanted: readonly string[]): Promise<string[]> {
+  const known = new Map<string, boolean>([['/', true]]);
+  const exists = async (dir: string): Promise<boolean> => {
+    const cached = known.get(dir);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const present = await unlessNotFound(
+      container.infoArchive({ path: dir }).then(() => true),
+      false,
+    );
+    known.set(dir, present);
+    return present;
+  };
+  const missing = new Set<string>();
+  for (const dir of wanted) {
+    const chain: string[] = [];
+    for (let d = path.posix.normalize(dir); d !== '/'; d = path.posix.dirname(d)) {
+      chain.unshift(d);
+    }
+    for (const d of chain) {
+      if (missing.has(d)) {
+        continue;
+      }
+      // A missing parent means every child is missing too: no need to ask.
+      const parentMissing = missing.has(path.posix.dirname(d));
+      if (parentMissing || !(await exists(d))) {
+        missing.add(d);
+      }
+    }
+  }
+  return [...missing].sort();
+}
+
+/** Puts all inputs in one archive extracted at '/', owned by uid/gid 1000; existing directories are left as they are. */
+export async function putInputs(container: Docker.Container, spec: RunSpec): Promise<void> {
+  const files = spec.files ?? [];
+  const directories = spec.directories ?? [];
+  if (files.length === 0 && directories.length === 0) {
+    return;
+  }
+  // Walk every host tree first: an unsafe entry is refused before any byte reaches the container.
+  const trees = await Promise.all(
+    directories.map(async (dir) => ({
+      dir,
+      entries: await walkHostTree(dir.hostDir, { exclude: dir.exclude ?? [] }),
+    })),
+  );
+  const wanted = [
+    ...files.map((file) => path.posix.dirname(file.path)),
+    ...directories.map((dir) => path.posix.normalize(dir.containerDir)),
+  ];
+  const missing = await missingDirectories(container, wanted);
+  const pack = createPack();
+  const fill = async (): Promise<void> => {
+    for (const dir of missing) {
+      await packDirectory(pack, dir.slice(1), 0o755, BUILDER_OWNER);
+    }
+    for (const file of files) {
+      await packBytes(pack, file.path.slice(1), file.data, file.mode ?? 0o644, BUILDER_OWNER);
+    }
+    for (const { dir, entries } of trees) {
+      await packHostTree(
+        pack,
+        dir.hostDir,
+        entries,
+        path.posix.normalize(dir.containerDir).slice(1),
+        BUILDER_OWNER,
+      );
+    }
+  };
+  fill().then(
+    () => pack.finalize(),
+    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
+  );
+  await container.putArchive(pack as unknown as NodeJS.ReadableStream, {
+    path: '/',
+    ...(spec.signal === undefined ? {} : { abortSignal: spec.signal }),
+  });
+}
+
+/**
+ * Fetches `spec.outputs` into memory, keyed by path relative to each output's parent.
+ * Throws E_CONTAINER_OUTPUT_MISSING, E_CONTAINER_OUTPUT_DUPLICATE (one name from two
+ * outputs), or the archive's own E_ARCHIVE_* errors.
+ */
+export async function fetchOutputs(
+  container: Docker.Container,
+  spec: RunSpec,
+): Promise<Map<string, Uint8Array>> {
+  const outputs = new Map<string, Uint8Array>();
+  let remaining = spec.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  for (const outputPath of spec.outputs ?? []) {
+    const details = { path: outputPath, containerId: container.id };
+    let stream: Readable;
+    try {
+      stream = (await container.getArchive({ path: outputPath })) as Readable;
+    } catch (error) {
+      throw isNotFound(error)
+        ? new OvmfBuildError(
+            'E_CONTAINER_OUTPUT_MISSING',
+            `output ${outputPath} does not exist in the container`,
+            details,
+          )
+        : engineFailure('E_CONTAINER_OUTPUT_FAILED', `fetching output ${outputPath}`, error, details);
+    }
+    const files = await extractInMemory(stream, { maxTotalBytes: remaining });
+    for (const [name, data] of files) {
+      if (outputs.has(name)) {
+        throw new OvmfBuildError(
+          'E_CONTAINER_OUTPUT_DUPLICATE',
+          `output entry \`${name}\` appears in two outputs`,
+          { entry: name, reason: 'duplicate entry' },
+        );
+      }
+      outputs.set(name, data);
+      remaining -= data.byteLength;
+    }
+  }
+  return outputs;
+}
