@@ -17,11 +17,9 @@ export type {
   CacheEntryRecord,
   CacheListing,
   CacheLookup,
-  GcOptions,
-  GcRemoval,
-  GcReport,
-  MissExplanation,
 } from './store.js';
+export type { GcOptions, GcRemoval, GcReport } from './gc.js';
+export type { MissExplanation } from './why.js';
 export { buildCacheDir, userCacheDir, userConfigDir, userStateDir } from './paths.js';
 export { getOrBuild } from './get-or-build.js';
 export type { BuildOutput, GetOrBuildOptions, GetOrBuildResult } from './get-or-build.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { SAMPLE_KEY_DETAILS as DETAILS } from '../../test/cache-key-details.js';
 import {
   abbreviate,
   canonicalJson,
@@ -8,19 +9,6 @@ import {
   diffDetails,
   type CacheKeyDetails,
 } from './key.js';
-
-const DETAILS: CacheKeyDetails = {
-  edk2Source: 'a'.repeat(64),
-  overlay: 'b'.repeat(64),
-  builderImage: `sha256:${'c'.repeat(64)}`,
-  flags: 'd'.repeat(64),
-  target: 'DEBUG',
-  gop: 'e'.repeat(64),
-  vbt: '3f1c2a9b'.repeat(8),
-  machine: 'q35',
-  rom: 'f'.repeat(64),
-  buildLogicVersion: '1',
-};
 
 describe('canonicalJson', () => {
   it('sorts keys at every level and drops undefined', () => {

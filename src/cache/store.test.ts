@@ -3,21 +3,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:f
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { computeCacheKey, type CacheKeyDetails } from './key.js';
+import { SAMPLE_KEY_DETAILS as DETAILS } from '../../test/cache-key-details.js';
+import { computeCacheKey } from './key.js';
 import { CacheStore } from './store.js';
 
-const DETAILS: CacheKeyDetails = {
-  edk2Source: 'a'.repeat(64),
-  overlay: 'b'.repeat(64),
-  builderImage: `sha256:${'c'.repeat(64)}`,
-  flags: 'd'.repeat(64),
-  target: 'DEBUG',
-  gop: 'e'.repeat(64),
-  vbt: '3f1c2a9b'.repeat(8),
-  machine: 'q35',
-  rom: 'f'.repeat(64),
-  buildLogicVersion: '1',
-};
 const KEY = computeCacheKey(DETAILS);
 const CODE = new Uint8Array(4096).map((_, i) => i & 0xff);
 const VARS = new Uint8Array(1024).fill(0xff);

@@ -101,6 +101,21 @@ export async function discardDir(dir: string): Promise<void> {
   await rm(aside, { recursive: true, force: true });
 }
 
+/**
+ * Bytes under `target`, links not followed: a symlink counts as itself, so a link to a
+ * parent directory (a loop) or to a huge tree elsewhere cannot hang or inflate a listing.
+ */
+export async function treeSize(target: string): Promise<number> {
+  const info = await lstat(target).catch(() => null);
+  if (info === null) return 0;
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const name of await readdir(target).catch(() => [] as string[])) {
+    total += await treeSize(path.join(target, name));
+  }
+  return total;
+}
+
 async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, 'r');
   try {
