@@ -64,9 +64,16 @@ describe('recipes', () => {
   it('every recipe pins corpus files by URL and sha256, and builds from a mirror of the URLs', async () => {
     const files = (await readdir(RECIPES_DIR)).filter((f) => f.endsWith('.json')).sort();
     expect(files).toEqual([
+      'alderlake-n.json',
+      'alderlake-s.json',
       'alderlake.json',
+      'broadwell.json',
+      'coffeelake.json',
       'cometlake.json',
       'haswell.json',
+      'kabylake.json',
+      'raptorlake-s.json',
+      'rocketlake.json',
       'skylake.json',
       'tigerlake.json',
     ]);
@@ -98,7 +105,7 @@ describe('recipes', () => {
       expect([file, recipe.devices]).toEqual([file, platform?.deviceIds.map((id) => `8086:${id}`)]);
       expect([file, (manifest.inputs as unknown as { warnings: unknown }).warnings]).toEqual([file, []]);
     }
-    expect(backend.builds).toBe(5);
+    expect(backend.builds).toBe(12);
   });
 
   it('refuses bytes that do not match the pinned digest (E_DOWNLOAD_DIGEST_MISMATCH, exit 7)', async () => {

@@ -16,6 +16,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ command: Command }>>> = 
   rom: () => import('./commands/rom.js'),
   cache: () => import('./commands/cache.js'),
   cleanup: () => import('./commands/cleanup.js'),
+  nightly: () => import('./commands/nightly.js'),
 };
 
 /** `ovmf-build --gop x --vbt y` (no sub-command) is the main job. */
@@ -40,6 +41,7 @@ function usage(): string {
     '  rom --gop <file> --device 8086:XXXX    make a PCI option ROM from a GOP driver',
     '  cache ls|gc|why                        show, clean or explain the build cache',
     '  cleanup                                remove containers left by crashed runs',
+    '  nightly [recipe dir]                   build, verify and publish every recipe (nightly matrix)',
     '',
     'Run `ovmf-build <command> --help` for the options of a command.',
   ].join('\n');

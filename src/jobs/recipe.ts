@@ -2,6 +2,7 @@
 // e.g. nightly builds. Each input is a URL pinned by sha256 (raw GitHub URLs at a commit),
 // or a local path. A mirror base URL can replace the GitHub origin (tests serve the same
 // bytes from a local server; air-gapped sites from their own).
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { InputSpec } from '../fetch/index.js';
@@ -109,4 +110,47 @@ export async function loadRecipe(file: string, options: { readonly baseUrl?: str
     ...(machine === undefined ? {} : { machine }),
     ...(flags === undefined ? {} : { flags: flags as Recipe['flags'] & object }),
   };
+}
+
+export interface RecipeFile {
+  readonly file: string;
+  readonly recipe: Recipe;
+}
+
+/**
+ * Every `*.json` recipe of a directory, by file name: the nightly matrix. A directory
+ * without recipes, or two recipes with one name (they would share artifact names and job
+ * ids), is a usage error.
+ */
+export async function loadRecipeDir(
+  dir: string,
+  options: { readonly baseUrl?: string } = {},
+): Promise<RecipeFile[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((entry) => entry.name.endsWith('.json') && !entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
+  } catch (error) {
+    throw new UsageError(`cannot read the recipe directory ${dir}: ${(error as Error).message}`, {
+      recipeDir: dir,
+    });
+  }
+  if (names.length === 0) throw new UsageError(`no recipes (*.json) in ${dir}`, { recipeDir: dir });
+  const loaded: RecipeFile[] = [];
+  const byName = new Map<string, string>();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const recipe = await loadRecipe(file, options);
+    const other = byName.get(recipe.name);
+    if (other !== undefined) {
+      throw new UsageError(`recipes ${other} and ${file} are both named ${recipe.name}`, {
+        recipe: recipe.name,
+      });
+    }
+    byName.set(recipe.name, file);
+    loaded.push({ file, recipe });
+  }
+  return loaded;
 }

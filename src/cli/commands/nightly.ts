@@ -1,0 +1,197 @@
+// `ovmf-build nightly`: every recipe of a directory through the same job as the main command
+// (cache, build, verify, publish), on the embedded runner of src/nightly (issue 11). This file
+// wires the runner to the real job; the runner itself knows nothing of EDK2.
+import path from 'node:path';
+import { parseCommandArgs } from '../args.js';
+import type { Command, CommandContext } from '../context.js';
+import { writeJson, writeLine } from '../context.js';
+import { isOvmfBuildError, UsageError } from '../../core/errors.js';
+import { userStateDir } from '../../cache/paths.js';
+import { openJobLog, newJobId } from '../../jobs/job-logger.js';
+import { requestKey, runOvmfJob } from '../../jobs/ovmf-job.js';
+import { RealBackend } from '../../jobs/real-backend.js';
+import type { JobBackend } from '../../jobs/backend.js';
+import { loadRecipeDir, type Recipe } from '../../jobs/recipe.js';
+import { createNightlyProgress } from '../../nightly/progress.js';
+import { runNightly } from '../../nightly/runner.js';
+import { renderSystemdUnits } from '../../nightly/systemd.js';
+import type { NightlyJob } from '../../nightly/types.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { parseJobRequest, toolVersion } from './ovmf.js';
+
+const OPTIONS = {
+  'base-url': { type: 'string' },
+  concurrency: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  'print-systemd': { type: 'boolean' },
+  'on-calendar': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = [
+  'usage: ovmf-build nightly [RECIPE_DIR] [--base-url URL] [--concurrency N] [--out DIR] [--json]',
+  '       ovmf-build nightly --print-systemd [RECIPE_DIR] [--base-url URL] [--out DIR] [--on-calendar SPEC] [--json]',
+  '',
+  'Builds every recipe (*.json) of RECIPE_DIR (default: the recipes/ of this installation)',
+  'like the main command: cache, build, verify, publish. Identical inputs are a cache hit, so',
+  'a rerun of a finished night only reports cache hits. Job state, locks and each run',
+  "(summary.json, summary.md) live under the state directory's nightly/. Two runs at once build",
+  'each job once; a run after a crash finishes what the dead one left. Failures of download,',
+  'engine or EDK2 build (exit 7, 8, 9) are retried up to 3 attempts; others are not.',
+  'Exits 0 when every recipe succeeded, else with the exit code of the first failed recipe.',
+  '',
+  'options:',
+  '  --base-url <url>          fetch recipe URLs from this mirror of raw.githubusercontent.com',
+  '  --concurrency <n>         builds at once on this engine (default 1)',
+  '  --out <dir>               artifact store (default ./artifacts)',
+  '  --json                    print the summary as JSON on stdout, no progress',
+  '  --print-systemd           print a service and a timer unit (systemctl --user) and exit',
+  "  --on-calendar <spec>      the timer's OnCalendar= (default *-*-* 02:30:00)",
+].join('\n');
+
+/** recipes/ beside src/ and dist/: the recipes shipped with the package. */
+const DEFAULT_RECIPE_DIR = path.resolve(import.meta.dirname, '..', '..', '..', 'recipes');
+
+function concurrencyOf(value: string | undefined): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 64) {
+    throw new UsageError(`--concurrency must be a whole number from 1 to 64, got \`${value}\``, {
+      concurrency: value,
+    });
+  }
+  return n;
+}
+
+/** The real per-recipe job: the main command's request parsing, key and job. */
+function realJob(
+  ctx: CommandContext,
+  files: ReadonlyMap<string, string>,
+  passThrough: readonly string[],
+  backend: JobBackend,
+  runId: string,
+): NightlyJob {
+  const request = async (recipe: Recipe) => {
+    const file = files.get(recipe.name) as string;
+    return (await parseJobRequest(['--recipe', file, ...passThrough], ctx.cwd)).options;
+  };
+  const common = (recipe: Recipe, signal: AbortSignal) => ({
+    env: ctx.env,
+    cwd: ctx.cwd,
+    signal,
+    backend,
+    jobId: `${runId}-${recipe.name}`,
+  });
+  return {
+    key: async (recipe, stage) => {
+      const { key } = await requestKey({
+        ...(await request(recipe)),
+        ...common(recipe, stage.signal),
+        logger: stage.logger,
+      });
+      return key.value;
+    },
+    run: async (recipe, stage) => {
+      const result = await runOvmfJob({
+        ...(await request(recipe)),
+        ...common(recipe, stage.signal),
+        logger: stage.logger,
+        toolVersion: await toolVersion(),
+        onEvent: (event) => {
+          if (event.type === 'phase') stage.onPhase(event.phase);
+        },
+      });
+      return { cacheHit: result.cacheHit, version: result.version, artifactDir: result.artifactDir };
+    },
+  };
+}
+
+/** Runs the command; `backend` is a parameter so tests can give a stand-in build. */
+export async function runNightlyCommand(ctx: CommandContext, backend: JobBackend): Promise<number> {
+  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
+  if (values.help === true) {
+    writeLine(ctx.stdout, USAGE);
+    return EXIT.ok;
+  }
+  if (positionals.length > 1) throw new UsageError('give at most one recipe directory');
+  const json = values.json === true;
+  const recipeDir = positionals[0] === undefined ? DEFAULT_RECIPE_DIR : path.resolve(ctx.cwd, positionals[0]);
+  const baseUrl = values['base-url'];
+  if (baseUrl !== undefined && !/^https?:\/\/[^/]/.test(baseUrl)) {
+    throw new UsageError(`--base-url must be an http(s) URL, got \`${baseUrl}\``);
+  }
+  const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
+  const passThrough = [...(baseUrl === undefined ? [] : ['--source-base-url', baseUrl]), '--out', outDir];
+  if (values['print-systemd'] === true) {
+    const units = renderSystemdUnits({
+      execStart: [
+        process.execPath,
+        path.resolve(process.argv[1] ?? 'ovmf-build'),
+        'nightly',
+        recipeDir,
+        ...(baseUrl === undefined ? [] : ['--base-url', baseUrl]),
+        '--out',
+        outDir,
+      ],
+      workingDirectory: ctx.cwd,
+      ...(values['on-calendar'] === undefined ? {} : { onCalendar: values['on-calendar'] }),
+    });
+    if (json) writeJson(ctx.stdout, units);
+    else {
+      writeLine(ctx.stdout, `# ~/.config/systemd/user/${units.serviceName}`);
+      writeLine(ctx.stdout, units.service);
+      writeLine(ctx.stdout, `# ~/.config/systemd/user/${units.timerName}`);
+      writeLine(ctx.stdout, units.timer);
+      writeLine(
+        ctx.stdout,
+        `# then: systemctl --user daemon-reload && systemctl --user enable --now ${units.timerName}`,
+      );
+      writeLine(ctx.stdout, '#       loginctl enable-linger $USER   (run while you are logged out)');
+    }
+    return EXIT.ok;
+  }
+  const concurrency = concurrencyOf(values.concurrency);
+  const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
+  const runId = newJobId();
+  const log = openJobLog(ctx.env, `nightly-${runId}`);
+  const progress = json ? undefined : createNightlyProgress({ stream: ctx.stderr });
+  if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
+  try {
+    const { summary, files } = await runNightly({
+      recipes: recipes.map((r) => r.recipe),
+      job: realJob(ctx, new Map(recipes.map((r) => [r.recipe.name, r.file])), passThrough, backend, runId),
+      stateDir: userStateDir(ctx.env),
+      exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
+      signal: ctx.signal,
+      logger: log.logger,
+      runId,
+      concurrency,
+      ...(progress === undefined ? {} : { onEvent: progress.onEvent }),
+    });
+    if (json) writeJson(ctx.stdout, { ...summary, files, logFile: log.logFile });
+    else {
+      for (const r of summary.recipes) {
+        const what =
+          r.status === 'failed'
+            ? `failed ${r.errorCode}: ${r.message}`
+            : `${r.cache === 'hit' ? 'cache hit' : 'built'} ${r.artifactDir}`;
+        writeLine(ctx.stdout, `${r.recipe.padEnd(14)} ${what}`);
+      }
+      writeLine(ctx.stdout, `summary: ${files.markdown}`);
+    }
+    const firstFailed = summary.recipes.find((r) => r.status === 'failed');
+    return firstFailed === undefined ? EXIT.ok : (firstFailed.exitCode ?? EXIT.failure);
+  } finally {
+    progress?.stop();
+    await backend.dispose();
+    log.close();
+  }
+}
+
+export const command: Command = {
+  name: 'nightly',
+  summary: 'build, verify and publish every recipe (the nightly matrix)',
+  usage: USAGE,
+  run: (ctx) => runNightlyCommand(ctx, new RealBackend()),
+};
