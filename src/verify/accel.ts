@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { AbortError, throwIfAborted } from '../core/errors.js';
+import { VerificationError } from './errors.js';
 import { buildQemuArgs, type QemuAccelerator } from './qemu.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
@@ -59,6 +60,49 @@ export function findKvmFailure(stderr: string): string | undefined {
   const init = /failed to initialize kvm: ([^\n]*)/i.exec(stderr);
   if (init !== null) return `failed to initialize kvm: ${(init[1] ?? '').trim()}`;
   return undefined;
+}
+
+/**
+ * Why a run under KVM is to be given up, or undefined: a KVM failure on stderr, or no output at
+ * all (`silent`) after `noOutputMs`. A failing KVM leaves QEMU running with the vCPU stopped, and
+ * a working one prints SEC's first lines within milliseconds (BUILD-NOTES, "QEMU on these
+ * machines"), so waiting for the boot would only run into the timeout.
+ */
+export function findKvmStall(
+  stderr: string,
+  silent: boolean,
+  elapsedMs: number,
+  noOutputMs: number,
+): string | undefined {
+  const failure = findKvmFailure(stderr);
+  if (failure !== undefined || !silent || elapsedMs < noOutputMs) return failure;
+  return `no output on either console within ${noOutputMs} ms (the vCPU stopped)`;
+}
+
+export interface TcgRetry<R> {
+  /** The run that gave the verdict. */
+  readonly run: R;
+  /** The KVM run given up before it, and why. */
+  readonly failedKvm?: { readonly reason: string; readonly run: R };
+}
+
+/**
+ * Runs `attempt` under `accelerator`; when that was KVM and `kvmFailureOf` says KVM failed,
+ * `onKvmFailure` runs (it records the failure, or throws to refuse the retry when KVM was
+ * forced) and the attempt runs once more under TCG. The one retry of the boot check and the
+ * IGD check.
+ */
+export async function retryUnderTcg<R>(
+  accelerator: QemuAccelerator,
+  attempt: (accelerator: QemuAccelerator) => Promise<R>,
+  kvmFailureOf: (run: R) => string | undefined,
+  onKvmFailure: (reason: string, run: R) => Promise<void> | void,
+): Promise<TcgRetry<R>> {
+  const first = await attempt(accelerator);
+  const reason = accelerator === 'kvm' ? kvmFailureOf(first) : undefined;
+  if (reason === undefined) return { run: first };
+  await onKvmFailure(reason, first);
+  return { run: await attempt('tcg'), failedKvm: { reason, run: first } };
 }
 
 export type KvmDeviceCheck = { readonly usable: true } | { readonly usable: false; readonly reason: string };
@@ -216,7 +260,7 @@ export async function readQemuVersion(
   const finished = await output.exited.finally(() => clearTimeout(timer));
   const first = output.stdout().split('\n')[0]?.trim() ?? '';
   if (output.failed() !== undefined || finished.code !== 0 || first === '') {
-    throw new OvmfBuildError(
+    throw new VerificationError(
       'E_BOOT_QEMU_FAILED',
       `${binary} -version failed (code ${String(finished.code)}): ${output.stderr().trim() || String(output.failed()?.message ?? 'no output')}`,
       { binary, exitCode: finished.code, stderr: output.stderr() },
@@ -309,7 +353,7 @@ export async function probeKvm(options: KvmProbeOptions): Promise<KvmProbeResult
         if (log.includes(KVM_PROBE_MARKER)) verdict = { kvmWorks: true, reason: '' };
         else if (failure !== undefined) verdict = { kvmWorks: false, reason: failure };
         else if (output.failed() !== undefined) {
-          throw new OvmfBuildError(
+          throw new VerificationError(
             'E_BOOT_QEMU_FAILED',
             `cannot start ${options.qemuBinary}: ${String(output.failed()?.message)}`,
             { binary: options.qemuBinary },
@@ -384,7 +428,7 @@ export async function chooseAccelerator(options: ChooseAcceleratorOptions): Prom
   const device = await checkKvmDevice(kvmDevice);
   if (!device.usable) {
     if (mode === 'kvm') {
-      throw new OvmfBuildError(
+      throw new VerificationError(
         'E_BOOT_KVM_UNAVAILABLE',
         `--accel kvm, but KVM cannot be used: ${device.reason}; use --accel auto or --accel tcg`,
         { kvmDevice, reason: device.reason },

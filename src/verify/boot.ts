@@ -1,41 +1,36 @@
 // Boot verification: start a built OVMF in QEMU and prove from its DEBUG log that the DXE
 // dispatcher loaded our GOP driver and our policy driver and that the boot reached BDS
-// (the check in BUILD-NOTES "Proving a driver loaded"). QEMU stops as soon as `[Bds] Entry`
-// has appeared plus a short grace, so the shell's 5 s countdown is never waited for.
-import { constants as fsConstants } from 'node:fs';
-import { access, chmod, copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+// (the check in BUILD-NOTES "Proving a driver loaded"). This file is the orchestration:
+// options, the accelerator (with one TCG retry when KVM fails), a private copy of the variable
+// store per attempt, and the result. One boot is boot-run.ts; the verdict is boot-verdict.ts.
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { userStateDir } from '../cache/paths.js';
-import { AbortError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { throwIfAborted } from '../core/errors.js';
 import { isGuidString } from '../core/guid.js';
-import {
-  BDS_ENTRY_MARKER,
-  findLoadedDriver,
-  parseDebugLog,
-  splitLogLines,
-  type DebugLogSummary,
-} from './debug-log.js';
+import { parseDebugLog, type DebugLogSummary } from './debug-log.js';
 import {
   chooseAccelerator,
-  findKvmFailure,
   isAccelMode,
   recordKvmBootFailure,
+  retryUnderTcg,
   type AccelMode,
   type SpawnProcess,
 } from './accel.js';
+import { runBoot, type BootRun, type BootRunSettings } from './boot-run.js';
+import { bootLogOf, bootRunFailure, evaluateBootLog } from './boot-verdict.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import {
-  buildQemuArgs,
+  checkPositiveOptions,
+  checkReadableInput,
+  copyVarsStore,
   findQemu,
   type QemuAccelerator,
-  type QemuBootPlan,
   type QemuMachine,
 } from './qemu.js';
-import { GrowingFile, startQemu } from './qemu-process.js';
 
 export type BootLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
 
@@ -167,77 +162,6 @@ export interface BootAccelerator {
   readonly failedKvmBootMs?: number;
 }
 
-export interface ExpectedDriver {
-  /** Used in messages: `GOP driver`, `policy driver`. */
-  readonly role: string;
-  readonly guid: string;
-}
-
-export interface BootEvaluation {
-  readonly passed: boolean;
-  readonly failures: string[];
-  readonly info: string[];
-}
-
-/**
- * The verdict on a parsed log: each expected driver was dispatched, its image loaded and
- * did not fail to start, nothing ASSERTed, BDS was reached, and our policy driver (when
- * it printed its VBT line) found the VBT of the expected size.
- */
-export function evaluateBootLog(
-  summary: DebugLogSummary,
-  expected: readonly ExpectedDriver[],
-  options: { readonly vbtSizeInBytes?: number } = {},
-): BootEvaluation {
-  const failures: string[] = [];
-  const info: string[] = [];
-  const ours = new Set(expected.map((driver) => driver.guid.toUpperCase()));
-  for (const { role, guid } of expected) {
-    const wanted = guid.toUpperCase();
-    const loaded = findLoadedDriver(summary, wanted);
-    if (loaded === undefined) {
-      failures.push(`${role} ${wanted} was not dispatched: no "Loading driver ${wanted}" line`);
-    } else if (loaded.imageBase === undefined && summary.imageLoadLineCount > 0) {
-      failures.push(`${role} ${wanted} was dispatched (line ${loaded.line}) but its image did not load`);
-    }
-    for (const entry of summary.notLoaded.filter((item) => item.guid === wanted)) {
-      failures.push(`${role} ${wanted} was discovered but not loaded (line ${entry.line})`);
-    }
-    for (const entry of summary.startFailures.filter((item) => item.guid === wanted)) {
-      failures.push(`${role} ${wanted} failed to start: ${entry.status} (line ${entry.line})`);
-    }
-  }
-  for (const entry of summary.asserts) failures.push(`ASSERT at line ${entry.line}: ${entry.text}`);
-  if (!summary.reachedBds) failures.push(`the boot did not reach BDS: no "${BDS_ENTRY_MARKER}" line`);
-  const vbt = summary.policyVbt;
-  if (vbt !== undefined && !vbt.found) {
-    failures.push(`the policy driver did not find VBT file ${vbt.guid}: ${vbt.status} (line ${vbt.line})`);
-  } else if (
-    vbt !== undefined &&
-    options.vbtSizeInBytes !== undefined &&
-    vbt.sizeInBytes !== options.vbtSizeInBytes
-  ) {
-    failures.push(
-      `the policy driver found a VBT of ${vbt.sizeInBytes} bytes, expected ${options.vbtSizeInBytes} (line ${vbt.line})`,
-    );
-  }
-  for (const entry of summary.notLoaded.filter((item) => !ours.has(item.guid))) {
-    info.push(
-      `${entry.smm ? 'SMM driver' : 'driver'} ${entry.guid} was discovered but not loaded (line ${entry.line})`,
-    );
-  }
-  for (const entry of summary.startFailures.filter(
-    (item) => item.guid === undefined || !ours.has(item.guid),
-  )) {
-    info.push(
-      `image ${entry.guid ?? `at 0x${entry.imageBase}`} failed to start: ${entry.status} (line ${entry.line})`,
-    );
-  }
-  if (vbt?.found === true)
-    info.push(`policy driver: VBT found, ${vbt.sizeInBytes} bytes, signature "${vbt.signature}"`);
-  return { passed: failures.length === 0, failures, info };
-}
-
 /** Throws E_BOOT_CHECK_FAILED listing the failures when a boot did not pass. */
 export function assertBootPassed(result: BootVerification): void {
   if (result.passed) return;
@@ -258,184 +182,8 @@ const DEFAULTS = {
   kvmNoOutputMs: 10_000,
 } as const;
 
-const LAST_LINES = 30;
-/**
- * Text the boot manager prints on the serial console in every build, RELEASE included. A
- * BdsDxe line counts only once complete, so the last lines reported are whole lines.
- */
-const SERIAL_BDS_RE = /BdsDxe: [^\n]*\n|Shell> |UEFI Interactive Shell/;
-/**
- * A complete ASSERT line (PlatformDebugLibIoPort: "ASSERT <file>(<line>): <expression>"). A DEBUG
- * OVMF dead-loops after it (PcdDebugPropertyMask), so waiting for BDS would only run into the timeout.
- */
-const ASSERT_LINE_RE = /^ASSERT [^\n]*\n/m;
-/** DEBUG lines that show a DEBUG_ON_SERIAL_PORT build. */
-const SERIAL_DEBUG_RE = /^Loading (?:driver|PEIM) /m;
-
-function checkPositive(name: string, value: number | undefined): void {
-  if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
-    throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\``);
-  }
-}
-
 function checkGuid(name: string, value: string): void {
   if (!isGuidString(value)) throw new TypeError(`Expected \`${name}\` to be a GUID string, got \`${value}\``);
-}
-
-async function checkReadable(file: string, role: string): Promise<void> {
-  try {
-    await access(file, fsConstants.R_OK);
-  } catch (error) {
-    throw new OvmfBuildError(
-      'E_INPUT_NOT_FOUND',
-      `${role} ${file} does not exist or cannot be read`,
-      { path: file },
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-type RunOutcome =
-  'bds' | 'exited' | 'timeout' | 'no-debug-output' | 'too-large' | 'aborted' | 'assert' | 'kvm-failed';
-
-interface QemuRun {
-  readonly outcome: RunOutcome;
-  readonly debugText: string;
-  readonly serialText: string;
-  readonly stderr: string;
-  readonly exitCode: number | null;
-  readonly exitSignal: NodeJS.Signals | null;
-  readonly durationMs: number;
-  readonly timeToBdsMs?: number;
-  /** Why the KVM run was given up (outcome `kvm-failed`). */
-  readonly kvmFailure?: string;
-}
-
-interface RunSettings {
-  readonly timeoutMs: number;
-  readonly bdsGraceMs: number;
-  readonly noDebugOutputMs: number;
-  readonly pollIntervalMs: number;
-  readonly maxLogBytes: number;
-  readonly kvmNoOutputMs: number;
-}
-
-function lastLines(text: string, count = LAST_LINES): string[] {
-  return splitLogLines(text).slice(-count);
-}
-
-/** The serial console carries the text console's ANSI escapes (colour, cursor moves). */
-function withoutAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '');
-}
-
-async function runQemu(
-  binary: string,
-  args: readonly string[],
-  plan: QemuBootPlan,
-  settings: RunSettings,
-  signal: AbortSignal | undefined,
-  logger: BootLogger | undefined,
-): Promise<QemuRun> {
-  const qemu = startQemu(binary, args);
-  const { child, exited, startedAt: started } = qemu;
-  const debugLog = new GrowingFile(plan.debugLogPath);
-  const serialLog = new GrowingFile(plan.serialLogPath);
-  let bdsSeenAt: number | undefined;
-  let outcome: RunOutcome | undefined;
-  let searchedUpTo = 0;
-  let assertSeen = false;
-  /** Start of the first line not yet searched for an ASSERT (an incomplete line is searched again). */
-  let assertFrom = 0;
-  let kvmFailure: string | undefined;
-  const watchKvm = plan.accelerator === 'kvm';
-  const wake = new AbortController();
-  const onAbort = (): void => wake.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  void exited.then(onAbort);
-  try {
-    while (outcome === undefined) {
-      if (!wake.signal.aborted) {
-        await sleep(settings.pollIntervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
-      }
-      if (qemu.spawnError() !== undefined) break;
-      await debugLog.poll();
-      await serialLog.poll();
-      const elapsedMs = performance.now() - started;
-      if (bdsSeenAt === undefined) {
-        const debugText = debugLog.text;
-        const from = Math.max(0, searchedUpTo - BDS_ENTRY_MARKER.length);
-        if (debugText.includes(BDS_ENTRY_MARKER, from) || serialLog.text.includes(BDS_ENTRY_MARKER)) {
-          bdsSeenAt = elapsedMs;
-          logger?.debug({ timeToBdsMs: Math.round(elapsedMs) }, 'OVMF reached BDS');
-        }
-        searchedUpTo = debugText.length;
-        assertSeen ||= ASSERT_LINE_RE.test(debugText.slice(assertFrom));
-        assertFrom = debugText.lastIndexOf('\n') + 1;
-      }
-      if (watchKvm && bdsSeenAt === undefined) {
-        // A failing KVM leaves QEMU running with the vCPU stopped: waiting for BDS would only
-        // run into the timeout.
-        kvmFailure = findKvmFailure(qemu.stderr());
-        if (
-          kvmFailure === undefined &&
-          qemu.exit() === undefined &&
-          debugLog.sizeInBytes === 0 &&
-          serialLog.sizeInBytes === 0 &&
-          elapsedMs >= settings.kvmNoOutputMs
-        ) {
-          kvmFailure = `no output on either console within ${settings.kvmNoOutputMs} ms (the vCPU stopped)`;
-        }
-      }
-      if (signal?.aborted === true) outcome = 'aborted';
-      else if (kvmFailure !== undefined) outcome = 'kvm-failed';
-      else if (bdsSeenAt === undefined && assertSeen) outcome = 'assert';
-      else if (qemu.exit() !== undefined) outcome = bdsSeenAt === undefined ? 'exited' : 'bds';
-      else if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) outcome = 'bds';
-      else if (debugLog.sizeInBytes > settings.maxLogBytes) outcome = 'too-large';
-      else if (
-        debugLog.sizeInBytes === 0 &&
-        !SERIAL_DEBUG_RE.test(serialLog.text) &&
-        (SERIAL_BDS_RE.test(serialLog.text) || elapsedMs >= settings.noDebugOutputMs)
-      ) {
-        outcome = 'no-debug-output';
-      } else if (elapsedMs >= settings.timeoutMs) outcome = 'timeout';
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    if (qemu.exit() === undefined && qemu.spawnError() === undefined) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await debugLog.poll().catch(() => undefined);
-    await serialLog.poll().catch(() => undefined);
-    await debugLog.close();
-    await serialLog.close();
-  }
-  const spawnError = qemu.spawnError();
-  if (spawnError !== undefined) {
-    const code = (spawnError as NodeJS.ErrnoException).code;
-    throw new OvmfBuildError(
-      code === 'ENOENT' ? 'E_BOOT_QEMU_MISSING' : 'E_BOOT_QEMU_FAILED',
-      `cannot start ${binary}: ${spawnError.message}`,
-      { binary, errno: code },
-      { cause: spawnError },
-    );
-  }
-  return {
-    outcome: outcome ?? 'exited',
-    debugText: debugLog.text,
-    serialText: serialLog.text,
-    stderr: qemu.stderr(),
-    exitCode: qemu.exit()?.code ?? null,
-    exitSignal: qemu.exit()?.signal ?? null,
-    durationMs: Math.round((qemu.endedAt() ?? performance.now()) - started),
-    ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
-    ...(kvmFailure === undefined ? {} : { kvmFailure }),
-  };
 }
 
 async function keepLog(target: string, text: string): Promise<void> {
@@ -463,7 +211,7 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
   if (machine !== 'q35' && machine !== 'i440fx') {
     throw new TypeError(`Expected \`machine\` to be \`q35\` or \`i440fx\`, got \`${String(machine)}\``);
   }
-  const settings: RunSettings = {
+  const settings: BootRunSettings = {
     timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
     bdsGraceMs: options.bdsGraceMs ?? DEFAULTS.bdsGraceMs,
     noDebugOutputMs: options.noDebugOutputMs ?? DEFAULTS.noDebugOutputMs,
@@ -471,8 +219,7 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
     maxLogBytes: options.maxLogBytes ?? DEFAULTS.maxLogBytes,
     kvmNoOutputMs: options.kvmNoOutputMs ?? DEFAULTS.kvmNoOutputMs,
   };
-  for (const [name, value] of Object.entries(settings)) checkPositive(name, value);
-  checkPositive('memoryMiB', options.memoryMiB);
+  checkPositiveOptions({ ...settings, memoryMiB: options.memoryMiB });
   const mode = options.accel ?? 'auto';
   if (!isAccelMode(mode)) {
     throw new TypeError(`Expected \`accel\` to be \`auto\`, \`kvm\` or \`tcg\`, got \`${String(mode)}\``);
@@ -481,8 +228,8 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
   throwIfAborted(signal);
 
   const binary = await findQemu({ qemuPath: options.qemuPath, env: options.env ?? process.env });
-  await checkReadable(options.codePath, 'OVMF code image');
-  await checkReadable(options.varsPath, 'OVMF variable store');
+  await checkReadableInput(options.codePath, 'OVMF code image');
+  await checkReadableInput(options.varsPath, 'OVMF variable store');
   const stateDir = options.stateDir ?? userStateDir(options.env ?? process.env);
   const choice = await chooseAccelerator({
     mode,
@@ -498,10 +245,12 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
   const directory = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'ovmf-build-boot-'));
   try {
     // Each attempt gets its own vars copy and logs: a failed KVM boot may have written to them.
-    const attempt = async (accelerator: QemuAccelerator): Promise<{ run: QemuRun; args: string[] }> => {
-      const plan: QemuBootPlan = {
+    const attempt = async (accelerator: QemuAccelerator): Promise<BootRun> => {
+      const varsPath = path.join(directory, `OVMF_VARS.${accelerator}.fd`);
+      await copyVarsStore(options.varsPath, varsPath);
+      const plan = {
         codePath: path.resolve(options.codePath),
-        varsPath: path.join(directory, `OVMF_VARS.${accelerator}.fd`),
+        varsPath,
         debugLogPath: path.join(directory, `debug.${accelerator}.log`),
         serialLogPath: path.join(directory, `serial.${accelerator}.log`),
         machine,
@@ -509,122 +258,49 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
         accelerator,
         memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
       };
-      await copyFile(options.varsPath, plan.varsPath);
-      // The copy of a read-only input (as in the corpus) must be writable for pflash unit 1.
-      await chmod(plan.varsPath, 0o600);
-      const planArgs = buildQemuArgs(plan);
-      logger?.info(
-        { binary, args: planArgs, reason: choice.reason },
-        `booting OVMF in QEMU (${accelerator})`,
-      );
-      return { run: await runQemu(binary, planArgs, plan, settings, signal, logger), args: planArgs };
+      return runBoot(binary, plan, settings, signal, logger);
     };
-    let accel: BootAccelerator = {
-      accelerator: choice.accelerator,
-      reason: choice.reason,
-      ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
-    };
-    let { run, args } = await attempt(choice.accelerator);
-    if (run.outcome === 'kvm-failed') {
-      const why = run.kvmFailure ?? 'KVM failed';
-      if (mode === 'kvm') {
-        throw new VerificationError(
-          'E_BOOT_KVM_FAILED',
-          `KVM failed during the boot check (forced by --accel kvm): ${why}; use --accel auto or --accel tcg`,
-          { reason: why, durationMs: run.durationMs, stderr: run.stderr, args },
+    const { run, failedKvm } = await retryUnderTcg(
+      choice.accelerator,
+      attempt,
+      (first) => (first.outcome === 'kvm-failed' ? (first.kvmFailure ?? 'KVM failed') : undefined),
+      async (why, first) => {
+        if (mode === 'kvm') {
+          throw new VerificationError(
+            'E_BOOT_KVM_FAILED',
+            `KVM failed during the boot check (forced by --accel kvm): ${why}; use --accel auto or --accel tcg`,
+            { reason: why, durationMs: first.durationMs, stderr: first.stderr, args: first.args },
+          );
+        }
+        logger?.warn(
+          { reason: why, durationMs: first.durationMs },
+          'KVM failed during the boot check; retrying under TCG',
         );
-      }
-      logger?.warn(
-        { reason: why, durationMs: run.durationMs },
-        'KVM failed during the boot check; retrying under TCG',
-      );
-      if (choice.verdictKey !== undefined) {
+        if (choice.verdictKey === undefined) return;
         await recordKvmBootFailure(stateDir, choice.verdictKey, why).catch((error: unknown) => {
           logger?.warn({ error: String(error) }, 'could not record the KVM failure');
         });
-      }
-      accel = {
-        accelerator: 'tcg',
-        reason: `kvm failed during the boot check: ${why}; retried under tcg`,
-        ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
-        failedKvmBootMs: run.durationMs,
-      };
-      ({ run, args } = await attempt('tcg'));
-    }
-    const useSerial = run.debugText.length === 0 && SERIAL_DEBUG_RE.test(run.serialText);
-    const logText = useSerial ? run.serialText : run.debugText;
+      },
+    );
+    const accel: BootAccelerator = {
+      ...(failedKvm === undefined
+        ? { accelerator: choice.accelerator, reason: choice.reason }
+        : {
+            accelerator: 'tcg',
+            reason: `kvm failed during the boot check: ${failedKvm.reason}; retried under tcg`,
+          }),
+      ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
+      ...(failedKvm === undefined ? {} : { failedKvmBootMs: failedKvm.run.durationMs }),
+    };
+    const { text: logText, source: logSource } = bootLogOf(run);
     let logPath: string | undefined;
     if (options.logPath !== undefined && logText.length > 0) {
       await keepLog(options.logPath, logText);
       logPath = options.logPath;
     }
     const common = { durationMs: run.durationMs, ...(logPath === undefined ? {} : { logPath }) };
-    switch (run.outcome) {
-      case 'aborted':
-        throw new AbortError(`boot verification aborted: ${String(signal?.reason ?? 'signal')}`, common, {
-          cause: signal?.reason,
-        });
-      case 'no-debug-output':
-        throw new VerificationError(
-          'E_BOOT_NO_DEBUG_OUTPUT',
-          'the OVMF wrote nothing to the debug console (port 0x402): a RELEASE build cannot prove which drivers ' +
-            'loaded; build with target DEBUG to verify by booting',
-          {
-            ...common,
-            accel,
-            serialReachedBds: SERIAL_BDS_RE.test(run.serialText),
-            serialLastLines: lastLines(withoutAnsi(run.serialText), 10),
-          },
-        );
-      case 'assert': {
-        const assertion = ASSERT_LINE_RE.exec(logText)?.[0].trim() ?? 'ASSERT';
-        throw new VerificationError(
-          'E_BOOT_ASSERT',
-          `the OVMF stopped at an assertion before BDS: ${assertion}; last log lines:\n${lastLines(logText, 10).join('\n')}`,
-          { ...common, accel, assertion, lastLines: lastLines(logText), args },
-        );
-      }
-      case 'timeout':
-        throw new VerificationError(
-          'E_BOOT_TIMEOUT',
-          `the OVMF did not reach BDS within ${settings.timeoutMs} ms; last log lines:\n${lastLines(logText, 10).join('\n')}`,
-          { ...common, accel, timeoutMs: settings.timeoutMs, lastLines: lastLines(logText) },
-        );
-      case 'too-large':
-        throw new VerificationError(
-          'E_BOOT_LOG_TOO_LARGE',
-          `the debug log grew past ${settings.maxLogBytes} bytes before BDS`,
-          { ...common, accel, maxLogBytes: settings.maxLogBytes, lastLines: lastLines(logText) },
-        );
-      case 'exited':
-        throw new VerificationError(
-          'E_BOOT_QEMU_FAILED',
-          `QEMU exited (code ${String(run.exitCode)}, signal ${String(run.exitSignal)}) before the OVMF reached BDS` +
-            (run.stderr.trim().length > 0 ? `: ${run.stderr.trim()}` : ''),
-          {
-            ...common,
-            accel,
-            exitCode: run.exitCode,
-            signal: run.exitSignal,
-            stderr: run.stderr,
-            lastLines: lastLines(logText),
-            args,
-          },
-        );
-      case 'kvm-failed':
-        // Only the first attempt runs under KVM; the retry runs under TCG.
-        throw new VerificationError(
-          'E_BOOT_KVM_FAILED',
-          `KVM failed during the boot check: ${String(run.kvmFailure)}`,
-          {
-            ...common,
-            accel,
-            reason: run.kvmFailure,
-          },
-        );
-      case 'bds':
-        break;
-    }
+    const failure = bootRunFailure(run, { settings, common, accel, signal });
+    if (failure !== undefined) throw failure;
     const summary = parseDebugLog(logText);
     const evaluation = evaluateBootLog(
       summary,
@@ -645,9 +321,9 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
       reachedBds: summary.reachedBds,
       failures: evaluation.failures,
       info: evaluation.info,
-      logSource: useSerial ? 'serial' : 'debugcon',
+      logSource,
       summary,
-      qemu: { binary, args },
+      qemu: { binary, args: run.args },
       accel,
     };
     logger?.info(

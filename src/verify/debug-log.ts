@@ -116,6 +116,13 @@ export function splitLogLines(text: string): string[] {
   return lines;
 }
 
+/** The last `count` non-blank lines: what an error shows of the console that explains it. */
+export function lastLogLines(text: string, count: number): string[] {
+  return splitLogLines(text)
+    .filter((line) => line.trim().length > 0)
+    .slice(-count);
+}
+
 interface MutableDriver {
   guid: string;
   line: number;

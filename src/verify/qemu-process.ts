@@ -1,8 +1,12 @@
 // One running QEMU: started with its stdout ignored and the tail of its stderr kept (KVM
-// failures and option errors are printed there), its exit recorded when it closes. The boot
-// check and the IGD check both supervise QEMU this way; each polls the state below.
+// failures and option errors are printed there), its exit recorded when it closes, watched by
+// polling its logs until the caller decides, and stopped on every path. The boot check and
+// the IGD check both supervise QEMU this way, so the loop, the kill and the start-failure
+// error exist once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VerificationError } from './errors.js';
 
 /** How much of QEMU's stderr is kept (the tail: the last error is what explains a failure). */
 const STDERR_LIMIT_BYTES = 16 * 1024;
@@ -12,52 +16,123 @@ export interface QemuExit {
   readonly signal: NodeJS.Signals | null;
 }
 
-export interface QemuProcess {
+export interface PollUntilOptions<O> {
+  /** The logs QEMU appends to; each is read before every decision. */
+  readonly logs: readonly GrowingFile[];
+  readonly pollIntervalMs: number;
+  /** An abort ends the watch with `aborted` (checked before `decide`). */
+  readonly signal?: AbortSignal | undefined;
+  /** Looks at the logs and QEMU's state after each poll; a value ends the watch. */
+  readonly decide: (elapsedMs: number) => O | undefined;
+}
+
+export class QemuProcess {
   readonly child: ChildProcess;
   /** `performance.now()` when QEMU was spawned. */
   readonly startedAt: number;
   /** Resolves once QEMU has closed (never rejects; a spawn failure closes it too). */
   readonly exited: Promise<void>;
+  #stderr = '';
+  #exit: QemuExit | undefined;
+  #endedAt: number | undefined;
+  #spawnError: Error | undefined;
+
+  readonly binary: string;
+
+  constructor(binary: string, args: readonly string[]) {
+    this.binary = binary;
+    this.startedAt = performance.now();
+    this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-STDERR_LIMIT_BYTES);
+    });
+    this.exited = new Promise<void>((resolve) => {
+      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        this.#exit = { code, signal };
+        this.#endedAt = performance.now();
+        resolve();
+      });
+    });
+    this.child.once('error', (error) => {
+      this.#spawnError = error;
+    });
+  }
+
   /** The last 16 KiB of stderr so far. */
-  stderr(): string;
+  stderr(): string {
+    return this.#stderr;
+  }
+
   /** Set once QEMU has closed. */
-  exit(): QemuExit | undefined;
-  /** `performance.now()` when QEMU closed. */
-  endedAt(): number | undefined;
+  exit(): QemuExit | undefined {
+    return this.#exit;
+  }
+
   /** Set when the binary could not be started at all. */
-  spawnError(): Error | undefined;
+  spawnError(): Error | undefined {
+    return this.#spawnError;
+  }
+
+  /** QEMU start to QEMU gone (or to now while it runs). */
+  durationMs(): number {
+    return Math.round((this.#endedAt ?? performance.now()) - this.startedAt);
+  }
+
+  /**
+   * Reads the logs every `pollIntervalMs` (at once when QEMU exits or the signal fires) until
+   * `decide` returns a value or the signal is aborted. Undefined when QEMU could not be started.
+   */
+  async pollUntil<O>(options: PollUntilOptions<O>): Promise<O | 'aborted' | undefined> {
+    const wake = new AbortController();
+    const onAbort = (): void => wake.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    void this.exited.then(onAbort);
+    try {
+      for (;;) {
+        if (!wake.signal.aborted) {
+          await sleep(options.pollIntervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
+        }
+        if (this.#spawnError !== undefined) return undefined;
+        await Promise.all(options.logs.map((log) => log.poll()));
+        if (options.signal?.aborted === true) return 'aborted';
+        const outcome = options.decide(performance.now() - this.startedAt);
+        if (outcome !== undefined) return outcome;
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Waits up to `graceMs` for QEMU to quit by itself, then kills it; resolves once it is gone. */
+  async stop(graceMs = 0): Promise<void> {
+    if (this.#exit !== undefined || this.#spawnError !== undefined) return;
+    const killed = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(killed);
+  }
+
+  /**
+   * E_BOOT_QEMU_MISSING when the binary is gone, else `code` (E_BOOT_QEMU_FAILED for the boot
+   * check, E_VERIFY_IGD_QEMU_FAILED for the IGD check), when QEMU could not be started.
+   */
+  throwIfStartFailed(code: 'E_BOOT_QEMU_FAILED' | 'E_VERIFY_IGD_QEMU_FAILED'): void {
+    const error = this.#spawnError;
+    if (error === undefined) return;
+    const errno = (error as NodeJS.ErrnoException).code;
+    throw new VerificationError(
+      errno === 'ENOENT' ? 'E_BOOT_QEMU_MISSING' : code,
+      `cannot start ${this.binary}: ${error.message}`,
+      { binary: this.binary, errno },
+      { cause: error },
+    );
+  }
 }
 
-export function startQemu(binary: string, args: readonly string[]): QemuProcess {
-  const startedAt = performance.now();
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_LIMIT_BYTES);
-  });
-  let exitInfo: QemuExit | undefined;
-  let endedAt: number | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      exitInfo = { code, signal };
-      endedAt = performance.now();
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (error) => {
-    spawnError = error;
-  });
-  return {
-    child,
-    startedAt,
-    exited,
-    stderr: () => stderr,
-    exit: () => exitInfo,
-    endedAt: () => endedAt,
-    spawnError: () => spawnError,
-  };
+/** Reads what is left in each log after QEMU is gone and closes them all. */
+export async function drainLogs(logs: readonly GrowingFile[]): Promise<void> {
+  await Promise.all(logs.map((log) => log.poll())).catch(() => undefined);
+  await Promise.all(logs.map((log) => log.close()));
 }
 
 /**

@@ -1,11 +1,13 @@
-// How ovmf-build starts QEMU to boot an OVMF: finding the binary and the exact command
-// line. The flags follow OvmfPkg/README ("pflash" setup, SMM builds) and the QEMU 7.2
+// How ovmf-build starts QEMU to boot an OVMF: finding the binary, checking the firmware files
+// it is given, and the one base command line the boot check, the KVM probe and the IGD check
+// share. The flags follow OvmfPkg/README ("pflash" setup, SMM builds) and the QEMU 7.2
 // manual; the debug console on I/O port 0x402 is where OvmfPkg's PlatformDebugLibIoPort
 // writes DEBUG() output.
 import { constants as fsConstants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, chmod, copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { OvmfBuildError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
+import { VerificationError } from './errors.js';
 
 export type QemuMachine = 'q35' | 'i440fx';
 export type QemuAccelerator = 'kvm' | 'tcg';
@@ -30,6 +32,8 @@ export interface QemuBootPlan {
    */
   readonly accelerator: QemuAccelerator;
   readonly memoryMiB: number;
+  /** Devices, fw_cfg files, tracing and monitor of a particular check, after the base line. */
+  readonly extraArgs?: readonly string[];
 }
 
 /** QEMU's option parser splits on `,`; a literal comma in a value is written `,,`. */
@@ -81,8 +85,41 @@ export function buildQemuArgs(plan: QemuBootPlan): string[] {
     'isa-debugcon.iobase=0x402',
     '-serial',
     `file:${plan.serialLogPath}`,
+    ...(plan.extraArgs ?? []),
   );
   return args;
+}
+
+/** p-queue style argument check of numeric options that must be positive when given. */
+export function checkPositiveOptions(options: Readonly<Record<string, number | undefined>>): void {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
+      throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\``);
+    }
+  }
+}
+
+/** E_INPUT_NOT_FOUND naming the role (`OVMF code image`, `option ROM`) of a file QEMU cannot read. */
+export async function checkReadableInput(file: string, role: string): Promise<void> {
+  try {
+    await access(file, fsConstants.R_OK);
+  } catch (error) {
+    throw new InputError(
+      'E_INPUT_NOT_FOUND',
+      `${role} ${file} does not exist or cannot be read`,
+      { path: file },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A private copy of OVMF_VARS.fd for pflash unit 1: QEMU writes to it, and the copy of a
+ * read-only input (as in the corpus) must be writable.
+ */
+export async function copyVarsStore(varsPath: string, target: string): Promise<void> {
+  await copyFile(varsPath, target);
+  await chmod(target, 0o600);
 }
 
 export interface FindQemuOptions {
@@ -108,7 +145,7 @@ async function isExecutable(file: string): Promise<boolean> {
 export async function findQemu(options: FindQemuOptions = {}): Promise<string> {
   if (options.qemuPath !== undefined) {
     if (await isExecutable(options.qemuPath)) return path.resolve(options.qemuPath);
-    throw new OvmfBuildError(
+    throw new VerificationError(
       'E_BOOT_QEMU_MISSING',
       `QEMU binary ${options.qemuPath} does not exist or is not executable`,
       {
@@ -122,7 +159,7 @@ export async function findQemu(options: FindQemuOptions = {}): Promise<string> {
     const candidate = path.join(directory, QEMU_BINARY);
     if (await isExecutable(candidate)) return candidate;
   }
-  throw new OvmfBuildError(
+  throw new VerificationError(
     'E_BOOT_QEMU_MISSING',
     `${QEMU_BINARY} was not found on PATH; install qemu-system-x86 (Debian) to verify by booting`,
     { binary: QEMU_BINARY, searched: directories },

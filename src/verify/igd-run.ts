@@ -1,0 +1,280 @@
+// One boot of the IGD check in QEMU: a display device at 00:02.0 (with the option ROM in ROM
+// mode) that the firmware is told to treat as an Intel iGPU, the OpRegion and the stolen-memory
+// size as the fw_cfg files QEMU's vfio-pci IGD support hands over (hw/vfio/igd.c), PCI config
+// writes traced, and the monitor (QMP) on a socket. Once the boot manager runs, the guest is
+// stopped, 00:02.0's registers are read back through the monitor and `pmemsave` dumps the
+// guest memory at ASLS and at the stolen range.
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { IgdPlatform } from '../igd/device-table.js';
+import { findKvmStall } from './accel.js';
+import type { IgdRegisters } from './igd-verdict.js';
+import { ASLS_WRITE_RE, IGD_REGISTERS, IGD_SLOT } from './igd-trace.js';
+import { buildQemuArgs, copyVarsStore, escapeQemuOptionValue, type QemuAccelerator } from './qemu.js';
+import { drainLogs, GrowingFile, QemuProcess, type QemuExit } from './qemu-process.js';
+import { QmpClient, readPciConfigDword } from './qmp.js';
+
+/** QEMU's names for the fw_cfg files (hw/vfio/igd.c) and ovmf-build's test switch. */
+export const FW_CFG_OPREGION = 'etc/igd-opregion';
+export const FW_CFG_BDSM_SIZE = 'etc/igd-bdsm-size';
+export const FW_CFG_DEVICE_ID = 'opt/ovmf-build/igd-device-id';
+
+const FOUR_GIB = 0x1_0000_0000;
+const MiB = 1_048_576;
+/**
+ * Text the boot manager prints on the console once the drivers are connected and it starts a
+ * boot option (MdeModulePkg BdsDxe: "BdsDxe: loading Boot0001 ..."), in every build; DEBUG
+ * builds also log "[Bds]Booting" on the debug console. A line counts once complete.
+ */
+const BOOT_MANAGER_RE =
+  /BdsDxe: (?:loading|starting|failed to load) Boot[^\n]*\n|\[Bds\]\s?Booting [^\n]*\n|Shell> /u;
+export const ASSERT_RE = /^ASSERT [^\n]*\n/mu;
+const MAX_LOG_BYTES = 16 * MiB;
+const MAX_STOLEN_DUMP_BYTES = 256 * MiB;
+/** A working KVM vCPU prints SEC's first debug lines and config writes within milliseconds. */
+const KVM_NO_OUTPUT_MS = 10_000;
+
+export interface IgdBootPlan {
+  /** Absolute path of OVMF_CODE.fd (read-only pflash). */
+  readonly codePath: string;
+  /** The caller's OVMF_VARS.fd; each run boots a private copy. */
+  readonly varsPath: string;
+  /** Absolute path of the option ROM of 00:02.0 (ROM mode). */
+  readonly romPath?: string;
+  /** Normalised (4 lower-case hex digits). */
+  readonly deviceId: string;
+  readonly opRegion: Uint8Array;
+  readonly bdsmSizeInBytes: number;
+  readonly platform: IgdPlatform;
+  readonly smm: boolean;
+  readonly memoryMiB: number;
+  readonly accelerator: QemuAccelerator;
+  /** The private temp dir of the check. */
+  readonly directory: string;
+  /** Keep the trace, debug log and serial log here (the directory must exist). */
+  readonly keepLogsIn?: string;
+}
+
+export interface IgdRunSettings {
+  readonly timeoutMs: number;
+  readonly settleMs: number;
+  readonly pollIntervalMs: number;
+  readonly checkStolenZeroed: boolean;
+}
+
+export type IgdRunOutcome = 'boot-manager' | 'assert' | 'exited' | 'timeout' | 'aborted' | 'kvm-failed';
+
+/** What the guest left behind, read with the guest stopped. */
+interface GuestState {
+  readonly registers: IgdRegisters | null;
+  /** Guest memory at ASLS, `opRegion.length` bytes, when ASLS was set. */
+  readonly memoryAtAsls: Uint8Array | null;
+  /** Whether the stolen memory read back as zero; undefined when it was not dumped. */
+  readonly stolenZeroed?: boolean;
+}
+
+export interface IgdRun extends GuestState {
+  readonly outcome: IgdRunOutcome;
+  readonly accelerator: QemuAccelerator;
+  readonly traceText: string;
+  readonly debugText: string;
+  readonly serialText: string;
+  readonly stderr: string;
+  readonly exit: QemuExit | undefined;
+  readonly durationMs: number;
+  readonly timeToAslsMs: number | null;
+  readonly timeToBootManagerMs: number | null;
+  /** Why the KVM run was given up (outcome `kvm-failed`). */
+  readonly kvmFailure?: string;
+  readonly args: readonly string[];
+}
+
+/** 00:02.0's ID, ASLS and BDSM registers and the memory they point at, read through the monitor. */
+async function readGuestState(
+  qmp: QmpClient,
+  plan: IgdBootPlan,
+  settings: IgdRunSettings,
+): Promise<GuestState> {
+  await qmp.execute('stop');
+  const dword = (offset: number): Promise<number> => readPciConfigDword(qmp, IGD_SLOT, offset);
+  const id = await dword(0x00);
+  const asls = await dword(IGD_REGISTERS.asls);
+  const bdsm32 = await dword(IGD_REGISTERS.bdsm32);
+  const low = await dword(IGD_REGISTERS.bdsm64);
+  const high = await dword(IGD_REGISTERS.bdsm64 + 4);
+  const registers = { id, asls, bdsm32, bdsm64: low + high * FOUR_GIB };
+  const dump = async (address: number, sizeInBytes: number, name: string): Promise<Uint8Array> => {
+    const file = path.join(plan.directory, `${name}.${plan.accelerator}.bin`);
+    await qmp.execute('pmemsave', { val: address, size: sizeInBytes, filename: file });
+    const bytes = new Uint8Array(await readFile(file));
+    await rm(file, { force: true });
+    return bytes;
+  };
+  let memoryAtAsls: Uint8Array | null = null;
+  if (asls !== 0 && asls + plan.opRegion.length <= FOUR_GIB) {
+    memoryAtAsls = await dump(asls, plan.opRegion.length, 'asls');
+  }
+  const bdsmBase =
+    plan.platform.bdsm === 'bdsm64' ? registers.bdsm64 : plan.platform.bdsm === 'bdsm32' ? bdsm32 : 0;
+  let stolenZeroed: boolean | undefined;
+  if (
+    settings.checkStolenZeroed &&
+    bdsmBase !== 0 &&
+    plan.bdsmSizeInBytes > 0 &&
+    plan.bdsmSizeInBytes <= MAX_STOLEN_DUMP_BYTES &&
+    bdsmBase + plan.bdsmSizeInBytes <= FOUR_GIB
+  ) {
+    stolenZeroed = (await dump(bdsmBase, plan.bdsmSizeInBytes, 'stolen')).every((byte) => byte === 0);
+  }
+  return { registers, memoryAtAsls, ...(stolenZeroed === undefined ? {} : { stolenZeroed }) };
+}
+
+/**
+ * Boots `plan` and watches the trace and both consoles until the boot manager runs (plus
+ * `settleMs`), an ASSERT, QEMU's exit, a stalled KVM or the time limit; then reads the guest
+ * back. Throws E_BOOT_QEMU_MISSING or E_VERIFY_IGD_QEMU_FAILED when QEMU cannot be started,
+ * E_VERIFY_IGD_QMP_FAILED when the monitor fails; every other ending is an outcome.
+ */
+export async function runIgdBoot(
+  binary: string,
+  plan: IgdBootPlan,
+  settings: IgdRunSettings,
+  signal: AbortSignal | undefined,
+  logger: Pick<Logger, 'info' | 'debug' | 'warn'> | undefined,
+): Promise<IgdRun> {
+  const { accelerator } = plan;
+  const file = (name: string): string => path.join(plan.directory, name);
+  const varsPath = file(`OVMF_VARS.${accelerator}.fd`);
+  await copyVarsStore(plan.varsPath, varsPath);
+  await writeFile(file('opregion.bin'), plan.opRegion);
+  const sizeFile = new Uint8Array(8);
+  new DataView(sizeFile.buffer).setBigUint64(0, BigInt(plan.bdsmSizeInBytes), true);
+  await writeFile(file('bdsm-size.bin'), sizeFile);
+  const qmpSocket = file(`qmp.${accelerator}.sock`);
+  const tracePath = file(`trace.${accelerator}.log`);
+  const vga = ['VGA', 'bus=pcie.0', 'addr=02.0'];
+  if (plan.romPath !== undefined) vga.push(`romfile=${escapeQemuOptionValue(plan.romPath)}`);
+  const args = buildQemuArgs({
+    codePath: plan.codePath,
+    varsPath,
+    debugLogPath: file(`debug.${accelerator}.log`),
+    serialLogPath: file(`serial.${accelerator}.log`),
+    machine: 'q35',
+    smm: plan.smm,
+    accelerator,
+    memoryMiB: plan.memoryMiB,
+    extraArgs: [
+      '-device',
+      vga.join(','),
+      '-fw_cfg',
+      `name=${FW_CFG_OPREGION},file=${escapeQemuOptionValue(file('opregion.bin'))}`,
+      ...(plan.bdsmSizeInBytes > 0
+        ? ['-fw_cfg', `name=${FW_CFG_BDSM_SIZE},file=${escapeQemuOptionValue(file('bdsm-size.bin'))}`]
+        : []),
+      '-fw_cfg',
+      `name=${FW_CFG_DEVICE_ID},string=${plan.deviceId}`,
+      '-trace',
+      'pci_cfg_write',
+      '-D',
+      tracePath,
+      '-qmp',
+      `unix:${escapeQemuOptionValue(qmpSocket)},server=on,wait=off`,
+    ],
+  });
+  logger?.info(
+    { binary, args, deviceId: plan.deviceId, platform: plan.platform.key },
+    `IGD check: booting in QEMU (${accelerator})`,
+  );
+  const qemu = new QemuProcess(binary, args);
+  const trace = new GrowingFile(tracePath, { maxSizeInBytes: MAX_LOG_BYTES });
+  const debug = new GrowingFile(file(`debug.${accelerator}.log`), { maxSizeInBytes: MAX_LOG_BYTES });
+  const serial = new GrowingFile(file(`serial.${accelerator}.log`), { maxSizeInBytes: MAX_LOG_BYTES });
+  let qmp: QmpClient | undefined;
+  let timeToAslsMs: number | null = null;
+  let timeToBootManagerMs: number | null = null;
+  let kvmFailure: string | undefined;
+  let outcome: IgdRunOutcome | undefined;
+  let guest: GuestState = { registers: null, memoryAtAsls: null };
+  try {
+    qmp = await QmpClient.connect({
+      socketPath: qmpSocket,
+      giveUp: () => {
+        const spawnError = qemu.spawnError();
+        const exit = qemu.exit();
+        if (spawnError !== undefined) return spawnError.message;
+        return exit === undefined
+          ? undefined
+          : `QEMU exited (code ${String(exit.code)}): ${qemu.stderr().trim()}`;
+      },
+      ...(signal === undefined ? {} : { signal }),
+    }).catch((error: unknown) => {
+      if (qemu.spawnError() !== undefined || qemu.exit() !== undefined) return undefined;
+      throw error;
+    });
+    outcome = await qemu.pollUntil<IgdRunOutcome>({
+      logs: [trace, debug, serial],
+      pollIntervalMs: settings.pollIntervalMs,
+      signal,
+      decide: (elapsedMs) => {
+        if (timeToAslsMs === null && ASLS_WRITE_RE.test(trace.text)) timeToAslsMs = Math.round(elapsedMs);
+        if (
+          timeToBootManagerMs === null &&
+          (BOOT_MANAGER_RE.test(serial.text) || BOOT_MANAGER_RE.test(debug.text))
+        ) {
+          timeToBootManagerMs = Math.round(elapsedMs);
+          logger?.debug({ timeToBootManagerMs }, 'IGD check: the boot manager runs');
+        }
+        if (accelerator === 'kvm' && timeToBootManagerMs === null) {
+          const silent =
+            qemu.exit() === undefined &&
+            trace.sizeInBytes === 0 &&
+            debug.sizeInBytes === 0 &&
+            serial.sizeInBytes === 0;
+          kvmFailure = findKvmStall(qemu.stderr(), silent, elapsedMs, KVM_NO_OUTPUT_MS);
+        }
+        if (kvmFailure !== undefined) return 'kvm-failed';
+        if (qemu.exit() !== undefined) return 'exited';
+        if (ASSERT_RE.test(debug.text)) return 'assert';
+        if (timeToBootManagerMs !== null && elapsedMs - timeToBootManagerMs >= settings.settleMs) {
+          return 'boot-manager';
+        }
+        return elapsedMs >= settings.timeoutMs ? 'timeout' : undefined;
+      },
+    });
+    if ((outcome === 'boot-manager' || outcome === 'assert') && qmp !== undefined) {
+      guest = await readGuestState(qmp, plan, settings);
+      await qmp.execute('quit').catch(() => undefined);
+    }
+  } finally {
+    qmp?.close();
+    await qemu.stop(outcome === 'boot-manager' ? 2_000 : 0);
+    await drainLogs([trace, debug, serial]);
+    if (plan.keepLogsIn !== undefined) {
+      const keepIn = plan.keepLogsIn;
+      await Promise.all([
+        writeFile(path.join(keepIn, 'trace.log'), trace.text, 'latin1'),
+        writeFile(path.join(keepIn, 'debug.log'), debug.text, 'latin1'),
+        writeFile(path.join(keepIn, 'serial.log'), serial.text, 'latin1'),
+      ]).catch((error: unknown) =>
+        logger?.warn({ error: String(error) }, 'IGD check: could not keep the logs'),
+      );
+    }
+  }
+  qemu.throwIfStartFailed('E_VERIFY_IGD_QEMU_FAILED');
+  return {
+    ...guest,
+    outcome: outcome ?? 'exited',
+    accelerator,
+    traceText: trace.text,
+    debugText: debug.text,
+    serialText: serial.text,
+    stderr: qemu.stderr(),
+    exit: qemu.exit(),
+    durationMs: qemu.durationMs(),
+    timeToAslsMs,
+    timeToBootManagerMs,
+    ...(kvmFailure === undefined ? {} : { kvmFailure }),
+    args,
+  };
+}
