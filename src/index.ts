@@ -1,21 +1,16 @@
 // Public API of ovmf-build, exported by name. Everything else is internal.
 export { OvmfBuildError, FormatError, NotFoundError, UsageError, AbortError } from './core/errors.js';
+export { parseFirmware, parseFirmwareVolume, listFiles, walkNodes } from './formats/firmware-tree.js';
 export {
-  parseFirmware,
-  parseFirmwareVolume,
-  listFiles,
-  walkNodes,
   nodePath,
-  DEFAULT_LIMITS,
   type FirmwareTree,
   type FirmwareNode,
   type FileNode,
   type SectionNode,
   type VolumeNode,
-  type ParseOptions,
-  type ParseLimits,
   type FirmwareProblem,
-} from './formats/firmware-tree.js';
+} from './formats/firmware-node.js';
+export { DEFAULT_LIMITS, type ParseOptions, type ParseLimits } from './formats/walk-context.js';
 export {
   locateGopAndVbt,
   locateGop,
@@ -27,14 +22,26 @@ export {
 export { detectFileKind, type FileKind } from './formats/detect.js';
 export { renderTree, nodeToJson } from './formats/render-tree.js';
 export {
-  runOvmfJob,
-  requestKey,
-  BUILD_LOGIC_VERSION,
-  type OvmfJobOptions,
-  type OvmfJobResult,
-} from './jobs/ovmf-job.js';
-export type { JobBackend, BuildEnvironment, BuildRequest, BuiltFirmware } from './jobs/backend.js';
-export { RealBackend } from './jobs/real-backend.js';
+  runPipeline,
+  STAGES,
+  type PipelineStages,
+  type PipelineOptions,
+  type PipelineEnd,
+} from './jobs/pipeline.js';
+export type {
+  JobRequest,
+  JobEvent,
+  OvmfJobResult,
+  KeyRunResult,
+  VerifyRunResult,
+  BuildEnvironment,
+  BuiltFirmware,
+  VerifiedFirmware,
+} from './jobs/job-types.js';
+export type { Stage, StageContext } from './jobs/stage.js';
+export { JobSession } from './jobs/session.js';
+export { BUILD_LOGIC_VERSION } from './jobs/stage-key.js';
+export { createVerifyStage, checkBuild, type VerifyChecks } from './jobs/stage-verify.js';
 export { loadRecipe, type Recipe } from './jobs/recipe.js';
 export {
   CacheStore,

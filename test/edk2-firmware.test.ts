@@ -6,16 +6,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../src/core/digest.js';
 import { decompressLzma } from '../src/formats/compression/index.js';
-import {
-  listFiles,
-  parseFirmware,
-  parseFirmwareVolume,
-  walkNodes,
-  type CapsuleNode,
-  type FileNode,
-  type FirmwareNode,
-  type SectionNode,
-} from '../src/formats/firmware-tree.js';
+import type { CapsuleNode, FileNode, FirmwareNode, SectionNode } from '../src/formats/firmware-node.js';
+import { listFiles, parseFirmware, parseFirmwareVolume, walkNodes } from '../src/formats/firmware-tree.js';
 import { ffsFile, volume } from './ffs-builder.js';
 
 const DIR = path.resolve(import.meta.dirname, 'fixtures/edk2');

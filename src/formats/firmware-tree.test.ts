@@ -13,14 +13,8 @@ import {
   volume,
 } from '../../test/ffs-builder.js';
 import { firmwareEntries, readCorpus } from '../../test/corpus.js';
-import {
-  listFiles,
-  nodePath,
-  parseFirmware,
-  walkNodes,
-  type FileNode,
-  type SectionNode,
-} from './firmware-tree.js';
+import { nodePath, type FileNode, type SectionNode } from './firmware-node.js';
+import { listFiles, parseFirmware, walkNodes } from './firmware-tree.js';
 import { crc32 } from './compression/index.js';
 
 const FILE_A = '1647B4F3-3E8A-4FDD-81C8-328ED647AB1A';

@@ -8,14 +8,13 @@
 import { FormatError, NotFoundError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
 import {
-  listFiles,
   nodePath,
-  walkNodes,
   type FileNode,
   type FirmwareNode,
   type FirmwareTree,
   type SectionNode,
-} from './firmware-tree.js';
+} from './firmware-node.js';
+import { listFiles, walkNodes } from './firmware-tree.js';
 import { EFI_FV_FILETYPE_FIRMWARE_VOLUME_IMAGE, EFI_FV_FILETYPE_RAW } from './ffs-file.js';
 import { classifyGopDriver, INTEL_GOP_DRIVER_NAME, type GopDriverInfo } from './gop.js';
 import {

@@ -1,6 +1,6 @@
 // Text and JSON renderings of a firmware tree for `ovmf-build inspect`.
 import { hex } from '../core/hex.js';
-import type { FirmwareNode, FirmwareTree } from './firmware-tree.js';
+import type { FirmwareNode, FirmwareTree } from './firmware-node.js';
 
 export interface RenderOptions {
   /**

@@ -6,15 +6,14 @@ import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { isGuidString } from '../core/guid.js';
 import {
-  listFiles,
   nodePath,
-  parseFirmware,
   type FileNode,
   type FirmwareNode,
   type FirmwareTree,
   type SectionNode,
   type VolumeNode,
-} from '../formats/firmware-tree.js';
+} from '../formats/firmware-node.js';
+import { listFiles, parseFirmware } from '../formats/firmware-tree.js';
 import { EFI_SECTION_PE32, EFI_SECTION_RAW } from '../formats/section.js';
 import { VerificationError } from './errors.js';
 import {
