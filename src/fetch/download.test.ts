@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { errorOf } from '../../test/rejection.js';
 import { download } from './download.js';
 import { resolveInput } from './resolve-input.js';
 
@@ -69,17 +70,6 @@ beforeEach(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-fetch-'));
 });
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<{ code: string; details: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('download', () => {
   it('streams the body to dest with the right digest and leaves no temp file', async () => {

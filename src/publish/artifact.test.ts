@@ -6,13 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  findPublished,
-  publishArtifact,
-  verifyArtifact,
-  type PublishedArtifact,
-  type PublishOptions,
-} from './artifact.js';
+import { errorOf } from '../../test/rejection.js';
+import { findPublished, publishArtifact, type PublishedArtifact, type PublishOptions } from './artifact.js';
+import { verifyArtifact } from './verify.js';
 import { artifactVersion, deriveArtifactName } from './naming.js';
 
 const run = promisify(execFile);
@@ -44,17 +40,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<{ code: string; details: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('naming', () => {
   it('derives names and sortable versions', () => {

@@ -1,13 +1,13 @@
 // Versioned, checksummed, signed artifact directories: artifacts/<name>/<version>/. The whole
-// directory is built under artifacts/<name>/.tmp-<pid>-<random>/, fsynced, renamed into
-// place in one step, and only then is artifacts/<name>/latest repointed (symlink swapped
-// by rename), so a reader never sees half an artifact.
-import { mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+// directory is written through the directory store (core/dir-store.ts: fsynced temp dir beside
+// it, one rename), and only then is artifacts/<name>/latest repointed (symlink swapped by
+// rename), so a reader never sees half an artifact.
+import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { sha256 } from '../core/digest.js';
-import { isProcessAlive } from '../core/process-alive.js';
-import { fsyncDir, randomSuffix, writeFileSynced } from '../core/durable-fs.js';
+import { sweepStaleTemps, writeDirAtomic } from '../core/dir-store.js';
+import { fsyncDir, randomSuffix } from '../core/durable-fs.js';
 import { PublishError } from './errors.js';
 import {
   CODE_FILE,
@@ -34,23 +34,6 @@ import {
 } from './snippets.js';
 import { verifyArtifact, type VerifyArtifactOptions } from './verify.js';
 
-export {
-  CODE_FILE,
-  DEFAULT_ROM_FILE,
-  LATEST_LINK,
-  MANIFEST_FILE,
-  PROXMOX_FILE,
-  PUBLIC_KEY_FILE,
-  QEMU_FILE,
-  SIGNATURE_FILE,
-  SUMS_FILE,
-  VARS_FILE,
-  descriptorFileName,
-} from './layout.js';
-export { verifyArtifact } from './verify.js';
-export type { ArtifactCheck, VerifyArtifactOptions } from './verify.js';
-
-const TEMP_PREFIX = '.tmp-';
 /** One publisher per artifact name at a time, so two identical runs agree on one version. */
 const PUBLISH_LOCK = '.publish.lock';
 /** Versions tried after the base one when names are taken by other content (`<version>.2` ...). */
@@ -100,14 +83,6 @@ function sumsText(entries: ReadonlyMap<string, Uint8Array>): string {
     .sort()
     .map((name) => `${sha256(entries.get(name) as Uint8Array)}  ${name}\n`)
     .join('');
-}
-
-async function removeAbandonedTemps(nameDir: string): Promise<void> {
-  for (const entry of await readdir(nameDir).catch(() => [] as string[])) {
-    if (!entry.startsWith(TEMP_PREFIX)) continue;
-    if (!isProcessAlive(Number(entry.slice(TEMP_PREFIX.length).split('-')[0])))
-      await rm(path.join(nameDir, entry), { recursive: true, force: true });
-  }
 }
 
 interface VersionPlan {
@@ -246,31 +221,29 @@ async function writeVersion(nameDir: string, plan: VersionPlan, key: SigningKey)
       signedMessage(sha256(plan.payload.get(MANIFEST_FILE) as Uint8Array), sha256(sums)),
     ),
   };
-  const tmp = path.join(nameDir, `${TEMP_PREFIX}${process.pid}-${randomSuffix()}`);
   try {
-    await mkdir(tmp);
-    for (const [file, bytes] of plan.payload) {
-      await writeFileSynced(path.join(tmp, file), bytes, file === QEMU_FILE ? 0o755 : 0o644);
-    }
-    await writeFileSynced(path.join(tmp, SUMS_FILE), sums);
-    await writeFileSynced(path.join(tmp, SIGNATURE_FILE), `${JSON.stringify(signature, null, 2)}\n`);
-    await writeFileSynced(path.join(tmp, PUBLIC_KEY_FILE), key.publicKeyPem);
-    await fsyncDir(tmp);
-    try {
-      await rename(tmp, plan.finalDir);
-    } catch (error) {
-      // rename(2) onto a non-empty directory: a publisher that does not take the lock (an older ovmf-build) won.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        await rm(tmp, { recursive: true, force: true });
-        return false;
-      }
-      throw error;
-    }
-    await fsyncDir(nameDir);
-    return true;
+    const written = await writeDirAtomic({
+      target: plan.finalDir,
+      fill: async (tmp) => {
+        for (const [file, bytes] of plan.payload) {
+          await writeFile(path.join(tmp, file), bytes, {
+            flag: 'wx',
+            mode: file === QEMU_FILE ? 0o755 : 0o644,
+          });
+        }
+        await writeFile(path.join(tmp, SUMS_FILE), sums, { flag: 'wx' });
+        await writeFile(path.join(tmp, SIGNATURE_FILE), `${JSON.stringify(signature, null, 2)}\n`, {
+          flag: 'wx',
+        });
+        await writeFile(path.join(tmp, PUBLIC_KEY_FILE), key.publicKeyPem, { flag: 'wx' });
+        return true;
+      },
+      // The name is taken (a publisher that does not take the lock, e.g. an older ovmf-build):
+      // never replace a published version; the caller compares contents or tries the next name.
+      existing: async () => false,
+    });
+    return written.value;
   } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
     throw new PublishError(
       'E_PUBLISH_FAILED',
       `cannot publish ${plan.finalDir}: ${(error as Error).message}`,
@@ -307,7 +280,9 @@ export async function publishArtifact(options: PublishOptions): Promise<Publishe
     path.join(nameDir, PUBLISH_LOCK),
     options.signal === undefined ? {} : { signal: options.signal },
   );
-  await removeAbandonedTemps(nameDir);
+  // Under the per-name lock no other publisher is writing here, so a dead writer's temp dir
+  // needs no grace period.
+  await sweepStaleTemps(nameDir, { deadOwnerAfterMs: 0 });
   const same = await findIdentical(
     options,
     nameDir,

@@ -8,13 +8,11 @@ export {
   SUMS_FILE,
   VARS_FILE,
   descriptorFileName,
-  findPublished,
-  pointLatest,
-  publishArtifact,
-  readLatest,
-  verifyArtifact,
-} from './artifact.js';
-export type { ArtifactCheck, PublishOptions, PublishedArtifact, VerifyArtifactOptions } from './artifact.js';
+} from './layout.js';
+export { findPublished, pointLatest, publishArtifact, readLatest } from './artifact.js';
+export type { PublishOptions, PublishedArtifact } from './artifact.js';
+export { verifyArtifact } from './verify.js';
+export type { ArtifactCheck, VerifyArtifactOptions } from './verify.js';
 export { PublishError } from './errors.js';
 export { artifactVersion, assertArtifactName, deriveArtifactName, slugify } from './naming.js';
 export type { ArtifactNameInputs } from './naming.js';

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
-import { publishArtifact, verifyArtifact, type PublishOptions, type PublishedArtifact } from './artifact.js';
+import { publishArtifact, type PublishOptions, type PublishedArtifact } from './artifact.js';
+import { verifyArtifact } from './verify.js';
 import { loadOrCreateSigningKey, signedMessage, signMessage, type SigningKey } from './signing.js';
 import { addTrustedKey, loadTrustedKeys, removeTrustedKey } from './trust.js';
 
