@@ -1,4 +1,7 @@
+// The CLI: picks the command from argv and holds the single top-level catch (report) where any
+// error becomes one message and the exit status its code registers (exit-codes.ts).
 import type { Writable } from 'node:stream';
+import type { ErrorCode } from '../core/error-codes.js';
 import { isOvmfBuildError, OvmfBuildError, UsageError } from '../core/errors.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson, writeLine } from './context.js';
@@ -144,7 +147,7 @@ function report(ctx: CommandContext, error: unknown, json: boolean): number {
     if (json) {
       writeJson(ctx.stdout, {
         error: {
-          code: 'E_ABORTED',
+          code: 'E_ABORTED' satisfies ErrorCode,
           message: `interrupted by ${interruptedBy}`,
           details: { signal: interruptedBy },
         },
@@ -163,7 +166,7 @@ function report(ctx: CommandContext, error: unknown, json: boolean): number {
   const message = error instanceof Error ? error.message : String(error);
   if (json)
     writeJson(ctx.stdout, {
-      error: { code: 'E_INTERNAL', message: `unexpected error: ${message}`, details: {} },
+      error: { code: 'E_INTERNAL' satisfies ErrorCode, message: `unexpected error: ${message}`, details: {} },
     });
   writeLine(
     ctx.stderr,

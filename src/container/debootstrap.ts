@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { findMirror } from './apt-sources.js';
 import { rootfsImportOptions } from './podman-quirks.js';
 import type { AptSource } from './apt-sources.js';
@@ -159,7 +160,7 @@ export function packRootfs(root: string): Readable {
 export async function readProgress(
   stream: Readable,
   onMessage: (message: Record<string, unknown>) => void,
-  code: string,
+  code: ErrorCode,
   what: string,
 ): Promise<void> {
   const tail = new TailBuffer(40);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { OvmfBuildError } from '../core/errors.js';
+import { InputError, OvmfBuildError } from '../core/errors.js';
 import { symlinkLeavesTree } from '../core/path-inside.js';
 
 export type Pack = tar.Pack;
@@ -161,7 +161,7 @@ export async function walkHostTree(root: string, options: WalkOptions = {}): Pro
   const excluded = new Set((options.exclude ?? []).map((p) => p.replace(/^\/+|\/+$/g, '')));
   const entries: TreeEntry[] = [];
   const rootStat = await lstat(root).catch((error: unknown) => {
-    throw new OvmfBuildError(
+    throw new InputError(
       'E_INPUT_NOT_FOUND',
       `input directory ${root} cannot be read: ${String(error)}`,
       {

@@ -1,21 +1,29 @@
 /**
  * One base class for every failure the tool knows about. Each error carries a
- * fixed `code` (E_...) and its context in `details` (offsets, paths, digests,
- * container ids), so callers and tests match on data, not on message text.
- * The CLI's single top-level catch maps codes to exit codes (src/cli/exit-codes.ts).
+ * fixed `code` (E_..., registered in error-codes.ts with its exit status and
+ * class) and its context in `details` (offsets, paths, digests, container ids),
+ * so callers and tests match on data, not on message text. The CLI's single
+ * top-level catch maps codes to exit codes (src/cli/exit-codes.ts).
  */
+import type { ErrorCode } from './error-codes.js';
+
 export class OvmfBuildError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: string, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.details = details;
   }
 
-  toJSON(): { code: string; message: string; details: Readonly<Record<string, unknown>> } {
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
     return { code: this.code, message: this.message, details: this.details };
   }
 }
@@ -29,6 +37,12 @@ export class UsageError extends OvmfBuildError {
 
 /** A structure in a binary input is malformed, truncated or hostile. */
 export class FormatError extends OvmfBuildError {}
+
+/**
+ * An input file or directory cannot be used as given: missing, unreadable, not a regular file,
+ * too large (E_INPUT_NOT_FOUND, E_INPUT_UNREADABLE, E_INPUT_NOT_A_FILE, E_INPUT_TOO_LARGE).
+ */
+export class InputError extends OvmfBuildError {}
 
 /** Something that was searched for is not in the input (no GOP, no VBT...). */
 export class NotFoundError extends OvmfBuildError {}

@@ -2,7 +2,3 @@
 export function hex(value: number | bigint): string {
   return `0x${value.toString(16)}`;
 }
-
-export function hexBytes(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}

@@ -13,6 +13,7 @@ import { throwIfAborted } from '../core/errors.js';
 import { randomSuffix } from '../core/durable-fs.js';
 import { isProcessAlive } from '../core/process-alive.js';
 import { symlinkLeavesTree } from '../core/path-inside.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { download } from '../fetch/index.js';
 import { Edk2Error } from './errors.js';
 import { DSC_PATH, FDF_PATH } from './layout.js';
@@ -70,7 +71,7 @@ interface ChildResult {
 function runTool(
   file: string,
   args: readonly string[],
-  options: { cwd?: string; env: NodeJS.ProcessEnv; signal?: AbortSignal | undefined; code: string },
+  options: { cwd?: string; env: NodeJS.ProcessEnv; signal?: AbortSignal | undefined; code: ErrorCode },
 ): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     execFile(

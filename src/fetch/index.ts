@@ -3,11 +3,5 @@ export type { DownloadOptions, DownloadResult } from './download.js';
 export { DownloadError } from './errors.js';
 export { resolveInput } from './resolve-input.js';
 export type { InputSpec, InputOrigin, ResolvedInput, ResolveInputOptions } from './resolve-input.js';
-export {
-  DEFAULT_MAX_INPUT_BYTES,
-  InputError,
-  MAX_TEXT_INPUT_BYTES,
-  readInputFile,
-  readInputText,
-} from './read-input.js';
+export { DEFAULT_MAX_INPUT_BYTES, MAX_TEXT_INPUT_BYTES, readInputFile, readInputText } from './read-input.js';
 export type { ReadInputOptions } from './read-input.js';

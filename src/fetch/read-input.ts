@@ -4,7 +4,7 @@
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { InputError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { formatSize } from '../core/size.js';
 
 /** Largest input read by default: bigger than any SPI flash or capsule (64 MiB). */
@@ -23,9 +23,6 @@ export interface ReadInputOptions {
   readonly what?: string;
   readonly signal?: AbortSignal;
 }
-
-/** A file that is not a regular file (directory, FIFO, device, socket): E_INPUT_NOT_A_FILE. */
-export class InputError extends OvmfBuildError {}
 
 const CHUNK_BYTES = 1024 * 1024;
 

@@ -17,6 +17,7 @@
 import { FormatError } from '../core/errors.js';
 import { readGuid } from '../core/guid.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 
 export const EFI_CAPSULE_GUID = '3B6686BD-0D76-4030-B70E-B5519E2FC5A0';
 export const EFI_FMP_CAPSULE_GUID = '6DCBD5ED-E82D-4C44-BDA1-7194199AD92A';
@@ -101,7 +102,7 @@ export function capsuleKindOf(bytes: Uint8Array): CapsuleKind | null {
   return KINDS[readGuid(bytes, 0)] ?? null;
 }
 
-function bad(code: string, message: string, details: Record<string, unknown>): FormatError {
+function bad(code: ErrorCode, message: string, details: Record<string, unknown>): FormatError {
   return new FormatError(code, message, details);
 }
 

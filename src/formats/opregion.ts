@@ -7,6 +7,7 @@
 // Pure: bytes in, values out.
 import { FormatError, isOvmfBuildError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { parseVbt, VBT_HEADER_SIZE, type VbtInfo } from './vbt.js';
 
 /** OPREGION_SIZE: header plus mailboxes 1-5. */
@@ -101,7 +102,7 @@ export interface ParseOpRegionOptions {
   readonly physicalAddress?: bigint;
 }
 
-function fail(code: string, message: string, details: Record<string, unknown>): never {
+function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
   throw new FormatError(code, message, details);
 }
 

@@ -157,7 +157,7 @@ function buildImage(input: OptionRomImageInput, index: number, last: boolean, pc
   const total = Math.ceil(unpadded / ROM_BLOCK_SIZE) * ROM_BLOCK_SIZE;
   if (total > MAX_OPTION_ROM_SIZE) {
     throw new OvmfBuildError(
-      'E_INPUT_TOO_LARGE',
+      'E_INPUT_ROM_TOO_LARGE',
       `image ${index} would be ${hex(total)} bytes, more than the ${hex(MAX_OPTION_ROM_SIZE)}-byte option ROM limit`,
       { index, sizeInBytes: total },
     );
@@ -218,7 +218,7 @@ export function buildOptionRom(options: BuildOptionRomOptions): Uint8Array {
   const total = parts.reduce((sum, part) => sum + part.length, 0);
   if (total > MAX_OPTION_ROM_SIZE) {
     throw new OvmfBuildError(
-      'E_INPUT_TOO_LARGE',
+      'E_INPUT_ROM_TOO_LARGE',
       `the option ROM would be ${hex(total)} bytes, more than ${hex(MAX_OPTION_ROM_SIZE)}`,
       {
         sizeInBytes: total,

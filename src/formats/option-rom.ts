@@ -4,6 +4,7 @@
 import { FormatError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import type { DecompressLimits } from './compression/index.js';
 import { decompressEfi } from './compression/index.js';
 
@@ -83,7 +84,7 @@ export function looksLikeOptionRom(bytes: Uint8Array): boolean {
   );
 }
 
-function fail(code: string, message: string, details: Record<string, unknown>): never {
+function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
   throw new FormatError(code, message, details);
 }
 

@@ -3,6 +3,7 @@
 // (EFI_TE_IMAGE_HEADER). Only the headers are read; nothing is relocated or loaded.
 import { FormatError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 
 export interface PeSectionSummary {
   readonly name: string;
@@ -346,7 +347,7 @@ function isPowerOfTwo(value: number): boolean {
   return value > 0 && (value & (value - 1)) === 0;
 }
 
-function invalid(code: string, message: string, details: Record<string, unknown>): never {
+function invalid(code: ErrorCode, message: string, details: Record<string, unknown>): never {
   throw new FormatError(code, message, details);
 }
 

@@ -4,6 +4,7 @@
 import { FormatError, isOvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 
 export interface VbtBlock {
   readonly id: number;
@@ -69,7 +70,7 @@ function ascii(bytes: Uint8Array, offset: number, length: number): string {
   return text;
 }
 
-function fail(code: string, message: string, details: Record<string, unknown>): never {
+function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
   throw new FormatError(code, message, details);
 }
 

@@ -7,6 +7,7 @@ import { sha256 } from '../core/digest.js';
 import { buildOptionRom } from '../formats/option-rom-builder.js';
 import { optionRomPeBytes, type OptionRomInfo } from '../formats/option-rom.js';
 import { classifyRomChain, type RomChain, type RomImageRole } from '../formats/rom-chain.js';
+import { VerificationError } from '../verify/errors.js';
 import type { InputOrigin } from '../fetch/index.js';
 import {
   DEFAULT_DEVICE_ID,
@@ -197,7 +198,7 @@ export function buildIgdRom(options: BuildIgdRomOptions): { bytes: Uint8Array; c
   for (const [index, [role, pe]] of parts.entries()) {
     const named = chain.images[index];
     if (named === undefined || sha256(optionRomPeBytes(bytes, named.image)) !== sha256(pe)) {
-      throw new OvmfBuildError(
+      throw new VerificationError(
         'E_VERIFY_ROM_MISMATCH',
         `image ${index} of the built option ROM does not parse back to the ${role} driver it was built from`,
         { index, role },
@@ -212,7 +213,7 @@ export function buildIgdRom(options: BuildIgdRomOptions): { bytes: Uint8Array; c
     }
   }
   if (chain.images.length !== parts.length) {
-    throw new OvmfBuildError(
+    throw new VerificationError(
       'E_VERIFY_ROM_MISMATCH',
       `the built option ROM has ${chain.images.length} images, expected ${parts.length}`,
       { images: chain.images.length },

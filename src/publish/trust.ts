@@ -7,6 +7,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/durable-fs.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { PublishError } from './errors.js';
 import { describeFailure, readRegularFile, SafeOpenError } from './safe-read.js';
 import { loadSigningKey, publicKeyFingerprint } from './signing.js';
@@ -26,7 +27,7 @@ export interface TrustedKey {
   readonly file: string;
 }
 
-function keyError(code: string, message: string, file: string): PublishError {
+function keyError(code: ErrorCode, message: string, file: string): PublishError {
   return new PublishError(code, message, { file });
 }
 

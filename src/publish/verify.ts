@@ -6,6 +6,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256 } from '../core/digest.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { PublishError } from './errors.js';
 import {
   LATEST_LINK,
@@ -129,7 +130,7 @@ async function readFixed(
   present: ReadonlySet<string>,
   file: string,
   maxSizeInBytes: number,
-  missingCode = 'E_ARTIFACT_FILE_MISSING',
+  missingCode: ErrorCode = 'E_ARTIFACT_FILE_MISSING',
 ): Promise<Buffer> {
   if (!present.has(file)) {
     throw new PublishError(missingCode, `${file} is missing from ${artifactDir}`, { file, artifactDir });

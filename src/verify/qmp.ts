@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { throwIfAborted } from '../core/errors.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import { VerificationError } from './errors.js';
 
 /** Longest single QMP message accepted; a `pmemsave` answer is tiny, an HMP answer a few lines. */
@@ -23,7 +24,7 @@ interface Pending {
 }
 
 function qmpError(
-  code: string,
+  code: ErrorCode,
   message: string,
   details: Record<string, unknown> = {},
   cause?: unknown,

@@ -5,6 +5,7 @@
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { isGuidString } from '../core/guid.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import {
   nodePath,
   type FileNode,
@@ -95,7 +96,7 @@ export interface StructureReport {
 
 /** One failed check; verifyStructure throws the first, with all of them in `details.failures`. */
 export interface StructureFailure {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
   readonly details: Record<string, unknown>;
 }
@@ -227,7 +228,7 @@ export function inspectStructure(input: VerifyStructureInput): {
   const failures: StructureFailure[] = [];
 
   /** The single file with this GUID in the DXE volume, or a failure naming where else it is. */
-  const findInDxe = (guid: string, role: string, missingCode: string): FileNode | undefined => {
+  const findInDxe = (guid: string, role: string, missingCode: ErrorCode): FileNode | undefined => {
     const matches = dxeFiles.filter((file) => file.guid === guid);
     if (matches.length === 1) return matches[0];
     if (matches.length > 1) {
@@ -334,7 +335,7 @@ export function inspectStructure(input: VerifyStructureInput): {
   const checkOwnDriver = (
     guid: string,
     role: string,
-    codes: { readonly missing: string; readonly invalid: string },
+    codes: { readonly missing: ErrorCode; readonly invalid: ErrorCode },
     expected: Uint8Array | undefined,
   ): VerifiedDriver | undefined => {
     const file = findInDxe(guid, role, codes.missing);
