@@ -1,15 +1,14 @@
+// `ovmf-build verify-boot`: boot a built OVMF in QEMU (and optionally check its structure
+// first) and print the boot check's verdict; the command line of verify/boot.ts.
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
-import type { Command } from '../context.js';
-import { writeJson, writeLine } from '../context.js';
+import { writeJson, writeLine, type Command } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../../core/errors.js';
 import { isGuidString } from '../../core/guid.js';
-import { readInputFile } from '../../fetch/read-input.js';
-import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
 import { verifyBoot, type BootVerification } from '../../verify/boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
 import { verifyStructure, type StructureReport } from '../../verify/structural.js';
+import { parseQemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
 
 const USAGE = [
   'usage: ovmf-build verify-boot <code.fd> <vars.fd> [--gop-guid G] [--policy-guid G] [--machine q35|i440fx]',
@@ -45,14 +44,6 @@ function guidOption(name: string, value: string | undefined, fallback: string): 
   return value.toUpperCase();
 }
 
-function readInput(file: string, role: string): Promise<Uint8Array> {
-  return readInputFile(file, { what: `the ${role}` });
-}
-
-function seconds(ms: number | undefined): string {
-  return ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`;
-}
-
 function printHuman(
   write: (text: string) => void,
   result: BootVerification,
@@ -61,8 +52,8 @@ function printHuman(
 ): void {
   const accel = result.accel.accelerator;
   write(
-    `${result.passed ? 'PASS' : 'FAIL'}  ${result.reachedBds ? `reached BDS in ${seconds(result.timeToBdsMs)}` : 'did not reach BDS'}` +
-      ` (QEMU ran ${seconds(result.durationMs)}, ${accel}, log from ${result.logSource})`,
+    `${result.passed ? 'PASS' : 'FAIL'}  ${result.reachedBds ? `reached BDS in ${seconds(result.timeToBdsMs, '?')}` : 'did not reach BDS'}` +
+      ` (QEMU ran ${seconds(result.durationMs, '?')}, ${accel}, log from ${result.logSource})`,
   );
   if (structure !== undefined) {
     write(
@@ -96,33 +87,21 @@ export const command: Command = {
   summary: 'boot an OVMF in QEMU and check the GOP and policy drivers load',
   usage: USAGE,
   async run(ctx) {
-    const { values, positionals } = parseCommandArgs(
-      ctx.argv,
+    const parsed = parseQemuCheckArgs(
+      ctx,
       {
         'gop-guid': { type: 'string' },
         'policy-guid': { type: 'string' },
         machine: { type: 'string' },
         smm: { type: 'boolean' },
-        'timeout-ms': { type: 'string' },
         gop: { type: 'string' },
         vbt: { type: 'string' },
         log: { type: 'string' },
-        accel: { type: 'string' },
-        'kvm-device': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
-      true,
     );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return EXIT.ok;
-    }
-    const [codeArg, varsArg, ...extra] = positionals;
-    if (codeArg === undefined || varsArg === undefined || extra.length > 0) {
-      throw new UsageError(`expected exactly two files, <code.fd> and <vars.fd>\n${USAGE}`, { positionals });
-    }
+    if (parsed === undefined) return EXIT.ok;
+    const { values, codePath, varsPath, timeoutMs, accel, kvmDevice } = parsed;
     const gop = guidOption('gop-guid', values['gop-guid'], DEFAULT_GOP_FILE_GUID);
     const policy = guidOption('policy-guid', values['policy-guid'], DEFAULT_POLICY_FILE_GUID);
     const machine = values.machine ?? 'q35';
@@ -131,29 +110,16 @@ export const command: Command = {
     }
     if (values.smm === true && machine !== 'q35')
       throw new UsageError('--smm needs --machine q35', { machine });
-    let timeoutMs: number | undefined;
-    if (values['timeout-ms'] !== undefined) {
-      timeoutMs = Number(values['timeout-ms']);
-      if (!/^[0-9]+$/.test(values['timeout-ms']) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
-        throw new UsageError(`--timeout-ms must be a positive integer, got \`${values['timeout-ms']}\``);
-      }
-    }
-    const accel = values.accel ?? 'auto';
-    if (!isAccelMode(accel)) {
-      throw new UsageError(`--accel must be ${ACCEL_MODES.join(', ')}, got \`${accel}\``, { accel });
-    }
     if ((values.gop === undefined) !== (values.vbt === undefined)) {
       throw new UsageError('--gop and --vbt go together: the structural check needs both');
     }
-    const codePath = path.resolve(ctx.cwd, codeArg);
-    const varsPath = path.resolve(ctx.cwd, varsArg);
 
     let structure: StructureReport | undefined;
     if (values.gop !== undefined && values.vbt !== undefined) {
       structure = verifyStructure({
-        code: await readInput(codePath, 'OVMF code image'),
-        gop: await readInput(path.resolve(ctx.cwd, values.gop), 'GOP driver'),
-        vbt: await readInput(path.resolve(ctx.cwd, values.vbt), 'VBT'),
+        code: await readCheckInput(ctx, codePath, 'OVMF code image'),
+        gop: await readCheckInput(ctx, values.gop, 'GOP driver'),
+        vbt: await readCheckInput(ctx, values.vbt, 'VBT'),
         gopFileGuid: gop,
         policyFileGuid: policy,
       });
@@ -170,9 +136,7 @@ export const command: Command = {
       ...(structure === undefined ? {} : { vbtSizeInBytes: structure.vbt.sizeInBytes }),
       ...(values.log === undefined ? {} : { logPath: path.resolve(ctx.cwd, values.log) }),
       accel,
-      ...(values['kvm-device'] === undefined
-        ? {}
-        : { kvmDevice: path.resolve(ctx.cwd, values['kvm-device']) }),
+      ...(kvmDevice === undefined ? {} : { kvmDevice }),
       env: ctx.env,
       signal: ctx.signal,
     });

@@ -1,18 +1,18 @@
+// `ovmf-build verify-igd`: the IGD assignment check of verify/igd-check.ts on the command line,
+// with the device, the OpRegion (built around a VBT, or given) and the stolen size as options.
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
-import type { Command } from '../context.js';
-import { writeJson, writeLine } from '../context.js';
+import { writeJson, writeLine, type Command } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { userStateDir } from '../../cache/paths.js';
 import { FormatError, UsageError } from '../../core/errors.js';
 import { hex } from '../../core/hex.js';
-import { readInputFile } from '../../fetch/read-input.js';
 import { buildOpRegion, parseOpRegion, type OpRegionVersion } from '../../formats/opregion.js';
 import { lookupDevice, normalizeDeviceId } from '../../igd/device-table.js';
 import { loadIgdDeviceTable } from '../../igd/load.js';
-import { ACCEL_MODES, chooseAccelerator, isAccelMode } from '../../verify/accel.js';
+import { chooseAccelerator } from '../../verify/accel.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../../verify/igd-check.js';
 import { findQemu } from '../../verify/qemu.js';
+import { integerOption, parseQemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
 
 const DEFAULT_STOLEN_MIB = 32;
 
@@ -47,32 +47,10 @@ const USAGE = [
   'Exit code 0 when it passes, 10 when it does not (E_VERIFY_IGD_*), 6 for an unknown device or a bad VBT.',
 ].join('\n');
 
-function readInput(file: string, role: string): Promise<Uint8Array> {
-  return readInputFile(file, { what: `the ${role}` });
-}
-
-function positiveInteger(name: string, text: string | undefined, allowZero = false): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^[0-9]+$/u.test(text) || !Number.isSafeInteger(value) || (!allowZero && value === 0)) {
-    throw new UsageError(
-      `--${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got \`${text}\``,
-      {
-        [name]: text,
-      },
-    );
-  }
-  return value;
-}
-
-function seconds(ms: number | null): string {
-  return ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`;
-}
-
 function printHuman(write: (text: string) => void, result: IgdCheckResult, reason: string): void {
   write(
     `${result.passed ? 'PASS' : 'FAIL'}  IGD assignment, ${result.mode} mode, device ${result.deviceId} (${result.platform}), ` +
-      `QEMU ${seconds(result.durationMs)} (${result.accelerator})`,
+      `QEMU ${seconds(result.durationMs, '-')} (${result.accelerator})`,
   );
   write(
     `  ASLS            ${result.asls === null ? 'never written' : hex(result.asls)}${result.asls === null ? '' : result.opRegionMatches ? ', memory holds the OpRegion' : ', memory does NOT hold the OpRegion'}`,
@@ -82,7 +60,7 @@ function printHuman(write: (text: string) => void, result: IgdCheckResult, reaso
   );
   write(`  VBT source      ${result.vbtSource ?? '(not reported on the debug console)'}`);
   write(
-    `  time to ASLS    ${seconds(result.timeToAslsMs)}, to the boot manager ${seconds(result.timeToBootManagerMs)}`,
+    `  time to ASLS    ${seconds(result.timeToAslsMs, '-')}, to the boot manager ${seconds(result.timeToBootManagerMs, '-')}`,
   );
   write(`  accelerator     ${result.accelerator}: ${reason}`);
   write(`  trace (${result.traceLines.length} IGD register writes):`);
@@ -100,8 +78,8 @@ export const command: Command = {
   summary: "check in QEMU that a firmware (or stock OVMF with a ROM) does QEMU's IGD assignment",
   usage: USAGE,
   async run(ctx) {
-    const { values, positionals } = parseCommandArgs(
-      ctx.argv,
+    const parsed = parseQemuCheckArgs(
+      ctx,
       {
         device: { type: 'string' },
         vbt: { type: 'string' },
@@ -109,24 +87,12 @@ export const command: Command = {
         'opregion-version': { type: 'string' },
         'stolen-mib': { type: 'string' },
         rom: { type: 'string' },
-        'timeout-ms': { type: 'string' },
-        accel: { type: 'string' },
-        'kvm-device': { type: 'string' },
         'keep-logs': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
-      true,
     );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return EXIT.ok;
-    }
-    const [codeArg, varsArg, ...extra] = positionals;
-    if (codeArg === undefined || varsArg === undefined || extra.length > 0) {
-      throw new UsageError('expected exactly two files, <code.fd> and <vars.fd>', { positionals });
-    }
+    if (parsed === undefined) return EXIT.ok;
+    const { values, codePath, varsPath, timeoutMs, accel, kvmDevice } = parsed;
     if (values.device === undefined)
       throw new UsageError('--device is required (the Intel device ID to pose as)');
     const deviceText = values.device.replace(/^8086:/iu, '');
@@ -146,12 +112,7 @@ export const command: Command = {
     if (values.opregion !== undefined && values['opregion-version'] !== undefined) {
       throw new UsageError('--opregion-version goes with --vbt (an --opregion file carries its own version)');
     }
-    const stolenMiB = positiveInteger('stolen-mib', values['stolen-mib'], true) ?? DEFAULT_STOLEN_MIB;
-    const timeoutMs = positiveInteger('timeout-ms', values['timeout-ms']);
-    const accel = values.accel ?? 'auto';
-    if (!isAccelMode(accel)) {
-      throw new UsageError(`--accel must be ${ACCEL_MODES.join(', ')}, got \`${accel}\``, { accel });
-    }
+    const stolenMiB = integerOption('stolen-mib', values['stolen-mib'], true) ?? DEFAULT_STOLEN_MIB;
 
     const table = await loadIgdDeviceTable();
     const platform = lookupDevice(table, deviceId);
@@ -164,10 +125,10 @@ export const command: Command = {
     }
     let opRegion: Uint8Array;
     if (values.vbt !== undefined) {
-      const vbt = await readInput(path.resolve(ctx.cwd, values.vbt), 'VBT');
+      const vbt = await readCheckInput(ctx, values.vbt, 'VBT');
       opRegion = buildOpRegion({ vbt, version: version as OpRegionVersion });
     } else {
-      opRegion = await readInput(path.resolve(ctx.cwd, values.opregion as string), 'OpRegion');
+      opRegion = await readCheckInput(ctx, values.opregion as string, 'OpRegion');
       parseOpRegion(opRegion);
     }
     const env = ctx.env;
@@ -176,14 +137,12 @@ export const command: Command = {
       mode: accel,
       qemuBinary: qemuPath,
       stateDir: userStateDir(env),
-      ...(values['kvm-device'] === undefined
-        ? {}
-        : { kvmDevice: path.resolve(ctx.cwd, values['kvm-device']) }),
+      ...(kvmDevice === undefined ? {} : { kvmDevice }),
       signal: ctx.signal,
     });
     const result = await checkIgdAssignment({
-      codePath: path.resolve(ctx.cwd, codeArg),
-      varsPath: path.resolve(ctx.cwd, varsArg),
+      codePath,
+      varsPath,
       ...(values.rom === undefined ? {} : { romPath: path.resolve(ctx.cwd, values.rom) }),
       deviceId,
       opRegion,
