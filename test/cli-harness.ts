@@ -1,6 +1,12 @@
-// Runs the real CLI entry (main) in-process with captured stdout/stderr and a real cwd.
+// Runs the real CLI entry (main) in-process with captured stdout/stderr and a real cwd, and
+// keeps the compiled CLI (dist/, what bin/ovmf-build.js runs) as new as the source for tests
+// that run it as users do.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../src/cli/main.js';
+import { REPO_ROOT } from './corpus.js';
 
 export interface CliResult {
   readonly code: number;
@@ -36,4 +42,27 @@ export function dig(value: unknown, ...keys: (string | number)[]): unknown {
     current = (current as Record<string | number, unknown>)[key];
   }
   return current;
+}
+
+/** Source files (not tests) whose compiled file in dist/ is missing or older. */
+function staleDistFiles(): string[] {
+  const src = path.join(REPO_ROOT, 'src');
+  const stale: string[] = [];
+  for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
+    const source = path.join(entry.parentPath, entry.name);
+    const compiled = path.join(REPO_ROOT, 'dist', path.relative(src, source).replace(/\.ts$/u, '.js'));
+    if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(source).mtimeMs) stale.push(source);
+  }
+  return stale;
+}
+
+/**
+ * Compiles dist/ when it is missing or older than the source (`npm test` builds it first, so
+ * then this costs nothing), so a test of bin/ovmf-build.js never runs yesterday's code and never
+ * skips. Throws with the compiler's output when the build fails.
+ */
+export function ensureFreshDist(): void {
+  if (staleDistFiles().length === 0) return;
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'pipe' });
 }

@@ -1,11 +1,12 @@
+// Unit tests of the OvmfPkgX64.dsc/.fdf patch: excerpts for each rule, then the real platform
+// files of the EDK2 version the product builds (a fixture), patched with nothing else changed.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { userCacheDir } from '../cache/paths.js';
 import { Edk2Error } from './errors.js';
 import { DSC_PATH, FDF_PATH } from './layout.js';
 import { patchDsc, patchFdf, patchPlatform, shellNeedsSecureBootVariableLib } from './platform-patch.js';
-import { listCachedEdk2Sources } from './source.js';
 
 // Small excerpts written for these tests in the shape of OvmfPkgX64.dsc/.fdf (CRLF, as upstream).
 const DSC = [
@@ -217,13 +218,16 @@ describe('patchFdf', () => {
   });
 });
 
-// The real OvmfPkgX64.dsc/.fdf, from any EDK2 tree the tool has unpacked into the user cache
-// (the integration tests unpack Debian's edk2 there).
-const cached = await listCachedEdk2Sources(path.join(userCacheDir(process.env), 'edk2'));
-describe.skipIf(cached.length === 0)('on the real EDK2 platform files', () => {
-  it.each(cached.map((source) => [source.description, source.dir] as const))('%s', async (_name, dir) => {
-    const dsc = await readFile(path.join(dir, DSC_PATH), 'utf8');
-    const fdf = await readFile(path.join(dir, FDF_PATH), 'utf8');
+// The real OvmfPkgX64.dsc/.fdf of the EDK2 tree the product builds (Debian's edk2 2022.11), kept
+// as a fixture so this always runs (test/fixtures/ovmf-platform/README.md).
+const PLATFORM_FIXTURE = path.resolve(import.meta.dirname, '../../test/fixtures/ovmf-platform');
+describe('on the real EDK2 platform files', () => {
+  it(`Debian edk2 2022.11 (${DSC_PATH}, ${FDF_PATH})`, async () => {
+    const dsc = await readFile(path.join(PLATFORM_FIXTURE, path.basename(DSC_PATH)), 'utf8');
+    const fdf = await readFile(path.join(PLATFORM_FIXTURE, path.basename(FDF_PATH)), 'utf8');
+    expect(createHash('sha256').update(dsc).digest('hex')).toBe(
+      'e7592f37dc6653adabd6ff753cd6d0e94f94c2c708f684d13f23b1d2dd6a8b95',
+    );
     expect(dsc.includes('\r\n')).toBe(true);
     const patched = patchPlatform({ dsc, fdf });
     // The quirk adds its block at the end of [LibraryClasses] and nothing else.
