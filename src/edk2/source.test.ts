@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireEdk2Source, applySourceQuirks, listCachedEdk2Sources, resolveGitRef } from './source.js';
+import { listCachedEdk2Sources } from '../../test/edk2-source-cache.js';
+import { acquireEdk2Source } from './source.js';
+import { resolveGitRef } from './source/git.js';
+import { applySourceQuirks } from './source/tree.js';
 
 const logger = pino({ level: 'silent' });
 let work: string;
@@ -30,6 +33,19 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** A fake EDK2 tree under `<work>/<name>/<top>`, packed into `<work>/<file>` (gzip for .gz). */
+async function packFakeEdk2(
+  name: string,
+  file: string,
+  top = 'edk2',
+): Promise<{ tarball: string; digest: string }> {
+  const tree = path.join(work, name, top);
+  await writeFakeEdk2(tree, name);
+  const tarball = path.join(work, file);
+  execFileSync('tar', [file.endsWith('.gz') ? '-czf' : '-cf', tarball, '-C', path.dirname(tree), top]);
+  return { tarball, digest: sha256(await readFile(tarball)) };
+}
+
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ovmf-build-source-'));
 });
@@ -39,11 +55,7 @@ afterAll(async () => {
 
 describe('tarball source', () => {
   it('verifies the digest, unpacks once, fixes the brotli quirk and writes the marker last', async () => {
-    const tree = path.join(work, 'tar-tree', 'edk2-test');
-    await writeFakeEdk2(tree, 'tarball');
-    const tarball = path.join(work, 'edk2.tar.gz');
-    execFileSync('tar', ['-czf', tarball, '-C', path.dirname(tree), 'edk2-test']);
-    const digest = sha256(await readFile(tarball));
+    const { tarball, digest } = await packFakeEdk2('tar-tree', 'edk2.tar.gz', 'edk2-test');
     const cacheDir = path.join(work, 'cache-tar');
 
     const source = await acquireEdk2Source(
@@ -86,10 +98,7 @@ describe('tarball source', () => {
   });
 
   it('rejects a wrong digest and leaves nothing in the cache', async () => {
-    const tree = path.join(work, 'tar-bad', 'edk2');
-    await writeFakeEdk2(tree, 'bad');
-    const tarball = path.join(work, 'bad.tar');
-    execFileSync('tar', ['-cf', tarball, '-C', path.dirname(tree), 'edk2']);
+    const { tarball } = await packFakeEdk2('tar-bad', 'bad.tar');
     const cacheDir = path.join(work, 'cache-bad');
     const wrong = '0'.repeat(64);
     await expect(
@@ -132,11 +141,7 @@ describe('tarball source', () => {
   });
 
   it('ignores an entry without the completion marker and rebuilds it', async () => {
-    const tree = path.join(work, 'tar-half', 'edk2');
-    await writeFakeEdk2(tree, 'half');
-    const tarball = path.join(work, 'half.tar');
-    execFileSync('tar', ['-cf', tarball, '-C', path.dirname(tree), 'edk2']);
-    const digest = sha256(await readFile(tarball));
+    const { tarball, digest } = await packFakeEdk2('tar-half', 'half.tar');
     const cacheDir = path.join(work, 'cache-half');
     const entry = path.join(cacheDir, `sha256-${digest}`);
     await mkdir(path.join(entry, 'src'), { recursive: true });

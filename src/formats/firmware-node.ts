@@ -2,6 +2,7 @@
 // partition, volume, file, section, padding, free space) as UEFITool/UEFIExtract presents them,
 // the one constructor every walker builds them with, and the path that names a node in
 // messages and JSON. Types and values only; the walkers live in walk-*.ts.
+import type { ErrorCode } from '../core/error-codes.js';
 import type { CapsuleHeader, FmpPayload } from './capsule.js';
 import type { FfsFileHeader } from './ffs-file.js';
 import type { FirmwareVolumeHeader } from './firmware-volume.js';
@@ -15,7 +16,7 @@ export type ImageFormat = 'intel-descriptor' | 'bpdt' | 'uefi' | 'capsule';
 
 /** A FormatError (or decompressor failure) recorded on a node in non-strict mode. */
 export interface FirmwareProblem {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
   /** Absolute offset, or null inside decompressed data. */
   readonly offset: number | null;

@@ -7,6 +7,7 @@
 // "$VBT", validated with parseVbt; known VBT GUIDs and UI names only order and annotate them.
 import { FormatError, NotFoundError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import {
   nodePath,
   type FileNode,
@@ -117,7 +118,7 @@ export interface LocateResult {
 
 /** A damaged place of the image: a recorded parse failure or a checksum that does not match. */
 export interface Damage {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
   /** Absolute offset of the damaged node, or of the nearest ancestor stored in the input. */
   readonly offset: number | null;
@@ -158,7 +159,7 @@ function hasVolume(node: FirmwareNode): boolean {
   return false;
 }
 
-function damageAt(node: FirmwareNode, code: string, message: string): Damage {
+function damageAt(node: FirmwareNode, code: ErrorCode, message: string): Damage {
   let offset: number | null = null;
   let volume: string | null = null;
   let section: string | null = null;

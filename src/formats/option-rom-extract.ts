@@ -5,6 +5,7 @@
 // vbt_size. Takes bytes, returns values; no I/O.
 import { hex } from '../core/hex.js';
 import { isOvmfBuildError } from '../core/errors.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import type { DecompressLimits } from './compression/index.js';
 import { classifyGopDriver, type GopDriverInfo } from './gop.js';
 import { optionRomPeBytes, parseOptionRom, type OptionRomImage, type OptionRomInfo } from './option-rom.js';
@@ -51,12 +52,12 @@ export interface RomExtraction {
   readonly problems: readonly {
     readonly index: number;
     readonly offset: number;
-    readonly code: string;
+    readonly code: ErrorCode;
     readonly message: string;
   }[];
 }
 
-function describe(error: unknown): { code: string; message: string } {
+function describe(error: unknown): { code: ErrorCode; message: string } {
   if (isOvmfBuildError(error)) return { code: error.code, message: error.message };
   throw error;
 }
@@ -71,7 +72,7 @@ export function extractFromOptionRom(bytes: Uint8Array, limits: DecompressLimits
   const gops: RomGop[] = [];
   let vbt: RomVbt | null = null;
   const images: RomImageVerdict[] = [];
-  const problems: { index: number; offset: number; code: string; message: string }[] = [];
+  const problems: { index: number; offset: number; code: ErrorCode; message: string }[] = [];
   for (const [index, image] of rom.images.entries()) {
     const base = {
       index,
