@@ -26,8 +26,6 @@ export const PLATFORM_GOP_POLICY_PROTOCOL_GUID = 'EC2E931B-3281-48A5-8107-DF8A8B
 export const GOP_UI_NAME = 'IntelGopDriver';
 export const POLICY_UI_NAME = 'PlatformGopPolicyDxe';
 export const IGD_ASSIGNMENT_UI_NAME = 'IgdAssignmentDxe';
-/** Printed by PlatformGopPolicyDxe on a DEBUG build when it found the VBT file in a firmware volume. */
-export const VBT_FOUND_MARKER = 'OvmfGopPkg: VBT found, ';
 /**
  * Printed by PlatformGopPolicyDxe's GetVbtData (DEBUG builds): the VBT handed to the GOP came from
  * the IGD OpRegion (`... (mailbox 4|RVDA), <size> bytes at 0x<addr>`) or, without a valid OpRegion,
