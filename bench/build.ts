@@ -87,7 +87,6 @@ async function viaTool(): Promise<{
     logger,
     jobId: `bench-tool-${randomBytes(4).toString('hex')}`,
     workspace: { reuse: false, commit: false },
-    verify: { structure: false, boot: false },
   });
   const wallMs = performance.now() - started;
   const cpuAfter = engine.serviceCpuSeconds() ?? (await serviceCpu(pids));

@@ -22,14 +22,26 @@ export {
 export { detectFileKind, type FileKind } from './formats/detect.js';
 export { renderTree, nodeToJson } from './formats/render-tree.js';
 export {
-  runOvmfJob,
-  requestKey,
-  BUILD_LOGIC_VERSION,
-  type OvmfJobOptions,
-  type OvmfJobResult,
-} from './jobs/ovmf-job.js';
-export type { JobBackend, BuildEnvironment, BuildRequest, BuiltFirmware } from './jobs/backend.js';
-export { RealBackend } from './jobs/real-backend.js';
+  runPipeline,
+  STAGES,
+  type PipelineStages,
+  type PipelineOptions,
+  type PipelineEnd,
+} from './jobs/pipeline.js';
+export type {
+  JobRequest,
+  JobEvent,
+  OvmfJobResult,
+  KeyRunResult,
+  VerifyRunResult,
+  BuildEnvironment,
+  BuiltFirmware,
+  VerifiedFirmware,
+} from './jobs/job-types.js';
+export type { Stage, StageContext } from './jobs/stage.js';
+export { JobSession } from './jobs/session.js';
+export { BUILD_LOGIC_VERSION } from './jobs/stage-key.js';
+export { createVerifyStage, checkBuild, type VerifyChecks } from './jobs/stage-verify.js';
 export { loadRecipe, type Recipe } from './jobs/recipe.js';
 export {
   CacheStore,

@@ -10,7 +10,7 @@ import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR } from './corpus.js';
-import { captureContext, StandInBackend } from './cache-stand-in.js';
+import { captureContext, StandInBuild } from './cache-stand-in.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
@@ -48,23 +48,23 @@ interface JobJson {
   logFile: string;
 }
 
-async function job(backend: StandInBackend, ...argv: string[]): Promise<JobJson> {
+async function job(backend: StandInBuild, ...argv: string[]): Promise<JobJson> {
   const captured = captureContext([...argv, '--json'], env, dir);
-  const code = await runMain(captured.ctx, backend);
+  const code = await runMain(captured.ctx, backend.stages);
   expect(code).toBe(0);
   expect(captured.stderr()).toBe('');
   return JSON.parse(captured.stdout()) as JobJson;
 }
 
-async function cache(backend: StandInBackend, ...argv: string[]): Promise<string> {
+async function cache(backend: StandInBuild, ...argv: string[]): Promise<string> {
   const captured = captureContext(argv, env, dir);
-  expect(await runCache(captured.ctx, backend)).toBe(0);
+  expect(await runCache(captured.ctx, backend.stages)).toBe(0);
   return captured.stdout();
 }
 
-async function failure(backend: StandInBackend, ...argv: string[]): Promise<OvmfBuildError> {
+async function failure(backend: StandInBuild, ...argv: string[]): Promise<OvmfBuildError> {
   try {
-    await runMain(captureContext([...argv, '--json'], env, dir).ctx, backend);
+    await runMain(captureContext([...argv, '--json'], env, dir).ctx, backend.stages);
   } catch (error) {
     return error as OvmfBuildError;
   }
@@ -73,7 +73,7 @@ async function failure(backend: StandInBackend, ...argv: string[]): Promise<Ovmf
 
 describe('main job with a stand-in build', () => {
   it('builds once, then serves a verified cache hit pointing at the same artifact', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const first = await job(backend, '--gop', GOP, '--vbt', VBT);
     expect(first.cacheHit).toBe(false);
     expect(first.miss).toEqual({
@@ -107,7 +107,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('explains a miss caused by another VBT, also through `cache why`', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const first = await job(backend, '--gop', GOP, '--vbt', VBT);
     const second = await job(backend, '--gop', GOP, '--vbt', OTHER_VBT, '--name', 'other');
     const before = (await sha(VBT)).slice(0, 8);
@@ -136,7 +136,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('discards a corrupted entry and rebuilds instead of serving it', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const first = await job(backend, '--gop', GOP, '--vbt', VBT);
     const cached = path.join(dir, 'cache', 'ovmf-build', 'cache', first.key, 'OVMF_CODE.fd');
     const bytes = await readFile(cached);
@@ -152,7 +152,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('rejects a non-GOP in milliseconds with E_INPUT_NOT_GOP (exit 6) and builds nothing', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const started = performance.now();
     const error = await failure(backend, '--gop', NOT_GOP, '--vbt', VBT);
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -164,7 +164,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('validates a user ROM (E_INPUT_BAD_ROM) and ships a good one byte for byte', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const bad = await failure(
       backend,
       '--gop',
@@ -233,7 +233,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('refuses --secure-boot on i440fx and conflicting inputs as usage errors', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     expect(
       (await failure(backend, '--gop', GOP, '--vbt', VBT, '--machine', 'i440fx', '--secure-boot')).code,
     ).toBe('E_USAGE');
@@ -242,7 +242,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('lists and garbage-collects the cache', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const first = await job(backend, '--gop', GOP, '--vbt', VBT);
     const listed = JSON.parse(await cache(backend, 'ls', '--json')) as {
       key: string;
@@ -256,7 +256,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('takes the GOP and VBT out of a vendor image with --firmware', async () => {
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const image = path.join(CORPUS_DIR, 'images/geminilake-ovmf-with-gop-vbt-gk41.fd');
     const result = await job(backend, '--firmware', image, '--name', 'gk41');
     const manifest = JSON.parse(await readFile(path.join(result.artifactDir, 'manifest.json'), 'utf8')) as {
@@ -280,7 +280,7 @@ describe('main job with a stand-in build', () => {
   });
 
   it('`ovmf-build verify` exits 0 on an intact artifact and 11 naming the file after a change', async () => {
-    const result = await job(new StandInBackend(), '--gop', GOP, '--vbt', VBT);
+    const result = await job(new StandInBuild(), '--gop', GOP, '--vbt', VBT);
     const ok = captureContext(['verify', result.artifactDir], env, dir);
     expect(await main(ok.ctx)).toBe(0);
     expect(ok.stdout().split('\n')[0]).toBe(`valid: ${result.artifactDir}`);

@@ -12,7 +12,7 @@ import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { loadRecipe } from '../src/jobs/recipe.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR, REPO_ROOT, loadManifest } from './corpus.js';
-import { captureContext, StandInBackend } from './cache-stand-in.js';
+import { captureContext, StandInBuild } from './cache-stand-in.js';
 
 const RECIPES_DIR = path.join(REPO_ROOT, 'recipes');
 
@@ -77,7 +77,7 @@ describe('recipes', () => {
       'skylake.json',
       'tigerlake.json',
     ]);
-    const backend = new StandInBackend();
+    const backend = new StandInBuild();
     const table = await loadIgdDeviceTable();
     for (const file of files) {
       const recipe = await loadRecipe(path.join(RECIPES_DIR, file), { baseUrl: base });
@@ -87,7 +87,7 @@ describe('recipes', () => {
         env,
         dir,
       );
-      expect(await runMain(captured.ctx, backend)).toBe(0);
+      expect(await runMain(captured.ctx, backend.stages)).toBe(0);
       const result = JSON.parse(captured.stdout()) as { artifactDir: string; name: string };
       expect(result.name).toBe(recipe.name);
       const check = await verifyArtifact(result.artifactDir);
@@ -117,7 +117,7 @@ describe('recipes', () => {
     );
     let error: OvmfBuildError | undefined;
     try {
-      await runMain(captured.ctx, new StandInBackend());
+      await runMain(captured.ctx, new StandInBuild().stages);
     } catch (caught) {
       error = caught as OvmfBuildError;
     }

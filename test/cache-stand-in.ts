@@ -1,11 +1,16 @@
-// A stand-in JobBackend for the job's cache/lock/publish tests: it "builds" in
-// milliseconds by deriving firmware bytes from the GOP and VBT, so the tests exercise the
-// real cache, lock, publish and CLI code without a twenty-minute EDK2 build. The real
-// backend is exercised by test/ovmf-e2e.int.test.ts.
+// Stand-in stages for the job's cache/lock/publish tests: the environment is fixed and the
+// build "builds" in milliseconds by deriving firmware bytes from the GOP and VBT, and the
+// verify stage runs with no QEMU, so the tests exercise the real input, key, cache, lock,
+// publish and CLI stages without a twenty-minute EDK2 build. The real build and verify
+// stages are exercised by test/ovmf-e2e.int.test.ts.
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { CommandContext } from '../src/cli/context.js';
-import type { BuildEnvironment, BuildRequest, BuiltFirmware, JobBackend } from '../src/jobs/backend.js';
+import type { BuildEnvironment, BuiltFirmware } from '../src/jobs/job-types.js';
+import type { PipelineStages } from '../src/jobs/pipeline.js';
+import type { BuildInput } from '../src/jobs/stage-build.js';
+import { createVerifyStage, type VerifyChecks } from '../src/jobs/stage-verify.js';
+import type { StageContext } from '../src/jobs/stage.js';
 
 export const STAND_IN_ENVIRONMENT: BuildEnvironment = {
   edk2SourceDigest: `sha256-${'5'.repeat(64)}`,
@@ -16,24 +21,25 @@ export const STAND_IN_ENVIRONMENT: BuildEnvironment = {
   fromMemo: true,
 };
 
-export class StandInBackend implements JobBackend {
+/** Verify checks that check nothing: the stand-in firmware has no volumes and does not boot. */
+export const NO_CHECKS: VerifyChecks = {
+  structure: () => Promise.resolve(null),
+  boot: () => Promise.resolve(null),
+};
+
+/**
+ * The stand-in stages (`stages`) for runMain/runCache/runBuild: a fixed environment, a build
+ * from the GOP and VBT bytes, and the real verify stage with `checks()`. Subclasses change
+ * `build` or `checks`.
+ */
+export class StandInBuild {
   builds = 0;
-  leftoverSweeps = 0;
   constructor(readonly environment: BuildEnvironment = STAND_IN_ENVIRONMENT) {}
 
-  resolveEnvironment(): Promise<BuildEnvironment> {
-    return Promise.resolve(this.environment);
-  }
-
-  removeLeftovers(): Promise<readonly string[]> {
-    this.leftoverSweeps += 1;
-    return Promise.resolve([]);
-  }
-
-  build(request: BuildRequest): Promise<BuiltFirmware> {
+  build(input: BuildInput, context: StageContext): Promise<BuiltFirmware> {
     this.builds += 1;
-    request.onProgress('stand-in build');
-    const seed = createHash('sha256').update(request.gop).update(request.vbt).digest();
+    context.emit({ type: 'progress', line: 'stand-in build' });
+    const seed = createHash('sha256').update(input.inputs.gop.bytes).update(input.inputs.vbt.bytes).digest();
     const code = new Uint8Array(0x1_0000).map((_, i) => (seed[i % 32] as number) ^ (i & 0xff));
     const vars = new Uint8Array(0x4000).fill(0xff);
     return Promise.resolve({
@@ -46,8 +52,16 @@ export class StandInBackend implements JobBackend {
     });
   }
 
-  dispose(): Promise<void> {
-    return Promise.resolve();
+  checks(): VerifyChecks {
+    return NO_CHECKS;
+  }
+
+  get stages(): Partial<PipelineStages> {
+    return {
+      resolveEnvironment: () => Promise.resolve(this.environment),
+      build: (input, context) => this.build(input, context),
+      verify: createVerifyStage(this.checks()),
+    };
   }
 }
 

@@ -12,9 +12,12 @@ import { runMain } from '../src/cli/commands/ovmf.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { optionRomPeBytes, parseOptionRom } from '../src/formats/option-rom.js';
-import type { BuildRequest, BuiltFirmware } from '../src/jobs/backend.js';
+import type { BuiltFirmware } from '../src/jobs/job-types.js';
+import type { BuildInput } from '../src/jobs/stage-build.js';
+import type { VerifyChecks } from '../src/jobs/stage-verify.js';
+import type { StageContext } from '../src/jobs/stage.js';
 import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
-import { captureContext, StandInBackend } from './cache-stand-in.js';
+import { captureContext, NO_CHECKS, StandInBuild } from './cache-stand-in.js';
 import { CORPUS_DIR } from './corpus.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
@@ -54,7 +57,7 @@ const passed = (
   failures: [],
 });
 
-class IgdStandIn extends StandInBackend {
+class IgdStandIn extends StandInBuild {
   readonly requests: IgdVerifyRequest[] = [];
   constructor(
     readonly helpers: { igdAssignment: Uint8Array; gopPolicy: Uint8Array },
@@ -63,8 +66,12 @@ class IgdStandIn extends StandInBackend {
     super();
   }
 
-  override async build(request: BuildRequest): Promise<BuiltFirmware> {
-    return { ...(await super.build(request)), helperDrivers: this.helpers };
+  override async build(input: BuildInput, context: StageContext): Promise<BuiltFirmware> {
+    return { ...(await super.build(input, context)), helperDrivers: this.helpers };
+  }
+
+  override checks(): VerifyChecks {
+    return { ...NO_CHECKS, igd: (request) => this.verifyIgd(request) };
   }
 
   verifyIgd(request: IgdVerifyRequest): Promise<IgdVerification> {
@@ -112,9 +119,9 @@ interface JobJson {
   igd: IgdVerification | null;
 }
 
-async function job(backend: StandInBackend, ...argv: string[]): Promise<JobJson> {
+async function job(backend: StandInBuild, ...argv: string[]): Promise<JobJson> {
   const captured = captureContext([...argv, '--json'], env, dir);
-  expect(await runMain(captured.ctx, backend)).toBe(0);
+  expect(await runMain(captured.ctx, backend.stages)).toBe(0);
   return JSON.parse(captured.stdout()) as JobJson;
 }
 
@@ -169,7 +176,7 @@ describe('the main job checks IGD assignment before caching and publishing', () 
     const backend = new IgdStandIn(await corpusHelpers(), false);
     let thrown: unknown;
     try {
-      await runMain(captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir).ctx, backend);
+      await runMain(captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir).ctx, backend.stages);
     } catch (error) {
       thrown = error;
     }

@@ -1,9 +1,7 @@
-// The build job: one locked-down container (no network, uid 1000, limits, job label) that
-// builds OVMF from an unpacked EDK2 tree, our overlay and the user's GOP and VBT, then the
-// structural check and (DEBUG builds) the QEMU boot check before anything is returned.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+// The EDK2 build: one locked-down container (no network, uid 1000, limits, job label) that
+// builds OVMF from an unpacked EDK2 tree, our overlay and the user's GOP and VBT, and returns
+// the bytes and the facts of the build. Verifying them is the job's verify stage
+// (jobs/stage-verify.ts), so this folder never imports src/verify.
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { BuilderImage, ContainerEngine, RunResult } from '../container/index.js';
@@ -11,13 +9,10 @@ import { sha256 } from '../core/digest.js';
 import { AbortError, throwIfAborted } from '../core/errors.js';
 import { assertGopDriver } from '../formats/gop.js';
 import { assertVbt } from '../formats/vbt.js';
-import type { AccelMode } from '../verify/accel.js';
-import { assertBootPassed, verifyBoot, type BootVerification } from '../verify/boot.js';
-import { verifyStructure, type StructureReport } from '../verify/structural.js';
 import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
 import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
 import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
-import { IGD_ASSIGNMENT_EFI, IGD_ASSIGNMENT_FILE_GUID, POLICY_EFI } from './layout.js';
+import { IGD_ASSIGNMENT_EFI, POLICY_EFI } from './layout.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
@@ -74,25 +69,12 @@ export interface BuildOvmfOptions {
   /** `make -j` and `build -n`. @default 2 */
   readonly jobs?: number;
   /**
-   * Checks before the result is returned. Structural: our parser finds the exact GOP, VBT and
-   * policy driver in OVMF_CODE.fd. Boot: QEMU boots it and the debug log shows both drivers
-   * loaded and BDS reached (DEBUG builds only; RELEASE builds print no debug log).
-   * @default { structure: true, boot: true }
+   * A stand-in for the input preparation (build-inputs.ts), e.g. a test that breaks the build on
+   * purpose. The warm workspace key still comes from the real preparation, and a build from
+   * substituted inputs is never committed as a workspace.
+   * @default prepareBuildInputs
    */
-  readonly verify?: { readonly structure?: boolean; readonly boot?: boolean };
-  /**
-   * QEMU accelerator of the boot check (verify/accel.ts): `auto` probes KVM once per host
-   * and falls back to TCG.
-   * @default 'auto'
-   */
-  readonly bootAccel?: AccelMode;
-  /** Environment of the boot check: PATH for QEMU, the user state dir for the KVM verdict. @default process.env */
-  readonly env?: NodeJS.ProcessEnv;
-  /** Test-only: break the build on purpose to exercise failure reports. Not part of the warm key. */
-  readonly testHooks?: {
-    readonly extraDscComponents?: readonly string[];
-    readonly replaceOverlayFiles?: Readonly<Record<string, string>>;
-  };
+  readonly prepare?: (options: PrepareBuildOptions) => Promise<PreparedBuild>;
 }
 
 export interface BuildOvmfResult {
@@ -114,7 +96,7 @@ export interface BuildOvmfResult {
   readonly mode: 'clean' | 'warm';
   readonly workspace: { readonly ref: string; readonly key: string; readonly committed: boolean } | null;
   readonly containerId: string;
-  /** Whole job, inputs validated to verification done. */
+  /** Inputs validated to outputs collected. */
   readonly durationMs: number;
   /** The container run (create to removal, including inputs and outputs). */
   readonly containerDurationMs: number;
@@ -122,8 +104,6 @@ export interface BuildOvmfResult {
   /** uid/gid and network interfaces the build script saw in the container. */
   readonly environment: BuildEnvironment | null;
   readonly logTail: readonly string[];
-  readonly structure: StructureReport | null;
-  readonly boot: BootVerification | null;
 }
 
 /** Key of a warm workspace: the digests that decide what is compiled, and what each was. */
@@ -155,9 +135,9 @@ function find(outputs: ReadonlyMap<string, Uint8Array>, name: string): Uint8Arra
 /**
  * Builds OVMF with the GOP and VBT: validates both (E_INPUT_NOT_GOP / E_INPUT_NOT_VBT), ensures
  * the builder image, runs one container (clean, or warm from a committed workspace), checks the
- * image sizes and verifies the result. Throws BuildError E_BUILD_FAILED (details: failingModule,
- * stage, errorLines, lastLines), E_BUILD_OUTPUT_INVALID, a VerificationError (E_VERIFY_..., E_BOOT_...)
- * or AbortError; the container is removed on every path.
+ * image sizes and the helper drivers. Throws BuildError E_BUILD_FAILED (details: failingModule,
+ * stage, errorLines, lastLines), E_BUILD_OUTPUT_INVALID or AbortError; the container is removed on
+ * every path. Nothing here is verified: the caller's verify stage does that.
  */
 export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfResult> {
   const started = performance.now();
@@ -198,7 +178,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     flags,
     ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
   };
-  // The key comes from the inputs without test hooks, so a test can break a warm rebuild on purpose.
+  // The key comes from the real inputs, so a stand-in preparation can break a warm rebuild on purpose.
   const base = await prepareBuildInputs({ ...common, mode: 'clean' });
   const key = workspaceKey({
     sourceDigest: options.source.digest,
@@ -209,7 +189,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   });
   const workspaceRef = `${WORKSPACE_REPOSITORY}:${key.value}`;
   const reuse = options.workspace?.reuse ?? true;
-  const commit = (options.workspace?.commit ?? true) && options.testHooks === undefined;
+  const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
   let existingWorkspaceId = await engine.imageId(workspaceRef);
   let workspaceLock: AsyncDisposable | undefined;
   if (reuse && commit && existingWorkspaceId === null && options.workspaceLock !== undefined) {
@@ -259,19 +239,9 @@ async function buildWithWorkspace(
   const { engine, signal, jobId } = options;
   const { started, flags, builder, key, workspaceRef, existingWorkspaceId, warm, commit, base, common, log } =
     context;
-  const hooks = options.testHooks;
   const prepared =
-    warm || hooks !== undefined
-      ? await prepareBuildInputs({
-          ...common,
-          mode: warm ? 'warm' : 'clean',
-          ...(hooks?.extraDscComponents === undefined
-            ? {}
-            : { patch: { extraDscComponents: hooks.extraDscComponents } }),
-          ...(hooks?.replaceOverlayFiles === undefined
-            ? {}
-            : { replaceOverlayFiles: hooks.replaceOverlayFiles }),
-        })
+    warm || options.prepare !== undefined
+      ? await (options.prepare ?? prepareBuildInputs)({ ...common, mode: warm ? 'warm' : 'clean' })
       : base;
   log.info(
     { mode: warm ? 'warm' : 'clean', image: warm ? workspaceRef : builder.ref, workspaceKey: key.details },
@@ -417,24 +387,6 @@ async function buildWithWorkspace(
     'build: outputs collected',
   );
 
-  const structure =
-    options.verify?.structure === false
-      ? null
-      : verifyStructure({
-          code,
-          gop: options.gop,
-          vbt: options.vbt,
-          helperDrivers: {
-            igdAssignment: helperDrivers.igdAssignment as Uint8Array,
-            gopPolicy: helperDrivers.gopPolicy as Uint8Array,
-          },
-        });
-  let boot: BootVerification | null = null;
-  if (options.verify?.boot !== false && flags.target === 'DEBUG') {
-    // The policy driver hands out the whole RAW section: the VBT file as given.
-    boot = await bootCheck(code, vars, options, flags, options.vbt.length, log);
-  }
-
   return {
     code,
     vars,
@@ -460,39 +412,5 @@ async function buildWithWorkspace(
     modulesBuilt: parser.modulesBuilt,
     environment: parser.environment,
     logTail: kept.slice(-LOG_TAIL_LINES),
-    structure,
-    boot,
   };
-}
-
-async function bootCheck(
-  code: Uint8Array,
-  vars: Uint8Array,
-  options: BuildOvmfOptions,
-  flags: BuildFlags,
-  vbtSizeInBytes: number,
-  log: Logger,
-): Promise<BootVerification> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-boot-'));
-  try {
-    const codePath = path.join(dir, 'OVMF_CODE.fd');
-    const varsPath = path.join(dir, 'OVMF_VARS.fd');
-    await writeFile(codePath, code);
-    await writeFile(varsPath, vars);
-    const result = await verifyBoot({
-      codePath,
-      varsPath,
-      igdAssignmentFileGuid: IGD_ASSIGNMENT_FILE_GUID,
-      secureBoot: flags.secureBoot,
-      vbtSizeInBytes,
-      logger: log,
-      accel: options.bootAccel ?? 'auto',
-      ...(options.env === undefined ? {} : { env: options.env }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    assertBootPassed(result);
-    return result;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }

@@ -1,4 +1,5 @@
-// Cheap resolution of the build-environment inputs of the cache key. A warm run must not
+// The job's resolveEnvironment stage: cheap resolution of the build-environment inputs of
+// the cache key. A warm run must not
 // wait for apt-get or the container engine, so each resolution is memoized with a
 // validity stamp:
 // - EDK2 source: a tarball's digest is its pinned sha256 and a git commit is itself; a
@@ -10,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sha256 } from '../core/digest.js';
+import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../edk2/build.js';
 import { buildScript } from '../edk2/build-script.js';
 import type { BuildFlags } from '../edk2/flags.js';
 import { loadOverlay } from '../edk2/overlay.js';
@@ -19,9 +20,11 @@ import { patchPlatform } from '../edk2/platform-patch.js';
 import { DSC_PATH, FDF_PATH } from '../edk2/layout.js';
 import type { Edk2SourceSpec } from '../edk2/source.js';
 import { canonicalJson } from '../cache/key.js';
+import { userCacheDir } from '../cache/paths.js';
+import type { BuildEnvironment, JobRequest } from './job-types.js';
+import { MemoFile } from './memo.js';
+import type { StageContext } from './stage.js';
 
-export const BUILDER_CONTEXT_DIR = fileURLToPath(new URL('../../containers/edk2-builder', import.meta.url));
-export const BUILDER_REPOSITORY = 'localhost/ovmf-build/edk2-builder';
 /** A git branch or tag is looked up again after this long. */
 export const GIT_REF_TTL_MS = 10 * 60_000;
 /** Debian's apt lists: their mtime changes on `apt-get update` (Debian policy, apt(8)). */
@@ -52,7 +55,7 @@ export async function sourceStamp(spec: Edk2SourceSpec, now: number): Promise<st
 }
 
 /** Digest of the builder recipe directory (every file's path and content). */
-export async function builderContextDigest(dir: string = BUILDER_CONTEXT_DIR): Promise<string> {
+export async function builderContextDigest(dir: string = DEFAULT_BUILDER_CONTEXT): Promise<string> {
   const hash = createHash('sha256');
   const walk = async (relative: string): Promise<void> => {
     const entries = await readdir(path.join(dir, relative), { withFileTypes: true });
@@ -83,4 +86,87 @@ export async function overlayDigest(sourceDir: string, flags: BuildFlags): Promi
       script: sha256(buildScript({ flags, mode: 'clean' })),
     }),
   );
+}
+
+/** The key's environment as two resolutions see it: equal means the key still holds. */
+export function sameEnvironment(a: BuildEnvironment, b: BuildEnvironment): boolean {
+  return (
+    a.edk2SourceDigest === b.edk2SourceDigest &&
+    a.overlayDigest === b.overlayDigest &&
+    a.builderImageId === b.builderImageId
+  );
+}
+
+export interface EnvironmentInput {
+  readonly request: Pick<JobRequest, 'env' | 'source' | 'flags' | 'offline'>;
+  /**
+   * Check each value against the real source and engine (done before a build, so a stale memo
+   * never labels a build wrongly); without it the memo answers when it can.
+   */
+  readonly verify: boolean;
+}
+
+/**
+ * Stage `resolveEnvironment`: the EDK2 source digest, overlay digest and builder image id of the
+ * key. A verified resolution builds or reuses the builder image under the `builder-image` lock,
+ * so jobs started together on a cold machine build it once.
+ */
+export async function resolveEnvironment(
+  input: EnvironmentInput,
+  context: StageContext,
+): Promise<BuildEnvironment> {
+  const { request, verify } = input;
+  const { logger, signal, session } = context;
+  const memoFile = new MemoFile(path.join(userCacheDir(request.env), 'resolutions.json'));
+  const memo = await memoFile.read();
+  const sourceKey = sourceMemoKey(request.source);
+  const stamp = (await sourceStamp(request.source, Date.now())) ?? 'pinned';
+  const imageKey = await builderContextDigest(DEFAULT_BUILDER_CONTEXT);
+  let source = memo.sources[sourceKey];
+  let image = memo.images[imageKey];
+  let fromMemo = true;
+  if (verify || source === undefined || source.stamp !== stamp) {
+    const acquired = await session.source(request.source, logger, signal, true);
+    source = { digest: acquired.digest, dir: acquired.dir, description: acquired.description, stamp };
+    fromMemo = false;
+  }
+  if (verify || image === undefined) {
+    const engine = await session.engine(logger, signal);
+    await using _lock = await session.lock('builder-image', signal, (owner) => {
+      logger.info({ owner }, 'waiting for another process to finish the builder image');
+    });
+    const built = await engine.ensureBuilderImage({
+      contextDir: DEFAULT_BUILDER_CONTEXT,
+      repository: DEFAULT_BUILDER_REPOSITORY,
+      logger,
+      signal,
+      offline: request.offline,
+    });
+    image = { id: built.id, ref: built.ref };
+    fromMemo = false;
+  }
+  let overlay: string;
+  try {
+    overlay = await overlayDigest(source.dir, request.flags);
+  } catch (error) {
+    if (!fromMemo) throw error;
+    // The memoized source tree is gone (cache cleaned): resolve again.
+    return resolveEnvironment({ request, verify: true }, context);
+  }
+  if (!fromMemo) {
+    const resolvedSource = source;
+    const resolvedImage = image;
+    await memoFile.update((current) => ({
+      sources: { ...current.sources, [sourceKey]: resolvedSource },
+      images: { ...current.images, [imageKey]: resolvedImage },
+    }));
+  }
+  return {
+    edk2SourceDigest: source.digest,
+    edk2SourceDescription: source.description,
+    overlayDigest: overlay,
+    builderImageId: image.id,
+    builderImageRef: image.ref,
+    fromMemo,
+  };
 }

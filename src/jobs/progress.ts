@@ -2,7 +2,7 @@
 // TTY, build progress lines overwrite each other (one status line); elsewhere only phases
 // and notes are printed, one per line.
 import type { Writable } from 'node:stream';
-import type { JobEvent } from './ovmf-job.js';
+import type { JobEvent } from './job-types.js';
 
 export interface ProgressOptions {
   readonly stream: Writable & { isTTY?: boolean; columns?: number };

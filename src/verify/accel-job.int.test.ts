@@ -7,21 +7,21 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { captureContext, StandInBackend } from '../../test/cache-stand-in.js';
+import { captureContext, NO_CHECKS, StandInBuild } from '../../test/cache-stand-in.js';
 import { CORPUS_DIR } from '../../test/corpus.js';
 import { runMain } from '../cli/commands/ovmf.js';
 import { main } from '../cli/main.js';
-import type { BuildRequest, BuiltFirmware } from '../jobs/backend.js';
-import { verifyBoot } from './boot.js';
+import type { BootCheckRequest, VerifyChecks } from '../jobs/stage-verify.js';
+import { verifyBoot, type BootVerification } from './boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
 
-/** The stand-in build, plus a real boot check of a tiny firmware under the requested accelerator. */
-class BootingStandIn extends StandInBackend {
-  readonly requests: (BuildRequest['bootAccel'] | 'absent')[] = [];
+/** The stand-in build, with a real boot check of a tiny firmware under the requested accelerator. */
+class BootingStandIn extends StandInBuild {
+  readonly requests: BootCheckRequest['accel'][] = [];
   constructor(
     private readonly work: string,
     private readonly kvmDevice: string,
@@ -29,9 +29,12 @@ class BootingStandIn extends StandInBackend {
     super();
   }
 
-  override async build(request: BuildRequest): Promise<BuiltFirmware> {
-    this.requests.push(request.bootAccel ?? 'absent');
-    const built = await super.build(request);
+  override checks(): VerifyChecks {
+    return { ...NO_CHECKS, boot: (request) => this.boot(request) };
+  }
+
+  async boot(request: BootCheckRequest): Promise<BootVerification> {
+    this.requests.push(request.accel);
     const codePath = path.join(this.work, 'tiny.fd');
     const varsPath = path.join(this.work, 'vars.fd');
     const log = [
@@ -42,15 +45,14 @@ class BootingStandIn extends StandInBackend {
     ].join('\n');
     await writeFile(codePath, buildTinyFirmware({ text: log, port: 0x402, end: 'hang' }));
     await writeFile(varsPath, new Uint8Array(0x1_0000).fill(0xff));
-    const boot = await verifyBoot({
+    return verifyBoot({
       codePath,
       varsPath,
       bdsGraceMs: 100,
       kvmDevice: this.kvmDevice,
       env: request.env,
-      ...(request.bootAccel === undefined ? {} : { accel: request.bootAccel }),
+      accel: request.accel,
     });
-    return { ...built, facts: { boot: { checked: true, passed: boot.passed, accel: boot.accel } } };
   }
 }
 
@@ -73,11 +75,11 @@ afterEach(async () => {
 });
 
 async function run(
-  backend: StandInBackend,
+  backend: StandInBuild,
   ...argv: string[]
 ): Promise<{ exitCode: number; json: Record<string, unknown> }> {
   const captured = captureContext(['--gop', GOP, '--vbt', VBT, ...argv, '--json'], env, dir);
-  const exitCode = await runMain(captured.ctx, backend);
+  const exitCode = await runMain(captured.ctx, backend.stages);
   return { exitCode, json: JSON.parse(captured.stdout()) as Record<string, unknown> };
 }
 

@@ -1,3 +1,5 @@
+// `ovmf-build cache ls|gc|why`: show, clean or explain the build cache. `why` with job options
+// runs the job's stages up to the key, so it explains exactly the key the main command would use.
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
@@ -5,12 +7,10 @@ import { UsageError } from '../../core/errors.js';
 import { formatSize, formatSizeShort } from '../../core/size.js';
 import { abbreviate, CacheError, CacheStore, type CacheKeyDetails } from '../../cache/index.js';
 import { buildCacheDir } from '../../cache/paths.js';
-import type { JobBackend } from '../../jobs/backend.js';
 import { openJobLog } from '../../jobs/job-logger.js';
-import { requestKey } from '../../jobs/ovmf-job.js';
-import { RealBackend } from '../../jobs/real-backend.js';
+import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { EXIT } from '../exit-codes.js';
-import { JOB_OPTIONS_USAGE, parseJobRequest } from './ovmf.js';
+import { jobOptionsUsage, jobRequest, parseJobOptions } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build cache ls [--json]',
@@ -25,7 +25,9 @@ const USAGE = [
   'why   names the inputs that differ between a key (or the key these options would give)',
   '      and the nearest cached entry: "vbt changed: 3f1c2a9b.. -> 9a0e1b2c..".',
   '',
-  JOB_OPTIONS_USAGE,
+  jobOptionsUsage(
+    "  --out <dir>                       the main command's artifact store (not part of the key)",
+  ),
 ].join('\n');
 
 const HELP_OPTION = { type: 'boolean', short: 'h' } as const;
@@ -170,7 +172,11 @@ function printWhy(ctx: CommandContext, report: WhyReport): void {
   for (const line of report.lines) writeLine(ctx.stdout, `  ${line}`);
 }
 
-async function why(ctx: CommandContext, argv: readonly string[], backend: JobBackend): Promise<number> {
+async function why(
+  ctx: CommandContext,
+  argv: readonly string[],
+  stages: Partial<PipelineStages>,
+): Promise<number> {
   const store = storeFor(ctx);
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
@@ -201,33 +207,30 @@ async function why(ctx: CommandContext, argv: readonly string[], backend: JobBac
     else printWhy(ctx, report);
     return EXIT.ok;
   }
-  const request = await parseJobRequest(argv, ctx.cwd);
-  if (request.help) {
+  const parsed = await parseJobOptions(argv, ctx.cwd, USAGE);
+  if (parsed.help) {
     writeLine(ctx.stdout, USAGE);
     return EXIT.ok;
   }
   const log = openJobLog(ctx.env);
   try {
-    const { key } = await requestKey({
-      ...request.options,
-      env: ctx.env,
-      cwd: ctx.cwd,
+    // The same stages as the main command, up to the key: the key it would look up.
+    const { key } = await runPipeline(await jobRequest(parsed.options, ctx, log.jobId), {
+      until: 'key',
       signal: ctx.signal,
-      backend,
       logger: log.logger,
-      jobId: log.jobId,
+      stages,
     });
     const report = await explain(store, key.value, key.details);
-    if (request.json) writeJson(ctx.stdout, report);
+    if (parsed.json) writeJson(ctx.stdout, report);
     else printWhy(ctx, report);
     return EXIT.ok;
   } finally {
-    await backend.dispose();
     log.close();
   }
 }
 
-export async function runCache(ctx: CommandContext, backend: JobBackend): Promise<number> {
+export async function runCache(ctx: CommandContext, stages: Partial<PipelineStages> = {}): Promise<number> {
   const [sub, ...rest] = ctx.argv;
   switch (sub) {
     case 'ls':
@@ -235,7 +238,7 @@ export async function runCache(ctx: CommandContext, backend: JobBackend): Promis
     case 'gc':
       return gc(ctx, rest);
     case 'why':
-      return why(ctx, rest, backend);
+      return why(ctx, rest, stages);
     case '--help':
     case '-h':
     case 'help':
@@ -252,5 +255,5 @@ export const command: Command = {
   name: 'cache',
   summary: 'show, clean or explain the build cache',
   usage: USAGE,
-  run: (ctx) => runCache(ctx, new RealBackend()),
+  run: (ctx) => runCache(ctx),
 };

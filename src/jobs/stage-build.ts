@@ -1,0 +1,74 @@
+// The job's build stage: EDK2 in a container (edk2/build.ts) from the session's source tree,
+// after sweeping containers left by killed runs. Parallel jobs that need the same new warm
+// workspace compile it once under the `workspace-<key>` lock; the others wait, then build warm.
+// It returns bytes and facts; the verify stage decides whether they are good.
+import type { BuildEnvironment, BuiltFirmware, JobRequest, ResolvedInputs } from './job-types.js';
+import type { StageContext } from './stage.js';
+
+export interface BuildInput {
+  readonly request: Pick<JobRequest, 'env' | 'source' | 'flags' | 'jobId' | 'cleanBuild'>;
+  readonly inputs: Pick<ResolvedInputs, 'gop' | 'vbt'>;
+  /** The verified environment the key was computed from. */
+  readonly environment: BuildEnvironment;
+}
+
+/** Stage `build`. */
+export async function build(input: BuildInput, context: StageContext): Promise<BuiltFirmware> {
+  const { request } = input;
+  const { logger, signal, session, emit } = context;
+  emit({
+    type: 'phase',
+    phase: 'prepare',
+    message: 'preparing the build (engine, builder image, EDK2 source)',
+  });
+  const engine = await session.engine(logger, signal);
+  const removed = await engine.removeLeftovers();
+  if (removed.length > 0) {
+    emit({ type: 'note', message: `removed ${removed.length} container(s) left by killed runs` });
+  }
+  const source = await session.source(request.source, logger, signal);
+  emit({ type: 'phase', phase: 'build', message: 'building OVMF with EDK2 in a container' });
+  const { buildOvmf } = await import('../edk2/build.js');
+  const result = await buildOvmf({
+    gop: input.inputs.gop.bytes,
+    vbt: input.inputs.vbt.bytes,
+    source,
+    flags: request.flags,
+    engine,
+    logger,
+    signal,
+    jobId: request.jobId,
+    onProgress: (event) => {
+      if (event.kind === 'stage') {
+        emit({ type: 'progress', line: `stage ${event.stage} (${event.modulesBuilt} modules built)` });
+      } else if (event.kind === 'module') {
+        emit({ type: 'progress', line: `[${event.modulesBuilt}] ${event.module}` });
+      }
+    },
+    // A clean build is committed as the new warm workspace: the next build starts from it.
+    workspace: { reuse: request.cleanBuild !== true, commit: true },
+    workspaceLock: (key) =>
+      session.lock(`workspace-${key}`, signal, (owner) => {
+        emit({
+          type: 'progress',
+          line: `waiting for process ${owner?.pid ?? '?'} to finish the clean EDK2 build this one can start from`,
+        });
+      }),
+  });
+  return {
+    code: result.code,
+    vars: result.vars,
+    // The exact helper binaries inside this firmware: the ROM-mode ROM chains them.
+    helperDrivers: result.helperDrivers,
+    edk2SourceDigest: result.sourceDigest,
+    builderImageId: result.builderImage.id,
+    durationMs: result.durationMs,
+    facts: {
+      mode: result.mode,
+      workspace: result.workspace,
+      modulesBuilt: result.modulesBuilt,
+      containerDurationMs: result.containerDurationMs,
+    },
+    edk2: result,
+  };
+}
