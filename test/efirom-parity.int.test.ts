@@ -5,15 +5,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
-import { acquireEdk2Source } from '../src/edk2/source.js';
+import type { ContainerEngine } from '../src/container/index.js';
 import { classifyGopDriver } from '../src/formats/gop.js';
 import { buildOptionRom } from '../src/formats/option-rom-builder.js';
-import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
+import { CORPUS_DIR } from './corpus.js';
+import { edk2Source, harness, testEngine, testLogger } from './harness.js';
 
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** Three real drivers of different sizes (one of them under 512 bytes of padding) for the chains. */
@@ -32,13 +31,9 @@ beforeAll(async () => {
     const bytes = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop', file)));
     if (classifyGopDriver(bytes).isGop) gops.set(file, bytes);
   }
-  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  engine = await connectEngine({ env: process.env, logger });
-  const builder = await engine.ensureBuilderImage({
-    contextDir: path.join(REPO_ROOT, 'containers/edk2-builder'),
-    repository: 'localhost/ovmf-build/edk2-builder',
-    logger,
-  });
+  const source = edk2Source();
+  engine = await testEngine(logger);
+  const builder = harness().builderImage;
   const names = [...gops.keys()];
   const chain = CHAIN.join(' ');
   const script = [

@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
@@ -25,9 +24,10 @@ import { proxmoxSnippet, qemuCommandLine, type FirmwareFacts } from '../src/publ
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import { QmpClient } from '../src/verify/qmp.js';
 import { CORPUS_DIR, readCorpus } from './corpus.js';
+import { testLogger } from './harness.js';
 import { buildIgdTestFirmware, expectIgdAssignment, IGD_CASES, IGD_GOP_FILE } from './igd-oracle.js';
 
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
 const GOP_FILE = IGD_GOP_FILE;
 const STOCK_CODE = path.join(CORPUS_DIR, 'ovmf/OVMF_CODE_4M.fd');
 const STOCK_VARS = path.join(CORPUS_DIR, 'ovmf/OVMF_VARS_4M.fd');

@@ -3,7 +3,8 @@
 // the installed command (node bin/ovmf-build.js) in child processes.
 // A fresh build cache, config (signing key), state (logs) and artifact store per run; only
 // the unpacked EDK2 source tree is shared with the user's cache (it is read-only input,
-// keyed by its digest) so the test does not spend minutes on `apt-get source`.
+// keyed by its digest) so the test does not spend minutes on `apt-get source`. The builds are
+// warm: the harness provides the default warm workspace (test/harness.ts) before the first one.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
+import { testEnv, warmWorkspace } from './harness.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, 'bin', 'ovmf-build.js');
@@ -88,8 +90,9 @@ async function cacheEntries(): Promise<string[]> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-e2e-'));
+  await warmWorkspace();
   env = {
-    ...process.env,
+    ...testEnv(),
     XDG_CACHE_HOME: path.join(dir, 'cache'),
     XDG_CONFIG_HOME: path.join(dir, 'config'),
     XDG_STATE_HOME: path.join(dir, 'state'),

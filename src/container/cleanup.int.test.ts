@@ -5,14 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { harness, testEngine, testLogger } from '../../test/harness.js';
 import { main } from '../cli/main.js';
-import { connectEngine } from './index.js';
 import type { ContainerEngine } from './index.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const logger = pino({ level: 'silent' });
+const logger = testLogger();
 let engine: ContainerEngine;
 let docker: Docker;
 let imageRef: string;
@@ -68,15 +67,9 @@ async function exists(id: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  engine = await connectEngine({ env: process.env, logger });
+  engine = await testEngine(logger);
   docker = new Docker({ socketPath: engine.info.socketPath });
-  imageRef = (
-    await engine.ensureBuilderImage({
-      contextDir: path.join(repoRoot, 'containers/edk2-builder'),
-      repository: 'localhost/ovmf-build/edk2-builder',
-      logger,
-    })
-  ).ref;
+  imageRef = harness().builderImage.ref;
 });
 
 afterAll(async () => {

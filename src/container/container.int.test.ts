@@ -8,15 +8,15 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEngine, testLogger } from '../../test/harness.js';
 import { connectEngine } from './index.js';
 import type { BuilderImage, ContainerEngine } from './index.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const contextDir = path.join(repoRoot, 'containers/edk2-builder');
 const repository = 'localhost/ovmf-build/edk2-builder';
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 let engine: ContainerEngine;
@@ -46,7 +46,7 @@ function jobId(name: string): string {
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-container-int-'));
-  engine = await connectEngine({ env: process.env, logger });
+  engine = await testEngine(logger);
   docker = new Docker({ socketPath: engine.info.socketPath });
   // Built once on a fresh machine (debootstrap + apt, a few minutes), reused afterwards.
   image = await engine.ensureBuilderImage({ contextDir, repository, logger });
