@@ -6,7 +6,6 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
-import { compressEfi, decompressEfi } from './compression/index.js';
 import { classifyGopDriver } from './gop.js';
 import { buildOptionRom } from './option-rom-builder.js';
 import { optionRomPeBytes, parseOptionRom } from './option-rom.js';
@@ -28,11 +27,6 @@ function codeOf(fn: () => unknown): string {
   }
   return 'no error';
 }
-
-/** compressEfi comes from the compression work; until it lands it throws E_NOT_IMPLEMENTED. */
-const compressionAvailable = codeOf(() => compressEfi(new Uint8Array([1, 2, 3]))) !== 'E_NOT_IMPLEMENTED';
-/** decompressEfi likewise; an empty input gives some other error once it is implemented. */
-const decompressionAvailable = codeOf(() => decompressEfi(new Uint8Array(0))) !== 'E_NOT_IMPLEMENTED';
 
 describe('buildOptionRom reproduces the corpus ROMs that EfiRom made', () => {
   // These five were built with EDK2 EfiRom (uncompressed): rebuilding them from the PE
@@ -255,16 +249,13 @@ describe('buildOptionRom options', () => {
     expect(codeOf(() => buildOptionRom(options as Parameters<typeof buildOptionRom>[0]))).toBe(code);
   });
 
-  it.skipIf(!compressionAvailable)(
-    'compressed images round-trip through compressEfi/decompressEfi (skipped: compressEfi not implemented yet)',
-    () => {
-      const rom = buildOptionRom({ images: [{ pe, vendorId: 0x8086, deviceId: 0x0412, compress: true }] });
-      const image = parseOptionRom(rom).images[0]!;
-      expect(image.efi?.compressed).toBe(true);
-      expect(image.efi?.imageOffset).toBe(56);
-      expect(sha(optionRomPeBytes(rom, image))).toBe(sha(pe));
-    },
-  );
+  it('compressed images round-trip through compressEfi/decompressEfi', () => {
+    const rom = buildOptionRom({ images: [{ pe, vendorId: 0x8086, deviceId: 0x0412, compress: true }] });
+    const image = parseOptionRom(rom).images[0]!;
+    expect(image.efi?.compressed).toBe(true);
+    expect(image.efi?.imageOffset).toBe(56);
+    expect(sha(optionRomPeBytes(rom, image))).toBe(sha(pe));
+  });
 });
 
 // Byte-for-byte comparison with EDK2's EfiRom, when EFIROM points to a built binary
@@ -293,20 +284,14 @@ describe.skipIf(efiRom === undefined || efiRom === '')(
         });
         expect(sha(ours)).toBe(sha(theirs));
       });
-      it.skipIf(!compressionAvailable)(
-        `${file} compressed (-ec) (skipped: compressEfi not implemented yet)`,
-        () => {
-          const input = path.join(corpus, 'gop', file);
-          const theirs = run(
-            ['-f', '0x8086', '-i', '0x3e9b', '-ec', input],
-            path.join(dir, `${file}.ec.rom`),
-          );
-          const ours = buildOptionRom({
-            images: [{ pe: read(`gop/${file}`), vendorId: 0x8086, deviceId: 0x3e9b, compress: true }],
-          });
-          expect(sha(ours)).toBe(sha(theirs));
-        },
-      );
+      it(`${file} compressed (-ec)`, () => {
+        const input = path.join(corpus, 'gop', file);
+        const theirs = run(['-f', '0x8086', '-i', '0x3e9b', '-ec', input], path.join(dir, `${file}.ec.rom`));
+        const ours = buildOptionRom({
+          images: [{ pe: read(`gop/${file}`), vendorId: 0x8086, deviceId: 0x3e9b, compress: true }],
+        });
+        expect(sha(ours)).toBe(sha(theirs));
+      });
     }
 
     // The compressed layout (pad after the data, CompressionType 1, offset 56), checked with
@@ -328,20 +313,17 @@ describe.skipIf(efiRom === undefined || efiRom === '')(
       });
     }
 
-    it.skipIf(!decompressionAvailable)(
-      'EfiRom -ec images give back the exact driver through optionRomPeBytes (skipped: decompressEfi not implemented yet)',
-      () => {
-        for (const file of gopFiles) {
-          const theirs = run(
-            ['-f', '0x8086', '-i', '0x3e9b', '-ec', path.join(corpus, 'gop', file)],
-            path.join(dir, `${file}.dec.rom`),
-          );
-          const image = parseOptionRom(theirs).images[0]!;
-          expect(image.efi?.compressed).toBe(true);
-          expect(sha(optionRomPeBytes(theirs, image)), file).toBe(sha(read(`gop/${file}`)));
-        }
-      },
-    );
+    it('EfiRom -ec images give back the exact driver through optionRomPeBytes', () => {
+      for (const file of gopFiles) {
+        const theirs = run(
+          ['-f', '0x8086', '-i', '0x3e9b', '-ec', path.join(corpus, 'gop', file)],
+          path.join(dir, `${file}.dec.rom`),
+        );
+        const image = parseOptionRom(theirs).images[0]!;
+        expect(image.efi?.compressed).toBe(true);
+        expect(sha(optionRomPeBytes(theirs, image)), file).toBe(sha(read(`gop/${file}`)));
+      }
+    });
 
     it('a three-image chain with a device list and a code revision', () => {
       const gop = path.join(corpus, 'gop/cometlake-mrchromebox-cml.efi');
