@@ -6,8 +6,7 @@
 // the trace is the oracle and the debug console only carries our ROM drivers' lines. This file
 // is the orchestration: the options, one TCG retry when KVM fails, the result, and the job's
 // check of both modes side by side.
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -18,6 +17,7 @@ import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { retryUnderTcg } from './accel.js';
 import { VerificationError } from './errors.js';
 import { ASSERT_RE, runIgdBoot, type IgdRun } from './igd-run.js';
+import { MiB } from './igd-trace.js';
 import {
   evaluateIgdCheck,
   igdRunFailure,
@@ -26,8 +26,6 @@ import {
   type IgdVbtSource,
 } from './igd-verdict.js';
 import { checkPositiveOptions, checkReadableInput, findQemu, type QemuAccelerator } from './qemu.js';
-
-const MiB = 1_048_576;
 
 export type IgdCheckLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
 
@@ -364,14 +362,11 @@ export function summarizeIgdCheck(result: IgdCheckResult, firmware: string): Igd
   };
 }
 
-async function readable(file: string): Promise<boolean> {
-  try {
-    await access(file, fsConstants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const readable = (file: string): Promise<boolean> =>
+  checkReadableInput(file, 'file').then(
+    () => true,
+    () => false,
+  );
 
 /**
  * The job's IGD check of a built firmware: embedded mode on the firmware itself and ROM mode

@@ -7,10 +7,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { IgdPlatform } from '../igd/device-table.js';
 import { findKvmStall } from './accel.js';
+import type { IgdCheckOptions } from './igd-check.js';
 import type { IgdRegisters } from './igd-verdict.js';
-import { ASLS_WRITE_RE, IGD_REGISTERS, IGD_SLOT } from './igd-trace.js';
+import { ASLS_WRITE_RE, FOUR_GIB, IGD_REGISTERS, IGD_SLOT, MiB } from './igd-trace.js';
 import { buildQemuArgs, copyVarsStore, escapeQemuOptionValue, type QemuAccelerator } from './qemu.js';
 import { drainLogs, GrowingFile, QemuProcess, type QemuExit } from './qemu-process.js';
 import { QmpClient, readPciConfigDword } from './qmp.js';
@@ -20,8 +20,6 @@ export const FW_CFG_OPREGION = 'etc/igd-opregion';
 export const FW_CFG_BDSM_SIZE = 'etc/igd-bdsm-size';
 export const FW_CFG_DEVICE_ID = 'opt/ovmf-build/igd-device-id';
 
-const FOUR_GIB = 0x1_0000_0000;
-const MiB = 1_048_576;
 /**
  * Text the boot manager prints on the console once the drivers are connected and it starts a
  * boot option (MdeModulePkg BdsDxe: "BdsDxe: loading Boot0001 ..."), in every build; DEBUG
@@ -35,25 +33,18 @@ const MAX_STOLEN_DUMP_BYTES = 256 * MiB;
 /** A working KVM vCPU prints SEC's first debug lines and config writes within milliseconds. */
 const KVM_NO_OUTPUT_MS = 10_000;
 
-export interface IgdBootPlan {
-  /** Absolute path of OVMF_CODE.fd (read-only pflash). */
-  readonly codePath: string;
-  /** The caller's OVMF_VARS.fd; each run boots a private copy. */
-  readonly varsPath: string;
-  /** Absolute path of the option ROM of 00:02.0 (ROM mode). */
-  readonly romPath?: string;
+/** The check's inputs for one boot, with paths resolved and the device ID normalised. */
+export interface IgdBootPlan extends Pick<
+  IgdCheckOptions,
+  'codePath' | 'varsPath' | 'romPath' | 'opRegion' | 'bdsmSizeInBytes' | 'platform' | 'keepLogsIn'
+> {
   /** Normalised (4 lower-case hex digits). */
   readonly deviceId: string;
-  readonly opRegion: Uint8Array;
-  readonly bdsmSizeInBytes: number;
-  readonly platform: IgdPlatform;
   readonly smm: boolean;
   readonly memoryMiB: number;
   readonly accelerator: QemuAccelerator;
   /** The private temp dir of the check. */
   readonly directory: string;
-  /** Keep the trace, debug log and serial log here (the directory must exist). */
-  readonly keepLogsIn?: string;
 }
 
 export interface IgdRunSettings {

@@ -7,7 +7,10 @@
 export const IGD_REGISTERS = { bdsm32: 0x5c, bdsm64: 0xc0, asls: 0xfc } as const;
 /** Where QEMU's IGD assignment puts the iGPU, and so where the firmware looks for it. */
 export const IGD_SLOT = { bus: 0, slot: 2, func: 0 } as const;
-const FOUR_GIB = 0x1_0000_0000;
+/** ASLS and BDSM are 32-bit addresses: what they point at must end below 4 GiB. */
+export const FOUR_GIB = 0x1_0000_0000;
+/** BDSM's alignment, and the unit of the stolen size (GMS). */
+export const MiB = 1_048_576;
 
 /** A write to 00:02.0's ASLS, for timing how long the firmware took to set up the OpRegion. */
 export const ASLS_WRITE_RE = /^(?:\d+@\d+\.\d+:)?pci_cfg_write \S+ 00:02\.0 @0xf[c-f] /mu;

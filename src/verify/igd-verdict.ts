@@ -11,15 +11,15 @@ import { VerificationError } from './errors.js';
 import { parseIgdDebugLog } from './igd-debug-log.js';
 import type { IgdRun } from './igd-run.js';
 import {
+  FOUR_GIB,
   IGD_REGISTERS,
+  MiB,
   igdRegisterWrites,
   igdTraceLines,
   parsePciCfgWrites,
   tracedValue,
 } from './igd-trace.js';
 
-const FOUR_GIB = 0x1_0000_0000;
-const MiB = 1_048_576;
 const PAGE_SIZE = 4096;
 
 export interface IgdRegisters {
