@@ -235,5 +235,11 @@ describe('exit codes', () => {
     }
     const mentioned = [...readme.matchAll(/`(E_[A-Z0-9_]+)`/g)].map((m) => m[1] as string);
     expect(mentioned.filter((code) => !REGISTERED.has(code))).toEqual([]);
+    // Prose that gives a code's status in passing: "`E_INPUT_TOO_LARGE` (6)".
+    const inProse = [...readme.matchAll(/`(E_[A-Z0-9_]+)` \((\d+)\)/g)];
+    expect(inProse.length).toBeGreaterThan(0);
+    for (const [, code, status] of inProse) {
+      expect([code, EXIT[ERROR_CODES[code as ErrorCode].exit]]).toEqual([code, Number(status)]);
+    }
   });
 });
