@@ -136,7 +136,10 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
         // Under the lock, "running" can only be left by a runner that died or was stopped.
         if (previous?.status === 'running') {
           recovered = true;
-          log.warn({ jobId, previous }, 'job left running by a runner that died or was stopped; running it again');
+          log.warn(
+            { jobId, previous },
+            'job left running by a runner that died or was stopped; running it again',
+          );
         }
         await state.writeJob(jobState(key, 'running', { version: null, errorCode: null }));
         phase('run');

@@ -8,16 +8,15 @@ import { writeJson, writeLine } from '../context.js';
 import { isOvmfBuildError, UsageError } from '../../core/errors.js';
 import { userStateDir } from '../../cache/paths.js';
 import { openJobLog, newJobId } from '../../jobs/job-logger.js';
-import { requestKey, runOvmfJob } from '../../jobs/ovmf-job.js';
-import { RealBackend } from '../../jobs/real-backend.js';
-import type { JobBackend } from '../../jobs/backend.js';
+import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { loadRecipeDir, type Recipe } from '../../jobs/recipe.js';
+import { JobSession } from '../../jobs/session.js';
 import { createNightlyProgress } from '../../nightly/progress.js';
-import { runNightly } from '../../nightly/runner.js';
+import { runNightly, type RunNightlyOptions } from '../../nightly/runner.js';
 import { renderSystemdUnits } from '../../nightly/systemd.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
-import { parseJobRequest, toolVersion } from './ovmf.js';
+import { jobRequest, parseJobOptions } from '../job-options.js';
 
 const OPTIONS = {
   'base-url': { type: 'string' },
@@ -64,40 +63,40 @@ function concurrencyOf(value: string | undefined): number {
   return n;
 }
 
-/** The real per-recipe job: the main command's request parsing, key and job. */
-function realJob(
+/**
+ * The per-recipe job: the main command's option parsing and pipeline, with one session (engine
+ * connection, EDK2 tree) for the whole night. The key stage runs the pipeline up to `key`.
+ */
+function pipelineJob(
   ctx: CommandContext,
   files: ReadonlyMap<string, string>,
   passThrough: readonly string[],
-  backend: JobBackend,
+  session: JobSession,
+  stages: Partial<PipelineStages>,
   runId: string,
 ): NightlyJob {
   const request = async (recipe: Recipe) => {
     const file = files.get(recipe.name) as string;
-    return (await parseJobRequest(['--recipe', file, ...passThrough], ctx.cwd)).options;
+    const parsed = await parseJobOptions(['--recipe', file, ...passThrough], ctx.cwd, USAGE);
+    return jobRequest(parsed.options, ctx, `${runId}-${recipe.name}`);
   };
-  const common = (recipe: Recipe, signal: AbortSignal) => ({
-    env: ctx.env,
-    cwd: ctx.cwd,
-    signal,
-    backend,
-    jobId: `${runId}-${recipe.name}`,
-  });
   return {
     key: async (recipe, stage) => {
-      const { key } = await requestKey({
-        ...(await request(recipe)),
-        ...common(recipe, stage.signal),
+      const result = await runPipeline(await request(recipe), {
+        until: 'key',
+        signal: stage.signal,
         logger: stage.logger,
+        session,
+        stages,
       });
-      return key.value;
+      return result.key.value;
     },
     run: async (recipe, stage) => {
-      const result = await runOvmfJob({
-        ...(await request(recipe)),
-        ...common(recipe, stage.signal),
+      const result = await runPipeline(await request(recipe), {
+        signal: stage.signal,
         logger: stage.logger,
-        toolVersion: await toolVersion(),
+        session,
+        stages,
         onEvent: (event) => {
           if (event.type === 'phase') stage.onPhase(event.phase);
         },
@@ -107,8 +106,12 @@ function realJob(
   };
 }
 
-/** Runs the command; `backend` is a parameter so tests can give a stand-in build. */
-export async function runNightlyCommand(ctx: CommandContext, backend: JobBackend): Promise<number> {
+/** Runs the command; `stages` stand in for some of the job's stages (tests give a stand-in build). */
+export async function runNightlyCommand(
+  ctx: CommandContext,
+  stages: Partial<PipelineStages> = {},
+  runner: Pick<RunNightlyOptions, 'backoffMs'> = {},
+): Promise<number> {
   const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
   if (values.help === true) {
     writeLine(ctx.stdout, USAGE);
@@ -155,18 +158,28 @@ export async function runNightlyCommand(ctx: CommandContext, backend: JobBackend
   const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
   const runId = newJobId();
   const log = openJobLog(ctx.env, `nightly-${runId}`);
+  // One engine connection for every recipe of the run.
+  await using session = new JobSession(ctx.env);
   const progress = json ? undefined : createNightlyProgress({ stream: ctx.stderr });
   if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
   try {
     const { summary, files } = await runNightly({
       recipes: recipes.map((r) => r.recipe),
-      job: realJob(ctx, new Map(recipes.map((r) => [r.recipe.name, r.file])), passThrough, backend, runId),
+      job: pipelineJob(
+        ctx,
+        new Map(recipes.map((r) => [r.recipe.name, r.file])),
+        passThrough,
+        session,
+        stages,
+        runId,
+      ),
       stateDir: userStateDir(ctx.env),
       exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
       signal: ctx.signal,
       logger: log.logger,
       runId,
       concurrency,
+      ...runner,
       ...(progress === undefined ? {} : { onEvent: progress.onEvent }),
     });
     if (json) writeJson(ctx.stdout, { ...summary, files, logFile: log.logFile });
@@ -184,7 +197,6 @@ export async function runNightlyCommand(ctx: CommandContext, backend: JobBackend
     return firstFailed === undefined ? EXIT.ok : (firstFailed.exitCode ?? EXIT.failure);
   } finally {
     progress?.stop();
-    await backend.dispose();
     log.close();
   }
 }
@@ -193,5 +205,5 @@ export const command: Command = {
   name: 'nightly',
   summary: 'build, verify and publish every recipe (the nightly matrix)',
   usage: USAGE,
-  run: (ctx) => runNightlyCommand(ctx, new RealBackend()),
+  run: (ctx) => runNightlyCommand(ctx),
 };

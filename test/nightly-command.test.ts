@@ -1,0 +1,113 @@
+// `ovmf-build nightly` over the shipped recipes with the real pipeline (inputs fetched from a
+// local mirror and checked against their pins, key, cache, lock, publish, signature) and a
+// stand-in build and verify stage (test/cache-stand-in.ts): every recipe is published once, a
+// rerun is all cache hits, and a mirror serving wrong bytes fails each recipe with exit 7 after
+// 3 attempts. Real EDK2 builds and QEMU boots: test/nightly.int.test.ts.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runNightlyCommand } from '../src/cli/commands/nightly.js';
+import { verifyArtifact } from '../src/publish/index.js';
+import type { NightlySummary } from '../src/nightly/types.js';
+import { captureContext, StandInBuild } from './cache-stand-in.js';
+import { REPO_ROOT } from './corpus.js';
+import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
+
+let mirror: CorpusMirror;
+let dir: string;
+let env: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  mirror = await serveCorpusMirror();
+  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-nightly-cmd-'));
+  env = {
+    HOME: dir,
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+  };
+});
+afterAll(async () => {
+  await mirror[Symbol.asyncDispose]();
+  await rm(dir, { recursive: true, force: true });
+});
+
+type Printed = NightlySummary & { files: { json: string; markdown: string } };
+
+async function nightly(
+  build: StandInBuild,
+  argv: readonly string[],
+  environment: NodeJS.ProcessEnv = env,
+): Promise<{ code: number; summary: Printed }> {
+  const captured = captureContext(['--base-url', mirror.baseUrl, '--json', ...argv], environment, dir);
+  const code = await runNightlyCommand(captured.ctx, build.stages, { backoffMs: () => 10 });
+  return { code, summary: JSON.parse(captured.stdout()) as Printed };
+}
+
+describe('ovmf-build nightly (stand-in build)', () => {
+  it('publishes a signed artifact per recipe, then reruns as all cache hits', async () => {
+    const build = new StandInBuild();
+    const recipesDir = path.join(REPO_ROOT, 'recipes');
+    const first = await nightly(build, [recipesDir]);
+    expect(first.code).toBe(0);
+    expect(first.summary.counts).toEqual({ recipes: 12, succeeded: 12, failed: 0, cacheHits: 0, built: 12 });
+    expect(build.builds).toBe(12);
+    for (const r of first.summary.recipes) {
+      expect([r.recipe, r.status, r.attempts, r.jobId?.startsWith(`${r.recipe}-`), r.jobId?.length]).toEqual([
+        r.recipe,
+        'succeeded',
+        1,
+        true,
+        r.recipe.length + 17,
+      ]);
+      // verifyArtifact throws unless the signature and every digest check out.
+      await verifyArtifact(r.artifactDir as string);
+      const dirName = r.artifactDir as string;
+      expect([path.basename(path.dirname(dirName)), path.basename(dirName)]).toEqual([
+        r.recipe,
+        r.artifactVersion,
+      ]);
+      expect(path.dirname(path.dirname(r.artifactDir as string))).toBe(path.join(dir, 'artifacts'));
+    }
+    expect(JSON.parse(await readFile(first.summary.files.json, 'utf8'))).toEqual(
+      Object.fromEntries(Object.entries(first.summary).filter(([k]) => k !== 'files' && k !== 'logFile')),
+    );
+
+    const second = await nightly(build, [recipesDir]);
+    expect(second.code).toBe(0);
+    expect(second.summary.counts).toEqual({ recipes: 12, succeeded: 12, failed: 0, cacheHits: 12, built: 0 });
+    expect(build.builds).toBe(12);
+    expect(second.summary.recipes.map((r) => [r.jobId, r.artifactDir])).toEqual(
+      first.summary.recipes.map((r) => [r.jobId, r.artifactDir]),
+    );
+  });
+
+  it('a mirror serving wrong bytes: E_DOWNLOAD_DIGEST_MISMATCH, 3 attempts each, exit 7, nothing published', async () => {
+    mirror.corrupt = true;
+    try {
+      const build = new StandInBuild();
+      // A fresh download cache: the pinned downloads of the first test would be reused.
+      const fresh = {
+        ...env,
+        XDG_CACHE_HOME: path.join(dir, 'cache-fresh'),
+        XDG_STATE_HOME: path.join(dir, 'state-fresh'),
+      };
+      const { code, summary } = await nightly(
+        build,
+        [path.join(REPO_ROOT, 'recipes'), '--out', 'other'],
+        fresh,
+      );
+      expect(code).toBe(7);
+      expect(build.builds).toBe(0);
+      expect(summary.status).toBe('failed');
+      expect(
+        new Set(
+          summary.recipes.map((r) => `${r.status} ${r.attempts} ${r.errorCode} ${r.exitCode} ${r.jobId}`),
+        ),
+      ).toEqual(new Set(['failed 3 E_DOWNLOAD_DIGEST_MISMATCH 7 null']));
+      await expect(readFile(path.join(dir, 'other'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      mirror.corrupt = false;
+    }
+  });
+});
