@@ -2,16 +2,7 @@
 // by-hand baseline and a warm rebuild all run the same commands.
 import type { BuildFlags } from './flags.js';
 import { buildDefines } from './flags.js';
-import {
-  DSC_PATH,
-  FDF_PATH,
-  GOP_EFI,
-  IGD_ASSIGNMENT_EFI,
-  IGD_ASSIGNMENT_INF,
-  POLICY_EFI,
-  POLICY_INF,
-  VBT_BIN,
-} from './layout.js';
+import { DSC_PATH, IGD_ASSIGNMENT_EFI, IGD_ASSIGNMENT_INF, POLICY_EFI, POLICY_INF } from './layout.js';
 
 /** Fixed workspace path: absolute paths end up in the binaries (BUILD-NOTES, reproducibility). */
 export const WORKSPACE = '/edk2';
@@ -83,11 +74,6 @@ export function buildCommand(flags: BuildFlags, jobs = 2): string[] {
     String(jobs),
     ...buildDefines(flags),
   ];
-}
-
-/** Workspace-relative files the script copies from STAGED_INPUTS into the workspace. */
-export function stagedWorkspaceFiles(overlayPaths: readonly string[]): string[] {
-  return [...overlayPaths, GOP_EFI, VBT_BIN, DSC_PATH, FDF_PATH];
 }
 
 function quote(word: string): string {
