@@ -1,19 +1,24 @@
 // Builds OVMF for real: Debian's edk2 source package, the builder image, one clean build in a
 // locked-down container through Podman's Docker API, then the structural and QEMU boot checks
-// buildOvmf runs itself. The clean build's container is committed as a warm workspace, which
-// the failure, abort and CLI cases below reuse (each of them would otherwise cost a full build).
+// buildOvmf runs itself. The clean build is this file's subject, so it happens in any case: the
+// file takes the product's lock of the default workspace (test/harness.ts), moves an existing
+// workspace image out of the way, and commits the new one, which the failure, abort and CLI
+// cases below reuse. When this file is part of a run, files that need the default workspace
+// wait for this build (test/global-setup.ts names it the producer), so none of them uses the
+// image moved away here and none pays for a clean build of its own.
 // A second build with another VBT starts while the clean one runs: it waits on the workspace
 // lock and then builds warm from the workspace the clean build commits.
 import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock, type LockOwner } from '../src/cache/lock.js';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import type { HeldLock, LockOwner } from '../src/cache/lock.js';
+import type { ContainerEngine } from '../src/container/index.js';
 import { buildOvmf, WORKSPACE_REPOSITORY, type BuildOvmfResult } from '../src/edk2/build.js';
+import { prepareBuildInputs } from '../src/edk2/build-inputs.js';
+import { checkBuild } from '../src/jobs/stage-verify.js';
 import {
   GOP_FILE_GUID,
   IGD_ASSIGNMENT_FILE_GUID,
@@ -21,11 +26,20 @@ import {
   POLICY_INF,
   VBT_FILE_GUID,
 } from '../src/edk2/layout.js';
-import { acquireEdk2Source, type Edk2Source } from '../src/edk2/source.js';
+import type { Edk2Source } from '../src/edk2/source.js';
 import { runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
+import {
+  countCleanBuild,
+  edk2Source,
+  markDefaultWorkspace,
+  testEngine,
+  testLogger,
+  workspaceFor,
+  workspaceLock,
+} from './harness.js';
 
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const jobId = (name: string): string => `test-build-${name}-${randomBytes(4).toString('hex')}`;
 
@@ -44,6 +58,8 @@ let cleanLockPath: string | undefined;
 /** HostConfig/Config of the build container, inspected while it was running. */
 let inspected: Docker.ContainerInspectInfo | undefined;
 let tmp: string;
+/** The default workspace that existed before (another run's), moved to this tag and removed after. */
+let retiredRef: string | undefined;
 
 async function containersOfJob(id: string): Promise<string[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`ovmf-build.job=${id}`] } });
@@ -62,63 +78,84 @@ async function rejection(
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-build-int-'));
-  gop = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi')));
-  vbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt')));
-  source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  engine = await connectEngine({ env: process.env, logger });
-  docker = new Docker({ socketPath: engine.info.socketPath });
-  followerVbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/tigerlake-starlabs-starbook.vbt')));
-  // Start without any warm workspace, so the first build is clean and takes the workspace lock.
-  await engine.pruneImages({ repositories: [WORKSPACE_REPOSITORY] });
-  const lockDir = path.join(tmp, 'locks');
-  await mkdir(lockDir);
-  const workspaceLock = (onWait?: (owner: LockOwner | null) => void) => async (key: string) => {
-    const file = path.join(lockDir, `workspace-${key}.lock`);
-    const held = await acquireLock(file, { ...(onWait === undefined ? {} : { onWait }) });
-    cleanLockPath ??= file;
-    return held;
-  };
-  cleanJob = jobId('clean');
-  const cleanBuild = buildOvmf({
-    gop,
-    vbt,
-    source,
-    engine,
-    logger,
-    jobId: cleanJob,
-    workspace: { reuse: true, commit: true },
-    workspaceLock: workspaceLock(),
-    onProgress: (event) => {
-      if (event.kind === 'stage' && event.stage === 'build' && inspected === undefined) {
-        void containersOfJob(cleanJob).then(async ([id]) => {
-          if (id !== undefined) inspected = await docker.getContainer(id).inspect();
-        });
-      }
-    },
-  });
-  // The follower starts once the clean build holds the lock.
-  for (let i = 0; cleanLockPath === undefined; i++) {
-    if (i > 1200) throw new Error('the clean build never took the workspace lock');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  // The lock of the default workspace before anything else: a file that asks the harness for a
+  // warm workspace meanwhile waits for this clean build instead of making its own.
+  const workspace = await workspaceFor();
+  const held: HeldLock = await workspaceLock(workspace.key);
+  try {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-build-int-'));
+    gop = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi')));
+    vbt = new Uint8Array(await readFile(path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt')));
+    followerVbt = new Uint8Array(
+      await readFile(path.join(CORPUS_DIR, 'vbt/tigerlake-starlabs-starbook.vbt')),
+    );
+    source = edk2Source();
+    engine = await testEngine(logger);
+    docker = new Docker({ socketPath: engine.info.socketPath });
+    // Start without the warm workspace, so the first build is clean and takes the workspace lock.
+    // An existing one keeps its image under another tag: a warm build of another file may run
+    // from it right now (Podman would refuse to remove it, and must not stop that build).
+    if ((await engine.imageId(workspace.ref)) !== null) {
+      retiredRef = `${WORKSPACE_REPOSITORY}:retired-${randomBytes(4).toString('hex')}`;
+      const [repo, tag] = [WORKSPACE_REPOSITORY, retiredRef.slice(WORKSPACE_REPOSITORY.length + 1)];
+      await docker.getImage(workspace.ref).tag({ repo, tag });
+      await docker.getImage(workspace.ref).remove(); // only the tag: the image keeps the other one
+    }
+    expect(await engine.imageId(workspace.ref)).toBeNull();
+    cleanJob = jobId('clean');
+    const cleanBuild = buildOvmf({
+      gop,
+      vbt,
+      source,
+      engine,
+      logger,
+      jobId: cleanJob,
+      workspace: { reuse: true, commit: true },
+      // The lock taken above; buildOvmf releases it once the workspace is committed.
+      workspaceLock: (key) => {
+        expect(key).toBe(workspace.key);
+        cleanLockPath = held.path;
+        return Promise.resolve(held);
+      },
+      onProgress: (event) => {
+        if (event.kind === 'stage' && event.stage === 'build' && inspected === undefined) {
+          void containersOfJob(cleanJob).then(async ([id]) => {
+            if (id !== undefined) inspected = await docker.getContainer(id).inspect();
+          });
+        }
+      },
+    });
+    // The follower starts once the clean build holds the lock.
+    for (let i = 0; cleanLockPath === undefined; i++) {
+      if (i > 1200) throw new Error('the clean build never took the workspace lock');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await access(cleanLockPath);
+    const followerBuild = buildOvmf({
+      gop,
+      vbt: followerVbt,
+      source,
+      engine,
+      logger,
+      jobId: jobId('follower'),
+      workspace: { reuse: true, commit: true },
+      workspaceLock: (key) => workspaceLock(key, (owner) => followerWaits.push(owner)),
+    });
+    [clean, follower] = await Promise.all([cleanBuild, followerBuild]);
+    await countCleanBuild(clean, 'build.int clean build');
+    await markDefaultWorkspace('done');
+  } catch (error) {
+    // Files waiting for this workspace build it themselves then.
+    await markDefaultWorkspace('failed');
+    throw error;
+  } finally {
+    await held.release();
   }
-  await access(cleanLockPath);
-  const followerBuild = buildOvmf({
-    gop,
-    vbt: followerVbt,
-    source,
-    engine,
-    logger,
-    jobId: jobId('follower'),
-    workspace: { reuse: true, commit: true },
-    workspaceLock: workspaceLock((owner) => followerWaits.push(owner)),
-    // The boot check is the clean build's; the follower is about the workspace.
-    verify: { structure: true, boot: false },
-  });
-  [clean, follower] = await Promise.all([cleanBuild, followerBuild]);
 });
 
 afterAll(async () => {
+  // Kept when a warm build of another file still runs from it; `ovmf-build cleanup --workspaces` removes it.
+  if (retiredRef !== undefined) await engine?.removeImage(retiredRef, { force: false });
   await engine?.[Symbol.asyncDispose]();
   await rm(tmp, { recursive: true, force: true });
 });
@@ -175,33 +212,35 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(info.HostConfig.PidsLimit).toBe(4096);
   });
 
-  it('was verified: exact GOP and VBT in the DXE volume, our three drivers loaded at boot, BDS reached', () => {
-    expect(clean.structure).toMatchObject({
+  it('was verified: exact GOP and VBT in the DXE volume, our three drivers loaded at boot, BDS reached', async () => {
+    const checked = await checkBuild(clean, { gop, vbt, logger, boot: true });
+    expect(checked.structure).toMatchObject({
       gop: { fileGuid: GOP_FILE_GUID, sha256: sha256(gop), sizeInBytes: gop.length },
       vbt: { fileGuid: VBT_FILE_GUID, sha256: sha256(vbt), sizeInBytes: vbt.length },
       policy: { fileGuid: POLICY_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
       igdAssignment: { fileGuid: IGD_ASSIGNMENT_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
       dxeVolume: { compression: 'LZMA' },
     });
-    expect(clean.boot?.passed).toBe(true);
-    expect(clean.boot?.reachedBds).toBe(true);
-    expect(clean.boot?.loadedDrivers).toEqual(
+    expect(checked.boot?.passed).toBe(true);
+    expect(checked.boot?.reachedBds).toBe(true);
+    expect(checked.boot?.loadedDrivers).toEqual(
       expect.arrayContaining([GOP_FILE_GUID, POLICY_FILE_GUID, IGD_ASSIGNMENT_FILE_GUID]),
     );
     // Dispatched before the policy driver, so its PciIo notify runs first (the policy then sees ASLS).
-    const loaded = clean.boot?.loadedDrivers ?? [];
+    const loaded = checked.boot?.loadedDrivers ?? [];
     expect(loaded.indexOf(IGD_ASSIGNMENT_FILE_GUID)).toBeLessThan(loaded.indexOf(POLICY_FILE_GUID));
-    expect(clean.boot?.summary.policyVbt).toMatchObject({
+    expect(checked.boot?.summary.policyVbt).toMatchObject({
       found: true,
       sizeInBytes: vbt.length,
       signature: '$VBT SKYLAKE',
     });
   });
 
-  it('exported the helper drivers: the very PE32 images in the DXE volume (ROM chains use them)', () => {
-    expect(sha256(clean.helperDrivers.igdAssignment)).toBe(clean.structure?.igdAssignment.sha256);
-    expect(sha256(clean.helperDrivers.gopPolicy)).toBe(clean.structure?.policy.sha256);
-    expect(clean.helperDrivers.igdAssignment.length).toBe(clean.structure?.igdAssignment.sizeInBytes);
+  it('exported the helper drivers: the very PE32 images in the DXE volume (ROM chains use them)', async () => {
+    const { structure } = await checkBuild(clean, { gop, vbt, logger, boot: false });
+    expect(sha256(clean.helperDrivers.igdAssignment)).toBe(structure.igdAssignment.sha256);
+    expect(sha256(clean.helperDrivers.gopPolicy)).toBe(structure.policy.sha256);
+    expect(clean.helperDrivers.igdAssignment.length).toBe(structure.igdAssignment.sizeInBytes);
     expect(follower.helperDrivers).toEqual(clean.helperDrivers);
   });
 
@@ -212,13 +251,15 @@ describe('a clean build with a corpus GOP and VBT', () => {
 });
 
 describe('the workspace lock', () => {
-  it('a build started during the clean one waited for it, then built warm from its workspace', () => {
+  it('a build started during the clean one waited for it, then built warm from its workspace', async () => {
     expect(clean.mode).toBe('clean');
     expect(followerWaits).toHaveLength(1);
     expect(followerWaits[0]?.pid).toBe(process.pid);
     expect(follower.mode).toBe('warm');
     expect(follower.workspace).toEqual({ ...clean.workspace, committed: false });
-    expect(follower.structure).toMatchObject({
+    expect(
+      (await checkBuild(follower, { gop, vbt: followerVbt, logger, boot: false })).structure,
+    ).toMatchObject({
       vbt: { sha256: sha256(followerVbt) },
       gop: { sha256: sha256(gop) },
     });
@@ -243,9 +284,12 @@ describe('failures and aborts (on the warm workspace)', () => {
         engine,
         logger,
         jobId: id,
-        testHooks: {
-          replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
-        },
+        // A stand-in preparation: the real inputs with the policy driver's source broken.
+        prepare: (options) =>
+          prepareBuildInputs({
+            ...options,
+            replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
+          }),
       }),
     );
     expect(error.code).toBe('E_BUILD_FAILED');
@@ -267,7 +311,11 @@ describe('failures and aborts (on the warm workspace)', () => {
         engine,
         logger,
         jobId: id,
-        testHooks: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] },
+        prepare: (options) =>
+          prepareBuildInputs({
+            ...options,
+            patch: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] },
+          }),
       }),
     );
     expect(error.code).toBe('E_BUILD_FAILED');

@@ -8,7 +8,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
@@ -17,10 +16,12 @@ import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
+import type { StructureReport } from '../src/verify/structural.js';
 import { readCorpus } from './corpus.js';
+import { testLogger } from './harness.js';
 import { buildIgdTestFirmware, expectIgdAssignment, IGD_CASES } from './igd-oracle.js';
 
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
 const MiB = 1_048_576;
 
 const CASES = IGD_CASES;
@@ -28,6 +29,7 @@ const CASES = IGD_CASES;
 let engine: ContainerEngine;
 let work: string;
 let build: BuildOvmfResult;
+let structure: StructureReport;
 let codePath: string;
 let varsPath: string;
 /** EDK2's PrintLib prints %x in upper case; QEMU's trace in lower case. */
@@ -36,7 +38,7 @@ const results = new Map<string, { result: IgdCheckResult; opRegion: Uint8Array; 
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-embedded-'));
-  ({ engine, build } = await buildIgdTestFirmware(`igd-embedded-int-${process.pid}`, logger));
+  ({ engine, build, structure } = await buildIgdTestFirmware(`igd-embedded-int-${process.pid}`, logger));
   codePath = path.join(work, 'OVMF_CODE.fd');
   varsPath = path.join(work, 'OVMF_VARS.fd');
   await writeFile(codePath, build.code);
@@ -117,10 +119,10 @@ afterAll(async () => {
 
 describe('IGD assignment, embedded mode (our DEBUG OVMF, QEMU TCG)', () => {
   it('the build carries IgdAssignmentDxe and exports the helper drivers it verified', () => {
-    expect(build.structure?.igdAssignment.fileGuid).toBe('283B2335-ABD8-4B75-A8AA-004177A20A4B');
-    expect(build.structure?.igdAssignment.subsystem).toBe('EFI_BOOT_SERVICE_DRIVER');
-    expect(build.structure?.igdAssignment.sizeInBytes).toBe(build.helperDrivers.igdAssignment.length);
-    expect(build.structure?.policy.sizeInBytes).toBe(build.helperDrivers.gopPolicy.length);
+    expect(structure.igdAssignment.fileGuid).toBe('283B2335-ABD8-4B75-A8AA-004177A20A4B');
+    expect(structure.igdAssignment.subsystem).toBe('EFI_BOOT_SERVICE_DRIVER');
+    expect(structure.igdAssignment.sizeInBytes).toBe(build.helperDrivers.igdAssignment.length);
+    expect(structure.policy.sizeInBytes).toBe(build.helperDrivers.gopPolicy.length);
   });
 
   it('refuses a stolen size that is not a multiple of 1 MiB: BDSM left alone, the OpRegion still set up', () => {

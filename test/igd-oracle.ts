@@ -3,11 +3,13 @@
 // registers read back over QMP and pmemsave must show after the firmware did IGD assignment.
 import type { Logger } from 'pino';
 import { expect } from 'vitest';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
-import { buildOvmf, type BuildOvmfResult } from '../src/edk2/build.js';
-import { acquireEdk2Source } from '../src/edk2/source.js';
+import type { ContainerEngine } from '../src/container/index.js';
+import type { BuildOvmfResult } from '../src/edk2/build.js';
+import { checkBuild } from '../src/jobs/stage-verify.js';
+import type { StructureReport } from '../src/verify/structural.js';
 import type { IgdCheckResult } from '../src/verify/igd-check.js';
 import { readCorpus } from './corpus.js';
+import { buildFromWorkspace, edk2Source, testEngine, warmWorkspace } from './harness.js';
 
 const MiB = 1_048_576;
 const FOUR_GIB = 0x1_0000_0000;
@@ -69,20 +71,26 @@ export const IGD_CASES: readonly IgdCase[] = [
 export async function buildIgdTestFirmware(
   jobId: string,
   logger: Logger,
-): Promise<{ engine: ContainerEngine; build: BuildOvmfResult }> {
-  const engine = await connectEngine({ env: process.env, logger });
-  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  const build = await buildOvmf({
+): Promise<{ engine: ContainerEngine; build: BuildOvmfResult; structure: StructureReport }> {
+  await warmWorkspace(logger);
+  const engine = await testEngine(logger);
+  const build = await buildFromWorkspace({
     gop: readCorpus(IGD_GOP_FILE),
     vbt: readCorpus(IGD_EMBEDDED_VBT),
-    source,
+    source: edk2Source(),
     engine,
     logger,
     jobId,
     flags: { target: 'DEBUG' },
-    verify: { structure: true, boot: false },
   });
-  return { engine, build };
+  // The structural check the build once ran itself (the verify stage's, without the boot).
+  const { structure } = await checkBuild(build, {
+    gop: readCorpus(IGD_GOP_FILE),
+    vbt: readCorpus(IGD_EMBEDDED_VBT),
+    logger,
+    boot: false,
+  });
+  return { engine, build, structure };
 }
 
 export interface ExpectedIgdAssignment {

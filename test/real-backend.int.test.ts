@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../src/cache/lock.js';
 import { buildCacheDir } from '../src/cache/paths.js';
 import { DEFAULT_BUILD_FLAGS } from '../src/edk2/flags.js';
-import { RealBackend } from '../src/jobs/real-backend.js';
+import { resolveEnvironment } from '../src/jobs/environment.js';
+import { JobSession } from '../src/jobs/session.js';
+import { testEnv } from './harness.js';
 
 const WAITING = 'waiting for another process to finish the builder image';
 
@@ -28,29 +30,23 @@ describe('RealBackend', () => {
     const dir = path.join(buildCacheDir(process.env), 'locks');
     await mkdir(dir, { recursive: true });
     const held = await acquireLock(path.join(dir, 'builder-image.lock'));
-    const backend = new RealBackend();
+    const session = new JobSession(testEnv());
     const holdMs = 1500;
     const started = performance.now();
     let resolvedAt = 0;
     let releasedAt: number | undefined;
     try {
-      const resolving = backend
-        .resolveEnvironment(
-          {
-            env: process.env,
-            logger,
-            signal: new AbortController().signal,
-            jobId: 'test-real-backend-lock',
-            source: { kind: 'debian' },
-            flags: DEFAULT_BUILD_FLAGS,
-            offline: true,
-          },
-          { verify: true },
-        )
-        .then((environment) => {
-          resolvedAt = performance.now();
-          return environment;
-        });
+      // The environment stage of the job (src/jobs/environment.ts), as a verified resolution runs it.
+      const resolving = resolveEnvironment(
+        {
+          request: { env: testEnv(), source: { kind: 'debian' }, flags: DEFAULT_BUILD_FLAGS, offline: true },
+          verify: true,
+        },
+        { logger, signal: new AbortController().signal, emit: () => undefined, session },
+      ).then((environment) => {
+        resolvedAt = performance.now();
+        return environment;
+      });
       // Source acquisition comes first; hold the lock until the backend is seen waiting, then a bit.
       for (let i = 0; !messages.includes(WAITING); i++) {
         if (i > 1200) throw new Error('the backend never waited for the builder-image lock');
@@ -64,7 +60,7 @@ describe('RealBackend', () => {
       expect(environment.fromMemo).toBe(false);
     } finally {
       await held.release();
-      await backend.dispose();
+      await session[Symbol.asyncDispose]();
     }
     expect(messages.filter((m) => m === WAITING)).toHaveLength(1);
     expect(resolvedAt).toBeGreaterThanOrEqual(releasedAt ?? Number.POSITIVE_INFINITY);

@@ -2,17 +2,23 @@
 // zeroes PE timestamps and every build runs at the fixed /edk2 path, with LC_ALL=C and TZ=UTC).
 // Then the warm workspace: a rebuild from the committed workspace with other inputs carries
 // those inputs, and a warm rebuild back to the first inputs equals the clean build byte for byte.
+// RELEASE builds: a workspace key of this file's own, so replacing its workspace image can never
+// meet a warm build of another file (they use the default DEBUG one), and the only clean
+// RELEASE builds of the suite.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import type { ContainerEngine } from '../src/container/index.js';
 import { buildOvmf, type BuildOvmfOptions, type BuildOvmfResult } from '../src/edk2/build.js';
-import { acquireEdk2Source, type Edk2Source } from '../src/edk2/source.js';
+import { checkBuild } from '../src/jobs/stage-verify.js';
+import type { BuildFlags } from '../src/edk2/flags.js';
+import type { Edk2Source } from '../src/edk2/source.js';
 import { CORPUS_DIR } from './corpus.js';
+import { countCleanBuild, edk2Source, testEngine, testLogger } from './harness.js';
 
-const logger = pino({ level: process.env['OVMF_BUILD_TEST_LOG'] ?? 'silent' });
+const logger = testLogger();
+const FLAGS: Partial<BuildFlags> = { target: 'RELEASE' };
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const jobId = (name: string): string => `test-repro-${name}-${randomBytes(4).toString('hex')}`;
 
@@ -58,8 +64,7 @@ function build(
     engine,
     logger,
     jobId: jobId(name),
-    // The boot check is build.int.test's; here the bytes are the subject.
-    verify: { structure: true, boot: false },
+    flags: FLAGS,
     ...extra,
   });
 }
@@ -75,11 +80,13 @@ beforeAll(async () => {
     gop: await corpus('gop/tigerlake-mrchromebox-tgl.efi'),
     vbt: await corpus('vbt/tigerlake-starlabs-starbook.vbt'),
   };
-  source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  engine = await connectEngine({ env: process.env, logger });
+  source = edk2Source();
+  engine = await testEngine(logger);
   first = await build('a', 'clean-1', { workspace: { reuse: false, commit: true } });
+  await countCleanBuild(first, 'reproducible.int clean build 1');
   firstWorkspaceId = first.workspace === null ? null : await engine.imageId(first.workspace.ref);
   second = await build('a', 'clean-2', { workspace: { reuse: false, commit: true } });
+  await countCleanBuild(second, 'reproducible.int clean build 2');
 });
 
 afterAll(async () => {
@@ -89,6 +96,7 @@ afterAll(async () => {
 describe('reproducibility', () => {
   it('two clean builds of the same inputs are byte-identical (OVMF_CODE, OVMF_VARS, OVMF)', () => {
     expect([first.mode, second.mode]).toEqual(['clean', 'clean']);
+    expect(first.flags).toEqual({ fdSize: '4MB', target: 'RELEASE', network: true, secureBoot: false });
     expect(differences(first.code, second.code)).toEqual([]);
     expect(sha256(second.code)).toBe(sha256(first.code));
     expect(sha256(second.vars)).toBe(sha256(first.vars));
@@ -112,7 +120,7 @@ describe('reproducibility', () => {
   it('a warm rebuild with another GOP and VBT carries exactly those', async () => {
     const warm = await build('b', 'warm-b');
     expect(warm.mode).toBe('warm');
-    expect(warm.structure).toMatchObject({
+    expect((await checkBuild(warm, { ...inputs.b, logger, boot: false })).structure).toMatchObject({
       gop: { sha256: sha256(inputs.b.gop) },
       vbt: { sha256: sha256(inputs.b.vbt) },
     });

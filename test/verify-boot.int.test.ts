@@ -9,10 +9,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { connectEngine, type ContainerEngine } from '../src/container/index.js';
+import type { ContainerEngine } from '../src/container/index.js';
 import { sha256 } from '../src/core/digest.js';
-import { buildOvmf } from '../src/edk2/build.js';
-import { acquireEdk2Source } from '../src/edk2/source.js';
 import { listFiles, parseFirmware } from '../src/formats/firmware-tree.js';
 import { verifyBoot, type BootVerification } from '../src/verify/boot.js';
 import { VerificationError } from '../src/verify/errors.js';
@@ -23,6 +21,7 @@ import {
 } from '../src/verify/guids.js';
 import { DXE_CORE_FILE_GUID, verifyStructure } from '../src/verify/structural.js';
 import { corpusPath, readCorpus } from './corpus.js';
+import { buildFromWorkspace, edk2Source, testEngine, warmWorkspace } from './harness.js';
 
 const GOP_FILE = 'gop/cometlake-mrchromebox-cml.efi';
 const GOP_SHA256 = '4593b31bcac5161697038d93fa83dc689e68d445accfe2fa5d35aaae23729517';
@@ -185,18 +184,17 @@ async function cli(argv: string[]): Promise<{ exitCode: number; stdout: string; 
 beforeAll(async () => {
   gop = readCorpus(GOP_FILE);
   vbt = readCorpus(VBT_FILE);
-  engine = await connectEngine({ env: process.env, logger });
-  const source = await acquireEdk2Source({ kind: 'debian' }, { env: process.env, logger });
-  // Verification is what this file tests, so the build job's own checks are off here.
-  const build = await buildOvmf({
+  await warmWorkspace(logger);
+  engine = await testEngine(logger);
+  // Verification is what this file tests; buildOvmf itself verifies nothing (the job's verify stage does).
+  const build = await buildFromWorkspace({
     gop,
     vbt,
-    source,
+    source: edk2Source(),
     engine,
     logger,
     jobId: `verify-boot-int-${process.pid}`,
     flags: { target: 'DEBUG' },
-    verify: { structure: false, boot: false },
   });
   code = build.code;
   vars = build.vars;
