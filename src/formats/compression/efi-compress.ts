@@ -9,22 +9,18 @@
 // Tree nodes are 16-bit signed values as in the C code (NODE is INT16): positions with
 // the PERC_FLAG bit set are negative, and that sign is part of the algorithm.
 
+import { EfiBitWriter } from './efi-bit-writer.js';
+import { CBIT, EFI_HEADER_SIZE, MAX_MATCH, NC, NT, TBIT, THRESHOLD } from './efi-format.js';
+import { EfiHuffmanEncoder } from './efi-huffman-encoder.js';
+
 const WINDOW_BITS = 13;
 const WINDOW_SIZE = 1 << WINDOW_BITS;
-const MAX_MATCH = 256;
-const THRESHOLD = 3;
 const PERC_FLAG = 0x8000;
 const NIL = 0;
 const MAX_HASH_VALUE = 3 * WINDOW_SIZE + (WINDOW_SIZE / 512 + 1) * 0xff;
-/** Literals and match lengths (UEFI spec 19.2: the Char&Len set). */
-const NC = 0xff + MAX_MATCH + 2 - THRESHOLD;
-const CBIT = 9;
 /** Position set: bit lengths 0..WINDOW_BITS of a distance. */
 const NP = WINDOW_BITS + 1;
 const PBIT = 4;
-/** Extra set: code lengths 0..16 and three zero-run symbols. */
-const NT = 16 + 3;
-const TBIT = 5;
 const NPT = Math.max(NT, NP);
 /** Symbol buffer EfiCompress allocates (mBufSiz); a block is sent when it fills. */
 const BUFFER_SIZE = 16 * 1024;
@@ -41,12 +37,7 @@ class EfiCompressor {
   readonly #source: Uint8Array;
   #sourcePosition = 0;
 
-  // Output bit writer (PutBits): whole bytes go to #out, the partial byte waits in
-  // #pendingByte with #freeBits bits still free.
-  #out: Uint8Array;
-  #outLength = 0;
-  #pendingByte = 0;
-  #freeBits = 8;
+  readonly #bits: EfiBitWriter;
 
   // Sliding dictionary (InitSlide and friends).
   readonly #text = new Uint8Array(WINDOW_SIZE * 2 + MAX_MATCH);
@@ -74,19 +65,15 @@ class EfiCompressor {
   readonly #cCode = new Uint16Array(NC);
   readonly #ptLength = new Uint8Array(NPT);
   readonly #ptCode = new Uint16Array(NPT);
-  readonly #left = new Uint16Array(2 * NC - 1);
-  readonly #right = new Uint16Array(2 * NC - 1);
-  readonly #heap = new Int16Array(NC + 1);
-  readonly #lengthCount = new Uint16Array(17);
+  readonly #huffman = new EfiHuffmanEncoder();
 
   constructor(source: Uint8Array) {
     this.#source = source;
     // Output rarely exceeds the input by more than the per-block tables; grow if needed.
-    this.#out = new Uint8Array(Math.max(64, source.length + (source.length >>> 3) + 64));
+    this.#bits = new EfiBitWriter(Math.max(64, source.length + (source.length >>> 3) + 64), EFI_HEADER_SIZE);
   }
 
   run(): Uint8Array {
-    this.#outLength = 8;
     this.#initSlide();
     this.#cFrequency.fill(0);
     this.#pFrequency.fill(0);
@@ -122,13 +109,13 @@ class EfiCompressor {
       }
     }
     this.#sendBlock();
-    this.#putBits(7, 0);
+    this.#bits.putBits(7, 0);
     // EfiCompress appends a zero byte and counts it in the compressed size.
-    this.#pushByte(0);
-    const view = new DataView(this.#out.buffer);
-    view.setUint32(0, this.#outLength - 8, true);
-    view.setUint32(4, this.#sourcePosition, true);
-    return this.#out.slice(0, this.#outLength);
+    this.#bits.pushByte(0);
+    return this.#bits.finish((view) => {
+      view.setUint32(0, this.#bits.length - EFI_HEADER_SIZE, true);
+      view.setUint32(4, this.#sourcePosition, true);
+    });
   }
 
   /** FreadCrc without the CRC (EfiCompress computes one and never uses it). */
@@ -137,34 +124,6 @@ class EfiCompressor {
     this.#text.set(this.#source.subarray(this.#sourcePosition, this.#sourcePosition + available), at);
     this.#sourcePosition += available;
     return available;
-  }
-
-  #pushByte(byte: number): void {
-    if (this.#outLength === this.#out.length) {
-      const grown = new Uint8Array(this.#out.length * 2);
-      grown.set(this.#out);
-      this.#out = grown;
-    }
-    this.#out[this.#outLength++] = byte;
-  }
-
-  /** PutBits: writes the low `count` (<= 16) bits of `value`, most significant first. */
-  #putBits(count: number, value: number): void {
-    if (count < this.#freeBits) {
-      this.#freeBits -= count;
-      this.#pendingByte |= value << this.#freeBits;
-      return;
-    }
-    count -= this.#freeBits;
-    this.#pushByte((this.#pendingByte | (value >>> count)) & 0xff);
-    if (count < 8) {
-      this.#freeBits = 8 - count;
-      this.#pendingByte = (value << this.#freeBits) & 0xff;
-    } else {
-      this.#pushByte((value >>> (count - 8)) & 0xff);
-      this.#freeBits = 16 - count;
-      this.#pendingByte = (value << this.#freeBits) & 0xff;
-    }
   }
 
   // --- sliding dictionary --------------------------------------------------------------
@@ -405,31 +364,31 @@ class EfiCompressor {
   }
 
   #sendBlock(): void {
-    let root = this.#makeTree(NC, this.#cFrequency, this.#cLength, this.#cCode);
+    let root = this.#huffman.makeTree(NC, this.#cFrequency, this.#cLength, this.#cCode);
     const size = this.#cFrequency[root]!;
-    this.#putBits(16, size);
+    this.#bits.putBits(16, size);
     if (root >= NC) {
       this.#countTFrequency();
-      root = this.#makeTree(NT, this.#tFrequency, this.#ptLength, this.#ptCode);
+      root = this.#huffman.makeTree(NT, this.#tFrequency, this.#ptLength, this.#ptCode);
       if (root >= NT) {
         this.#writePtLength(NT, TBIT, 3);
       } else {
-        this.#putBits(TBIT, 0);
-        this.#putBits(TBIT, root);
+        this.#bits.putBits(TBIT, 0);
+        this.#bits.putBits(TBIT, root);
       }
       this.#writeCLength();
     } else {
-      this.#putBits(TBIT, 0);
-      this.#putBits(TBIT, 0);
-      this.#putBits(CBIT, 0);
-      this.#putBits(CBIT, root);
+      this.#bits.putBits(TBIT, 0);
+      this.#bits.putBits(TBIT, 0);
+      this.#bits.putBits(CBIT, 0);
+      this.#bits.putBits(CBIT, root);
     }
-    root = this.#makeTree(NP, this.#pFrequency, this.#ptLength, this.#ptCode);
+    root = this.#huffman.makeTree(NP, this.#pFrequency, this.#ptLength, this.#ptCode);
     if (root >= NP) {
       this.#writePtLength(NP, PBIT, -1);
     } else {
-      this.#putBits(PBIT, 0);
-      this.#putBits(PBIT, root);
+      this.#bits.putBits(PBIT, 0);
+      this.#bits.putBits(PBIT, root);
     }
     const buffer = this.#buffer;
     let position = 0;
@@ -442,92 +401,54 @@ class EfiCompressor {
       }
       if (flags & 0x80) {
         const c = buffer[position++]! + 0x100;
-        this.#putBits(this.#cLength[c]!, this.#cCode[c]!);
+        this.#bits.putBits(this.#cLength[c]!, this.#cCode[c]!);
         const p = (buffer[position]! << 8) | buffer[position + 1]!;
         position += 2;
         const bits = 32 - Math.clz32(p);
-        this.#putBits(this.#ptLength[bits]!, this.#ptCode[bits]!);
+        this.#bits.putBits(this.#ptLength[bits]!, this.#ptCode[bits]!);
         if (bits > 1) {
-          this.#putBits(bits - 1, p & (0xffff >>> (17 - bits)));
+          this.#bits.putBits(bits - 1, p & (0xffff >>> (17 - bits)));
         }
       } else {
         const c = buffer[position++]!;
-        this.#putBits(this.#cLength[c]!, this.#cCode[c]!);
+        this.#bits.putBits(this.#cLength[c]!, this.#cCode[c]!);
       }
     }
     this.#cFrequency.fill(0, 0, NC);
     this.#pFrequency.fill(0, 0, NP);
   }
 
+  /** CountTFreq: how often each extra-set symbol codes the C lengths of this block. */
   #countTFrequency(): void {
     const frequency = this.#tFrequency.fill(0, 0, NT);
+    this.#codeCLengths(this.#cLengthCount(), (symbol) => {
+      frequency[symbol]!++;
+    });
+  }
+
+  /** C lengths up to the last non-zero one. */
+  #cLengthCount(): number {
     const lengths = this.#cLength;
     let n = NC;
     while (n > 0 && lengths[n - 1] === 0) {
       n--;
     }
-    let index = 0;
-    while (index < n) {
-      const length = lengths[index++]!;
-      if (length !== 0) {
-        frequency[length + 2]!++;
-        continue;
-      }
-      let run = 1;
-      while (index < n && lengths[index] === 0) {
-        index++;
-        run++;
-      }
-      if (run <= 2) {
-        frequency[0] = frequency[0]! + run;
-      } else if (run <= 18) {
-        frequency[1]!++;
-      } else if (run === 19) {
-        frequency[0]!++;
-        frequency[1]!++;
-      } else {
-        frequency[2]!++;
-      }
-    }
+    return n;
   }
 
-  #writePtLength(count: number, countBits: number, zeroRunAfter: number): void {
-    const lengths = this.#ptLength;
-    while (count > 0 && lengths[count - 1] === 0) {
-      count--;
-    }
-    this.#putBits(countBits, count);
-    let index = 0;
-    while (index < count) {
-      const length = lengths[index++]!;
-      if (length <= 6) {
-        this.#putBits(3, length);
-      } else {
-        this.#putBits(length - 3, (1 << (length - 3)) - 2);
-      }
-      if (index === zeroRunAfter) {
-        while (index < 6 && lengths[index] === 0) {
-          index++;
-        }
-        this.#putBits(2, (index - 3) & 3);
-      }
-    }
-  }
-
-  #writeCLength(): void {
+  /**
+   * The extra-set coding of the first `n` C lengths that CountTFreq counts and WriteCLen
+   * writes (EfiCompress.c): a length L is symbol L + 2; a run of zeros is one or two
+   * symbol 0s, symbol 1 and 4 bits (3..18 zeros), symbol 0 then symbol 1 and 4 bits of 15
+   * (19 zeros), or symbol 2 and CBIT bits (20 or more).
+   */
+  #codeCLengths(n: number, emit: (symbol: number, extraBits?: number, extra?: number) => void): void {
     const lengths = this.#cLength;
-    const ptLength = this.#ptLength;
-    const ptCode = this.#ptCode;
-    let n = NC;
-    while (n > 0 && lengths[n - 1] === 0) {
-      n--;
-    }
-    this.#putBits(CBIT, n);
     let index = 0;
     while (index < n) {
       const length = lengths[index++]!;
       if (length !== 0) {
-        this.#putBits(ptLength[length + 2]!, ptCode[length + 2]!);
+        emit(length + 2);
         continue;
       }
       let run = 1;
@@ -537,131 +458,53 @@ class EfiCompressor {
       }
       if (run <= 2) {
         for (let k = 0; k < run; k++) {
-          this.#putBits(ptLength[0]!, ptCode[0]!);
+          emit(0);
         }
       } else if (run <= 18) {
-        this.#putBits(ptLength[1]!, ptCode[1]!);
-        this.#putBits(4, run - 3);
+        emit(1, 4, run - 3);
       } else if (run === 19) {
-        this.#putBits(ptLength[0]!, ptCode[0]!);
-        this.#putBits(ptLength[1]!, ptCode[1]!);
-        this.#putBits(4, 15);
+        emit(0);
+        emit(1, 4, 15);
       } else {
-        this.#putBits(ptLength[2]!, ptCode[2]!);
-        this.#putBits(CBIT, run - 20);
+        emit(2, CBIT, run - 20);
       }
     }
   }
 
-  /**
-   * MakeTree: Huffman code for `frequency[0..count)`; returns the root (a symbol below
-   * `count` when at most one symbol occurs, which the caller stores as a single-symbol
-   * code). Internal nodes take frequency slots from `count` up, as in EfiCompress.
-   */
-  #makeTree(count: number, frequency: Uint16Array, lengths: Uint8Array, codes: Uint16Array): number {
-    const heap = this.#heap;
-    let heapSize = 0;
-    heap[1] = 0;
-    for (let symbol = 0; symbol < count; symbol++) {
-      lengths[symbol] = 0;
-      if (frequency[symbol]) {
-        heap[++heapSize] = symbol;
-      }
+  #writePtLength(count: number, countBits: number, zeroRunAfter: number): void {
+    const lengths = this.#ptLength;
+    while (count > 0 && lengths[count - 1] === 0) {
+      count--;
     }
-    if (heapSize < 2) {
-      codes[heap[1]!] = 0;
-      return heap[1]!;
-    }
-    const downHeap = (start: number): void => {
-      let index = start;
-      const entry = heap[index]!;
-      let child: number;
-      while ((child = 2 * index) <= heapSize) {
-        if (child < heapSize && frequency[heap[child]!]! > frequency[heap[child + 1]!]!) {
-          child++;
-        }
-        if (frequency[entry]! <= frequency[heap[child]!]!) {
-          break;
-        }
-        heap[index] = heap[child]!;
-        index = child;
-      }
-      heap[index] = entry;
-    };
-    for (let index = heapSize >>> 1; index >= 1; index--) {
-      downHeap(index);
-    }
-    // `codes` first collects the symbols in the order they leave the heap.
-    let sorted = 0;
-    let available = count;
-    let node: number;
-    do {
-      const first = heap[1]!;
-      if (first < count) {
-        codes[sorted++] = first;
-      }
-      heap[1] = heap[heapSize--]!;
-      downHeap(1);
-      const second = heap[1]!;
-      if (second < count) {
-        codes[sorted++] = second;
-      }
-      node = available++;
-      frequency[node] = frequency[first]! + frequency[second]!;
-      heap[1] = node;
-      downHeap(1);
-      this.#left[node] = first;
-      this.#right[node] = second;
-    } while (heapSize > 1);
-    this.#makeLengths(node, count, lengths, codes);
-    this.#makeCodes(count, lengths, codes);
-    return node;
-  }
-
-  /** MakeLen: depths of the leaves, then lengths above 16 folded back (Kraft sum 1). */
-  #makeLengths(root: number, count: number, lengths: Uint8Array, sortedSymbols: Uint16Array): void {
-    const lengthCount = this.#lengthCount.fill(0);
-    const countDepths = (node: number, depth: number): void => {
-      if (node < count) {
-        lengthCount[Math.min(depth, 16)]!++;
+    this.#bits.putBits(countBits, count);
+    let index = 0;
+    while (index < count) {
+      const length = lengths[index++]!;
+      if (length <= 6) {
+        this.#bits.putBits(3, length);
       } else {
-        countDepths(this.#left[node]!, depth + 1);
-        countDepths(this.#right[node]!, depth + 1);
+        this.#bits.putBits(length - 3, (1 << (length - 3)) - 2);
       }
-    };
-    countDepths(root, 0);
-    let kraft = 0;
-    for (let length = 16; length > 0; length--) {
-      kraft += lengthCount[length]! << (16 - length);
-    }
-    // Kraft arithmetic is modulo 2^32 in C; the sum fits a double exactly here.
-    while (kraft !== 1 << 16) {
-      lengthCount[16]!--;
-      for (let length = 15; length > 0; length--) {
-        if (lengthCount[length] !== 0) {
-          lengthCount[length]!--;
-          lengthCount[length + 1]! += 2;
-          break;
+      if (index === zeroRunAfter) {
+        while (index < 6 && lengths[index] === 0) {
+          index++;
         }
-      }
-      kraft--;
-    }
-    let sorted = 0;
-    for (let length = 16; length > 0; length--) {
-      for (let k = lengthCount[length]!; k > 0; k--) {
-        lengths[sortedSymbols[sorted++]!] = length;
+        this.#bits.putBits(2, (index - 3) & 3);
       }
     }
   }
 
-  /** MakeCode: canonical codes in symbol order. */
-  #makeCodes(count: number, lengths: Uint8Array, codes: Uint16Array): void {
-    const start = new Uint16Array(18);
-    for (let length = 1; length <= 16; length++) {
-      start[length + 1] = (start[length]! + this.#lengthCount[length]!) << 1;
-    }
-    for (let symbol = 0; symbol < count; symbol++) {
-      codes[symbol] = start[lengths[symbol]!]!++;
-    }
+  /** WriteCLen: the C lengths, coded with the extra set's Huffman code. */
+  #writeCLength(): void {
+    const ptLength = this.#ptLength;
+    const ptCode = this.#ptCode;
+    const n = this.#cLengthCount();
+    this.#bits.putBits(CBIT, n);
+    this.#codeCLengths(n, (symbol, extraBits, extra) => {
+      this.#bits.putBits(ptLength[symbol]!, ptCode[symbol]!);
+      if (extraBits !== undefined) {
+        this.#bits.putBits(extraBits, extra!);
+      }
+    });
   }
 }

@@ -19,21 +19,13 @@ import {
   viewOf,
   type DecompressLimits,
 } from './limits.js';
+import { CBIT, EFI_HEADER_SIZE, NC, NT, TBIT, THRESHOLD } from './efi-format.js';
 
 export type EfiVariant = 'efi' | 'tiano';
 
-export const EFI_HEADER_SIZE = 8;
-
-/** Literals 0..255 and match lengths THRESHOLD..MAXMATCH: 0xff + 256 + 2 - 3. */
-const NC = 510;
-/** CODE_BIT + 3: code lengths 0..16 plus the three zero-run symbols. */
-const NT = 19;
 /** Largest P alphabet either variant can declare: (1 << MAXPBIT) - 1. */
 const MAXNP = 31;
 const NPT = 31;
-const TBIT = 5;
-const CBIT = 9;
-const THRESHOLD = 3;
 const C_TABLE_BITS = 12;
 const PT_TABLE_BITS = 8;
 const MAX_CODE_LENGTH = 16;
