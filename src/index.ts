@@ -1,5 +1,12 @@
 // Public API of ovmf-build, exported by name. Everything else is internal.
-export { OvmfBuildError, FormatError, NotFoundError, UsageError, AbortError, InputError } from './core/errors.js';
+export {
+  OvmfBuildError,
+  FormatError,
+  NotFoundError,
+  UsageError,
+  AbortError,
+  InputError,
+} from './core/errors.js';
 export { ERROR_CODES, type ErrorCode, type ErrorCodeEntry } from './core/error-codes.js';
 export { parseFirmware, parseFirmwareVolume, listFiles, walkNodes } from './formats/firmware-tree.js';
 export {
