@@ -7,7 +7,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findStaleTemps, fsyncTree, sweepStaleTemps, writeDirAtomic } from './dir-store.js';
+import {
+  findStaleTemps,
+  fsyncTree,
+  sweepStaleTemps,
+  writeDirAtomic,
+  type SweepOptions,
+} from './dir-store.js';
 
 /** A pid far above any pid_max, so never alive. */
 const DEAD_PID = 2 ** 30;
@@ -29,6 +35,17 @@ async function readComplete(target: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** Stores `payload` at `target` with the DONE marker; an existing complete entry wins. */
+function writeEntry(target: string, payload: string, sweep?: SweepOptions) {
+  return writeDirAtomic({
+    target,
+    marker: 'DONE',
+    fill: async (dir) => writeFile(path.join(dir, 'payload'), payload).then(() => payload),
+    existing: readComplete,
+    ...(sweep === undefined ? {} : { sweep }),
+  });
 }
 
 describe('writeDirAtomic', () => {
@@ -71,19 +88,8 @@ describe('writeDirAtomic', () => {
     const target = path.join(work, 'entry');
     await mkdir(target);
     await writeFile(path.join(target, 'payload'), 'leftover without marker');
-    const first = await writeDirAtomic({
-      target,
-      marker: 'DONE',
-      fill: async (dir) => writeFile(path.join(dir, 'payload'), 'first').then(() => 'first'),
-      existing: readComplete,
-    });
-    expect(first).toEqual({ created: true, value: 'first' });
-    const second = await writeDirAtomic({
-      target,
-      marker: 'DONE',
-      fill: async (dir) => writeFile(path.join(dir, 'payload'), 'second').then(() => 'second'),
-      existing: readComplete,
-    });
+    expect(await writeEntry(target, 'first')).toEqual({ created: true, value: 'first' });
+    const second = await writeEntry(target, 'second');
     expect(second).toEqual({ created: false, value: 'first' });
     expect(await readdir(work)).toEqual(['entry']);
     expect(await readFile(path.join(target, 'payload'), 'utf8')).toBe('first');
@@ -165,14 +171,7 @@ describe('a writer killed mid-write', () => {
     expect(await findStaleTemps(parent, { now: later })).toEqual([
       { path: tempDir, pid: child.pid, reason: `writer process ${child.pid} is gone` },
     ]);
-    const result = await writeDirAtomic({
-      target,
-      marker: 'DONE',
-      sweep: { now: later },
-      fill: async (dir) => writeFile(path.join(dir, 'payload'), 'whole').then(() => 'whole'),
-      existing: readComplete,
-    });
-    expect(result).toEqual({ created: true, value: 'whole' });
+    expect(await writeEntry(target, 'whole', { now: later })).toEqual({ created: true, value: 'whole' });
     expect(await readdir(parent)).toEqual(['entry']);
   });
 });

@@ -3,9 +3,9 @@
 // dir beside the target, every file and directory in it is fsynced, an optional completion
 // marker is written last, and one rename(2) makes it visible. A crash leaves only a temp dir,
 // which a later writer sweeps once its owner is gone.
-import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, randomSuffix, writeFileSynced } from './durable-fs.js';
+import { fsyncPath, randomSuffix, writeFileSynced } from './durable-fs.js';
 import { isProcessAlive } from './process-alive.js';
 
 /** Temp dirs are `.tmp-<pid>-<random>`: the pid says whose they are, the random part keeps writers apart. */
@@ -116,15 +116,6 @@ export async function treeSize(target: string): Promise<number> {
   return total;
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** fsyncs every regular file under `root`, then every directory bottom-up (symlinks are stored in their directory). */
 export async function fsyncTree(root: string): Promise<void> {
   const files: string[] = [];
@@ -139,9 +130,9 @@ export async function fsyncTree(root: string): Promise<void> {
   };
   await walk(root);
   for (let start = 0; start < files.length; start += FSYNC_CONCURRENCY) {
-    await Promise.all(files.slice(start, start + FSYNC_CONCURRENCY).map(fsyncFile));
+    await Promise.all(files.slice(start, start + FSYNC_CONCURRENCY).map(fsyncPath));
   }
-  for (const dir of dirs) await fsyncDir(dir);
+  for (const dir of dirs) await fsyncPath(dir);
 }
 
 /**
@@ -160,7 +151,7 @@ export async function writeDirAtomic<T>(options: WriteDirOptions<T>): Promise<Wr
     await fsyncTree(tmp);
     if (options.marker !== undefined) {
       await writeFileSynced(path.join(tmp, options.marker), `${new Date().toISOString()}\n`);
-      await fsyncDir(tmp);
+      await fsyncPath(tmp);
     }
     for (let attempt = 0; ; attempt += 1) {
       try {
@@ -179,7 +170,7 @@ export async function writeDirAtomic<T>(options: WriteDirOptions<T>): Promise<Wr
         await discardDir(options.target);
       }
     }
-    await fsyncDir(parent);
+    await fsyncPath(parent);
     return { created: true, value };
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });

@@ -4,9 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-/** fsync a directory so a rename inside it survives a crash (POSIX: rename(2) is durable once the parent is synced). */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/**
+ * fsync a file, or a directory so a rename inside it survives a crash (POSIX: rename(2) is
+ * durable once the parent is synced).
+ */
+export async function fsyncPath(target: string): Promise<void> {
+  const handle = await open(target, 'r');
   try {
     await handle.sync();
   } finally {
@@ -36,7 +39,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string, m
     await rm(tmp, { force: true });
     throw error;
   }
-  await fsyncDir(dir);
+  await fsyncPath(dir);
 }
 
 /** A short random suffix for temp names. */

@@ -5,7 +5,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { AbortError } from '../core/errors.js';
-import { fsyncDir } from '../core/durable-fs.js';
+import { fsyncPath } from '../core/durable-fs.js';
 import { DownloadError } from './errors.js';
 
 export interface DownloadOptions {
@@ -188,7 +188,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
     await file.sync();
     await file.close();
     await rename(tmp, dest);
-    await fsyncDir(path.dirname(dest));
+    await fsyncPath(path.dirname(dest));
     return {
       path: dest,
       url,

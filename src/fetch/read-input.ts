@@ -5,6 +5,7 @@ import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { InputError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
+import { fileKind } from '../core/file-kind.js';
 import { formatSize } from '../core/size.js';
 
 /** Largest input read by default: bigger than any SPI flash or capsule (64 MiB). */
@@ -26,17 +27,8 @@ export interface ReadInputOptions {
 
 const CHUNK_BYTES = 1024 * 1024;
 
-function kindOf(info: Stats): string {
-  if (info.isDirectory()) return 'a directory';
-  if (info.isFIFO()) return 'a FIFO (named pipe)';
-  if (info.isCharacterDevice()) return 'a character device';
-  if (info.isBlockDevice()) return 'a block device';
-  if (info.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 function notAFile(file: string, what: string, info: Stats): InputError {
-  const kind = kindOf(info);
+  const kind = fileKind(info);
   return new InputError('E_INPUT_NOT_A_FILE', `${what} ${file} is ${kind}, not a regular file`, {
     path: file,
     kind,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { sha256 } from '../core/digest.js';
 import { sweepStaleTemps, writeDirAtomic } from '../core/dir-store.js';
-import { fsyncDir, randomSuffix } from '../core/durable-fs.js';
+import { fsyncPath, randomSuffix } from '../core/durable-fs.js';
 import { PublishError } from './errors.js';
 import {
   CODE_FILE,
@@ -329,7 +329,7 @@ export async function pointLatest(nameDir: string, version: string): Promise<voi
     await rm(tmp, { force: true });
     throw error;
   }
-  await fsyncDir(nameDir);
+  await fsyncPath(nameDir);
 }
 
 export async function readLatest(nameDir: string): Promise<string | null> {

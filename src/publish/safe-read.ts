@@ -3,8 +3,9 @@
 // not wait for a writer), then fstat on the open handle, so what is read is the regular file
 // that was checked, even if the name is swapped meanwhile.
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { fileKind } from '../core/file-kind.js';
 
 export type SafeOpenFailure =
   | { readonly kind: 'missing' }
@@ -31,22 +32,6 @@ export function describeFailure(failure: SafeOpenFailure): string {
     case 'error':
       return failure.message;
   }
-}
-
-/** What a non-regular directory entry is, for messages: "a symbolic link", "a FIFO"... */
-export function fileKind(
-  stats: Pick<
-    Stats,
-    'isSymbolicLink' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isBlockDevice' | 'isCharacterDevice'
-  >,
-): string {
-  if (stats.isSymbolicLink()) return 'a symbolic link';
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isCharacterDevice()) return 'a character device';
-  return 'a special file';
 }
 
 async function openRegular(

@@ -6,6 +6,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256 } from '../core/digest.js';
+import { fileKind } from '../core/file-kind.js';
 import type { ErrorCode } from '../core/error-codes.js';
 import { PublishError } from './errors.js';
 import {
@@ -17,13 +18,7 @@ import {
   UNSUMMED,
   isPlainFileName,
 } from './layout.js';
-import {
-  describeFailure,
-  fileKind,
-  readRegularFile,
-  SafeOpenError,
-  sha256OfRegularFile,
-} from './safe-read.js';
+import { describeFailure, readRegularFile, SafeOpenError, sha256OfRegularFile } from './safe-read.js';
 import { signedMessage, verifyMessage } from './signing.js';
 import { parsePublicKey, type TrustedKey } from './trust.js';
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { FormatError, NotFoundError, OvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
+import { fsyncPath, writeFileSynced } from '../../core/durable-fs.js';
 import { hex } from '../../core/hex.js';
 import { readInputFile } from '../../fetch/read-input.js';
 import type { LocatedVbt } from '../../formats/locate.js';
@@ -52,25 +53,6 @@ function writeError(file: string, error: unknown): OvmfBuildError {
   );
 }
 
-async function fsyncPath(target: string): Promise<void> {
-  const handle = await open(target, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function writeSynced(target: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(target, 'wx', 0o644);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function exists(target: string): Promise<boolean> {
   try {
     await lstat(target);
@@ -112,7 +94,7 @@ export async function publish(
     const staging = path.join(parent, `.${path.basename(outDir)}.extract-${randomBytes(6).toString('hex')}`);
     try {
       await mkdir(staging, { mode: 0o755 });
-      for (const [name, bytes] of files) await writeSynced(path.join(staging, name), bytes);
+      for (const [name, bytes] of files) await writeFileSynced(path.join(staging, name), bytes);
       await fsyncPath(staging);
       await renameFile(staging, outDir);
       await fsyncPath(parent);
@@ -163,7 +145,7 @@ export async function publish(
   const movedAside: string[] = [];
   const movedIn: string[] = [];
   try {
-    for (const [name, bytes] of files) await writeSynced(path.join(staging, name), bytes);
+    for (const [name, bytes] of files) await writeFileSynced(path.join(staging, name), bytes);
     await mkdir(aside);
     for (const name of [...files.keys(), ...stale]) {
       if (!(await exists(path.join(outDir, name)))) continue;
