@@ -6,21 +6,11 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { computeCacheKey, type CacheKeyDetails } from '../src/cache/key.js';
 import { CacheStore } from '../src/cache/store.js';
+import { SAMPLE_KEY_DETAILS } from './cache-key-details.js';
 
 const run = promisify(execFile);
 const CHILD = path.join(import.meta.dirname, 'cache-lock-child.ts');
-const DETAILS: CacheKeyDetails = {
-  edk2Source: 'a'.repeat(64),
-  overlay: 'b'.repeat(64),
-  builderImage: `sha256:${'c'.repeat(64)}`,
-  flags: 'd'.repeat(64),
-  target: 'DEBUG',
-  gop: 'e'.repeat(64),
-  vbt: '1'.repeat(64),
-  machine: 'q35',
-  rom: 'f'.repeat(64),
-  buildLogicVersion: '1',
-};
+const DETAILS: CacheKeyDetails = { ...SAMPLE_KEY_DETAILS, vbt: '1'.repeat(64) };
 
 let dir: string;
 beforeEach(async () => {
