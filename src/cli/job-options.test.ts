@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { captureContext } from '../../test/cache-stand-in.js';
+import { captureContext } from '../../test/cli-harness.js';
 import { CORPUS_DIR } from '../../test/corpus.js';
 import type { JobRequest } from '../jobs/job-types.js';
 import type { PipelineStages } from '../jobs/pipeline.js';

@@ -143,13 +143,13 @@ describe('runPipeline', () => {
   it('a failing stand-in verify stage caches and publishes nothing, and releases the key lock', async () => {
     const standIn = new StandInBuild();
     const failing: PipelineStages['verify'] = () =>
-      Promise.reject(new OvmfBuildError('E_VERIFY_BOOT_FAILED', 'stand-in: the boot check failed'));
+      Promise.reject(new OvmfBuildError('E_BOOT_CHECK_FAILED', 'stand-in: the boot check failed'));
     const error = await runPipeline(request, {
       ...options,
       stages: { ...standIn.stages, verify: failing },
     }).catch((caught: unknown) => caught as OvmfBuildError);
     expect(error).toBeInstanceOf(OvmfBuildError);
-    expect((error as OvmfBuildError).code).toBe('E_VERIFY_BOOT_FAILED');
+    expect((error as OvmfBuildError).code).toBe('E_BOOT_CHECK_FAILED');
     expect(await cacheEntries()).toEqual([]);
     expect(await readdir(dir)).not.toContain('artifacts');
     // The lock is free: the next run with the real (stand-in) verify stage builds and stores.
