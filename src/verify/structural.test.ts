@@ -1,3 +1,5 @@
+// The structural check on real firmware from the corpus: exact codes, digests and paths for
+// each way a built OVMF can be wrong.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../core/digest.js';
 import { listFiles, parseFirmware } from '../formats/firmware-tree.js';
@@ -69,6 +71,20 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
     truth = entry?.ground_truth as unknown as ManifestImageTruth;
   });
 
+  /** gk41 with its own GOP and VBT, and its policy driver standing in for both of our drivers. */
+  const gk41Input = (overrides: Partial<VerifyStructureInput> = {}): VerifyStructureInput => ({
+    code,
+    gop,
+    vbt,
+    policyFileGuid: GK41_POLICY,
+    igdAssignmentFileGuid: GK41_POLICY,
+    ...overrides,
+  });
+  const gk41Failure = (overrides: Partial<VerifyStructureInput> = {}): VerificationError =>
+    failureOf(gk41Input(overrides));
+  const gk41Verify = (overrides: Partial<VerifyStructureInput> = {}): ReturnType<typeof verifyStructure> =>
+    verifyStructure(gk41Input(overrides));
+
   it('extracts the bodies the manifest measured with UEFIExtract', () => {
     expect(sha256(gop)).toBe(truth.gop?.[0]?.pe_sha256);
     expect(gop.length).toBe(truth.gop?.[0]?.pe_size);
@@ -77,13 +93,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('passes with the bytes that are in it and reports every file', () => {
-    const report = verifyStructure({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const report = gk41Verify();
     expect(report).toEqual({
       code: {
         sizeInBytes: 3_653_632,
@@ -135,10 +145,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('accepts lower-case GUIDs', () => {
-    const report = verifyStructure({
-      code,
-      gop,
-      vbt,
+    const report = gk41Verify({
       policyFileGuid: GK41_POLICY.toLowerCase(),
       igdAssignmentFileGuid: GK41_POLICY.toLowerCase(),
       gopFileGuid: DEFAULT_GOP_FILE_GUID.toLowerCase(),
@@ -148,13 +155,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
   it('E_VERIFY_GOP_MISMATCH with both digests when another GOP is given', () => {
     const other = readCorpus('gop/cometlake-mrchromebox-cml.efi');
-    const error = failureOf({
-      code,
-      gop: other,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const error = gk41Failure({ gop: other });
     expect(error.code).toBe('E_VERIFY_GOP_MISMATCH');
     expect(error.details).toEqual({
       fileGuid: DEFAULT_GOP_FILE_GUID,
@@ -170,13 +171,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   it('E_VERIFY_GOP_MISMATCH for a single flipped byte (same size)', () => {
     const flipped = gop.slice();
     flipped[0x400] = (flipped[0x400] as number) ^ 0x01;
-    const error = failureOf({
-      code,
-      gop: flipped,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const error = gk41Failure({ gop: flipped });
     expect(error.code).toBe('E_VERIFY_GOP_MISMATCH');
     expect(error.details['expectedSha256']).toBe(sha256(flipped));
     expect(error.details['actualSha256']).toBe(
@@ -187,13 +182,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
   it('E_VERIFY_VBT_MISMATCH when another VBT is given, also for the VBT trimmed to its size field', () => {
     const other = readCorpus('vbt/cometlake-intel-nuc10i5fnh.vbt');
-    const error = failureOf({
-      code,
-      gop,
-      vbt: other,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const error = gk41Failure({ vbt: other });
     expect(error.code).toBe('E_VERIFY_VBT_MISMATCH');
     expect(error.details['expectedSha256']).toBe(sha256(other));
     expect(error.details['actualSha256']).toBe(
@@ -202,26 +191,14 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
     const trimmed = vbt.subarray(0, 5_527);
     expect(sha256(trimmed)).toBe('c705280f2671d6abbec07465e4436055d9afb314ebac7eb34d497e789b68ef3f');
-    const trimmedError = failureOf({
-      code,
-      gop,
-      vbt: trimmed,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const trimmedError = gk41Failure({ vbt: trimmed });
     expect(trimmedError.code).toBe('E_VERIFY_VBT_MISMATCH');
     expect(trimmedError.details['expectedSizeInBytes']).toBe(5_527);
     expect(trimmedError.details['actualSizeInBytes']).toBe(5_632);
   });
 
   it('E_VERIFY_POLICY_MISSING when our own policy driver GUID is expected', () => {
-    const error = failureOf({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: DEFAULT_POLICY_FILE_GUID,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const error = gk41Failure({ policyFileGuid: DEFAULT_POLICY_FILE_GUID });
     expect(error.code).toBe('E_VERIFY_POLICY_MISSING');
     expect(error.details).toEqual({
       fileGuid: DEFAULT_POLICY_FILE_GUID,
@@ -232,25 +209,13 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('E_VERIFY_POLICY_INVALID when the policy GUID names a file the dispatcher never loads', () => {
-    const dxeCore = failureOf({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: DXE_CORE_FILE_GUID,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const dxeCore = gk41Failure({ policyFileGuid: DXE_CORE_FILE_GUID });
     expect(dxeCore.code).toBe('E_VERIFY_POLICY_INVALID');
     expect(dxeCore.details['problems']).toEqual([
       'file type is DXE core, which the DXE dispatcher never loads',
     ]);
     // The UEFI shell (ShellPkg FILE_GUID) is an application, not a driver.
-    const shell = failureOf({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: '7C04A583-9E3E-4F1C-AD65-E05268D0B4D1',
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const shell = gk41Failure({ policyFileGuid: '7C04A583-9E3E-4F1C-AD65-E05268D0B4D1' });
     expect(shell.code).toBe('E_VERIFY_POLICY_INVALID');
     expect(shell.details['problems']).toEqual([
       'subsystem is EFI_APPLICATION, not a driver',
@@ -290,13 +255,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('E_VERIFY_IGD_INVALID when the IGD GUID names a file the dispatcher never loads', () => {
-    const error = failureOf({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: DXE_CORE_FILE_GUID,
-    });
+    const error = gk41Failure({ igdAssignmentFileGuid: DXE_CORE_FILE_GUID });
     expect(error.code).toBe('E_VERIFY_IGD_INVALID');
     expect(error.details['problems']).toEqual([
       'file type is DXE core, which the DXE dispatcher never loads',
@@ -305,25 +264,11 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
 
   it('checks exported helper drivers byte for byte: equal passes, one flipped byte is E_VERIFY_HELPER_MISMATCH', () => {
     const policyBody = readPolicyBody(code);
-    const ok = verifyStructure({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-      helperDrivers: { igdAssignment: policyBody, gopPolicy: policyBody },
-    });
+    const ok = gk41Verify({ helperDrivers: { igdAssignment: policyBody, gopPolicy: policyBody } });
     expect(ok.policy.sha256).toBe(sha256(policyBody));
     const flipped = policyBody.slice();
     flipped[0x200] = (flipped[0x200] as number) ^ 0x80;
-    const error = failureOf({
-      code,
-      gop,
-      vbt,
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-      helperDrivers: { igdAssignment: policyBody, gopPolicy: flipped },
-    });
+    const error = gk41Failure({ helperDrivers: { igdAssignment: policyBody, gopPolicy: flipped } });
     expect(error.code).toBe('E_VERIFY_HELPER_MISMATCH');
     expect(error.details).toEqual({
       fileGuid: GK41_POLICY,
@@ -337,13 +282,7 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
   });
 
   it('inspectStructure returns the failures without throwing', () => {
-    const { report, failures } = inspectStructure({
-      code,
-      gop,
-      vbt: new Uint8Array(16),
-      policyFileGuid: GK41_POLICY,
-      igdAssignmentFileGuid: GK41_POLICY,
-    });
+    const { report, failures } = inspectStructure(gk41Input({ vbt: new Uint8Array(16) }));
     expect(failures.map((failure) => failure.code)).toEqual(['E_VERIFY_VBT_MISMATCH']);
     expect(report.gop?.sha256).toBe('c731f7ab56c6378a6fdff3339f4056fd69540d247e70b4ed8ff621dfa34c3006');
     expect(report.vbt?.sha256).toBe('bc417184182b778f120ffb34f328b017a153f8ed6f72aa83378236409d30fd1e');
@@ -353,15 +292,9 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
     expect(() => verifyStructure({ code, gop, vbt, policyFileGuid: 'not-a-guid' })).toThrow(
       new TypeError('Expected `policyFileGuid` to be a GUID string, got `not-a-guid`'),
     );
-    expect(() =>
-      verifyStructure({
-        code,
-        gop: 'x' as unknown as Uint8Array,
-        vbt,
-        policyFileGuid: GK41_POLICY,
-        igdAssignmentFileGuid: GK41_POLICY,
-      }),
-    ).toThrow(new TypeError('Expected `gop` to be a Uint8Array, got `string`'));
+    expect(() => gk41Verify({ gop: 'x' as unknown as Uint8Array })).toThrow(
+      new TypeError('Expected `gop` to be a Uint8Array, got `string`'),
+    );
   });
 });
 

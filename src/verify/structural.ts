@@ -116,6 +116,36 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
+/**
+ * The failure for a section body in the image (`described`, `body`) that is not `expected`
+ * byte for byte, with both digests and sizes; undefined when they are equal.
+ */
+function compareBody(
+  code: ErrorCode,
+  role: string,
+  source: string,
+  described: VerifiedFile,
+  body: Uint8Array,
+  expected: Uint8Array,
+): StructureFailure | undefined {
+  if (bytesEqual(body, expected)) return undefined;
+  const expectedSha256 = sha256(expected);
+  return {
+    code,
+    message:
+      `${role} in the image (sha256 ${described.sha256}, ${described.sizeInBytes} bytes) differs from the ` +
+      `${source} (sha256 ${expectedSha256}, ${expected.length} bytes)`,
+    details: {
+      fileGuid: described.fileGuid,
+      path: described.path,
+      expectedSha256,
+      expectedSizeInBytes: expected.length,
+      actualSha256: described.sha256,
+      actualSizeInBytes: described.sizeInBytes,
+    },
+  };
+}
+
 /** Sections of a file, through compression/GUID-defined sections but not into nested volumes. */
 function sectionsOf(file: FileNode): SectionNode[] {
   const found: SectionNode[] = [];
@@ -253,7 +283,6 @@ export function inspectStructure(input: VerifyStructureInput): {
   const gopFile = findInDxe(gopGuid, 'GOP driver', 'E_VERIFY_GOP_MISSING');
   if (gopFile !== undefined) {
     const pe32 = sectionsOf(gopFile).find((section) => section.section.type === EFI_SECTION_PE32);
-    const expected = { expectedSha256: sha256(input.gop), expectedSizeInBytes: input.gop.length };
     if (pe32 === undefined) {
       failures.push({
         code: 'E_VERIFY_GOP_MISMATCH',
@@ -261,7 +290,8 @@ export function inspectStructure(input: VerifyStructureInput): {
         details: {
           fileGuid: gopGuid,
           path: nodePath(gopFile),
-          ...expected,
+          expectedSha256: sha256(input.gop),
+          expectedSizeInBytes: input.gop.length,
           actualSha256: null,
           actualSizeInBytes: null,
         },
@@ -269,21 +299,15 @@ export function inspectStructure(input: VerifyStructureInput): {
     } else {
       const described = describeDriver(gopFile, pe32);
       report.gop = described;
-      if (!bytesEqual(pe32.body, input.gop)) {
-        failures.push({
-          code: 'E_VERIFY_GOP_MISMATCH',
-          message:
-            `GOP driver in the image (sha256 ${described.sha256}, ${described.sizeInBytes} bytes) differs from the ` +
-            `input GOP (sha256 ${expected.expectedSha256}, ${expected.expectedSizeInBytes} bytes)`,
-          details: {
-            fileGuid: gopGuid,
-            path: described.path,
-            ...expected,
-            actualSha256: described.sha256,
-            actualSizeInBytes: described.sizeInBytes,
-          },
-        });
-      }
+      const mismatch = compareBody(
+        'E_VERIFY_GOP_MISMATCH',
+        'GOP driver',
+        'input GOP',
+        described,
+        pe32.body,
+        input.gop,
+      );
+      if (mismatch !== undefined) failures.push(mismatch);
       if (!DISPATCHABLE_TYPES.has(gopFile.file.type)) {
         failures.push({
           code: 'E_VERIFY_GOP_NOT_DRIVER',
@@ -297,12 +321,16 @@ export function inspectStructure(input: VerifyStructureInput): {
   const vbtFile = findInDxe(vbtGuid, 'VBT', 'E_VERIFY_VBT_MISSING');
   if (vbtFile !== undefined) {
     const raw = sectionsOf(vbtFile).find((section) => section.section.type === EFI_SECTION_RAW);
-    const expected = { expectedSha256: sha256(input.vbt), expectedSizeInBytes: input.vbt.length };
     if (raw === undefined) {
       failures.push({
         code: 'E_VERIFY_VBT_MISSING',
         message: `VBT file ${vbtGuid} has no RAW section`,
-        details: { fileGuid: vbtGuid, path: nodePath(vbtFile), ...expected },
+        details: {
+          fileGuid: vbtGuid,
+          path: nodePath(vbtFile),
+          expectedSha256: sha256(input.vbt),
+          expectedSizeInBytes: input.vbt.length,
+        },
       });
     } else {
       const described: VerifiedFile = {
@@ -313,21 +341,15 @@ export function inspectStructure(input: VerifyStructureInput): {
         sha256: sha256(raw.body),
       };
       report.vbt = described;
-      if (!bytesEqual(raw.body, input.vbt)) {
-        failures.push({
-          code: 'E_VERIFY_VBT_MISMATCH',
-          message:
-            `VBT in the image (sha256 ${described.sha256}, ${described.sizeInBytes} bytes) differs from the input ` +
-            `VBT (sha256 ${expected.expectedSha256}, ${expected.expectedSizeInBytes} bytes)`,
-          details: {
-            fileGuid: vbtGuid,
-            path: described.path,
-            ...expected,
-            actualSha256: described.sha256,
-            actualSizeInBytes: described.sizeInBytes,
-          },
-        });
-      }
+      const mismatch = compareBody(
+        'E_VERIFY_VBT_MISMATCH',
+        'VBT',
+        'input VBT',
+        described,
+        raw.body,
+        input.vbt,
+      );
+      if (mismatch !== undefined) failures.push(mismatch);
     }
   }
 
@@ -364,22 +386,11 @@ export function inspectStructure(input: VerifyStructureInput): {
         details: { ...described, problems },
       });
     }
-    if (expected !== undefined && !bytesEqual(pe32.body, expected)) {
-      failures.push({
-        code: 'E_VERIFY_HELPER_MISMATCH',
-        message:
-          `${role} in the image (sha256 ${described.sha256}, ${described.sizeInBytes} bytes) differs from the ` +
-          `exported .efi (sha256 ${sha256(expected)}, ${expected.length} bytes)`,
-        details: {
-          fileGuid: guid,
-          path: described.path,
-          expectedSha256: sha256(expected),
-          expectedSizeInBytes: expected.length,
-          actualSha256: described.sha256,
-          actualSizeInBytes: described.sizeInBytes,
-        },
-      });
-    }
+    const mismatch =
+      expected === undefined
+        ? undefined
+        : compareBody('E_VERIFY_HELPER_MISMATCH', role, 'exported .efi', described, pe32.body, expected);
+    if (mismatch !== undefined) failures.push(mismatch);
     return described;
   };
 
