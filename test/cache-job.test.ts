@@ -10,7 +10,8 @@ import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR } from './corpus.js';
-import { captureContext, StandInBuild } from './cache-stand-in.js';
+import { StandInBuild } from './cache-stand-in.js';
+import { captureContext } from './cli-harness.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');

@@ -12,7 +12,8 @@ import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { loadRecipe } from '../src/jobs/recipe.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR, REPO_ROOT, loadManifest } from './corpus.js';
-import { captureContext, StandInBuild } from './cache-stand-in.js';
+import { StandInBuild } from './cache-stand-in.js';
+import { captureContext } from './cli-harness.js';
 
 const RECIPES_DIR = path.join(REPO_ROOT, 'recipes');
 

@@ -4,8 +4,6 @@
 // publish and CLI stages without a twenty-minute EDK2 build. The real build and verify
 // stages are exercised by test/ovmf-e2e.int.test.ts.
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
-import type { CommandContext } from '../src/cli/context.js';
 import type { BuildEnvironment, BuiltFirmware } from '../src/jobs/job-types.js';
 import type { PipelineStages } from '../src/jobs/pipeline.js';
 import type { BuildInput } from '../src/jobs/stage-build.js';
@@ -63,25 +61,4 @@ export class StandInBuild {
       verify: createVerifyStage(this.checks()),
     };
   }
-}
-
-export interface Captured {
-  readonly ctx: CommandContext;
-  stdout(): string;
-  stderr(): string;
-}
-
-/** A CommandContext with captured output, the given env and cwd. */
-export function captureContext(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Captured {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  return {
-    ctx: { argv, stdout, stderr, env, cwd, signal: new AbortController().signal },
-    stdout: () => Buffer.concat(out).toString('utf8'),
-    stderr: () => Buffer.concat(err).toString('utf8'),
-  };
 }

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import type { CommandContext } from '../src/cli/context.js';
 import { main } from '../src/cli/main.js';
 import { REPO_ROOT } from './corpus.js';
 
@@ -14,24 +15,42 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export async function runCli(argv: readonly string[], cwd: string = process.cwd()): Promise<CliResult> {
+export interface Captured {
+  readonly ctx: CommandContext;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** A CommandContext with captured output, the given env and cwd: the one capture of the tests. */
+export function captureContext(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  signal: AbortSignal = new AbortController().signal,
+): Captured {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await main({
-    argv,
-    stdout,
-    stderr,
-    env: process.env,
-    cwd,
-    signal: new AbortController().signal,
-  });
-  stdout.end();
-  stderr.end();
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  return {
+    ctx: { argv, stdout, stderr, env, cwd, signal },
+    stdout: () => Buffer.concat(out).toString('utf8'),
+    stderr: () => Buffer.concat(err).toString('utf8'),
+  };
+}
+
+/** main() in-process: exit code and captured output. @default cwd process.cwd(), env process.env */
+export async function runCli(
+  argv: readonly string[],
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+  signal?: AbortSignal,
+): Promise<CliResult> {
+  const captured = captureContext(argv, env, cwd, signal);
+  const code = await main(captured.ctx);
+  return { code, stdout: captured.stdout(), stderr: captured.stderr() };
 }
 
 /** Reads a nested value of parsed JSON: dig(json, 'tree', 'children', 0). */

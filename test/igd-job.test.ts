@@ -17,7 +17,8 @@ import type { BuildInput } from '../src/jobs/stage-build.js';
 import type { VerifyChecks } from '../src/jobs/stage-verify.js';
 import type { StageContext } from '../src/jobs/stage.js';
 import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
-import { captureContext, NO_CHECKS, StandInBuild } from './cache-stand-in.js';
+import { NO_CHECKS, StandInBuild } from './cache-stand-in.js';
+import { captureContext } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightlyCommand } from '../src/cli/commands/nightly.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import type { NightlySummary } from '../src/nightly/types.js';
-import { captureContext, StandInBuild } from './cache-stand-in.js';
+import { StandInBuild } from './cache-stand-in.js';
+import { captureContext } from './cli-harness.js';
 import { REPO_ROOT } from './corpus.js';
 import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
 

@@ -3,13 +3,11 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
 import { compressEfi } from '../src/formats/compression/index.js';
 import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { optionRomPeBytes, parseOptionRom } from '../src/formats/option-rom.js';
-import { ensureFreshDist } from './cli-harness.js';
+import { ensureFreshDist, runCli, type CliResult } from './cli-harness.js';
 import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
 
 const HSW_GOP = path.join(CORPUS_DIR, 'gop/haswell-broadwell-mrchromebox-hsw.efi');
@@ -18,26 +16,8 @@ const ADLN_GOP = path.join(CORPUS_DIR, 'gop/alderlake-n-twinlake-tianbei-n1pro.e
 const N150_ROM = path.join(CORPUS_DIR, 'roms/alderlake-n-n150-vfio-igd.rom');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function sink(): Writable & { text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(Buffer.from(chunk));
-      callback();
-    },
-  });
-  return Object.assign(stream, { text: () => Buffer.concat(chunks).toString('utf8') });
-}
-
-async function runCli(
-  argv: string[],
-  cwd: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main({ argv, stdout, stderr, env: {}, cwd, signal: new AbortController().signal });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+/** The rom command in-process with an empty environment (it needs none). */
+const runRom = (argv: readonly string[], cwd: string): Promise<CliResult> => runCli(argv, cwd, {});
 
 let dir: string;
 beforeEach(() => {
@@ -50,7 +30,7 @@ afterEach(() => {
 describe('ovmf-build rom', () => {
   it('builds, checks and writes a ROM, and prints JSON', async () => {
     const out = path.join(dir, 'igd.rom');
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--out', out, '--json'],
       dir,
     );
@@ -83,7 +63,7 @@ describe('ovmf-build rom', () => {
   });
 
   it('prints a summary and uses the default name in the working directory', async () => {
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0A16', '--class', '0x038000'],
       dir,
     );
@@ -108,14 +88,14 @@ describe('ovmf-build rom', () => {
     ['both --helpers and --gop-only', ['--device', '8086:0416', '--gop-only', '--helpers', '.']],
     ['an unknown option', ['--gop-only', '--device', '8086:0416', '--frobnicate']],
   ])('rejects %s with exit 2 and writes nothing', async (_name, args) => {
-    const result = await runCli(['rom', '--gop', HSW_GOP, ...args], dir);
+    const result = await runRom(['rom', '--gop', HSW_GOP, ...args], dir);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/\[E_USAGE\]\n$/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('refuses a driver that is not an Intel GOP (exit 6, E_INPUT_NOT_GOP), writing nothing', async () => {
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', NOT_GOP, '--gop-only', '--device', '8086:0416', '--out', 'x.rom'],
       dir,
     );
@@ -127,7 +107,7 @@ describe('ovmf-build rom', () => {
   });
 
   it('reports a missing driver file (exit 6, E_INPUT_NOT_FOUND)', async () => {
-    const result = await runCli(['rom', '--gop', 'missing.efi', '--gop-only', '--device', '8086:0416'], dir);
+    const result = await runRom(['rom', '--gop', 'missing.efi', '--gop-only', '--device', '8086:0416'], dir);
     expect(result.code).toBe(6);
     expect(result.stderr).toMatch(/the GOP driver .*missing\.efi does not exist \[E_INPUT_NOT_FOUND\]\n$/);
     expect(readdirSync(dir)).toEqual([]);
@@ -136,12 +116,12 @@ describe('ovmf-build rom', () => {
   it('replaces an existing output atomically', async () => {
     const out = path.join(dir, 'igd.rom');
     expect(
-      (await runCli(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--out', out], dir))
+      (await runRom(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--out', out], dir))
         .code,
     ).toBe(0);
     const first = sha(readFileSync(out));
     expect(
-      (await runCli(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0412', '--out', out], dir))
+      (await runRom(['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0412', '--out', out], dir))
         .code,
     ).toBe(0);
     expect(sha(readFileSync(out))).not.toBe(first);
@@ -150,7 +130,7 @@ describe('ovmf-build rom', () => {
   });
 
   it('prints usage for --help', async () => {
-    const result = await runCli(['rom', '--help'], dir);
+    const result = await runRom(['rom', '--help'], dir);
     expect(result.code).toBe(0);
     expect(result.stdout.startsWith('usage: ovmf-build rom --gop <file> --device <[8086:]device>')).toBe(
       true,
@@ -158,7 +138,7 @@ describe('ovmf-build rom', () => {
   });
 
   it('--compress writes an EFI-compressed image that parses back', async () => {
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--compress', '--json'],
       dir,
     );
@@ -171,7 +151,7 @@ describe('ovmf-build rom', () => {
   });
 
   it('--compress gives exactly the ROM buildOptionRom compresses, smaller than the plain one', async () => {
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', HSW_GOP, '--gop-only', '--device', '8086:0416', '--compress', '--out', 'c.rom'],
       dir,
     );
@@ -201,7 +181,7 @@ describe('ovmf-build rom', () => {
     mkdirSync(helpers);
     writeFileSync(path.join(helpers, 'IgdAssignmentDxe.efi'), igd!);
     writeFileSync(path.join(helpers, 'PlatformGopPolicyDxe.efi'), policy!);
-    const result = await runCli(
+    const result = await runRom(
       ['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'helpers', '--json'],
       dir,
     );
@@ -225,13 +205,13 @@ describe('ovmf-build rom', () => {
       warnings: [],
     });
     // The same helpers taken out of a ROM chain give the same ROM.
-    const again = await runCli(
+    const again = await runRom(
       ['rom', '--gop', ADLN_GOP, '--device', '8086:46d4', '--helpers', N150_ROM, '--out', 'again.rom'],
       dir,
     );
     expect(again.code).toBe(0);
     expect(sha(readFileSync(path.join(dir, 'again.rom')))).toBe(sha(rom));
-    const inspected = await runCli(['inspect', 'again.rom'], dir);
+    const inspected = await runRom(['inspect', 'again.rom'], dir);
     expect(inspected.stdout).toBe(
       `PCI option ROM, 3 image(s), ${rom.length} bytes\n` +
         '  @0x0 8086:46d4 EFI 17920 bytes: IGD assignment (IgdAssignmentDxe)\n' +
@@ -242,7 +222,7 @@ describe('ovmf-build rom', () => {
 
   it('refuses helpers that are not what they claim (exit 6, E_INPUT_BAD_HELPER), writing nothing', async () => {
     const gopOnlyRom = path.join(CORPUS_DIR, 'roms/gen12-gop-gangqizai.rom');
-    const fromRom = await runCli(
+    const fromRom = await runRom(
       ['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', gopOnlyRom],
       dir,
     );
@@ -252,9 +232,9 @@ describe('ovmf-build rom', () => {
     const [, igd, policy] = parseOptionRom(source).images.map((image) => optionRomPeBytes(source, image));
     writeFileSync(path.join(dir, 'swapped', 'IgdAssignmentDxe.efi'), policy!);
     writeFileSync(path.join(dir, 'swapped', 'PlatformGopPolicyDxe.efi'), igd!);
-    const swapped = await runCli(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'swapped'], dir);
+    const swapped = await runRom(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'swapped'], dir);
     expect([swapped.code, swapped.stderr.endsWith('[E_INPUT_BAD_HELPER]\n')]).toEqual([6, true]);
-    const missing = await runCli(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'nowhere'], dir);
+    const missing = await runRom(['rom', '--gop', ADLN_GOP, '--device', '46d4', '--helpers', 'nowhere'], dir);
     expect([missing.code, missing.stderr.endsWith('[E_INPUT_NOT_FOUND]\n')]).toEqual([6, true]);
     expect(readdirSync(dir).sort()).toEqual(['swapped']);
   });

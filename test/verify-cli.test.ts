@@ -4,9 +4,8 @@
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { runCli, type CliResult } from './cli-harness.js';
 import { loadOrCreateSigningKey, publishArtifact, type PublishedArtifact } from '../src/publish/index.js';
 import { signedMessage, signMessage } from '../src/publish/signing.js';
 import { sha256 } from '../src/core/digest.js';
@@ -40,16 +39,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await main({ argv, stdout, stderr, env, cwd: dir, signal: new AbortController().signal });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
+const cli = (...argv: string[]): Promise<CliResult> => runCli(argv, dir, env);
 
 /** What an attacker who can write the directory does: change a snippet and re-sign with their own key. */
 async function resignWithStrangerKey(): Promise<string> {
