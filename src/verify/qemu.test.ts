@@ -1,3 +1,4 @@
+// buildQemuArgs and findQemu: the one QEMU base command line, checked argument by argument.
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ const PLAN: QemuBootPlan = {
   memoryMiB: 512,
 };
 
+// The exact command line is the assertion, so this mirrors buildQemuArgs on purpose.
 const COMMON_TAIL = [
   '-m',
   '512',
@@ -67,6 +69,18 @@ describe('buildQemuArgs', () => {
     expect(() => buildQemuArgs({ ...PLAN, accelerator: 'hvf' as 'tcg' })).toThrow(
       new TypeError('Expected `accelerator` to be `kvm` or `tcg`, got `hvf`'),
     );
+  });
+
+  it("appends a check's own devices after the base line (the IGD check's VGA, fw_cfg and trace)", () => {
+    const extraArgs = ['-device', 'VGA,bus=pcie.0,addr=02.0', '-trace', 'pci_cfg_write'];
+    expect(buildQemuArgs({ ...PLAN, extraArgs })).toEqual([
+      '-machine',
+      'q35',
+      '-accel',
+      'tcg',
+      ...COMMON_TAIL,
+      ...extraArgs,
+    ]);
   });
 
   it('doubles commas in file names (QEMU option syntax)', () => {
