@@ -5,7 +5,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DISCARD_PREFIX, findStaleTemps, treeSize } from '../core/dir-store.js';
 import { lockStaleReason, readLockOwner } from './lock.js';
-import type { CacheListing, CacheStore } from './store.js';
+import type { CacheListing } from './entry.js';
 import { REQUESTS_DIR } from './why.js';
 
 const DAY_MS = 86_400_000;
@@ -36,7 +36,12 @@ export interface GcReport {
   readonly keptBytes: number;
 }
 
-export async function collectGarbage(store: CacheStore, options: GcOptions = {}): Promise<GcReport> {
+/** `list` gives the root's entries (CacheStore.list): gc judges them without re-hashing files. */
+export async function collectGarbage(
+  root: string,
+  list: () => Promise<CacheListing[]>,
+  options: GcOptions = {},
+): Promise<GcReport> {
   const now = options.now ?? Date.now();
   const dryRun = options.dryRun === true;
   const removed: GcRemoval[] = [];
@@ -44,9 +49,9 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
     removed.push(removal);
     if (!dryRun) await rm(removal.path, { recursive: true, force: true });
   };
-  for (const name of (await readdir(store.root).catch(() => [] as string[])).sort()) {
+  for (const name of (await readdir(root).catch(() => [] as string[])).sort()) {
     if (!name.startsWith(DISCARD_PREFIX)) continue;
-    const full = path.join(store.root, name);
+    const full = path.join(root, name);
     await remove({
       kind: 'debris',
       path: full,
@@ -56,7 +61,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
   }
   // gc is asked for by the user: a dead writer's temp dir goes at once, without the grace
   // period that an automatic sweep by another writer waits.
-  for (const temp of await findStaleTemps(store.root, { now, deadOwnerAfterMs: 0 })) {
+  for (const temp of await findStaleTemps(root, { now, deadOwnerAfterMs: 0 })) {
     await remove({
       kind: 'temp',
       path: temp.path,
@@ -64,7 +69,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
       sizeInBytes: await treeSize(temp.path),
     });
   }
-  const lockDir = path.join(store.root, 'locks');
+  const lockDir = path.join(root, 'locks');
   for (const name of await readdir(lockDir).catch(() => [] as string[])) {
     const full = path.join(lockDir, name);
     if (name.includes('.broken-')) {
@@ -76,7 +81,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
       await remove({ kind: 'lock', path: full, reason: `stale lock: ${stale}`, sizeInBytes: 0 });
   }
   const kept: CacheListing[] = [];
-  for (const listing of await store.list()) {
+  for (const listing of await list()) {
     if (listing.entry === null) {
       await remove({
         kind: 'entry',
@@ -114,7 +119,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
   }
   if (options.maxAgeDays !== undefined) {
     const keptKeys = new Set(kept.map((listing) => listing.key));
-    const requestDir = path.join(store.root, REQUESTS_DIR);
+    const requestDir = path.join(root, REQUESTS_DIR);
     for (const name of await readdir(requestDir).catch(() => [] as string[])) {
       const full = path.join(requestDir, name);
       const info = await lstat(full).catch(() => null);

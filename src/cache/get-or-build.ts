@@ -4,7 +4,8 @@
 // processes with the same key build once.
 import type { CacheKey } from './key.js';
 import type { AcquireLockOptions, HeldLock, LockOwner } from './lock.js';
-import type { CacheCorruption, CacheEntryRecord, CacheStore } from './store.js';
+import type { CacheCorruption, CacheEntryRecord } from './entry.js';
+import type { CacheStore } from './store.js';
 
 export interface BuildOutput {
   readonly files: Readonly<Record<string, Uint8Array>>;

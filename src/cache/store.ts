@@ -8,60 +8,25 @@ import path from 'node:path';
 import { sha256 } from '../core/digest.js';
 import { discardDir, treeSize, writeDirAtomic } from '../core/dir-store.js';
 import { OvmfBuildError } from '../core/errors.js';
-import { readInputFile, readInputText } from '../fetch/read-input.js';
+import { readInputFile } from '../fetch/read-input.js';
+import {
+  ENTRY_FILE,
+  ENTRY_FORMAT_VERSION,
+  parseEntry,
+  readRecord,
+  type CacheCorruption,
+  type CacheEntryFile,
+  type CacheEntryRecord,
+  type CacheListing,
+  type CacheLookup,
+} from './entry.js';
 import { collectGarbage, type GcOptions, type GcReport } from './gc.js';
 import { digestOf, type CacheKey, type CacheKeyDetails } from './key.js';
 import { acquireLock, lockPathFor, type AcquireLockOptions, type HeldLock } from './lock.js';
 import { explainMiss, recordRequest, requestedDetails, type MissExplanation } from './why.js';
 
-export const ENTRY_FILE = 'entry.json';
-export const ENTRY_FORMAT_VERSION = 1;
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
 const FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export interface CacheEntryFile {
-  readonly sha256: string;
-  readonly sizeInBytes: number;
-}
-
-export interface CacheEntryRecord {
-  readonly formatVersion: number;
-  readonly key: string;
-  readonly details: CacheKeyDetails;
-  readonly files: Readonly<Record<string, CacheEntryFile>>;
-  readonly createdAt: string;
-  /** Free-form facts about the build (duration, miss explanation, builder image ref...). */
-  readonly meta: Readonly<Record<string, unknown>>;
-}
-
-export interface CacheCorruption {
-  /** The file that failed, or entry.json. */
-  readonly file: string;
-  readonly problem: string;
-  readonly expected?: string;
-  readonly actual?: string;
-}
-
-export type CacheLookup =
-  | {
-      readonly hit: true;
-      readonly dir: string;
-      readonly entry: CacheEntryRecord;
-      /** Every file's bytes, re-hashed against entry.json. */
-      readonly files: ReadonlyMap<string, Uint8Array>;
-    }
-  | { readonly hit: false; readonly reason: 'absent' }
-  | { readonly hit: false; readonly reason: 'corrupt'; readonly corruption: CacheCorruption };
-
-export interface CacheListing {
-  readonly key: string;
-  readonly dir: string;
-  readonly entry: CacheEntryRecord | null;
-  /** Why entry.json cannot be used (null when it parses). Files are not re-hashed by list(). */
-  readonly problem: string | null;
-  readonly sizeInBytes: number;
-  readonly lastUsedAt: string;
-}
 
 export class CacheError extends OvmfBuildError {}
 
@@ -69,23 +34,6 @@ function assertKeyValue(value: string): void {
   if (!KEY_PATTERN.test(value)) {
     throw new TypeError(`Expected a cache key of 64 lower-case hex digits, got \`${value}\``);
   }
-}
-
-/** An entry's own JSON record, read through the input guard (a FIFO planted there cannot hang us). */
-export function readRecord(file: string): Promise<string> {
-  return readInputText(file, { what: 'cache record' });
-}
-
-export function parseEntry(text: string, dirKey: string): CacheEntryRecord {
-  const parsed = JSON.parse(text) as Partial<CacheEntryRecord>;
-  if (parsed.formatVersion !== ENTRY_FORMAT_VERSION)
-    throw new Error(`formatVersion ${String(parsed.formatVersion)}`);
-  if (parsed.key !== dirKey) throw new Error(`key ${String(parsed.key)} does not match directory ${dirKey}`);
-  if (typeof parsed.details !== 'object' || parsed.details === null) throw new Error('no details');
-  if (digestOf(parsed.details) !== dirKey) throw new Error('details do not hash to the key');
-  if (typeof parsed.files !== 'object' || parsed.files === null) throw new Error('no files');
-  if (typeof parsed.createdAt !== 'string') throw new Error('no createdAt');
-  return parsed as CacheEntryRecord;
 }
 
 export interface CacheStoreOptions {
@@ -306,6 +254,6 @@ export class CacheStore {
 
   /** Removes old entries, abandoned temp dirs, stale locks and discarded debris (gc.ts). */
   gc(options: GcOptions = {}): Promise<GcReport> {
-    return collectGarbage(this, options);
+    return collectGarbage(this.root, () => this.list(), options);
   }
 }

@@ -12,7 +12,7 @@ import {
   type CacheKeyDetails,
   type KeyDifference,
 } from './key.js';
-import { readRecord, type CacheEntryRecord, type CacheListing } from './store.js';
+import { readRecord, type CacheEntryRecord, type CacheListing } from './entry.js';
 
 /** Under the cache root: `<key>.json` per requested key, built or not. */
 export const REQUESTS_DIR = 'requests';
