@@ -159,28 +159,35 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
         await lock.release();
       }
     };
+    const finish = (
+      result: Omit<RecipeReport, 'recipe' | 'jobId' | 'attempts' | 'durationMs' | 'recovered'>,
+    ) => {
+      const report: RecipeReport = {
+        recipe: recipe.name,
+        jobId,
+        attempts: attempt,
+        durationMs: Math.round(now() - started),
+        recovered,
+        ...result,
+      };
+      log.info({ report }, 'recipe done');
+      emit({ type: 'done', report });
+      return report;
+    };
     for (;;) {
       attempt += 1;
       if (signal.aborted) throw new AbortError('nightly run aborted', { recipe: recipe.name });
       try {
         const outcome = await attemptOnce();
-        const report: RecipeReport = {
-          recipe: recipe.name,
-          jobId,
+        return finish({
           status: 'succeeded',
-          attempts: attempt,
-          durationMs: Math.round(now() - started),
           cache: outcome.cacheHit ? 'hit' : 'miss',
           artifactVersion: outcome.version,
           artifactDir: outcome.artifactDir,
           errorCode: null,
           exitCode: null,
           message: null,
-          recovered,
-        };
-        log.info({ report }, 'recipe done');
-        emit({ type: 'done', report });
-        return report;
+        });
       } catch (error) {
         if (signal.aborted) throw error;
         const exitCode = options.exitCodeOf(error);
@@ -196,20 +203,13 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
           }
           continue;
         }
-        const report: RecipeReport = {
-          recipe: recipe.name,
-          jobId,
+        return finish({
           status: 'failed',
-          attempts: attempt,
-          durationMs: Math.round(now() - started),
           cache: null,
           artifactVersion: null,
           artifactDir: null,
           ...errorFields(error, exitCode),
-          recovered,
-        };
-        emit({ type: 'done', report });
-        return report;
+        });
       }
     }
   };
