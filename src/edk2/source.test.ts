@@ -158,6 +158,20 @@ describe('tarball source', () => {
       'edksetup.sh',
     ]);
   });
+  it('gives one entry when two processes acquire the same tarball at once', async () => {
+    const { tarball, digest } = await packFakeEdk2('tar-race', 'race.tar');
+    const cacheDir = path.join(work, 'cache-race');
+    const acquire = () =>
+      acquireEdk2Source(
+        { kind: 'tarball', path: tarball, sha256: digest },
+        { env: process.env, logger, cacheDir },
+      );
+    const [a, b] = await Promise.all([acquire(), acquire()]);
+    expect(b).toEqual(a);
+    expect(a.dir).toBe(path.join(cacheDir, `sha256-${digest}`, 'src'));
+    expect(await readdir(cacheDir)).toEqual([`sha256-${digest}`]);
+    expect(await listCachedEdk2Sources(cacheDir)).toEqual([a]);
+  });
 });
 
 describe('git source', () => {
