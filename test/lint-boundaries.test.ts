@@ -20,55 +20,37 @@ async function restricted(relativePath: string, source: string): Promise<string[
     .map((message) => message.message.split('\n')[0] ?? '');
 }
 
-const ENGINE_MESSAGE =
-  'only src/container imports the engine client and tar-stream: use src/container/index.ts';
+/** Source text importing each module (namespace imports, all used, so only the boundary rule can fire). */
+const importing = (...modules: string[]): string =>
+  `${modules.map((name, index) => `import * as m${index} from '${name}';`).join('\n')}\nexport const probe = [${modules.map((_, index) => `m${index}`).join(', ')}];\n`;
+
+const restrictedBy = (name: string, message: string): string =>
+  `'${name}' import is restricted from being used. ${message}`;
+const ENGINE = 'only src/container imports the engine client and tar-stream: use src/container/index.ts';
+const HTTP = 'only src/fetch imports undici: use src/fetch/index.ts';
+const IO = 'parsers and core types take bytes and do no I/O (STYLE.md)';
 
 describe('layer boundaries (eslint.config.js)', () => {
-  it('src/formats may not import node:fs', async () => {
-    expect(
-      await restricted(
-        'src/formats/lint-probe.ts',
-        "import { readFileSync } from 'node:fs';\nexport const probe = readFileSync;\n",
-      ),
-    ).toEqual([
-      "'node:fs' import is restricted from being used. parsers and core types take bytes and do no I/O (STYLE.md)",
-    ]);
-  });
-
-  it('a test in test/ may not import tar-stream or dockerode', async () => {
-    expect(
-      await restricted(
-        'test/lint-probe.test.ts',
-        "import * as tar from 'tar-stream';\nimport Docker from 'dockerode';\nexport const probe = [tar, Docker];\n",
-      ),
-    ).toEqual([
-      `'tar-stream' import is restricted from being used. ${ENGINE_MESSAGE}`,
-      `'dockerode' import is restricted from being used. ${ENGINE_MESSAGE}`,
-    ]);
-  });
-
-  it('only src/fetch imports undici, also by subpath', async () => {
-    const source =
-      "import { request } from 'undici';\nimport { Agent } from 'undici/types';\nexport const probe = [request, Agent];\n";
-    expect(await restricted('src/cli/lint-probe.ts', source)).toEqual([
-      "'undici' import is restricted from being used. only src/fetch imports undici: use src/fetch/index.ts",
-      "'undici/types' import is restricted from being used by a pattern. see the layer rules in eslint.config.js",
-    ]);
-    expect(await restricted('src/fetch/lint-probe.ts', source)).toEqual([]);
-  });
-
-  it('the container layer may import dockerode and tar-stream; tests use its exports', async () => {
-    expect(
-      await restricted(
-        'src/container/lint-probe.ts',
-        "import * as tar from 'tar-stream';\nimport Docker from 'dockerode';\nexport const probe = [tar, Docker];\n",
-      ),
-    ).toEqual([]);
-    expect(
-      await restricted(
-        'test/lint-probe.test.ts',
-        "import { connectEngine } from '../src/container/index.js';\nimport { readFileSync } from 'node:fs';\nexport const probe = [connectEngine, readFileSync];\n",
-      ),
-    ).toEqual([]);
+  it.each([
+    ['src/formats/lint-probe.ts', ['node:fs'], [restrictedBy('node:fs', IO)]],
+    [
+      'test/lint-probe.test.ts',
+      ['tar-stream', 'dockerode'],
+      [restrictedBy('tar-stream', ENGINE), restrictedBy('dockerode', ENGINE)],
+    ],
+    [
+      'src/cli/lint-probe.ts',
+      ['undici', 'undici/types'],
+      [
+        restrictedBy('undici', HTTP),
+        "'undici/types' import is restricted from being used by a pattern. see the layer rules in eslint.config.js",
+      ],
+    ],
+    ['src/fetch/lint-probe.ts', ['undici', 'undici/types'], []],
+    ['src/container/lint-probe.ts', ['tar-stream', 'dockerode'], []],
+    // Tests use the container layer's exports and may read files.
+    ['test/lint-probe.test.ts', ['../src/container/index.js', 'node:fs'], []],
+  ])('%s importing %j', async (relativePath, modules, expected) => {
+    expect(await restricted(relativePath, importing(...modules))).toEqual(expected);
   });
 });

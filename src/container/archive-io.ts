@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { OvmfBuildError } from '../core/errors.js';
 import { engineFailure, isNotFound, unlessNotFound } from './engine-errors.js';
-import { createPack, extractInMemory, packBytes, packDirectory, packHostTree, walkHostTree } from './tar.js';
+import { addEntry, extractInMemory, ownedHeader, packFrom, packHostTree, walkHostTree } from './tar.js';
 import type { RunSpec } from './types.js';
 
 /** The builder image's `builder` user: inputs are writable by the build. */
@@ -67,13 +67,16 @@ export async function putInputs(container: Docker.Container, spec: RunSpec): Pro
     ...directories.map((dir) => path.posix.normalize(dir.containerDir)),
   ];
   const missing = await missingDirectories(container, wanted);
-  const pack = createPack();
-  const fill = async (): Promise<void> => {
+  const pack = packFrom(async (pack) => {
     for (const dir of missing) {
-      await packDirectory(pack, dir.slice(1), 0o755, BUILDER_OWNER);
+      await addEntry(pack, ownedHeader(dir.slice(1), 'directory', 0o755, BUILDER_OWNER));
     }
     for (const file of files) {
-      await packBytes(pack, file.path.slice(1), file.data, file.mode ?? 0o644, BUILDER_OWNER);
+      await addEntry(
+        pack,
+        ownedHeader(file.path.slice(1), 'file', file.mode ?? 0o644, BUILDER_OWNER),
+        file.data,
+      );
     }
     for (const { dir, entries } of trees) {
       await packHostTree(
@@ -84,11 +87,7 @@ export async function putInputs(container: Docker.Container, spec: RunSpec): Pro
         BUILDER_OWNER,
       );
     }
-  };
-  fill().then(
-    () => pack.finalize(),
-    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
-  );
+  });
   await container.putArchive(pack as unknown as NodeJS.ReadableStream, {
     path: '/',
     ...(spec.signal === undefined ? {} : { abortSignal: spec.signal }),

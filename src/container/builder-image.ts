@@ -12,7 +12,7 @@ import { sha256 } from '../core/digest.js';
 import { bootstrapBaseImage, debootstrapInputs, readProgress } from './debootstrap.js';
 import { isNotFound } from './engine-errors.js';
 import { imageName } from './podman-quirks.js';
-import { createPack, packHostTree, walkHostTree } from './tar.js';
+import { packFrom, packHostTree, walkHostTree } from './tar.js';
 import type { BuilderImage, BuilderImageSpec } from './types.js';
 
 export const DEFAULT_BASE_IMAGE = 'debian:bookworm-slim';
@@ -153,11 +153,9 @@ export async function ensureBuilderImage(
   }
   logger.info({ ref, baseImage: base.ref }, 'building the EDK2 builder image');
   const entries = await walkHostTree(spec.contextDir);
-  const pack = createPack();
   // Fixed owner and mtime: the context's bytes depend only on the recipe.
-  packHostTree(pack, spec.contextDir, entries, '', { uid: 0, gid: 0 }, new Date(0)).then(
-    () => pack.finalize(),
-    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
+  const pack = packFrom((pack) =>
+    packHostTree(pack, spec.contextDir, entries, '', { uid: 0, gid: 0 }, new Date(0)),
   );
   let stream: Readable;
   try {

@@ -2,14 +2,17 @@
 // starts on this machine): the builder image, the locked-down run, inputs
 // and outputs, abort, leftovers and the engine's CPU while streaming logs.
 import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, testLogger } from '../../test/harness.js';
+import { errorOf } from '../../test/rejection.js';
 import { connectEngine } from './index.js';
 import type { BuilderImage, ContainerEngine } from './index.js';
 
@@ -29,15 +32,28 @@ async function containersOfJob(jobId: string): Promise<string[]> {
   return list.map((c) => c.Id);
 }
 
-async function caught(
-  promise: Promise<unknown>,
-): Promise<{ code?: string; message: string; details?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string; details?: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
+/**
+ * Runs `lines` (an ES module that may import pino and the container layer as `pino` and
+ * `connectEngine`) in a child node process (tsx as a loader, not its wrapper CLI, so the
+ * child's pid is the owner-pid on the labels).
+ */
+async function spawnOwner(
+  name: string,
+  lines: readonly string[],
+): Promise<ChildProcessByStdio<null, Readable, null>> {
+  const script = path.join(tmp, `${name}.mts`);
+  await writeFile(
+    script,
+    [
+      `import pino from ${JSON.stringify(path.join(repoRoot, 'node_modules/pino/pino.js'))};`,
+      `import { connectEngine } from ${JSON.stringify(path.join(repoRoot, 'src/container/index.ts'))};`,
+      ...lines,
+    ].join('\n'),
+  );
+  return spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 }
 
 function jobId(name: string): string {
@@ -222,7 +238,7 @@ describe('run', () => {
 
   it('refuses a symlink in the outputs with E_ARCHIVE_UNSAFE_ENTRY and removes the container', async () => {
     const id = jobId('unsafe-output');
-    const error = await caught(
+    const error = await errorOf(
       engine.run({
         image: image.ref,
         cmd: ['sh', '-c', 'mkdir -p /edk2/out && echo data > /edk2/out/a && ln -s /etc/shadow /edk2/out/b'],
@@ -266,7 +282,7 @@ describe('run', () => {
 
   it('refuses root unless allowed, before creating anything', async () => {
     const id = jobId('root');
-    const error = await caught(
+    const error = await errorOf(
       engine.run({ image: image.ref, cmd: ['id'], user: '0:0', jobId: id, purpose: 'root-test', logger }),
     );
     expect(error.code).toBe('E_CONTAINER_ROOT_REFUSED');
@@ -285,7 +301,7 @@ describe('run', () => {
 
   it('names a missing image and a command that cannot start with coded errors, leaving nothing behind', async () => {
     const id = jobId('bad');
-    const missing = await caught(
+    const missing = await errorOf(
       engine.run({
         image: 'localhost/ovmf-build/no-such-image:0',
         cmd: ['true'],
@@ -298,7 +314,7 @@ describe('run', () => {
       code: 'E_IMAGE_NOT_FOUND',
       message: 'image localhost/ovmf-build/no-such-image:0 is not in the engine',
     });
-    const unstartable = await caught(
+    const unstartable = await errorOf(
       engine.run({ image: image.ref, cmd: ['/no/such/binary'], jobId: id, purpose: 'bad-test', logger }),
     );
     expect(unstartable.code).toBe('E_CONTAINER_START_FAILED');
@@ -339,7 +355,7 @@ describe('run', () => {
     const controller = new AbortController();
     let seenWhileRunning: string[] = [];
     const started = performance.now();
-    const error = await caught(
+    const error = await errorOf(
       engine.run({
         image: image.ref,
         cmd: ['sh', '-c', 'echo started; exec sleep 300'],
@@ -367,23 +383,12 @@ describe('run', () => {
 describe('leftovers', () => {
   it('removes the container of a SIGKILLed owner, found by label, and keeps a live owner’s', async () => {
     const id = jobId('killed-owner');
-    const script = path.join(tmp, 'owner.mts');
-    await writeFile(
-      script,
-      [
-        `import pino from ${JSON.stringify(path.join(repoRoot, 'node_modules/pino/pino.js'))};`,
-        `import { connectEngine } from ${JSON.stringify(path.join(repoRoot, 'src/container/index.ts'))};`,
-        "const logger = pino({ level: 'silent' });",
-        `const engine = await connectEngine({ env: { DOCKER_HOST: ${JSON.stringify(`unix://${engine.info.socketPath}`)} }, logger, startPrivateService: false });`,
-        `await engine.run({ image: ${JSON.stringify(image.ref)}, cmd: ['sh', '-c', 'echo ready; exec sleep 300'], jobId: ${JSON.stringify(id)}, purpose: 'owner-test', logger,`,
-        "  onLine: (line) => { if (line === 'ready') console.log(`READY ${process.pid}`); } });",
-      ].join('\n'),
-    );
-    // One node process (tsx as a loader, not its wrapper CLI), so the pid we kill is the owner-pid on the label.
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = await spawnOwner('owner', [
+      "const logger = pino({ level: 'silent' });",
+      `const engine = await connectEngine({ env: { DOCKER_HOST: ${JSON.stringify(`unix://${engine.info.socketPath}`)} }, logger, startPrivateService: false });`,
+      `await engine.run({ image: ${JSON.stringify(image.ref)}, cmd: ['sh', '-c', 'echo ready; exec sleep 300'], jobId: ${JSON.stringify(id)}, purpose: 'owner-test', logger,`,
+      "  onLine: (line) => { if (line === 'ready') console.log(`READY ${process.pid}`); } });",
+    ]);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const liveId = jobId('live-owner');
     const controller = new AbortController();
@@ -435,21 +440,11 @@ describe('leftovers', () => {
 describe('private service', () => {
   it('dies with its owner even on SIGKILL, and cleanup removes the dangling socket dir', async () => {
     const fsRoot = await mkdtemp(path.join(tmp, 'empty-root-'));
-    const script = path.join(tmp, 'service-owner.mts');
-    await writeFile(
-      script,
-      [
-        `import pino from ${JSON.stringify(path.join(repoRoot, 'node_modules/pino/pino.js'))};`,
-        `import { connectEngine } from ${JSON.stringify(path.join(repoRoot, 'src/container/index.ts'))};`,
-        `const engine = await connectEngine({ env: { PATH: process.env.PATH }, logger: pino({ level: 'silent' }), fileSystemRoot: ${JSON.stringify(fsRoot)} });`,
-        'console.log(JSON.stringify(engine.info));',
-        'setInterval(() => undefined, 1_000);',
-      ].join('\n'),
-    );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = await spawnOwner('service-owner', [
+      `const engine = await connectEngine({ env: { PATH: process.env.PATH }, logger: pino({ level: 'silent' }), fileSystemRoot: ${JSON.stringify(fsRoot)} });`,
+      'console.log(JSON.stringify(engine.info));',
+      'setInterval(() => undefined, 1_000);',
+    ]);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const info = await new Promise<{ source: string; socketPath: string; servicePid: number }>(
       (resolve, reject) => {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorOf } from '../../test/rejection.js';
 import { debootstrapInputs, packRootfs } from './debootstrap.js';
 import { removeDanglingServices, SERVICE_DIR_PREFIX } from './private-service.js';
 
@@ -15,31 +16,20 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function caught(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('debootstrap inputs', () => {
   it('take the first bookworm deb entry of the apt configuration', async () => {
     await mkdir(path.join(dir, 'sources.list.d'));
-    await writeFile(path.join(dir, 'sources.list'), 'deb-src http://src.invalid/debian bookworm main\n');
-    await writeFile(
-      path.join(dir, 'sources.list.d/a.sources'),
-      'Types: deb\nURIs: https://secure.invalid/debian\nSuites: bookworm-security\n\nTypes: deb\nURIs: https://main.invalid/debian\nSuites: bookworm\n',
-    );
-    await writeFile(
-      path.join(dir, 'sources.list.d/b.list'),
-      'deb http://later.invalid/debian bookworm main\n',
-    );
-    await writeFile(
-      path.join(dir, 'sources.list.d/c.list.disabled'),
-      'deb http://off.invalid/debian bookworm main\n',
-    );
+    const files = {
+      'sources.list': 'deb-src http://src.invalid/debian bookworm main\n',
+      'sources.list.d/a.sources':
+        'Types: deb\nURIs: https://secure.invalid/debian\nSuites: bookworm-security\n\nTypes: deb\nURIs: https://main.invalid/debian\nSuites: bookworm\n',
+      'sources.list.d/b.list': 'deb http://later.invalid/debian bookworm main\n',
+      // Not a sources file name: apt ignores it, and so must the mirror choice.
+      'sources.list.d/c.list.disabled': 'deb http://off.invalid/debian bookworm main\n',
+    };
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(path.join(dir, name), text);
+    }
     expect(await debootstrapInputs(dir, 'bookworm')).toEqual({
       suite: 'bookworm',
       variant: 'minbase',
@@ -51,7 +41,7 @@ describe('debootstrap inputs', () => {
 
   it('fail with E_IMAGE_BASE_UNAVAILABLE when no entry has the suite', async () => {
     await writeFile(path.join(dir, 'sources.list'), 'deb http://old.invalid/debian bullseye main\n');
-    expect((await caught(debootstrapInputs(dir, 'bookworm'))).code).toBe('E_IMAGE_BASE_UNAVAILABLE');
+    expect((await errorOf(debootstrapInputs(dir, 'bookworm'))).code).toBe('E_IMAGE_BASE_UNAVAILABLE');
   });
 });
 

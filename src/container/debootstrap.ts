@@ -2,12 +2,10 @@
 // the host's own apt mirror, pack it with tar-stream and import it through
 // the engine API (POST /images/create?fromSrc=-).
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
@@ -16,7 +14,7 @@ import { findMirror } from './apt-sources.js';
 import { rootfsImportOptions } from './podman-quirks.js';
 import type { AptSource } from './apt-sources.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
-import { createPack } from './tar.js';
+import { addEntry, addFileFromDisk, packFrom } from './tar.js';
 import type { Pack } from './tar.js';
 
 export interface DebootstrapInputs {
@@ -105,13 +103,8 @@ function runLogged(
  * as links; device nodes, sockets and fifos skipped (the runtime provides /dev).
  */
 export function packRootfs(root: string): Readable {
-  const pack: Pack = createPack();
   const seen = new Map<string, string>();
-  const add = (header: Parameters<Pack['entry']>[0]): Promise<void> =>
-    new Promise((resolve, reject) => {
-      pack.entry(header, (error) => (error ? reject(error) : resolve()));
-    });
-  const walk = async (relativeDir: string): Promise<void> => {
+  const walk = async (pack: Pack, relativeDir: string): Promise<void> => {
     for (const name of (await readdir(path.join(root, relativeDir))).sort()) {
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
       const full = path.join(root, relative);
@@ -124,36 +117,25 @@ export function packRootfs(root: string): Readable {
         mtime: stat.mtime,
       };
       if (stat.isDirectory()) {
-        await add({ ...base, type: 'directory' });
-        await walk(relative);
+        await addEntry(pack, { ...base, type: 'directory' });
+        await walk(pack, relative);
       } else if (stat.isSymbolicLink()) {
-        await add({ ...base, type: 'symlink', linkname: await readlink(full) });
+        await addEntry(pack, { ...base, type: 'symlink', linkname: await readlink(full) });
       } else if (stat.isFile()) {
         const key = `${stat.dev}:${stat.ino}`;
         const first = stat.nlink > 1 ? seen.get(key) : undefined;
         if (first !== undefined) {
-          await add({ ...base, type: 'link', linkname: first, size: 0 });
+          await addEntry(pack, { ...base, type: 'link', linkname: first, size: 0 });
           continue;
         }
         if (stat.nlink > 1) {
           seen.set(key, relative);
         }
-        let failure: Error | undefined;
-        const sink = pack.entry({ ...base, type: 'file', size: stat.size }, (error) => {
-          failure = error ?? undefined;
-        });
-        await pipeline(createReadStream(full), sink);
-        if (failure !== undefined) {
-          throw failure;
-        }
+        await addFileFromDisk(pack, { ...base, type: 'file', size: stat.size }, full);
       }
     }
   };
-  walk('').then(
-    () => pack.finalize(),
-    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
-  );
-  return pack as unknown as Readable;
+  return packFrom((pack) => walk(pack, '')) as unknown as Readable;
 }
 
 /** Reads a JSON-lines progress stream (import, build, pull) and returns its messages; throws on {error}. */

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorOf } from '../../test/rejection.js';
 import {
   compareVersions,
   engineCandidates,
@@ -34,17 +35,6 @@ async function fakeEngine(socketPath: string, apiVersion: string): Promise<http.
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return server;
-}
-
-async function caught(
-  promise: Promise<unknown>,
-): Promise<{ code?: string; message: string; details?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string; details?: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('engine candidates', () => {
@@ -146,7 +136,7 @@ describe('probing real sockets', () => {
 
   it('E_ENGINE_TOO_OLD names the engine and the versions', async () => {
     servers.push(await fakeEngine(path.join(dir, 'old.sock'), '1.24'));
-    const error = await caught(
+    const error = await errorOf(
       connectEngine({
         env: { DOCKER_HOST: `unix://${dir}/old.sock` },
         logger,
@@ -161,7 +151,7 @@ describe('probing real sockets', () => {
   });
 
   it('E_ENGINE_NOT_FOUND lists every candidate tried', async () => {
-    const error = await caught(
+    const error = await errorOf(
       connectEngine({
         env: { DOCKER_HOST: `unix://${dir}/nothing.sock`, XDG_RUNTIME_DIR: dir, PATH: dir },
         logger,
@@ -169,7 +159,7 @@ describe('probing real sockets', () => {
       }),
     );
     expect(error.code).toBe('E_ENGINE_NOT_FOUND');
-    const tried = error.details?.['tried'] as { source: string; address: string; outcome: string }[];
+    const tried = error.details['tried'] as { source: string; address: string; outcome: string }[];
     expect(tried.map((t) => [t.source, t.address])).toEqual([
       ['DOCKER_HOST', `unix://${dir}/nothing.sock`],
       ['docker-rootful', `${dir}/var/run/docker.sock`],

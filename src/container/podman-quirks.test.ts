@@ -1,47 +1,25 @@
 // The Podman adapter's requests as an engine receives them (a real HTTP server
 // on 127.0.0.1 standing in for the API): the commit's `{}` body and query, the
 // image-id form and the rootfs import query.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngineStandIn } from '../../test/engine-stand-in.js';
+import type { EngineStandIn, SeenRequest } from '../../test/engine-stand-in.js';
 import { commitContainer } from './commit.js';
 import { imageName, postCommit, rootfsImportOptions } from './podman-quirks.js';
 
-interface Seen {
-  method: string;
-  url: string;
-  contentType: string | undefined;
-  body: string;
-}
-
-let server: http.Server;
+let standIn: EngineStandIn;
 let docker: Docker;
-const seen: Seen[] = [];
-let answer: { status: number; body: unknown } = { status: 201, body: { Id: 'sha256:'.padEnd(71, 'a') } };
+let seen: SeenRequest[];
+let answer: { status: number; body: unknown } = { status: 201, body: {} };
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      seen.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        contentType: req.headers['content-type'],
-        body,
-      });
-      res.setHeader('content-type', 'application/json');
-      res.writeHead(answer.status).end(JSON.stringify(answer.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  docker = new Docker({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, protocol: 'http' });
+  standIn = await startEngineStandIn(() => answer);
+  seen = standIn.seen;
+  docker = new Docker({ host: '127.0.0.1', port: standIn.port, protocol: 'http' });
 });
 
-afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => standIn.close());
 
 describe('postCommit', () => {
   it('POSTs /commit with container, repo and tag in the query and a `{}` JSON body', async () => {
@@ -51,7 +29,7 @@ describe('postCommit', () => {
       Id: `sha256:${'a'.repeat(64)}`,
     });
     expect(seen).toHaveLength(1);
-    const request = seen[0] as Seen;
+    const request = seen[0] as SeenRequest;
     const url = new URL(request.url, 'http://engine');
     expect({
       method: request.method,

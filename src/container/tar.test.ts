@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkEntryName, createPack, extractInMemory, packHostTree, walkHostTree } from './tar.js';
+import { errorOf } from '../../test/rejection.js';
+import { addEntry, checkEntryName, createPack, extractInMemory, packHostTree, walkHostTree } from './tar.js';
 
 /** Builds a tar archive in memory with tar-stream (what a hostile engine or container could send). */
 async function archive(
@@ -14,11 +15,7 @@ async function archive(
 ): Promise<Buffer> {
   const pack = tar.pack();
   for (const { data, ...header } of entries) {
-    await new Promise<void>((resolve, reject) =>
-      data === undefined
-        ? pack.entry(header, (e) => (e ? reject(e) : resolve()))
-        : pack.entry(header, data, (e) => (e ? reject(e) : resolve())),
-    );
+    await addEntry(pack, header, data === undefined ? undefined : Buffer.from(data));
   }
   pack.finalize();
   const chunks: Buffer[] = [];
@@ -33,15 +30,6 @@ async function extract(
   limits?: Parameters<typeof extractInMemory>[1],
 ): Promise<Map<string, Uint8Array>> {
   return extractInMemory(Readable.from([buffer]), limits);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: unknown; details: unknown }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { code: (error as { code?: unknown }).code, details: (error as { details?: unknown }).details };
-  }
-  return { code: 'resolved', details: undefined };
 }
 
 describe('checkEntryName', () => {
@@ -104,7 +92,7 @@ describe('extractInMemory', () => {
     'refuses a hostile entry %j with E_ARCHIVE_UNSAFE_ENTRY and returns nothing',
     async (hostile, reason) => {
       const buffer = await archive([{ name: 'FV/OVMF_CODE.fd', data: 'code' }, hostile]);
-      const outcome = await codeOf(extract(buffer));
+      const outcome = await errorOf(extract(buffer));
       expect(outcome.code).toBe('E_ARCHIVE_UNSAFE_ENTRY');
       expect((outcome.details as { reason: string }).reason).toBe(reason);
     },
@@ -115,7 +103,7 @@ describe('extractInMemory', () => {
       { name: 'a', data: '1' },
       { name: './a', data: '2' },
     ]);
-    expect((await codeOf(extract(buffer))).code).toBe('E_ARCHIVE_UNSAFE_ENTRY');
+    expect((await errorOf(extract(buffer))).code).toBe('E_ARCHIVE_UNSAFE_ENTRY');
   });
 
   it('bounds the total size and the entry count with E_ARCHIVE_TOO_LARGE', async () => {
@@ -123,8 +111,8 @@ describe('extractInMemory', () => {
       { name: 'a', data: 'x'.repeat(600) },
       { name: 'b', data: 'x'.repeat(600) },
     ]);
-    expect((await codeOf(extract(buffer, { maxTotalBytes: 1_000 }))).code).toBe('E_ARCHIVE_TOO_LARGE');
-    expect((await codeOf(extract(buffer, { maxEntries: 1 }))).code).toBe('E_ARCHIVE_TOO_LARGE');
+    expect((await errorOf(extract(buffer, { maxTotalBytes: 1_000 }))).code).toBe('E_ARCHIVE_TOO_LARGE');
+    expect((await errorOf(extract(buffer, { maxEntries: 1 }))).code).toBe('E_ARCHIVE_TOO_LARGE');
     expect((await extract(buffer, { maxTotalBytes: 1_200, maxEntries: 2 })).size).toBe(2);
   });
 });
@@ -187,17 +175,17 @@ describe('host trees', () => {
   ])('refuses a symlink to %s (%s) before packing anything', async (target) => {
     await mkdir(path.join(root, 'sub'));
     await symlink(target, path.join(root, 'sub/bad'));
-    expect((await codeOf(walkHostTree(root))).code).toBe('E_INPUT_UNSAFE_ENTRY');
+    expect((await errorOf(walkHostTree(root))).code).toBe('E_INPUT_UNSAFE_ENTRY');
   });
 
   it('refuses a fifo', async () => {
     execFileSync('mkfifo', [path.join(root, 'pipe')]);
-    expect((await codeOf(walkHostTree(root))).code).toBe('E_INPUT_UNSAFE_ENTRY');
+    expect((await errorOf(walkHostTree(root))).code).toBe('E_INPUT_UNSAFE_ENTRY');
   });
 
   it('refuses a missing or non-directory root', async () => {
-    expect((await codeOf(walkHostTree(path.join(root, 'missing')))).code).toBe('E_INPUT_NOT_FOUND');
+    expect((await errorOf(walkHostTree(path.join(root, 'missing')))).code).toBe('E_INPUT_NOT_FOUND');
     await writeFile(path.join(root, 'file'), 'x');
-    expect((await codeOf(walkHostTree(path.join(root, 'file')))).code).toBe('E_INPUT_NOT_A_DIRECTORY');
+    expect((await errorOf(walkHostTree(path.join(root, 'file')))).code).toBe('E_INPUT_NOT_A_DIRECTORY');
   });
 });

@@ -11,6 +11,8 @@ import { InputError, OvmfBuildError } from '../core/errors.js';
 import { symlinkLeavesTree } from '../core/path-inside.js';
 
 export type Pack = tar.Pack;
+/** What pack.entry takes: a name and any other header fields (tar-stream does not export the type). */
+export type EntryHeader = Parameters<tar.Pack['entry']>[0];
 
 /** Files up to this size are read whole (ahead of packing); larger ones are streamed. */
 const SMALL_FILE_BYTES = 1024 * 1024;
@@ -161,13 +163,9 @@ export async function walkHostTree(root: string, options: WalkOptions = {}): Pro
   const excluded = new Set((options.exclude ?? []).map((p) => p.replace(/^\/+|\/+$/g, '')));
   const entries: TreeEntry[] = [];
   const rootStat = await lstat(root).catch((error: unknown) => {
-    throw new InputError(
-      'E_INPUT_NOT_FOUND',
-      `input directory ${root} cannot be read: ${String(error)}`,
-      {
-        path: root,
-      },
-    );
+    throw new InputError('E_INPUT_NOT_FOUND', `input directory ${root} cannot be read: ${String(error)}`, {
+      path: root,
+    });
   });
   if (!rootStat.isDirectory()) {
     throw new OvmfBuildError('E_INPUT_NOT_A_DIRECTORY', `input ${root} is not a directory`, { path: root });
@@ -221,36 +219,53 @@ export async function walkHostTree(root: string, options: WalkOptions = {}): Pro
   return entries;
 }
 
-/** Adds one in-memory file. */
-export async function packBytes(
-  pack: tar.Pack,
+/**
+ * A pack filled by `fill` as the consumer reads it: finalized when `fill` is done,
+ * destroyed with its error when it fails (so the reader sees the failure).
+ */
+export function packFrom(fill: (pack: tar.Pack) => Promise<void>): tar.Pack {
+  const pack = createPack();
+  fill(pack).then(
+    () => pack.finalize(),
+    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
+  );
+  return pack;
+}
+
+/** A tar header owned by `owner`, dated at the epoch unless `extra.mtime` says otherwise. */
+export function ownedHeader(
   name: string,
-  data: Uint8Array,
+  type: 'file' | 'directory' | 'symlink',
   mode: number,
   owner: TarOwner,
-  mtime = new Date(0),
-): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    pack.entry(
-      { name, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: data.byteLength, mtime },
-      Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-      (error) => (error ? reject(error) : resolve()),
-    );
+  extra: { readonly size?: number; readonly linkname?: string; readonly mtime?: Date } = {},
+): EntryHeader {
+  return { name, type, mode, uid: owner.uid, gid: owner.gid, mtime: new Date(0), ...extra };
+}
+
+/** pack.entry as a promise: the header, and the bytes of an in-memory file, written. */
+export function addEntry(pack: tar.Pack, header: EntryHeader, data?: Uint8Array): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error | null): void => (error ? reject(error) : resolve());
+    if (data === undefined) {
+      pack.entry(header, done);
+    } else {
+      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      pack.entry({ ...header, size: bytes.byteLength }, bytes, done);
+    }
   });
 }
 
-export async function packDirectory(
-  pack: tar.Pack,
-  name: string,
-  mode: number,
-  owner: TarOwner,
-  mtime = new Date(0),
-): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    pack.entry({ name, type: 'directory', mode, uid: owner.uid, gid: owner.gid, mtime }, (error) =>
-      error ? reject(error) : resolve(),
-    );
+/** Streams a host file as one entry (header.size is its size), so memory stays flat. */
+export async function addFileFromDisk(pack: tar.Pack, header: EntryHeader, hostPath: string): Promise<void> {
+  let failure: Error | undefined;
+  const sink = pack.entry(header, (error) => {
+    failure = error ?? undefined;
   });
+  await pipeline(createReadStream(hostPath), sink);
+  if (failure !== undefined) {
+    throw failure;
+  }
 }
 
 /**
@@ -300,46 +315,17 @@ export async function packHostTree(
           },
         );
       }
-      await packBytes(pack, name, data, entry.mode, owner, mtime);
+      await addEntry(pack, ownedHeader(name, 'file', entry.mode, owner, { mtime }), data);
       continue;
     }
     if (entry.type === 'directory') {
-      await packDirectory(pack, name, entry.mode, owner, mtime);
+      await addEntry(pack, ownedHeader(name, 'directory', entry.mode, owner, { mtime }));
     } else if (entry.type === 'symlink') {
-      await new Promise<void>((resolve, reject) => {
-        pack.entry(
-          {
-            name,
-            type: 'symlink',
-            linkname: entry.linkname ?? '',
-            mode: 0o777,
-            uid: owner.uid,
-            gid: owner.gid,
-            mtime,
-          },
-          (error) => (error ? reject(error) : resolve()),
-        );
-      });
+      const linkname = entry.linkname ?? '';
+      await addEntry(pack, ownedHeader(name, 'symlink', 0o777, owner, { linkname, mtime }));
     } else {
-      let finished: Promise<void> = Promise.resolve();
-      const sink = pack.entry(
-        {
-          name,
-          type: 'file',
-          mode: entry.mode,
-          uid: owner.uid,
-          gid: owner.gid,
-          size: entry.sizeInBytes,
-          mtime,
-        },
-        (error) => {
-          if (error) {
-            finished = Promise.reject(error);
-          }
-        },
-      );
-      await pipeline(createReadStream(path.join(root, entry.relative)), sink);
-      await finished;
+      const header = ownedHeader(name, 'file', entry.mode, owner, { size: entry.sizeInBytes, mtime });
+      await addFileFromDisk(pack, header, path.join(root, entry.relative));
     }
   }
 }

@@ -6,13 +6,11 @@ import { ulimitsWithinHostLimits } from './podman-quirks.js';
 import { hostHardLimits, parseHardLimits } from './ulimits.js';
 
 // proc(5): name, soft, hard, units in fixed-width columns.
-const LIMITS = [
-  'Limit                     Soft Limit           Hard Limit           Units     ',
-  'Max cpu time              unlimited            unlimited            seconds   ',
-  'Max processes             4096                 unlimited            processes ',
-  'Max open files            1024                 4096                 files     ',
-  '',
-].join('\n');
+const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max processes             4096                 unlimited            processes
+Max open files            1024                 4096                 files
+`;
 
 describe('parseHardLimits', () => {
   it('reads the hard column of nofile and nproc, unlimited as Infinity', () => {
