@@ -3,14 +3,14 @@
 // warm workspace on demand. So every integration file run alone on a cold machine gets what it
 // needs, no file depends on another having run first, and files can run side by side.
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../src/cache/lock.js';
-import { buildCacheDir } from '../src/cache/paths.js';
+import { buildCacheDir, userCacheDir } from '../src/cache/paths.js';
 import { connectEngine, type ContainerEngine } from '../src/container/index.js';
 import { prepareBuildInputs } from '../src/edk2/build-inputs.js';
 import {
@@ -195,4 +195,23 @@ export async function buildFromWorkspace(
   });
   await countCleanBuild(result, `${options.jobId}: default workspace`);
   return result;
+}
+
+/**
+ * The environment of a CLI run with its own user directories under `dir` (build cache, config
+ * with the signing key, state with the logs: nothing of the user's is read or changed), on the
+ * run's engine, sharing only the user's unpacked EDK2 sources (read-only input keyed by digest),
+ * so no test spends minutes on `apt-get source` again.
+ */
+export async function isolatedCliEnv(dir: string): Promise<NodeJS.ProcessEnv> {
+  const sharedSources = path.join(userCacheDir(process.env), 'edk2');
+  await mkdir(path.join(dir, 'cache', 'ovmf-build'), { recursive: true });
+  await mkdir(sharedSources, { recursive: true });
+  await symlink(sharedSources, path.join(dir, 'cache', 'ovmf-build', 'edk2'));
+  return {
+    ...testEnv(),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+  };
 }

@@ -7,14 +7,14 @@
 // warm: the harness provides the default warm workspace (test/harness.ts) before the first one.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CORPUS_DIR, REPO_ROOT } from './corpus.js';
-import { testEnv, warmWorkspace } from './harness.js';
+import { ensureFreshDist } from './cli-harness.js';
+import { isolatedCliEnv, warmWorkspace } from './harness.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, 'bin', 'ovmf-build.js');
@@ -91,23 +91,9 @@ async function cacheEntries(): Promise<string[]> {
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-e2e-'));
   await warmWorkspace();
-  env = {
-    ...testEnv(),
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
-  const sharedSources = path.join(
-    process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'),
-    'ovmf-build',
-    'edk2',
-  );
-  await mkdir(path.join(dir, 'cache', 'ovmf-build'), { recursive: true });
-  await mkdir(sharedSources, { recursive: true });
-  await symlink(sharedSources, path.join(dir, 'cache', 'ovmf-build', 'edk2'));
-  if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'run.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT });
-  }
+  env = await isolatedCliEnv(dir);
+  // The installed command runs dist/: built here when older than the source, never stale.
+  ensureFreshDist();
 });
 
 afterAll(async () => {
