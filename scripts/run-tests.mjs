@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 /**
  * Integration files at once. Most of them wait (QEMU under TCG, the engine, a lock); the few
@@ -17,13 +18,16 @@ import path from 'node:path';
  */
 const INTEGRATION_WORKERS = process.env['OVMF_BUILD_TEST_INT_WORKERS'] ?? '8';
 
+// `--project <name>` runs that project alone; other arguments go to vitest.
 const extra = process.argv.slice(2);
+const only = extra.indexOf('--project');
+const selected = only === -1 ? null : extra.splice(only, 2)[1];
 const dir = mkdtempSync(path.join(tmpdir(), 'ovmf-build-tests-'));
 const cleanBuildLog = path.join(dir, 'clean-builds.log');
 const runs = [
   ['unit', ['--project', 'unit']],
   ['integration', ['--project', 'integration', `--maxWorkers=${INTEGRATION_WORKERS}`]],
-];
+].filter(([name]) => selected === null || name === selected);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
 let exitCode = 0;
