@@ -7,7 +7,7 @@ import { ensureBuilderImage, imageIdOf } from './builder-image.js';
 import { engineCandidates, MINIMUM_API_VERSION, probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { findOnPath, PrivatePodmanService, removeDanglingServices } from './private-service.js';
-import { engineStatus, unlessNotFound } from './engine-errors.js';
+import { engineStatus, isNotFound, unlessNotFound } from './engine-errors.js';
 import { LABEL_JOB, ownerIsGone } from './labels.js';
 import { imageName } from './podman-quirks.js';
 import { runContainer } from './run.js';
@@ -65,10 +65,9 @@ class DockerApiEngine implements ContainerEngine {
       await this.#docker.getImage(imageName(ref)).remove({ force });
       return 'removed';
     } catch (error) {
-      const status = engineStatus(error);
-      if (status === 404) return 'absent';
+      if (isNotFound(error)) return 'absent';
       // 409: a container (running or not) still uses the image.
-      if (status === 409 && !force) return 'in-use';
+      if (engineStatus(error) === 409 && !force) return 'in-use';
       throw new OvmfBuildError('E_IMAGE_REMOVE_FAILED', `removing image ${ref} failed: ${String(error)}`, {
         ref,
         force,
