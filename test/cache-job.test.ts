@@ -10,7 +10,7 @@ import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR } from './corpus.js';
-import { StandInBuild } from './cache-stand-in.js';
+import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
@@ -26,13 +26,7 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-job-'));
-  env = {
-    PATH: process.env['PATH'],
-    HOME: dir,
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
+  env = isolatedEnv(dir);
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

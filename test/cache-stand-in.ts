@@ -4,6 +4,7 @@
 // publish and CLI stages without a twenty-minute EDK2 build. The real build and verify
 // stages are exercised by test/ovmf-e2e.int.test.ts.
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { BuildEnvironment, BuiltFirmware } from '../src/jobs/job-types.js';
 import type { PipelineStages } from '../src/jobs/pipeline.js';
 import type { BuildInput } from '../src/jobs/stage-build.js';
@@ -61,4 +62,15 @@ export class StandInBuild {
       verify: createVerifyStage(this.checks()),
     };
   }
+}
+
+/** A process env whose home, cache, config and state dirs all lie in `dir` (a fresh temp dir). */
+export function isolatedEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'],
+    HOME: dir,
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+  };
 }

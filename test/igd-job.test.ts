@@ -17,7 +17,7 @@ import type { BuildInput } from '../src/jobs/stage-build.js';
 import type { VerifyChecks } from '../src/jobs/stage-verify.js';
 import type { StageContext } from '../src/jobs/stage.js';
 import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
-import { NO_CHECKS, StandInBuild } from './cache-stand-in.js';
+import { isolatedEnv, NO_CHECKS, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
 
@@ -102,13 +102,7 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-igd-job-'));
-  env = {
-    PATH: process.env['PATH'],
-    HOME: dir,
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
+  env = isolatedEnv(dir);
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { runBuild } from './commands/build.js';
 import { runCache } from './commands/cache.js';
 import { runMain } from './commands/ovmf.js';
 import { main } from './main.js';
+import { isolatedEnv } from '../../test/cache-stand-in.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
@@ -24,13 +25,7 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-job-options-'));
-  env = {
-    PATH: process.env['PATH'],
-    HOME: dir,
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
+  env = isolatedEnv(dir);
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

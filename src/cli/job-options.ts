@@ -10,10 +10,13 @@ import type { Edk2SourceSpec } from '../edk2/source.js';
 import type { InputSpec } from '../fetch/index.js';
 import { igdWiring, lookupDevice } from '../igd/device-table.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
-import type { JobInputs, JobRequest } from '../jobs/job-types.js';
+import { openJobLog, type JobLog } from '../jobs/job-logger.js';
+import type { JobEvent, JobInputs, JobRequest } from '../jobs/job-types.js';
+import { createProgress } from '../jobs/progress.js';
 import { loadRecipe, type Recipe } from '../jobs/recipe.js';
 import { parseDeviceId } from '../jobs/rom.js';
 import { parseCommandArgs } from './args.js';
+import { writeLine, type CommandContext } from './context.js';
 
 export const JOB_OPTIONS = {
   gop: { type: 'string' },
@@ -253,4 +256,30 @@ export async function jobRequest(
   jobId: string,
 ): Promise<JobRequest> {
   return { ...parsed, env: ctx.env, cwd: ctx.cwd, jobId, toolVersion: await toolVersion() };
+}
+
+/**
+ * Runs a job command's body with its log file (named on stderr unless --json, and again after a
+ * failure, which is logged) and, unless --json, progress on stderr.
+ */
+export async function withJobLog<T>(
+  ctx: CommandContext,
+  json: boolean,
+  body: (log: JobLog, onEvent: ((event: JobEvent) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  const log = openJobLog(ctx.env);
+  const progress = json ? undefined : createProgress({ stream: ctx.stderr });
+  if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
+  try {
+    return await body(log, progress);
+  } catch (error) {
+    log.logger.error(
+      { error: error instanceof Error ? { message: error.message, ...(error as object) } : error },
+      'job failed',
+    );
+    if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
+    throw error;
+  } finally {
+    log.close();
+  }
 }

@@ -11,7 +11,7 @@ import { exitCodeFor } from '../cli/exit-codes.js';
 import { OvmfBuildError } from '../core/errors.js';
 import { DEFAULT_BUILD_FLAGS } from '../edk2/flags.js';
 import { CORPUS_DIR } from '../../test/corpus.js';
-import { STAND_IN_ENVIRONMENT, StandInBuild } from '../../test/cache-stand-in.js';
+import { isolatedEnv, STAND_IN_ENVIRONMENT, StandInBuild } from '../../test/cache-stand-in.js';
 import type { BuildEnvironment, JobRequest } from './job-types.js';
 import { MAX_ENVIRONMENT_RESOLUTIONS, runPipeline, STAGES, type PipelineStages } from './pipeline.js';
 import { keyFor } from './stage-key.js';
@@ -34,13 +34,7 @@ beforeEach(async () => {
     source: { kind: 'debian' },
     offline: true,
     verifyBoot: true,
-    env: {
-      PATH: process.env['PATH'],
-      HOME: dir,
-      XDG_CACHE_HOME: path.join(dir, 'cache'),
-      XDG_CONFIG_HOME: path.join(dir, 'config'),
-      XDG_STATE_HOME: path.join(dir, 'state'),
-    },
+    env: isolatedEnv(dir),
     cwd: dir,
     jobId: 'pipeline-test',
     toolVersion: '0.0.0-test',
@@ -75,6 +69,16 @@ async function cacheEntries(): Promise<string[]> {
 }
 
 const options = { signal: new AbortController().signal, logger };
+/** The stages of a run that builds, in order, up to verify. */
+const UP_TO_VERIFY = [
+  'resolveInputs',
+  'resolveEnvironment',
+  'key',
+  'lookup',
+  'resolveEnvironment',
+  'build',
+  'verify',
+];
 
 describe('runPipeline', () => {
   it("until 'key' runs resolveInputs, resolveEnvironment and key, and returns the key of those values", async () => {
@@ -91,15 +95,7 @@ describe('runPipeline', () => {
     const standIn = new StandInBuild();
     const { stages, calls } = recorded(standIn.stages);
     const result = await runPipeline(request, { ...options, until: 'verify', stages });
-    expect(calls).toEqual([
-      'resolveInputs',
-      'resolveEnvironment',
-      'key',
-      'lookup',
-      'resolveEnvironment',
-      'build',
-      'verify',
-    ]);
+    expect(calls).toEqual(UP_TO_VERIFY);
     expect(standIn.builds).toBe(1);
     expect(result.verified.built.code.length).toBe(0x1_0000);
     // The ROM of a build without helper drivers: the GOP alone, as an option ROM (0x55AA).
@@ -116,17 +112,7 @@ describe('runPipeline', () => {
     const standIn = new StandInBuild();
     const first = recorded(standIn.stages);
     const built = await runPipeline(request, { ...options, stages: first.stages });
-    expect(first.calls).toEqual([
-      'resolveInputs',
-      'resolveEnvironment',
-      'key',
-      'lookup',
-      'resolveEnvironment',
-      'build',
-      'verify',
-      'store',
-      'publish',
-    ]);
+    expect(first.calls).toEqual([...UP_TO_VERIFY, 'store', 'publish']);
     expect(built.cacheHit).toBe(false);
     expect(await cacheEntries()).toEqual([built.key]);
     const second = recorded(standIn.stages);

@@ -11,21 +11,11 @@ import { VerificationError } from '../verify/errors.js';
 import type { InputOrigin } from '../fetch/index.js';
 import {
   DEFAULT_DEVICE_ID,
-  GENERATED_ROM_CHAIN,
   INTEL_VENDOR_ID,
   ROM_GENERATOR_VERSION,
   generatedRomKeyInput,
   userRomKeyInput,
 } from './rom-key.js';
-
-export {
-  DEFAULT_DEVICE_ID,
-  GENERATED_ROM_CHAIN,
-  INTEL_VENDOR_ID,
-  ROM_GENERATOR_VERSION,
-  generatedRomKeyInput,
-  userRomKeyInput,
-};
 
 /** The two helper drivers a ROM-mode chain carries besides the GOP (DEBUG EDK2 builds of ours). */
 export interface HelperDrivers {

@@ -8,12 +8,10 @@ import { writeJson, writeLine } from '../context.js';
 import { BuildError } from '../../edk2/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { writeFileAtomic } from '../../core/durable-fs.js';
-import { openJobLog } from '../../jobs/job-logger.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
-import { createProgress } from '../../jobs/progress.js';
 import { HELPER_FILE_NAMES } from '../../jobs/rom.js';
 import { EXIT } from '../exit-codes.js';
-import { jobOptionsUsage, jobRequest, parseJobOptions } from '../job-options.js';
+import { jobOptionsUsage, jobRequest, parseJobOptions, withJobLog } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
@@ -42,10 +40,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
     return EXIT.ok;
   }
   const outDir = parsed.out ?? path.resolve(ctx.cwd, '.');
-  const log = openJobLog(ctx.env);
-  const progress = parsed.json ? undefined : createProgress({ stream: ctx.stderr });
-  if (!parsed.json) writeLine(ctx.stderr, `log: ${log.logFile}`);
-  try {
+  return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const { verified, environment, durationMs } = await runPipeline(
       await jobRequest(parsed.options, ctx, log.jobId),
       {
@@ -53,7 +48,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
         signal: ctx.signal,
         logger: log.logger,
         stages,
-        ...(progress === undefined ? {} : { onEvent: progress }),
+        ...(onEvent === undefined ? {} : { onEvent }),
       },
     );
     const { built, structure, boot } = verified;
@@ -143,12 +138,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
       `verified: GOP, VBT, IGD assignment and policy drivers in the DXE volume${bootLine}`,
     );
     return EXIT.ok;
-  } catch (error) {
-    if (!parsed.json) writeLine(ctx.stderr, `log: ${log.logFile}`);
-    throw error;
-  } finally {
-    log.close();
-  }
+  });
 }
 
 export const command: Command = {

@@ -2,11 +2,9 @@
 // inputs to a published artifact, with progress on stderr and a log file per job.
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
-import { openJobLog } from '../../jobs/job-logger.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
-import { createProgress } from '../../jobs/progress.js';
 import { EXIT } from '../exit-codes.js';
-import { jobOptionsUsage, jobRequest, parseJobOptions } from '../job-options.js';
+import { jobOptionsUsage, jobRequest, parseJobOptions, withJobLog } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build --gop <file> --vbt <file> [options]',
@@ -29,41 +27,29 @@ export async function runMain(ctx: CommandContext, stages: Partial<PipelineStage
     writeLine(ctx.stdout, USAGE);
     return EXIT.ok;
   }
-  const log = openJobLog(ctx.env);
-  const progress = parsed.json ? undefined : createProgress({ stream: ctx.stderr });
-  if (!parsed.json) writeLine(ctx.stderr, `log: ${log.logFile}`);
-  try {
+  return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const result = await runPipeline(await jobRequest(parsed.options, ctx, log.jobId), {
       signal: ctx.signal,
       logger: log.logger,
       stages,
-      ...(progress === undefined ? {} : { onEvent: progress }),
+      ...(onEvent === undefined ? {} : { onEvent }),
     });
     if (parsed.json) {
       writeJson(ctx.stdout, { ...result, jobId: log.jobId, logFile: log.logFile });
-    } else {
-      writeLine(ctx.stdout, `${result.cacheHit ? 'cache hit' : 'built'}: ${result.artifactDir}`);
-      writeLine(ctx.stdout, `  key      ${result.key}`);
-      writeLine(ctx.stdout, `  code     ${result.files.code}`);
-      writeLine(ctx.stdout, `  vars     ${result.files.vars}`);
-      writeLine(ctx.stdout, `  rom      ${result.files.rom}`);
-      if (result.miss !== null) writeLine(ctx.stdout, `  miss     ${result.miss.lines.join('; ')}`);
-      if (result.bootAccel !== null) {
-        writeLine(ctx.stdout, `  boot     ${result.bootAccel.accelerator}: ${result.bootAccel.reason}`);
-      }
-      writeLine(ctx.stdout, `  time     ${(result.durationMs / 1000).toFixed(2)} s`);
+      return EXIT.ok;
     }
+    writeLine(ctx.stdout, `${result.cacheHit ? 'cache hit' : 'built'}: ${result.artifactDir}`);
+    writeLine(ctx.stdout, `  key      ${result.key}`);
+    writeLine(ctx.stdout, `  code     ${result.files.code}`);
+    writeLine(ctx.stdout, `  vars     ${result.files.vars}`);
+    writeLine(ctx.stdout, `  rom      ${result.files.rom}`);
+    if (result.miss !== null) writeLine(ctx.stdout, `  miss     ${result.miss.lines.join('; ')}`);
+    if (result.bootAccel !== null) {
+      writeLine(ctx.stdout, `  boot     ${result.bootAccel.accelerator}: ${result.bootAccel.reason}`);
+    }
+    writeLine(ctx.stdout, `  time     ${(result.durationMs / 1000).toFixed(2)} s`);
     return EXIT.ok;
-  } catch (error) {
-    log.logger.error(
-      { error: error instanceof Error ? { message: error.message, ...(error as object) } : error },
-      'job failed',
-    );
-    if (!parsed.json) writeLine(ctx.stderr, `log: ${log.logFile}`);
-    throw error;
-  } finally {
-    log.close();
-  }
+  });
 }
 
 export const command: Command = {
