@@ -1,6 +1,6 @@
 // The directory store against real crashes and real races: a writer killed with SIGKILL in
 // the middle of filling its temp dir, and writers racing for one target.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import {
 /** A pid far above any pid_max, so never alive. */
 const DEAD_PID = 2 ** 30;
 const HOUR_MS = 3_600_000;
+const STORE_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dir-store.ts');
 
 let work: string;
 beforeEach(async () => {
@@ -120,18 +121,59 @@ describe('writeDirAtomic', () => {
   });
 });
 
+describe('writers in separate processes', () => {
+  it('two processes storing the same target at once leave one complete entry', async () => {
+    const target = path.join(work, 'store', 'entry');
+    const script = path.join(work, 'racer.mts');
+    await writeFile(
+      script,
+      [
+        `import { readFile, writeFile } from 'node:fs/promises';`,
+        `import path from 'node:path';`,
+        `import { writeDirAtomic } from ${JSON.stringify(STORE_MODULE)};`,
+        `const name = process.argv[2];`,
+        `const result = await writeDirAtomic({`,
+        `  target: ${JSON.stringify(target)},`,
+        `  marker: 'DONE',`,
+        `  fill: async (dir) => {`,
+        `    await writeFile(path.join(dir, 'payload'), name);`,
+        // Both fills overlap, so both reach the rename with a complete temp dir.
+        `    await new Promise((resolve) => setTimeout(resolve, 300));`,
+        `    return name;`,
+        `  },`,
+        `  existing: async (dir) => readFile(path.join(dir, 'DONE')).then(() => readFile(path.join(dir, 'payload'), 'utf8'), () => null),`,
+        `});`,
+        `process.stdout.write(JSON.stringify(result));`,
+      ].join('\n'),
+    );
+    const racer = (name: string): Promise<{ created: boolean; value: string }> =>
+      new Promise((resolve, reject) => {
+        execFile(process.execPath, ['--import', 'tsx', script, name], (error, stdout, stderr) => {
+          if (error === null) resolve(JSON.parse(stdout) as { created: boolean; value: string });
+          else reject(new Error(`racer ${name} failed: ${stderr}`));
+        });
+      });
+    const results = await Promise.all([racer('a'), racer('b')]);
+    const stored = await readComplete(target);
+    expect(stored === 'a' || stored === 'b').toBe(true);
+    expect(results.map((result) => result.created).sort()).toEqual([false, true]);
+    expect(results.map((result) => result.value)).toEqual([stored, stored]);
+    expect(await readdir(path.join(work, 'store'))).toEqual(['entry']);
+    expect((await readdir(target)).sort()).toEqual(['DONE', 'payload']);
+  });
+});
+
 describe('a writer killed mid-write', () => {
   it('leaves no visible entry, and its temp dir is swept once stale', async () => {
     const parent = path.join(work, 'store');
     const target = path.join(parent, 'entry');
     const script = path.join(work, 'writer.mts');
-    const storeModule = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dir-store.ts');
     await writeFile(
       script,
       [
         `import { writeFile } from 'node:fs/promises';`,
         `import path from 'node:path';`,
-        `import { writeDirAtomic } from ${JSON.stringify(storeModule)};`,
+        `import { writeDirAtomic } from ${JSON.stringify(STORE_MODULE)};`,
         `await writeDirAtomic({`,
         `  target: ${JSON.stringify(target)},`,
         `  marker: 'DONE',`,
