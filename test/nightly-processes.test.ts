@@ -51,18 +51,15 @@ describe('nightly runner processes', () => {
     ]);
     const [x, y] = outputs.map((o) => JSON.parse(o.stdout) as NightlySummary);
     const lines = await builds();
-    expect(
+    const recipesThat = (what: string): string[] =>
       lines
-        .filter((l) => l.includes(' start '))
-        .map((l) => l.split(' ')[0])
-        .sort(),
-    ).toEqual(['a', 'b', 'c']);
-    expect(
-      lines
-        .filter((l) => l.includes(' published '))
-        .map((l) => l.split(' ')[0])
-        .sort(),
-    ).toEqual(['a', 'b', 'c']);
+        .filter((l) => l.includes(` ${what} `))
+        .map((l) => l.split(' ')[0] as string)
+        .sort();
+    expect([recipesThat('start'), recipesThat('published')]).toEqual([
+      ['a', 'b', 'c'],
+      ['a', 'b', 'c'],
+    ]);
     for (const name of ['a', 'b', 'c']) {
       const caches = [x, y].map((s) => s?.recipes.find((r) => r.recipe === name)?.cache).sort();
       expect([name, caches]).toEqual([name, ['hit', 'miss']]);
