@@ -19,8 +19,8 @@ import {
   readKvmVerdict,
   writeKvmVerdict,
   type KvmVerdictKey,
-  type SpawnProcess,
 } from './accel.js';
+import type { SpawnProcess } from './qemu-process.js';
 import { verifyBoot } from './boot.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';

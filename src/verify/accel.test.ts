@@ -12,8 +12,8 @@ import {
   readKvmVerdict,
   writeKvmVerdict,
   type KvmVerdict,
-  type SpawnProcess,
 } from './accel.js';
+import type { SpawnProcess } from './qemu-process.js';
 
 /**
  * What QEMU 7.2 printed on stderr on the CI hosts whose KVM cannot run OVMF (issue 8):

@@ -4,16 +4,15 @@
 // "QEMU on these machines"). So KVM is used only after a tiny firmware reached its marker
 // under it; the verdict is kept per QEMU binary, QEMU version and kernel release, so the
 // probe is paid once per host.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AbortError, throwIfAborted } from '../core/errors.js';
 import { VerificationError } from './errors.js';
 import { buildQemuArgs, type QemuAccelerator } from './qemu.js';
+import { drainLogs, GrowingFile, QemuProcess, type SpawnProcess } from './qemu-process.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
 /** `--accel`: `auto` probes KVM once per host and falls back to TCG; the others force one. */
@@ -25,11 +24,6 @@ export function isAccelMode(value: unknown): value is AccelMode {
 }
 
 export type AccelLogger = Pick<Logger, 'info' | 'debug' | 'warn'>;
-
-/** Starts a process with stdin ignored and stdout/stderr piped; a parameter so tests can count starts. */
-export type SpawnProcess = (file: string, args: readonly string[]) => ChildProcess;
-
-const defaultSpawn: SpawnProcess = (file, args) => spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
 export const DEFAULT_KVM_DEVICE = '/dev/kvm';
 /** File in the user state dir that keeps the last probe verdict. */
@@ -219,51 +213,17 @@ export async function writeKvmVerdict(stateDir: string, verdict: KvmVerdict): Pr
   }
 }
 
-interface Finished {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-function collect(child: ChildProcess): {
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<Finished>;
-  readonly failed: () => Error | undefined;
-} {
-  let stdout = '';
-  let stderr = '';
-  let spawnError: Error | undefined;
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout = (stdout + chunk).slice(-16_384);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-16_384);
-  });
-  const exited = new Promise<Finished>((resolve) => {
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    child.once('error', (error) => {
-      spawnError = error;
-      resolve({ code: null, signal: null });
-    });
-  });
-  return { stdout: () => stdout, stderr: () => stderr, exited, failed: () => spawnError };
-}
-
 /** The first line of `qemu-system-x86_64 -version` ("QEMU emulator version 7.2.22 (Debian ...)"). */
-export async function readQemuVersion(
-  binary: string,
-  spawnProcess: SpawnProcess = defaultSpawn,
-): Promise<string> {
-  const child = spawnProcess(binary, ['-version']);
-  const output = collect(child);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  const finished = await output.exited.finally(() => clearTimeout(timer));
-  const first = output.stdout().split('\n')[0]?.trim() ?? '';
-  if (output.failed() !== undefined || finished.code !== 0 || first === '') {
+export async function readQemuVersion(binary: string, spawnProcess?: SpawnProcess): Promise<string> {
+  const qemu = new QemuProcess(binary, ['-version'], spawnProcess);
+  await qemu.stop(10_000);
+  const exitCode = qemu.exit()?.code ?? null;
+  const first = qemu.stdout().split('\n')[0]?.trim() ?? '';
+  if (qemu.spawnError() !== undefined || exitCode !== 0 || first === '') {
     throw new VerificationError(
       'E_BOOT_QEMU_FAILED',
-      `${binary} -version failed (code ${String(finished.code)}): ${output.stderr().trim() || String(output.failed()?.message ?? 'no output')}`,
-      { binary, exitCode: finished.code, stderr: output.stderr() },
+      `${binary} -version failed (code ${String(exitCode)}): ${qemu.stderr().trim() || String(qemu.spawnError()?.message ?? 'no output')}`,
+      { binary, exitCode, stderr: qemu.stderr() },
     );
   }
   return first;
@@ -334,50 +294,42 @@ export async function probeKvm(options: KvmProbeOptions): Promise<KvmProbeResult
       accelerator: 'kvm',
       memoryMiB: 64,
     });
-    const started = performance.now();
-    const child = (options.spawnProcess ?? defaultSpawn)(options.qemuBinary, args);
-    const output = collect(child);
-    let finished: Finished | undefined;
-    void output.exited.then((value) => {
-      finished = value;
-    });
-    let verdict: { kvmWorks: boolean; reason: string } | undefined;
+    const qemu = new QemuProcess(options.qemuBinary, args, options.spawnProcess);
+    const debugLog = new GrowingFile(debugLogPath);
+    let verdict: { kvmWorks: boolean; reason: string } | 'aborted' | undefined;
     try {
-      while (verdict === undefined) {
-        await sleep(pollIntervalMs);
-        if (options.signal?.aborted === true) {
-          throw new AbortError(`KVM probe aborted: ${String(options.signal.reason ?? 'signal')}`);
-        }
-        const log = await readFile(debugLogPath, 'latin1').catch(() => '');
-        const failure = findKvmFailure(output.stderr());
-        if (log.includes(KVM_PROBE_MARKER)) verdict = { kvmWorks: true, reason: '' };
-        else if (failure !== undefined) verdict = { kvmWorks: false, reason: failure };
-        else if (output.failed() !== undefined) {
-          throw new VerificationError(
-            'E_BOOT_QEMU_FAILED',
-            `cannot start ${options.qemuBinary}: ${String(output.failed()?.message)}`,
-            { binary: options.qemuBinary },
-          );
-        } else if (finished !== undefined) {
-          const firstLine = output.stderr().trim().split('\n')[0] ?? '';
-          verdict = {
-            kvmWorks: false,
-            reason: `QEMU exited (code ${String(finished.code)}) before the marker${firstLine === '' ? '' : `: ${firstLine}`}`,
-          };
-        } else if (performance.now() - started >= timeoutMs) {
-          verdict = {
+      verdict = await qemu.pollUntil({
+        logs: [debugLog],
+        pollIntervalMs,
+        signal: options.signal,
+        decide: (elapsedMs) => {
+          const failure = findKvmFailure(qemu.stderr());
+          const exit = qemu.exit();
+          if (debugLog.text.includes(KVM_PROBE_MARKER)) return { kvmWorks: true, reason: '' };
+          if (failure !== undefined) return { kvmWorks: false, reason: failure };
+          if (exit !== undefined) {
+            const firstLine = qemu.stderr().trim().split('\n')[0] ?? '';
+            return {
+              kvmWorks: false,
+              reason: `QEMU exited (code ${String(exit.code)}) before the marker${firstLine === '' ? '' : `: ${firstLine}`}`,
+            };
+          }
+          if (elapsedMs < timeoutMs) return undefined;
+          return {
             kvmWorks: false,
             reason: `the probe firmware did not reach its marker within ${timeoutMs} ms`,
           };
-        }
-      }
+        },
+      });
     } finally {
-      if (finished === undefined && output.failed() === undefined) {
-        child.kill('SIGKILL');
-        await output.exited;
-      }
+      await qemu.stop();
+      await drainLogs([debugLog]);
     }
-    return { ...verdict, durationMs: Math.round(performance.now() - started) };
+    qemu.throwIfStartFailed('E_BOOT_QEMU_FAILED');
+    if (verdict === 'aborted' || verdict === undefined) {
+      throw new AbortError(`KVM probe aborted: ${String(options.signal?.reason ?? 'signal')}`);
+    }
+    return { ...verdict, durationMs: qemu.durationMs() };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
@@ -438,7 +390,7 @@ export async function chooseAccelerator(options: ChooseAcceleratorOptions): Prom
   }
   if (mode === 'kvm') return { accelerator: 'kvm', reason: 'forced by --accel kvm' };
 
-  const spawnProcess = options.spawnProcess ?? defaultSpawn;
+  const { spawnProcess } = options;
   const stored = await readKvmVerdict(options.stateDir);
   const binary = await binaryIdentity(options.qemuBinary);
   // Reading the version starts QEMU (about 50 ms); an unchanged binary has the recorded one.
@@ -466,7 +418,7 @@ export async function chooseAccelerator(options: ChooseAcceleratorOptions): Prom
     ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),
     ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
-    spawnProcess,
+    ...(spawnProcess === undefined ? {} : { spawnProcess }),
   });
   options.logger?.info({ ...probe, key }, 'KVM probe');
   // A state dir that cannot be written costs a probe per run, not the boot check.

@@ -17,8 +17,8 @@ import {
   recordKvmBootFailure,
   retryUnderTcg,
   type AccelMode,
-  type SpawnProcess,
 } from './accel.js';
+import type { SpawnProcess } from './qemu-process.js';
 import { runBoot, type BootRun, type BootRunSettings } from './boot-run.js';
 import { bootLogOf, bootRunFailure, evaluateBootLog } from './boot-verdict.js';
 import { VerificationError } from './errors.js';

@@ -1,15 +1,21 @@
-// One running QEMU: started with its stdout ignored and the tail of its stderr kept (KVM
-// failures and option errors are printed there), its exit recorded when it closes, watched by
-// polling its logs until the caller decides, and stopped on every path. The boot check and
-// the IGD check both supervise QEMU this way, so the loop, the kill and the start-failure
-// error exist once.
+// One running QEMU: started with the tails of its stdout (`-version`) and stderr (KVM failures
+// and option errors are printed there) kept, its exit recorded when it closes, watched by
+// polling its logs until the caller decides, and stopped on every path. The boot check, the
+// IGD check and the KVM probe all supervise QEMU this way, so the loop, the kill and the
+// start-failure error exist once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerificationError } from './errors.js';
 
-/** How much of QEMU's stderr is kept (the tail: the last error is what explains a failure). */
-const STDERR_LIMIT_BYTES = 16 * 1024;
+/** How much of QEMU's stdout and stderr is kept (the tail: the last error is what explains a failure). */
+const OUTPUT_LIMIT_BYTES = 16 * 1024;
+
+/** Starts a process with stdin ignored and stdout/stderr piped; a parameter so tests can count starts. */
+export type SpawnProcess = (file: string, args: readonly string[]) => ChildProcess;
+
+export const defaultSpawn: SpawnProcess = (file, args) =>
+  spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
 export interface QemuExit {
   readonly code: number | null;
@@ -32,6 +38,7 @@ export class QemuProcess {
   readonly startedAt: number;
   /** Resolves once QEMU has closed (never rejects; a spawn failure closes it too). */
   readonly exited: Promise<void>;
+  #stdout = '';
   #stderr = '';
   #exit: QemuExit | undefined;
   #endedAt: number | undefined;
@@ -39,13 +46,17 @@ export class QemuProcess {
 
   readonly binary: string;
 
-  constructor(binary: string, args: readonly string[]) {
+  constructor(binary: string, args: readonly string[], spawnProcess: SpawnProcess = defaultSpawn) {
     this.binary = binary;
     this.startedAt = performance.now();
-    this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawnProcess(binary, args);
+    this.child.stdout?.setEncoding('utf8');
+    this.child.stdout?.on('data', (chunk: string) => {
+      this.#stdout = (this.#stdout + chunk).slice(-OUTPUT_LIMIT_BYTES);
+    });
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-STDERR_LIMIT_BYTES);
+      this.#stderr = (this.#stderr + chunk).slice(-OUTPUT_LIMIT_BYTES);
     });
     this.exited = new Promise<void>((resolve) => {
       this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
@@ -57,6 +68,11 @@ export class QemuProcess {
     this.child.once('error', (error) => {
       this.#spawnError = error;
     });
+  }
+
+  /** The last 16 KiB of stdout so far. */
+  stdout(): string {
+    return this.#stdout;
   }
 
   /** The last 16 KiB of stderr so far. */
