@@ -1,7 +1,7 @@
 // Small helpers shared by the byte-level unit tests.
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import { FormatError } from '../src/core/errors.js';
+import { FormatError, OvmfBuildError } from '../src/core/errors.js';
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
@@ -24,6 +24,21 @@ export function expectFormatError(action: () => unknown, code: string): FormatEr
   const error = thrown as FormatError;
   expect(error.code).toBe(code);
   return error;
+}
+
+/**
+ * The code of the OvmfBuildError `action` throws; 'no error' when it returns, 'TypeError'
+ * for a rejected argument, `foreign <error>` for anything else (which no expected code matches).
+ */
+export function errorCodeOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof OvmfBuildError) return error.code;
+    if (error instanceof TypeError) return 'TypeError';
+    return `foreign ${String(error)}`;
+  }
+  return 'no error';
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), so tests do not depend on a seed source. */

@@ -5,28 +5,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OvmfBuildError } from '../core/errors.js';
 import { classifyGopDriver } from './gop.js';
 import { buildOptionRom } from './option-rom-builder.js';
 import { optionRomPeBytes, parseOptionRom } from './option-rom.js';
 import { CORPUS_DIR as corpus } from '../../test/corpus.js';
+import { errorCodeOf } from '../../test/bytes-helpers.js';
 
 const read = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(corpus, p)));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const gopFiles = readdirSync(path.join(corpus, 'gop'))
   .filter((f) => !f.startsWith('not-a-gop'))
   .sort();
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OvmfBuildError) return error.code;
-    if (error instanceof TypeError) return 'TypeError';
-    throw error;
-  }
-  return 'no error';
-}
 
 describe('buildOptionRom reproduces the corpus ROMs that EfiRom made', () => {
   // These five were built with EDK2 EfiRom (uncompressed): rebuilding them from the PE
@@ -136,7 +125,7 @@ describe('buildOptionRom options', () => {
       [true, 0],
     ]);
     const open = buildOptionRom({ noLast: true, images: [{ pe, vendorId: 0x8086, deviceId: 0xffff }] });
-    expect(codeOf(() => parseOptionRom(open))).toBe('E_ROM_CHAIN_UNTERMINATED');
+    expect(errorCodeOf(() => parseOptionRom(open))).toBe('E_ROM_CHAIN_UNTERMINATED');
   });
 
   it('property: any valid ids, classes, revisions and chains parse back to the same fields and PE bytes', () => {
@@ -246,7 +235,7 @@ describe('buildOptionRom options', () => {
       'E_INPUT_BAD_COMPRESSED_PE',
     ],
   ])('%s -> %s', (_name, options, code) => {
-    expect(codeOf(() => buildOptionRom(options as Parameters<typeof buildOptionRom>[0]))).toBe(code);
+    expect(errorCodeOf(() => buildOptionRom(options as Parameters<typeof buildOptionRom>[0]))).toBe(code);
   });
 
   it('compressed images round-trip through compressEfi/decompressEfi', () => {

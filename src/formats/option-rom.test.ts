@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OvmfBuildError } from '../core/errors.js';
+import type { OvmfBuildError } from '../core/errors.js';
 import { classifyGopDriver } from './gop.js';
 import { looksLikeOptionRom, MAX_ROM_IMAGES, optionRomPeBytes, parseOptionRom } from './option-rom.js';
 import { parsePeImage } from './pe-coff.js';
 import { parseVbt } from './vbt.js';
 import { CORPUS_DIR as corpus, loadManifest } from '../../test/corpus.js';
+import { errorCodeOf } from '../../test/bytes-helpers.js';
 
 interface ImageTruth {
   offset: number;
@@ -46,16 +47,6 @@ const roms = manifest.entries.filter((e) => e.kind === 'rom');
 const read = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(corpus, p)));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OvmfBuildError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 /** What the manifest states for one image, recomputed from our parse. */
 function describeImage(
@@ -164,7 +155,7 @@ describe('parseOptionRom on every corpus roms/ file (manifest ground truth)', ()
   it('refuses PE bytes of a legacy image', () => {
     const rom = read('roms/seabios-vgabios-qxl.bin');
     const image = parseOptionRom(rom).images[0]!;
-    expect(codeOf(() => optionRomPeBytes(rom, image))).toBe('E_ROM_NOT_EFI');
+    expect(errorCodeOf(() => optionRomPeBytes(rom, image))).toBe('E_ROM_NOT_EFI');
   });
 });
 
@@ -217,14 +208,14 @@ describe('parseOptionRom rejects malformed chains with exact codes (regression f
     ],
     ['chain without last image', mutate((_dv, b) => (b[0x1c + 21] = 0)), 'E_ROM_CHAIN_UNTERMINATED'],
   ])('%s -> %s', (_name, bytes, code) => {
-    expect(codeOf(() => parseOptionRom(bytes))).toBe(code);
+    expect(errorCodeOf(() => parseOptionRom(bytes))).toBe(code);
   });
 
   it('bounds the number of chained images', () => {
     const one = mutate((_dv, b) => (b[0x1c + 21] = 0));
     const chain = new Uint8Array(one.length * (MAX_ROM_IMAGES + 1));
     for (let i = 0; i <= MAX_ROM_IMAGES; i++) chain.set(one, i * one.length);
-    expect(codeOf(() => parseOptionRom(chain))).toBe('E_ROM_TOO_MANY_IMAGES');
+    expect(errorCodeOf(() => parseOptionRom(chain))).toBe('E_ROM_TOO_MANY_IMAGES');
   });
 
   it('says what, where and why', () => {

@@ -6,6 +6,7 @@ import { OvmfBuildError } from '../core/errors.js';
 import { parseFirmware, walkNodes } from './firmware-tree.js';
 import { looksLikePe, MAX_SECTIONS, parsePeImage, TE_HEADER_SIZE } from './pe-coff.js';
 import { CORPUS_DIR as corpus, loadManifest, readCorpus } from '../../test/corpus.js';
+import { errorCodeOf } from '../../test/bytes-helpers.js';
 
 interface ManifestEntry {
   path: string;
@@ -22,16 +23,6 @@ function atOffset(bytes: Uint8Array, base: number): Uint8Array {
   const big = new Uint8Array(base + bytes.length + 7).fill(0xcc);
   big.set(bytes, base);
   return big.subarray(base, base + bytes.length);
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OvmfBuildError) return error.code;
-    throw error;
-  }
-  return 'no error';
 }
 
 /*
@@ -302,7 +293,7 @@ describe('parsePeImage rejects malformed headers with exact codes', () => {
     ],
     ['TE too many sections', mutate((_dv, b) => (b[4] = 200), buildTe()), 'E_PE_TOO_MANY_SECTIONS'],
   ])('%s -> %s', (_name, bytes, code) => {
-    expect(codeOf(() => parsePeImage(bytes))).toBe(code);
+    expect(errorCodeOf(() => parsePeImage(bytes))).toBe(code);
     expect(looksLikePe(bytes)).toBe(false);
   });
 

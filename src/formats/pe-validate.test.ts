@@ -5,11 +5,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FormatError, OvmfBuildError } from '../core/errors.js';
+import { FormatError } from '../core/errors.js';
 import { assertGopDriver, classifyGopDriver } from './gop.js';
 import { optionRomPeBytes, parseOptionRom } from './option-rom.js';
 import { parsePeImage, validatePeImage } from './pe-coff.js';
 import { CORPUS_DIR, loadManifest } from '../../test/corpus.js';
+import { errorCodeOf } from '../../test/bytes-helpers.js';
 
 const realGops = loadManifest()
   .entries.filter((e) => e.kind === 'gop' && !e.path.includes('not-a-gop'))
@@ -137,15 +138,6 @@ function mutated(gop: Uint8Array, edit: Mutation[2]): Uint8Array {
   return bytes;
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return error instanceof OvmfBuildError ? error.code : `foreign ${String(error)}`;
-  }
-}
-
 describe('validatePeImage on the real corpus GOPs', () => {
   it('covers 13 real GOP drivers', () => {
     expect(realGops).toHaveLength(13);
@@ -189,8 +181,8 @@ describe(`${MUTATIONS.length} header mutations x 13 GOPs are refused with the fi
       const outcomes = MUTATIONS.map(([name, , edit]) => {
         const bytes = mutated(gop, edit);
         const result = classifyGopDriver(bytes);
-        const peCode = codeOf(() => validatePeImage(bytes));
-        const gopCode = codeOf(() => assertGopDriver(bytes));
+        const peCode = errorCodeOf(() => validatePeImage(bytes));
+        const gopCode = errorCodeOf(() => assertGopDriver(bytes));
         return [name, peCode, gopCode, result.isGop ? 'gop' : result.malformed ? 'malformed' : 'other'];
       });
       expect(outcomes).toEqual(
@@ -223,7 +215,7 @@ describe(`${MUTATIONS.length} header mutations x 13 GOPs are refused with the fi
         expected: 0x11e60,
       });
     }
-    expect(codeOf(() => assertGopDriver(bytes))).toBe('E_INPUT_NOT_GOP');
+    expect(errorCodeOf(() => assertGopDriver(bytes))).toBe('E_INPUT_NOT_GOP');
     expect(classifyGopDriver(bytes)).toMatchObject({
       isGop: false,
       malformed: true,

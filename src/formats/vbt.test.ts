@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OvmfBuildError } from '../core/errors.js';
+import type { OvmfBuildError } from '../core/errors.js';
 import { assertVbt, BDB_HEADER_SIZE, looksLikeVbt, parseVbt, VBT_HEADER_SIZE } from './vbt.js';
 import { CORPUS_DIR as corpus, loadManifest, REPO_ROOT } from '../../test/corpus.js';
+import { errorCodeOf } from '../../test/bytes-helpers.js';
 
 interface VbtTruth {
   signature: string;
@@ -39,16 +40,6 @@ const STALE_CHECKSUM = new Set([
   'vbt/skylake-lenovo-m900.vbt',
   'vbt/alderlake-s-asus-h610m-k.vbt',
 ]);
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OvmfBuildError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 /*
  * struct vbt_header {
@@ -274,8 +265,8 @@ describe('parseVbt refuses what i915 refuses (intel_bios_is_valid_vbt), with exa
     ],
   ];
   it.each(cases)('%s', (_name, bytes, code) => {
-    expect(codeOf(() => parseVbt(bytes))).toBe(code);
-    expect(codeOf(() => assertVbt(bytes))).toBe('E_INPUT_NOT_VBT');
+    expect(errorCodeOf(() => parseVbt(bytes))).toBe(code);
+    expect(errorCodeOf(() => assertVbt(bytes))).toBe('E_INPUT_NOT_VBT');
   });
 
   it('accepts the limits themselves: BDB header ending exactly at vbt_size, bdb_size reaching it', () => {

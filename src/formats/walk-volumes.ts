@@ -17,7 +17,7 @@ import {
   type FirmwareVolumeHeader,
 } from './firmware-volume.js';
 import { identifyNvramStores } from './nvram.js';
-import { alignDown, alignUp, describeOffset, type WalkContext } from './walk-context.js';
+import { alignDown, alignUp, describeOffset, type AreaWalker, type WalkContext } from './walk-context.js';
 import { walkSections } from './walk-sections.js';
 
 const ERASED_CHUNK_SIZE = 0x1_0000;
@@ -90,21 +90,14 @@ export function addPadding(
  * Finds volumes in an area by their `_FVH` signature and walks each; gaps become padding
  * when `withPadding`. Returns the number of volumes found.
  */
-export function walkArea(
-  ctx: WalkContext,
-  parent: FirmwareNode,
-  bytes: Uint8Array,
-  base: number | null,
-  depth: number,
-  withPadding: boolean,
-): number {
+export const walkArea: AreaWalker = (ctx, parent, bytes, base, depth, withPadding) => {
   const gap = withPadding
     ? (from: number, to: number): void => {
         if (to > from) addPadding(ctx, parent, bytes, from, to, base);
       }
     : undefined;
   return scanVolumes(ctx, bytes, base, depth, () => parent, gap);
-}
+};
 
 /**
  * Finds and walks the volumes of an area, each under the node `holder` picks for its extent;

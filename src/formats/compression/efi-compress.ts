@@ -162,16 +162,21 @@ class EfiCompressor {
     this.#childCount[parent]!++;
   }
 
+  /** Puts `replacement` where `old` stands in its doubly linked hash chain (Split, InsertNode). */
+  #takePlace(old: number, replacement: number): void {
+    let link = this.#previous[old]!;
+    this.#previous[replacement] = link;
+    this.#next[link] = replacement;
+    link = this.#next[old]!;
+    this.#next[replacement] = link;
+    this.#previous[link] = replacement;
+  }
+
   #split(old: number): void {
     const created = this.#available;
     this.#available = this.#next[created]!;
     this.#childCount[created] = 0;
-    let link = this.#previous[old]!;
-    this.#previous[created] = link;
-    this.#next[link] = created;
-    link = this.#next[old]!;
-    this.#next[created] = link;
-    this.#previous[link] = created;
+    this.#takePlace(old, created);
     this.#parent[created] = this.#parent[old]!;
     this.#level[created] = this.#matchLength;
     this.#position[created] = this.#currentPosition;
@@ -252,12 +257,7 @@ class EfiCompressor {
       this.#matchLength++;
     }
     // The new position replaces the old leaf `node`, which keeps a forward link to it.
-    let link = this.#previous[node]!;
-    this.#previous[position] = link;
-    this.#next[link] = position;
-    link = this.#next[node]!;
-    this.#next[position] = link;
-    this.#previous[link] = position;
+    this.#takePlace(node, position);
     this.#parent[position] = parent;
     this.#parent[node] = NIL;
     this.#next[node] = position;

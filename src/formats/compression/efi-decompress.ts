@@ -250,6 +250,8 @@ class EfiDecoder {
       if (symbol >= NC) {
         symbol = this.#walkTree(symbol, NC, C_TABLE_BITS, buffer, position);
       }
+      // The bit refill below is written out three times on purpose: the hot loop keeps the
+      // bit reader's state in locals, which a helper would have to spill to fields per symbol.
       let count = cLength[symbol]!;
       buffer <<= count;
       while (count > pendingBits) {

@@ -6,25 +6,16 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type * as NapiLzma from '@napi-rs/lzma';
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { parseFirmware, walkNodes } from '../firmware-tree.js';
 import { decompressLzma, readLzmaHeader } from './lzma.js';
 import { readCorpus } from '../../../test/corpus.js';
 import { lzmaEncode, lzmaRun } from '../../../test/lzma-zeros.js';
+import { errorCodeOf } from '../../../test/bytes-helpers.js';
 
 const native = (createRequire(import.meta.url)('@napi-rs/lzma') as typeof NapiLzma).lzma;
 const js = (data: Uint8Array): Uint8Array => decompressLzma(data, { nativeMaxOutputBytes: 0 });
 const FIXTURES = path.resolve(import.meta.dirname, '../../../test/fixtures/edk2');
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return error instanceof FormatError ? error.code : `foreign ${String(error)}`;
-  }
-}
 
 describe('JS LZMA decoder = native decoder', () => {
   it.each(['payload.bin.lzma', 'app.efi.lzmaf86'])('EDK2 fixture %s', (file) => {
@@ -68,7 +59,7 @@ describe('JS LZMA decoder bounds', () => {
   });
 
   it('refuses a declared size above the limit before decoding', () => {
-    expect(codeOf(() => decompressLzma(lzmaRun(1000), { maxOutputBytes: 999 }))).toBe(
+    expect(errorCodeOf(() => decompressLzma(lzmaRun(1000), { maxOutputBytes: 999 }))).toBe(
       'E_DECOMPRESS_TOO_LARGE',
     );
   });
@@ -76,13 +67,13 @@ describe('JS LZMA decoder bounds', () => {
   it('a stream that declares more than it holds is E_DECOMPRESS_CORRUPT, not a short buffer', () => {
     const data = lzmaRun(1000);
     new DataView(data.buffer).setBigUint64(5, 5000n, true);
-    expect(codeOf(() => js(data))).toBe('E_DECOMPRESS_CORRUPT');
+    expect(errorCodeOf(() => js(data))).toBe('E_DECOMPRESS_CORRUPT');
   });
 
   it('a range coder that does not start with 0 is E_DECOMPRESS_CORRUPT', () => {
     const data = lzmaRun(1000);
     data[13] = 1;
-    expect(codeOf(() => js(data))).toBe('E_DECOMPRESS_CORRUPT');
+    expect(errorCodeOf(() => js(data))).toBe('E_DECOMPRESS_CORRUPT');
   });
 
   it('a range coder whose code equals its range is E_DECOMPRESS_CORRUPT', () => {
