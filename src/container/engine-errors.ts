@@ -1,9 +1,8 @@
 // How an engine request's failure becomes one of our errors: the engine's 404
 // recognised in one place, aborts kept as aborts, anything else coded with the
 // engine's own message.
+import type { ErrorCode } from '../core/error-codes.js';
 import { OvmfBuildError } from '../core/errors.js';
-
-type ErrorCode = ConstructorParameters<typeof OvmfBuildError>[0];
 
 /**
  * Whether the engine answered 404 (no such container, image or path). docker-modem
