@@ -1,5 +1,5 @@
-// Lists the complete EDK2 trees in a source cache directory: the source tests check what the
-// cache holds, and the platform patcher's tests read the real DSC/FDF from one when present.
+// Lists the complete EDK2 trees in a source cache directory, so the source tests can check
+// what the cache holds (test-only: the product never lists its source cache).
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readSourceEntry } from '../src/edk2/source/cache.js';
