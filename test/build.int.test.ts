@@ -16,7 +16,12 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HeldLock, LockOwner } from '../src/cache/lock.js';
 import type { ContainerEngine } from '../src/container/index.js';
-import { buildOvmf, WORKSPACE_REPOSITORY, type BuildOvmfResult } from '../src/edk2/build.js';
+import {
+  buildOvmf,
+  WORKSPACE_REPOSITORY,
+  type BuildOvmfOptions,
+  type BuildOvmfResult,
+} from '../src/edk2/build.js';
 import { prepareBuildInputs } from '../src/edk2/build-inputs.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
 import {
@@ -29,6 +34,7 @@ import {
 import type { Edk2Source } from '../src/edk2/source.js';
 import { runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
+import { errorOf } from './rejection.js';
 import {
   countCleanBuild,
   edk2Source,
@@ -66,15 +72,14 @@ async function containersOfJob(id: string): Promise<string[]> {
   return list.map((container) => container.Id);
 }
 
-async function rejection(
-  promise: Promise<unknown>,
-): Promise<{ code?: string; message: string; details?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string; details?: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
+/** A build of the corpus GOP/VBT (plus `options`) that must fail: its error and the job's containers after it. */
+async function failedBuild(
+  name: string,
+  options: Partial<BuildOvmfOptions> = {},
+): Promise<{ error: Awaited<ReturnType<typeof errorOf>>; containers: string[] }> {
+  const id = jobId(name);
+  const error = await errorOf(buildOvmf({ gop, vbt, source, engine, logger, jobId: id, ...options }));
+  return { error, containers: await containersOfJob(id) };
 }
 
 beforeAll(async () => {
@@ -270,86 +275,55 @@ describe('the workspace lock', () => {
 
 describe('failures and aborts (on the warm workspace)', () => {
   it('a C syntax error in the policy driver is E_BUILD_FAILED naming its INF, with the last lines', async () => {
-    const id = jobId('syntax');
     const original = new TextDecoder().decode(
       await readFile(
         path.resolve(import.meta.dirname, '../containers/edk2-overlay', POLICY_INF.replace('.inf', '.c')),
       ),
     );
-    const error = await rejection(
-      buildOvmf({
-        gop,
-        vbt,
-        source,
-        engine,
-        logger,
-        jobId: id,
-        // A stand-in preparation: the real inputs with the policy driver's source broken.
-        prepare: (options) =>
-          prepareBuildInputs({
-            ...options,
-            replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
-          }),
-      }),
-    );
+    const { error, containers } = await failedBuild('syntax', {
+      // A stand-in preparation: the real inputs with the policy driver's source broken.
+      prepare: (options) =>
+        prepareBuildInputs({
+          ...options,
+          replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
+        }),
+    });
     expect(error.code).toBe('E_BUILD_FAILED');
     expect(error.details).toMatchObject({ failingModule: POLICY_INF, stage: 'build', mode: 'warm' });
     expect((error.details?.['lastLines'] as string[]).length).toBe(30);
     expect(
       (error.details?.['errorLines'] as string[]).some((line) => line.includes('PlatformGopPolicyDxe.c')),
     ).toBe(true);
-    expect(await containersOfJob(id)).toEqual([]);
+    expect(containers).toEqual([]);
   });
 
   it('a module missing from the workspace is E_BUILD_FAILED naming that INF', async () => {
-    const id = jobId('missing');
-    const error = await rejection(
-      buildOvmf({
-        gop,
-        vbt,
-        source,
-        engine,
-        logger,
-        jobId: id,
-        prepare: (options) =>
-          prepareBuildInputs({
-            ...options,
-            patch: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] },
-          }),
-      }),
-    );
+    const { error, containers } = await failedBuild('missing', {
+      prepare: (options) =>
+        prepareBuildInputs({ ...options, patch: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] } }),
+    });
     expect(error.code).toBe('E_BUILD_FAILED');
     expect(error.details).toMatchObject({ failingModule: 'OvmfGopPkg/Missing/Missing.inf', stage: 'build' });
-    expect(await containersOfJob(id)).toEqual([]);
+    expect(containers).toEqual([]);
   });
 
   it('an input that is not a GOP driver fails before any container exists', async () => {
-    const id = jobId('notgop');
     const notGop = await readFile(path.join(CORPUS_DIR, 'gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi'));
-    const error = await rejection(buildOvmf({ gop: notGop, vbt, source, engine, logger, jobId: id }));
+    const { error, containers } = await failedBuild('notgop', { gop: notGop });
     expect(error.code).toBe('E_INPUT_NOT_GOP');
-    expect(await containersOfJob(id)).toEqual([]);
+    expect(containers).toEqual([]);
   });
 
   it('an abort while building stops and removes the container', async () => {
-    const id = jobId('abort');
     const controller = new AbortController();
-    const error = await rejection(
-      buildOvmf({
-        gop,
-        vbt,
-        source,
-        engine,
-        logger,
-        jobId: id,
-        signal: controller.signal,
-        onProgress: (event) => {
-          if (event.kind === 'stage' && event.stage === 'setup') controller.abort(new Error('test abort'));
-        },
-      }),
-    );
+    const { error, containers } = await failedBuild('abort', {
+      signal: controller.signal,
+      onProgress: (event) => {
+        if (event.kind === 'stage' && event.stage === 'setup') controller.abort(new Error('test abort'));
+      },
+    });
     expect(error.code).toBe('E_ABORTED');
-    expect(await containersOfJob(id)).toEqual([]);
+    expect(containers).toEqual([]);
   });
 });
 

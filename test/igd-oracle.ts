@@ -137,3 +137,24 @@ export function expectIgdAssignment(
     expect(result.traceLines.filter((line) => /@0xc[04] /u.test(line))).toEqual([]);
   }
 }
+
+/**
+ * One device case's result: passed without failures in the given mode, for the case's platform,
+ * and the IGD assignment as expectIgdAssignment checks it. Returns the ASLS the firmware wrote.
+ */
+export function expectIgdCasePassed(
+  result: IgdCheckResult,
+  testCase: IgdCase,
+  actual: {
+    readonly mode: IgdCheckResult['mode'];
+    readonly platformKey: string;
+    readonly opRegionSizeInBytes: number;
+  },
+): number {
+  expect(result.failures).toEqual([]);
+  expect(result.passed).toBe(true);
+  expect(result.mode).toBe(actual.mode);
+  expect(actual.platformKey).toBe(testCase.platformKey);
+  expectIgdAssignment(result, testCase, actual.opRegionSizeInBytes);
+  return result.asls as number;
+}
