@@ -8,6 +8,7 @@ import { runMain } from '../src/cli/commands/ovmf.js';
 import { main } from '../src/cli/main.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
+import type { OvmfJobResult } from '../src/jobs/job-types.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR } from './corpus.js';
 import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
@@ -32,16 +33,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface JobJson {
-  cacheHit: boolean;
-  key: string;
-  artifactDir: string;
-  files: { code: string; vars: string; rom: string };
-  miss: { reason: string; lines: string[]; nearestKey: string | null } | null;
-  reusedArtifact: boolean;
-  name: string;
-  logFile: string;
-}
+/** What `--json` prints: the job's result, its id and its log file. */
+type JobJson = OvmfJobResult & { readonly jobId: string; readonly logFile: string };
 
 async function job(backend: StandInBuild, ...argv: string[]): Promise<JobJson> {
   const captured = captureContext([...argv, '--json'], env, dir);
@@ -160,25 +153,11 @@ describe('main job with a stand-in build', () => {
 
   it('validates a user ROM (E_INPUT_BAD_ROM) and ships a good one byte for byte', async () => {
     const backend = new StandInBuild();
-    const bad = await failure(
-      backend,
-      '--gop',
-      GOP,
-      '--vbt',
-      VBT,
-      '--rom',
-      path.join(CORPUS_DIR, 'roms/gvt-vbios-gvt-uefi.rom'),
-    );
+    const romFailure = (rom: string): Promise<OvmfBuildError> =>
+      failure(backend, '--gop', GOP, '--vbt', VBT, '--rom', path.join(CORPUS_DIR, rom));
+    const bad = await romFailure('roms/gvt-vbios-gvt-uefi.rom');
     expect([bad.code, exitCodeFor(bad)]).toEqual(['E_INPUT_BAD_ROM', 6]);
-    const legacy = await failure(
-      backend,
-      '--gop',
-      GOP,
-      '--vbt',
-      VBT,
-      '--rom',
-      path.join(CORPUS_DIR, 'roms/haswell-devid-0406-legacy-vbios.rom'),
-    );
+    const legacy = await romFailure('roms/haswell-devid-0406-legacy-vbios.rom');
     expect(legacy.details['problem']).toBe(
       'it has no EFI image (code type 3); OVMF runs only EFI option ROM code',
     );

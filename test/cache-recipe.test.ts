@@ -12,7 +12,7 @@ import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { loadRecipe } from '../src/jobs/recipe.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR, REPO_ROOT, loadManifest } from './corpus.js';
-import { StandInBuild } from './cache-stand-in.js';
+import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
 
 const RECIPES_DIR = path.join(REPO_ROOT, 'recipes');
@@ -53,12 +53,7 @@ beforeEach(async () => {
   corrupt = false;
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-recipe-'));
-  env = {
-    HOME: dir,
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
+  env = isolatedEnv(dir);
 });
 
 describe('recipes', () => {

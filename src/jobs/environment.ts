@@ -117,6 +117,13 @@ export async function resolveEnvironment(
 ): Promise<BuildEnvironment> {
   const { request, verify } = input;
   const { logger, signal, session } = context;
+  if (verify) {
+    context.emit({
+      type: 'phase',
+      phase: 'prepare',
+      message: 'preparing the build (engine, builder image, EDK2 source)',
+    });
+  }
   const memoFile = new MemoFile(path.join(userCacheDir(request.env), 'resolutions.json'));
   const memo = await memoFile.read();
   const sourceKey = sourceMemoKey(request.source);

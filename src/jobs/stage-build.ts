@@ -16,11 +16,6 @@ export interface BuildInput {
 export async function build(input: BuildInput, context: StageContext): Promise<BuiltFirmware> {
   const { request } = input;
   const { logger, signal, session, emit } = context;
-  emit({
-    type: 'phase',
-    phase: 'prepare',
-    message: 'preparing the build (engine, builder image, EDK2 source)',
-  });
   const engine = await session.engine(logger, signal);
   const removed = await engine.removeLeftovers();
   if (removed.length > 0) {
