@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightlyCommand } from '../src/cli/commands/nightly.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import type { NightlySummary } from '../src/nightly/types.js';
-import { StandInBuild } from './cache-stand-in.js';
+import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
 import { REPO_ROOT } from './corpus.js';
 import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
@@ -21,12 +21,7 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   mirror = await serveCorpusMirror();
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-nightly-cmd-'));
-  env = {
-    HOME: dir,
-    XDG_CACHE_HOME: path.join(dir, 'cache'),
-    XDG_CONFIG_HOME: path.join(dir, 'config'),
-    XDG_STATE_HOME: path.join(dir, 'state'),
-  };
+  env = isolatedEnv(dir);
 });
 afterAll(async () => {
   await mirror[Symbol.asyncDispose]();
