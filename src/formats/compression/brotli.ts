@@ -4,9 +4,9 @@
 // (BrotliCustomDecompressLib: BROTLI_DECODE_MAX 8, BROTLI_SCRATCH_MAX 16).
 import {
   corruptError,
+  headerView,
   resolveMaxOutputBytes,
   tooLargeError,
-  viewOf,
   type DecompressLimits,
 } from './limits.js';
 
@@ -14,10 +14,7 @@ export const BROTLI_HEADER_SIZE = 16;
 
 export function decompressBrotli(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
   const maxOutputBytes = resolveMaxOutputBytes(limits);
-  if (data.length < BROTLI_HEADER_SIZE) {
-    throw corruptError('brotli', 0, `header needs ${BROTLI_HEADER_SIZE} bytes, only ${data.length} present`);
-  }
-  const declared = viewOf(data).getBigUint64(0, true);
+  const declared = headerView(data, BROTLI_HEADER_SIZE, 'brotli').getBigUint64(0, true);
   if (declared > BigInt(maxOutputBytes)) {
     throw tooLargeError('brotli', declared, maxOutputBytes);
   }

@@ -14,9 +14,9 @@
 import { FormatError } from '../../core/errors.js';
 import {
   corruptError,
+  headerView,
   resolveMaxOutputBytes,
   tooLargeError,
-  viewOf,
   type DecompressLimits,
 } from './limits.js';
 import { CBIT, EFI_HEADER_SIZE, NC, NT, TBIT, THRESHOLD } from './efi-format.js';
@@ -45,10 +45,7 @@ export function readEfiHeader(
   maxOutputBytes: number,
   variant: EfiVariant = 'efi',
 ): EfiHeader {
-  if (data.length < EFI_HEADER_SIZE) {
-    throw corruptError(variant, 0, `header needs ${EFI_HEADER_SIZE} bytes, only ${data.length} present`);
-  }
-  const view = viewOf(data);
+  const view = headerView(data, EFI_HEADER_SIZE, variant);
   const compressedSizeInBytes = view.getUint32(0, true);
   const originalSizeInBytes = view.getUint32(4, true);
   if (originalSizeInBytes > maxOutputBytes) {

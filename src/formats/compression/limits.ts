@@ -73,3 +73,11 @@ export function tooLargeError(
 export function viewOf(data: Uint8Array): DataView {
   return new DataView(data.buffer, data.byteOffset, data.byteLength);
 }
+
+/** viewOf(data) once `data` holds at least the `headerSize`-byte header, else E_DECOMPRESS_CORRUPT. */
+export function headerView(data: Uint8Array, headerSize: number, format: CompressionFormat): DataView {
+  if (data.length < headerSize) {
+    throw corruptError(format, 0, `header needs ${headerSize} bytes, only ${data.length} present`);
+  }
+  return viewOf(data);
+}

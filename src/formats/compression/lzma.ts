@@ -9,11 +9,11 @@ import { decodeBcjX86InPlace } from './bcj-x86.js';
 import { decodeLzmaInto } from './lzma-decoder.js';
 import {
   corruptError,
+  headerView,
   hex,
   NATIVE_LZMA_MAX_OUTPUT_BYTES,
   resolveMaxOutputBytes,
   tooLargeError,
-  viewOf,
   type CompressionFormat,
   type DecompressLimits,
 } from './limits.js';
@@ -41,10 +41,7 @@ export function readLzmaHeader(
   maxOutputBytes: number,
   format: CompressionFormat = 'lzma',
 ): LzmaHeader {
-  if (data.length < LZMA_HEADER_SIZE) {
-    throw corruptError(format, 0, `header needs ${LZMA_HEADER_SIZE} bytes, only ${data.length} present`);
-  }
-  const view = viewOf(data);
+  const view = headerView(data, LZMA_HEADER_SIZE, format);
   const properties = view.getUint8(0);
   if (properties > MAX_PROPERTIES_BYTE) {
     throw corruptError(format, 0, `properties byte ${hex(properties)} is above ${hex(MAX_PROPERTIES_BYTE)}`, {
