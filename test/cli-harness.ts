@@ -83,5 +83,12 @@ function staleDistFiles(): string[] {
  */
 export function ensureFreshDist(): void {
   if (staleDistFiles().length === 0) return;
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  try {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  } catch (error) {
+    const output = String((error as { stdout?: Buffer }).stdout ?? '').trim();
+    throw new Error(`npm run build failed, so bin/ovmf-build.js cannot be tested:\n${output}`, {
+      cause: error,
+    });
+  }
 }

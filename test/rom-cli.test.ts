@@ -16,6 +16,20 @@ const ADLN_GOP = path.join(CORPUS_DIR, 'gop/alderlake-n-twinlake-tianbei-n1pro.e
 const N150_ROM = path.join(CORPUS_DIR, 'roms/alderlake-n-n150-vfio-igd.rom');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** What `rom --gop HSW_GOP --gop-only --device 8086:0416` must write: the builder's own ROM. */
+const hswRom = (options: { readonly compress?: boolean } = {}): Uint8Array =>
+  buildOptionRom({
+    images: [
+      {
+        pe: new Uint8Array(readFileSync(HSW_GOP)),
+        vendorId: 0x8086,
+        deviceId: 0x0416,
+        classCode: 0x03_0000,
+        ...options,
+      },
+    ],
+  });
+
 /** The rom command in-process with an empty environment (it needs none). */
 const runRom = (argv: readonly string[], cwd: string): Promise<CliResult> => runCli(argv, cwd, {});
 
@@ -38,9 +52,7 @@ describe('ovmf-build rom', () => {
     expect(result.code).toBe(0);
     const rom = new Uint8Array(readFileSync(out));
     const gop = new Uint8Array(readFileSync(HSW_GOP));
-    const expected = buildOptionRom({
-      images: [{ pe: gop, vendorId: 0x8086, deviceId: 0x0416, classCode: 0x03_0000 }],
-    });
+    const expected = hswRom();
     expect(sha(rom)).toBe(sha(expected));
     expect(JSON.parse(result.stdout)).toEqual({
       path: out,
@@ -157,17 +169,7 @@ describe('ovmf-build rom', () => {
     );
     expect(result.code).toBe(0);
     const rom = new Uint8Array(readFileSync(path.join(dir, 'c.rom')));
-    const expected = buildOptionRom({
-      images: [
-        {
-          pe: new Uint8Array(readFileSync(HSW_GOP)),
-          vendorId: 0x8086,
-          deviceId: 0x0416,
-          classCode: 0x03_0000,
-          compress: true,
-        },
-      ],
-    });
+    const expected = hswRom({ compress: true });
     expect(sha(rom)).toBe(sha(expected));
     expect(rom.length).toBeLessThan(54_784);
     expect(compressEfi(new Uint8Array(readFileSync(HSW_GOP))).length).toBeLessThan(54_432);
@@ -253,16 +255,7 @@ describe('ovmf-build rom', () => {
     const out = path.join(dir, 'bin.rom');
     const ok = bin(['--gop-only', '--device', '8086:0416', '--out', out]);
     expect(ok.status).toBe(0);
-    const expected = buildOptionRom({
-      images: [
-        {
-          pe: new Uint8Array(readFileSync(HSW_GOP)),
-          vendorId: 0x8086,
-          deviceId: 0x0416,
-          classCode: 0x03_0000,
-        },
-      ],
-    });
+    const expected = hswRom();
     expect(sha(readFileSync(out))).toBe(sha(expected));
     const bad = bin(['--gop-only', '--device', 'nope']);
     expect(bad.status).toBe(2);
