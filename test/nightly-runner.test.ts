@@ -272,6 +272,27 @@ describe('nightly runner', () => {
     expect([third.summary.resumedRuns, third.summary.counts.cacheHits]).toEqual([[], 2]);
   });
 
+  it('an abort between two recipes ends the run (the queued ones start, see the abort and stop)', async () => {
+    const job = new StandInJob({ root: path.join(dir, 'store') });
+    const controller = new AbortController();
+    const run = runNightly(
+      options(job, ['a', 'b', 'c'], {
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.type === 'done') controller.abort();
+        },
+      }),
+    );
+    await expect(run).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect((await job.builds()).map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual([
+      'a start',
+      'a published',
+    ]);
+    expect(await readJson(path.join(stateDir(), 'nightly', 'runs', 'run-1', 'run.json'))).toMatchObject({
+      status: 'interrupted',
+    });
+  });
+
   it('refuses two recipes with one name', async () => {
     const job = new StandInJob({ root: path.join(dir, 'store') });
     await expect(runNightly(options(job, ['a', 'a']))).rejects.toMatchObject({ code: 'E_USAGE' });

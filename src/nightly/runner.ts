@@ -214,17 +214,16 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
     }
   };
 
+  // On abort, queued recipes still start and throw at once (runRecipe checks the signal first):
+  // clearing the queue instead would leave their promises pending and the run hanging.
   const queue = new PQueue({ concurrency });
-  const onAbort = (): void => queue.clear();
-  signal.addEventListener('abort', onAbort, { once: true });
   let reports: RecipeReport[];
   try {
     reports = await Promise.all(options.recipes.map((recipe) => queue.add(() => runRecipe(recipe))));
   } catch (error) {
+    await queue.onIdle();
     await state.writeRun({ runId, status: 'interrupted', writer, startedAt, recipes: names });
     throw error;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
   const finishedMs = now();
   const failed = reports.filter((r) => r.status === 'failed').length;
