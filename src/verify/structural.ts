@@ -394,20 +394,26 @@ export function inspectStructure(input: VerifyStructureInput): {
     return described;
   };
 
-  const policy = checkOwnDriver(
-    policyGuid,
-    'policy driver',
-    { missing: 'E_VERIFY_POLICY_MISSING', invalid: 'E_VERIFY_POLICY_INVALID' },
-    input.helperDrivers?.gopPolicy,
-  );
-  if (policy !== undefined) report.policy = policy;
-  const igd = checkOwnDriver(
-    igdGuid,
-    'IGD assignment driver',
-    { missing: 'E_VERIFY_IGD_MISSING', invalid: 'E_VERIFY_IGD_INVALID' },
-    input.helperDrivers?.igdAssignment,
-  );
-  if (igd !== undefined) report.igdAssignment = igd;
+  const ownDrivers = [
+    {
+      key: 'policy',
+      guid: policyGuid,
+      role: 'policy driver',
+      codes: { missing: 'E_VERIFY_POLICY_MISSING', invalid: 'E_VERIFY_POLICY_INVALID' },
+      exported: input.helperDrivers?.gopPolicy,
+    },
+    {
+      key: 'igdAssignment',
+      guid: igdGuid,
+      role: 'IGD assignment driver',
+      codes: { missing: 'E_VERIFY_IGD_MISSING', invalid: 'E_VERIFY_IGD_INVALID' },
+      exported: input.helperDrivers?.igdAssignment,
+    },
+  ] as const;
+  for (const { key, guid, role, codes, exported } of ownDrivers) {
+    const driver = checkOwnDriver(guid, role, codes, exported);
+    if (driver !== undefined) report[key] = driver;
+  }
   return { report, failures };
 }
 
