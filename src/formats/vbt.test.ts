@@ -41,6 +41,23 @@ const STALE_CHECKSUM = new Set([
   'vbt/alderlake-s-asus-h610m-k.vbt',
 ]);
 
+/** A VBT (48-byte header, 22-byte BDB header of version `bdbVersion`) whose BDB blocks are `blocks`, from 70. */
+function vbtWithBlocks(blocks: readonly number[], bdbVersion = 0): Uint8Array {
+  const vbtSize = 48 + 22 + blocks.length;
+  const bytes = new Uint8Array(vbtSize);
+  const dv = new DataView(bytes.buffer);
+  bytes.set(new TextEncoder().encode('$VBT TESTLAKE'), 0);
+  dv.setUint16(22, 48, true);
+  dv.setUint16(24, vbtSize, true);
+  dv.setUint32(28, 48, true);
+  bytes.set(new TextEncoder().encode('BIOS_DATA_BLOCK '), 48);
+  dv.setUint16(64, bdbVersion, true);
+  dv.setUint16(66, 22, true);
+  dv.setUint16(68, vbtSize - 48, true);
+  bytes.set(blocks, 70);
+  return bytes;
+}
+
 /*
  * struct vbt_header {
  *   u8 signature[20];
@@ -390,17 +407,7 @@ describe('parseVbt tolerates, with a warning, what i915 tolerates', () => {
 
   it('stops, with a warning, at a MIPI sequence block v3+ whose u32 size would lie past the data', () => {
     // i915 would read the u32 past the end of its buffer; we read nothing there.
-    const vbtSize = 48 + 22 + 5;
-    const bytes = new Uint8Array(vbtSize);
-    const dv = new DataView(bytes.buffer);
-    bytes.set(new TextEncoder().encode('$VBT TESTLAKE'), 0);
-    dv.setUint16(22, 48, true);
-    dv.setUint16(24, vbtSize, true);
-    dv.setUint32(28, 48, true);
-    bytes.set(new TextEncoder().encode('BIOS_DATA_BLOCK '), 48);
-    dv.setUint16(66, 22, true);
-    dv.setUint16(68, vbtSize - 48, true);
-    bytes.set([53, 0, 0, 3, 0], 70);
+    const bytes = vbtWithBlocks([53, 0, 0, 3, 0]);
     const info = parseVbt(bytes);
     expect(info.blocks).toEqual([]);
     expect(info.warnings[0]).toBe(
@@ -411,19 +418,7 @@ describe('parseVbt tolerates, with a warning, what i915 tolerates', () => {
   it('steps over a MIPI sequence block v3+ by its u32 size alone, as i915 does', () => {
     // Block 53, u16 size 0, version 3, u32 size 2: i915 counts 3 + 2 bytes, so the next block
     // header is read from inside the sequence data (5 bytes early).
-    const vbtSize = 48 + 22 + 3 + 5 + 2 + 3 + 1;
-    const bytes = new Uint8Array(vbtSize);
-    const dv = new DataView(bytes.buffer);
-    bytes.set(new TextEncoder().encode('$VBT TESTLAKE'), 0);
-    dv.setUint16(22, 48, true);
-    dv.setUint16(24, vbtSize, true);
-    dv.setUint32(28, 48, true);
-    bytes.set(new TextEncoder().encode('BIOS_DATA_BLOCK '), 48);
-    dv.setUint16(64, 236, true);
-    dv.setUint16(66, 22, true);
-    dv.setUint16(68, vbtSize - 48, true);
-    bytes.set([53, 0, 0, 3, 2, 0, 0, 0, 0xaa, 0xbb], 70);
-    bytes.set([57, 1, 0, 0x77], 80);
+    const bytes = vbtWithBlocks([53, 0, 0, 3, 2, 0, 0, 0, 0xaa, 0xbb, 57, 1, 0, 0x77], 236);
     const info = parseVbt(bytes);
     // A walk over the real layout would find block 57 at 0x50; i915's finds a 0-byte block 0
     // at 0x4b (inside the sequence data), then "block 170" at 0x4e whose size runs off the end.
