@@ -1,0 +1,120 @@
+// The QEMU supervisor with real processes (a shell stands in for QEMU: the supervision does not
+// care what the binary is): output tails, the watch loop, the kill, the start-failure codes, and
+// the growing-log reader.
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VerificationError } from './errors.js';
+import { drainLogs, GrowingFile, QemuProcess } from './qemu-process.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'qemu-process-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('QemuProcess', () => {
+  it('keeps stdout and stderr, and reports the exit', async () => {
+    const qemu = new QemuProcess('/bin/sh', ['-c', 'echo out; echo err >&2; exit 3']);
+    await qemu.exited;
+    expect(qemu.stdout()).toBe('out\n');
+    expect(qemu.stderr()).toBe('err\n');
+    expect(qemu.exit()).toEqual({ code: 3, signal: null });
+    expect(qemu.spawnError()).toBeUndefined();
+    expect(() => qemu.throwIfStartFailed('E_BOOT_QEMU_FAILED')).not.toThrow();
+  });
+
+  it('watches a log until decide answers, then stop() kills what still runs', async () => {
+    const log = path.join(dir, 'debug.log');
+    const qemu = new QemuProcess('/bin/sh', [
+      '-c',
+      `echo one > '${log}'; sleep 0.2; echo '[Bds] Entry' >> '${log}'; exec sleep 30`,
+    ]);
+    const debug = new GrowingFile(log);
+    const outcome = await qemu.pollUntil({
+      logs: [debug],
+      pollIntervalMs: 20,
+      decide: (elapsedMs) =>
+        debug.text.includes('[Bds] Entry') ? 'bds' : elapsedMs > 10_000 ? 'timeout' : undefined,
+    });
+    expect(outcome).toBe('bds');
+    expect(qemu.exit()).toBeUndefined();
+    await qemu.stop();
+    await drainLogs([debug]);
+    expect(qemu.exit()).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(debug.text).toBe('one\n[Bds] Entry\n');
+    expect(qemu.durationMs()).toBeLessThan(10_000);
+  });
+
+  it('ends the watch with `aborted` on the signal, before decide is asked', async () => {
+    const qemu = new QemuProcess('/bin/sh', ['-c', 'exec sleep 30']);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    let asked = 0;
+    const outcome = await qemu.pollUntil({
+      logs: [],
+      pollIntervalMs: 10_000,
+      signal: controller.signal,
+      decide: () => {
+        asked += 1;
+        return undefined;
+      },
+    });
+    expect(outcome).toBe('aborted');
+    expect(asked).toBe(0);
+    await qemu.stop();
+    expect(qemu.exit()?.signal).toBe('SIGKILL');
+  });
+
+  it('a binary that does not exist is E_BOOT_QEMU_MISSING; the watch ends at once', async () => {
+    const missing = path.join(dir, 'qemu-system-x86_64');
+    const qemu = new QemuProcess(missing, []);
+    const outcome = await qemu.pollUntil({ logs: [], pollIntervalMs: 10, decide: () => 'never' });
+    expect(outcome).toBeUndefined();
+    await qemu.stop();
+    let thrown: unknown;
+    try {
+      qemu.throwIfStartFailed('E_VERIFY_IGD_QEMU_FAILED');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(VerificationError);
+    expect((thrown as VerificationError).code).toBe('E_BOOT_QEMU_MISSING');
+    expect((thrown as VerificationError).details).toEqual({ binary: missing, errno: 'ENOENT' });
+  });
+
+  it('a binary that cannot be executed is the given code', async () => {
+    const notExecutable = path.join(dir, 'qemu');
+    await writeFile(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+    const qemu = new QemuProcess(notExecutable, []);
+    await qemu.exited;
+    expect(() => qemu.throwIfStartFailed('E_VERIFY_IGD_QEMU_FAILED')).toThrow(
+      expect.objectContaining({
+        code: 'E_VERIFY_IGD_QEMU_FAILED',
+        details: { binary: notExecutable, errno: 'EACCES' },
+      }),
+    );
+  });
+});
+
+describe('GrowingFile', () => {
+  it('reads what was appended since the last poll, waits for a file that does not exist yet, and stops past its cap', async () => {
+    const file = path.join(dir, 'trace.log');
+    const log = new GrowingFile(file, { maxSizeInBytes: 4 });
+    await log.poll();
+    expect(log.text).toBe('');
+    await writeFile(file, 'ab');
+    await log.poll();
+    expect([log.text, log.sizeInBytes]).toEqual(['ab', 2]);
+    await appendFile(file, 'cdef');
+    await log.poll();
+    expect([log.text, log.sizeInBytes]).toEqual(['abcdef', 6]);
+    await appendFile(file, 'gh');
+    await log.poll();
+    expect(log.sizeInBytes).toBe(6);
+    await log.close();
+  });
+});
