@@ -196,9 +196,9 @@ async function keepLog(target: string, text: string): Promise<void> {
  * Boots OVMF_CODE + a copy of OVMF_VARS in QEMU and checks the DEBUG log. Returns the
  * verdict (`passed: false` with `failures` when a driver did not load or BDS was not
  * reached); throws VerificationError E_BOOT_NO_DEBUG_OUTPUT (RELEASE build),
- * E_BOOT_TIMEOUT, E_BOOT_QEMU_FAILED, E_BOOT_LOG_TOO_LARGE, OvmfBuildError
- * E_BOOT_QEMU_MISSING / E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed on
- * every path.
+ * E_BOOT_ASSERT, E_BOOT_TIMEOUT, E_BOOT_QEMU_FAILED, E_BOOT_LOG_TOO_LARGE,
+ * E_BOOT_QEMU_MISSING, E_BOOT_KVM_FAILED / E_BOOT_KVM_UNAVAILABLE (forced KVM), InputError
+ * E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed on every path.
  */
 export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerification> {
   const gopFileGuid = (options.gopFileGuid ?? DEFAULT_GOP_FILE_GUID).toUpperCase();

@@ -136,7 +136,7 @@ export function assertIgdCheckPassed(result: IgdCheckResult): void {
  * Runs the IGD check in QEMU and returns the verdict (`passed: false` with `failures` when the
  * firmware did not do its part). Throws VerificationError E_VERIFY_IGD_TIMEOUT (the boot
  * manager never ran), E_VERIFY_IGD_QEMU_FAILED (QEMU exited early), E_VERIFY_IGD_QMP_FAILED,
- * OvmfBuildError E_BOOT_QEMU_MISSING / E_INPUT_NOT_FOUND, or AbortError. Under KVM, a KVM
+ * E_BOOT_QEMU_MISSING, InputError E_INPUT_NOT_FOUND, or AbortError. Under KVM, a KVM
  * failure (an error on stderr, or no output at all within 10 s: BUILD-NOTES, "QEMU on these
  * machines") runs the check again under TCG at once, with a note in `info`. The temp dir is
  * removed on every path.
