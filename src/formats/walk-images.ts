@@ -40,6 +40,21 @@ export function walkImage(
   }
 }
 
+/** Walks the image a capsule (or one FMP payload of it) carries; a failure is recorded on `node`. */
+function walkEnclosedImage(
+  ctx: WalkContext,
+  node: FirmwareNode,
+  body: Uint8Array,
+  base: number,
+  depth: number,
+): void {
+  try {
+    walkImage(ctx, node, body, base, imageFormatOf(body), depth);
+  } catch (error) {
+    ctx.fail(node, error, base);
+  }
+}
+
 function walkCapsule(
   ctx: WalkContext,
   parent: FirmwareNode,
@@ -65,12 +80,7 @@ function walkCapsule(
     { capsule, payload: null },
   );
   if (capsule.fmp === null) {
-    const body = node.body;
-    try {
-      walkImage(ctx, node, body, base + capsule.bodyOffset, imageFormatOf(body), depth + 1);
-    } catch (error) {
-      ctx.fail(node, error, base + capsule.bodyOffset);
-    }
+    walkEnclosedImage(ctx, node, node.body, base + capsule.bodyOffset, depth + 1);
     return;
   }
   for (const payload of capsule.fmp.payloads) {
@@ -91,11 +101,7 @@ function walkCapsule(
       },
       { capsule, payload },
     );
-    try {
-      walkImage(ctx, child, body, base + payload.payloadOffset, imageFormatOf(body), depth + 1);
-    } catch (error) {
-      ctx.fail(child, error, base + payload.payloadOffset);
-    }
+    walkEnclosedImage(ctx, child, body, base + payload.payloadOffset, depth + 1);
   }
 }
 
