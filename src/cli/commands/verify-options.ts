@@ -8,7 +8,7 @@ import type { CommandContext } from '../context.js';
 import { writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { readInputFile } from '../../fetch/read-input.js';
-import { ACCEL_MODES, isAccelMode } from '../../verify/accel.js';
+import { ACCEL_MODES, isAccelMode, type AccelMode } from '../../verify/accel.js';
 
 /** The options of both commands; each adds its own. */
 export const QEMU_CHECK_OPTIONS = {
@@ -32,6 +32,22 @@ export function integerOption(name: string, text: string | undefined, allowZero 
   return value;
 }
 
+/** The parsed values of a check's own options and the shared ones. */
+type CheckValues<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
+  typeof parseCommandArgs<typeof QEMU_CHECK_OPTIONS & O>
+>['values'];
+
+export interface QemuCheckArgs<V> {
+  readonly values: V;
+  /** <code.fd> and <vars.fd>, resolved against the command's cwd. */
+  readonly codePath: string;
+  readonly varsPath: string;
+  readonly timeoutMs: number | undefined;
+  readonly accel: AccelMode;
+  /** --kvm-device resolved against the cwd, when given. */
+  readonly kvmDevice?: string;
+}
+
 /**
  * Parses the command line of a QEMU check: exactly two files, the shared options and the
  * command's own `options`. Undefined after printing the usage for --help.
@@ -40,7 +56,7 @@ export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['
   ctx: CommandContext,
   options: O,
   usage: string,
-) {
+): QemuCheckArgs<CheckValues<O>> | undefined {
   const { values, positionals } = parseCommandArgs(
     ctx.argv,
     { ...QEMU_CHECK_OPTIONS, ...options },
@@ -69,12 +85,10 @@ export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['
   const kvmDevice = shared['kvm-device'];
   return {
     values,
-    /** <code.fd> and <vars.fd>, resolved against the command's cwd. */
     codePath: path.resolve(ctx.cwd, codeArg),
     varsPath: path.resolve(ctx.cwd, varsArg),
     timeoutMs: integerOption('timeout-ms', shared['timeout-ms']),
     accel,
-    /** --kvm-device resolved against the cwd, when given. */
     ...(kvmDevice === undefined ? {} : { kvmDevice: path.resolve(ctx.cwd, kvmDevice) }),
   };
 }
