@@ -2,7 +2,6 @@
 // builds OVMF from an unpacked EDK2 tree, our overlay and the user's GOP and VBT, and returns
 // the bytes and the facts of the build. Verifying them is the job's verify stage
 // (jobs/stage-verify.ts), so this folder never imports src/verify.
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { BuilderImage, ContainerEngine, RunResult } from '../container/index.js';
 import { sha256 } from '../core/digest.js';
@@ -13,15 +12,11 @@ import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from
 import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
 import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
 import { IGD_ASSIGNMENT_EFI, POLICY_EFI } from './layout.js';
+import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from './builder-context.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
 
-/** containers/edk2-builder of this package. */
-export const DEFAULT_BUILDER_CONTEXT = fileURLToPath(
-  new URL('../../containers/edk2-builder', import.meta.url),
-);
-export const DEFAULT_BUILDER_REPOSITORY = 'localhost/ovmf-build/edk2-builder';
 /** Committed warm workspaces: `<repository>:<key>`. */
 export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
 /** Bumped when the workspace layout or script changes in a way the key inputs do not show. */

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256 } from '../core/digest.js';
-import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../edk2/build.js';
+import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../edk2/builder-context.js';
 import { buildScript } from '../edk2/build-script.js';
 import type { BuildFlags } from '../edk2/flags.js';
 import { loadOverlay } from '../edk2/overlay.js';
