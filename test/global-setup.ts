@@ -12,7 +12,7 @@ import type { TestProject } from 'vitest/node';
 import { acquireLock, lockPathFor } from '../src/cache/lock.js';
 import { buildCacheDir } from '../src/cache/paths.js';
 import { connectEngine } from '../src/container/index.js';
-import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../src/edk2/build.js';
+import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../src/edk2/builder-context.js';
 import { acquireEdk2Source } from '../src/edk2/source.js';
 import type { HarnessContext } from './harness.js';
 
