@@ -110,7 +110,7 @@ beforeAll(async () => {
     logger,
   });
   results.set('OVMF and ROM', { result: both, opRegion, platform });
-}, 900_000);
+}, 1_800_000); // may wait for the run's clean build of the default workspace (test/harness.ts)
 
 afterAll(async () => {
   await engine?.[Symbol.asyncDispose]();

@@ -76,7 +76,7 @@ describe("IGD assignment, ROM mode (Debian's stock OVMF + our option ROM, QEMU T
           `${String(result.timeToBootManagerMs)} ms, QEMU ${result.durationMs} ms\n  ${result.traceLines.join('\n  ')}`,
       );
     }
-  }, 900_000);
+  }, 1_800_000); // may wait for the run's clean build of the default workspace (test/harness.ts)
 
   afterAll(async () => {
     await engine?.[Symbol.asyncDispose]();

@@ -15,7 +15,7 @@ import { checkBuild } from '../src/jobs/stage-verify.js';
 import type { BuildFlags } from '../src/edk2/flags.js';
 import type { Edk2Source } from '../src/edk2/source.js';
 import { CORPUS_DIR } from './corpus.js';
-import { countCleanBuild, edk2Source, testEngine, testLogger } from './harness.js';
+import { countCleanBuild, edk2Source, testEngine, testLogger, waitForProducer } from './harness.js';
 
 const logger = testLogger();
 const FLAGS: Partial<BuildFlags> = { target: 'RELEASE' };
@@ -80,6 +80,8 @@ beforeAll(async () => {
     gop: await corpus('gop/tigerlake-mrchromebox-tgl.efi'),
     vbt: await corpus('vbt/tigerlake-starlabs-starbook.vbt'),
   };
+  // After the run's clean build of the default workspace, not beside it (both need both cores).
+  await waitForProducer(logger);
   source = edk2Source();
   engine = await testEngine(logger);
   first = await build('a', 'clean-1', { workspace: { reuse: false, commit: true } });
