@@ -1,41 +1,59 @@
 #!/usr/bin/env node
-// Runs the unit project, then the integration project with its files side by side (they share
-// one setup, test/global-setup.ts, and take the warm workspace from test/harness.ts, so their
-// order does not matter), and prints one closing line `N passed, N failed, N skipped` summed
-// over both, so CI can read the outcome. Before it: the wall time of each project and of each
-// integration file, and the number of clean EDK2 builds the run made (each one appends a line to
-// the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can be compared build for build.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Runs the unit project, then the integration project as two vitest processes side by side, and
+// prints one closing line `N passed, N failed, N skipped` summed over all, so CI can read the
+// outcome. Before it: the wall time of each part and the number of clean EDK2 builds the run
+// made (each one appends a line to the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can
+// be compared build for build.
+//
+// Why two integration processes: on two cores a clean EDK2 build takes both cores, so the three
+// clean builds of the run (test/build.int.test.ts, then test/reproducible.int.test.ts) go one
+// after the other in the "builds" part, while the "rest" part (QEMU under TCG, the engine, warm
+// builds: mostly one core or waiting) runs beside them. Files of the rest that need the default
+// warm workspace wait for build.int's marker in the shared run directory (test/harness.ts), so
+// neither part depends on the other's order, and each file still runs alone (harness).
+import { spawn } from 'node:child_process';
+import {
+  createWriteStream,
+  existsSync,
+  globSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-/**
- * Integration files at once. Most of them wait (QEMU under TCG, the engine, a lock); the few
- * EDK2 builds use both cores only while compiling. More workers than files waiting for the
- * warm workspace (four) so the waiting never holds back the files that need no build.
- */
-const INTEGRATION_WORKERS = process.env['OVMF_BUILD_TEST_INT_WORKERS'] ?? '8';
+/** Files whose subject is a clean EDK2 build: never two at once on two cores. */
+const BUILD_FILES = ['test/build.int.test.ts', 'test/reproducible.int.test.ts'];
+/** The file that builds the default warm workspace clean (test/global-setup.ts). */
+const PRODUCER = 'test/build.int.test.ts';
+/** Files of the rest at once: QEMU under TCG takes about one core each. */
+const REST_WORKERS = process.env['OVMF_BUILD_TEST_INT_WORKERS'] ?? '2';
 
-// `--project <name>` runs that project alone; other arguments go to vitest.
+// `--project <name>` runs that part alone (unit, integration); other arguments go to vitest.
 const extra = process.argv.slice(2);
 const only = extra.indexOf('--project');
 const selected = only === -1 ? null : extra.splice(only, 2)[1];
 const dir = mkdtempSync(path.join(tmpdir(), 'ovmf-build-tests-'));
 const cleanBuildLog = path.join(dir, 'clean-builds.log');
-const runs = [
-  ['unit', ['--project', 'unit']],
-  ['integration', ['--project', 'integration', `--maxWorkers=${INTEGRATION_WORKERS}`]],
-].filter(([name]) => selected === null || name === selected);
-const totals = { passed: 0, failed: 0, skipped: 0 };
-const lines = [];
-let exitCode = 0;
-try {
-  for (const [name, args] of runs) {
-    const report = path.join(dir, `${name}.json`);
-    const started = performance.now();
-    const result = spawnSync(
+const runDir = path.join(dir, 'int-run');
+mkdirSync(runDir);
+
+/** The integration files that are not BUILD_FILES (vitest's --exclude does not reach a project's files). */
+function restFiles() {
+  return globSync(['src/**/*.int.test.ts', 'test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'])
+    .filter((file) => !BUILD_FILES.includes(file))
+    .sort();
+}
+
+/** Runs one vitest process; its console output goes to `logFile` when given (printed later). */
+function vitest(name, args, logFile) {
+  const report = path.join(dir, `${name}.json`);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(
       'npx',
       [
         'vitest',
@@ -46,37 +64,72 @@ try {
         `--outputFile.json=${report}`,
         ...extra,
       ],
-      { stdio: 'inherit', env: { ...process.env, OVMF_BUILD_TEST_CLEAN_BUILDS: cleanBuildLog } },
+      {
+        stdio: logFile === undefined ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          OVMF_BUILD_TEST_CLEAN_BUILDS: cleanBuildLog,
+          OVMF_BUILD_TEST_RUN_DIR: runDir,
+          OVMF_BUILD_TEST_WORKSPACE_PRODUCER: PRODUCER,
+        },
+      },
     );
-    const wallSeconds = (performance.now() - started) / 1000;
-    if (result.status !== 0) exitCode = result.status ?? 1;
-    let summary;
-    try {
-      summary = JSON.parse(readFileSync(report, 'utf8'));
-    } catch {
-      totals.failed += 1; // the runner died before writing its report
-      exitCode ||= 1;
-      lines.push(`${name}: ${wallSeconds.toFixed(0)} s wall, no report`);
-      continue;
+    if (logFile !== undefined) {
+      const out = createWriteStream(logFile);
+      child.stdout.pipe(out);
+      child.stderr.pipe(out);
     }
-    lines.push(`${name}: ${wallSeconds.toFixed(0)} s wall, ${summary.numTotalTestSuites} suites`);
-    if (name === 'integration') {
-      const files = (summary.testResults ?? [])
-        .map((file) => ({
-          file: path.relative(process.cwd(), file.name),
-          seconds: (file.endTime - file.startTime) / 1000,
-          status: file.status,
-        }))
-        .sort((a, b) => b.seconds - a.seconds);
-      for (const file of files) {
-        lines.push(`  ${file.seconds.toFixed(0).padStart(5)} s  ${file.file} (${file.status})`);
+    child.on('close', (status) => {
+      const wallSeconds = (performance.now() - started) / 1000;
+      let summary = null;
+      try {
+        summary = JSON.parse(readFileSync(report, 'utf8'));
+      } catch {
+        // the runner died before writing its report: counted as a failure below
       }
-    }
-    totals.passed += summary.numPassedTests;
-    // A file that fails to load has no failed test but a failed suite: count it too.
-    const brokenFiles = summary.numFailedTests === 0 ? (summary.numFailedTestSuites ?? 0) : 0;
-    totals.failed += summary.numFailedTests + brokenFiles;
-    totals.skipped += summary.numPendingTests + summary.numTodoTests;
+      resolve({ name, status, wallSeconds, summary, logFile });
+    });
+  });
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const lines = [];
+let exitCode = 0;
+function account(result) {
+  if (result.status !== 0) exitCode = result.status ?? 1;
+  if (result.summary === null) {
+    totals.failed += 1;
+    exitCode ||= 1;
+    lines.push(`${result.name}: ${result.wallSeconds.toFixed(0)} s wall, no report`);
+    return;
+  }
+  const { summary } = result;
+  lines.push(`${result.name}: ${result.wallSeconds.toFixed(0)} s wall, ${summary.numTotalTestSuites} suites`);
+  totals.passed += summary.numPassedTests;
+  // A file that fails to load has no failed test but a failed suite: count it too.
+  const brokenFiles = summary.numFailedTests === 0 ? (summary.numFailedTestSuites ?? 0) : 0;
+  totals.failed += summary.numFailedTests + brokenFiles;
+  totals.skipped += summary.numPendingTests + summary.numTodoTests;
+}
+
+try {
+  if (selected === null || selected === 'unit') account(await vitest('unit', ['--project', 'unit']));
+  if (selected === null || selected === 'integration') {
+    const started = performance.now();
+    const restLog = path.join(dir, 'integration-rest.log');
+    const [builds, rest] = await Promise.all([
+      vitest('integration (builds)', ['--project', 'integration', '--maxWorkers=2', ...BUILD_FILES]),
+      vitest(
+        'integration (rest)',
+        ['--project', 'integration', `--maxWorkers=${REST_WORKERS}`, ...restFiles()],
+        restLog,
+      ),
+    ]);
+    // The rest ran beside the builds with its output held back: printed now, in one piece.
+    if (existsSync(restLog)) process.stdout.write(readFileSync(restLog));
+    account(builds);
+    account(rest);
+    lines.push(`integration: ${((performance.now() - started) / 1000).toFixed(0)} s wall (both parts)`);
   }
   const cleanBuilds = existsSync(cleanBuildLog)
     ? readFileSync(cleanBuildLog, 'utf8').split('\n').filter(Boolean)

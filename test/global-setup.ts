@@ -19,6 +19,14 @@ import type { HarnessContext } from './harness.js';
 /** Builds the default warm workspace clean in any case (its subject); see HarnessContext.workspaceProducer. */
 const WORKSPACE_PRODUCER = 'test/build.int.test.ts';
 
+/**
+ * scripts/run-tests.mjs runs the build-heavy files and the others as two vitest processes side by
+ * side; it names one run directory for both and says which file produces the default workspace,
+ * since that file is then in the sibling process, not in this one's file list.
+ */
+export const SHARED_RUN_DIR_ENV = 'OVMF_BUILD_TEST_RUN_DIR';
+export const PRODUCER_ENV = 'OVMF_BUILD_TEST_WORKSPACE_PRODUCER';
+
 /** True when the producer file is among the files of this run (CLI filters applied). */
 async function producerInRun(project: TestProject): Promise<boolean> {
   // filenamePattern holds the CLI's file filters (undefined: every file of the project).
@@ -36,7 +44,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const env = process.env;
   const source = await acquireEdk2Source({ kind: 'debian' }, { env, logger });
   const engine = await connectEngine({ env, logger });
-  const runDir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-int-run-'));
+  const sharedRunDir = env[SHARED_RUN_DIR_ENV];
+  const ownRunDir = sharedRunDir === undefined || sharedRunDir === '';
+  const runDir = ownRunDir ? await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-int-run-')) : sharedRunDir;
+  const removeRunDir = (): Promise<void> =>
+    ownRunDir ? rm(runDir, { recursive: true, force: true }) : Promise.resolve();
   try {
     // The product's lock (real-backend): a concurrent ovmf-build on a cold machine builds the image once.
     const locks = path.dirname(lockPathFor(buildCacheDir(env), 'builder-image'));
@@ -62,16 +74,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
           ? { DOCKER_HOST: `unix://${engine.info.socketPath}` }
           : {},
       runDir,
-      workspaceProducer: (await producerInRun(project)) ? WORKSPACE_PRODUCER : null,
+      workspaceProducer:
+        env[PRODUCER_ENV] === WORKSPACE_PRODUCER || (await producerInRun(project))
+          ? WORKSPACE_PRODUCER
+          : null,
     };
     project.provide('harness', context);
   } catch (error) {
     await engine[Symbol.asyncDispose]();
-    await rm(runDir, { recursive: true, force: true });
+    await removeRunDir();
     throw error;
   }
   return async () => {
     await engine[Symbol.asyncDispose]();
-    await rm(runDir, { recursive: true, force: true });
+    await removeRunDir();
   };
 }
