@@ -35,6 +35,8 @@ export interface ResolveInputOptions {
   readonly dispatcher?: DownloadOptions['dispatcher'];
   /** Refuse URL inputs (E_FETCH_OFFLINE) unless the download is already kept. @default false */
   readonly offline?: boolean;
+  /** What the input is, for messages ("the GOP driver"). @default "input" */
+  readonly what?: string;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function resolveInput(spec: InputSpec, options: ResolveInputOptions
     const file = path.resolve(options.cwd, spec.path);
     const bytes = await readInputFile(file, {
       maxBytes,
+      ...(options.what === undefined ? {} : { what: options.what }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     const digest = sha256(bytes);

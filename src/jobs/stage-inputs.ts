@@ -63,7 +63,7 @@ async function readGopAndVbt(
   common: Parameters<typeof resolveInput>[1],
 ): Promise<GopAndVbt> {
   if ('firmware' in request.inputs) {
-    const image = await resolveInput(request.inputs.firmware, common);
+    const image = await resolveInput(request.inputs.firmware, { ...common, what: 'the firmware image' });
     // The firmware parser (and its decompressors) load only for --firmware.
     const { parseFirmware } = await import('../formats/firmware-tree.js');
     const { locateGopAndVbt, gopNotFoundError, vbtNotFoundError } = await import('../formats/locate.js');
@@ -82,8 +82,8 @@ async function readGopAndVbt(
   // allSettled: when one input fails, the other's download has finished (and cleaned up)
   // before the error is reported, so nothing is left in flight.
   const [gopResult, vbtResult] = await Promise.allSettled([
-    resolveInput(request.inputs.gop, common),
-    resolveInput(request.inputs.vbt, common),
+    resolveInput(request.inputs.gop, { ...common, what: 'the GOP driver' }),
+    resolveInput(request.inputs.vbt, { ...common, what: 'the VBT' }),
   ]);
   if (gopResult.status === 'rejected') throw gopResult.reason;
   if (vbtResult.status === 'rejected') throw vbtResult.reason;
@@ -102,7 +102,7 @@ async function romPlan(
   common: Parameters<typeof resolveInput>[1],
 ): Promise<RomPlan> {
   if (request.rom !== undefined) {
-    const user = await resolveInput(request.rom, common);
+    const user = await resolveInput(request.rom, { ...common, what: 'the ROM' });
     // The ROM parser loads only for --rom; a bad ROM fails here, before any build.
     const { prepareRom } = await import('./rom.js');
     // Our OVMF carries IgdAssignmentDxe (embedded mode), so a GOP-only user ROM is fine here.
