@@ -22,6 +22,8 @@ packages=(
   ovmf gcc
   # reference tools used by tests and benchmarks to cross-check our parser
   uefitool-cli intel-gpu-tools
+  # systemd-analyze verify checks the units `nightly --print-systemd` prints
+  systemd
   # build of native npm modules if a prebuilt one is missing
   make g++ python3
 )
