@@ -41,13 +41,11 @@ interface Outcome {
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
-  readonly wallMs: number;
 }
 
 /** Runs the CLI as a child process; `onStderr` sees progress as it comes (to kill mid-build). */
 function cli(args: readonly string[], onStderr?: (text: string, kill: () => void) => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const started = performance.now();
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: dir,
       env,
@@ -61,9 +59,7 @@ function cli(args: readonly string[], onStderr?: (text: string, kill: () => void
       onStderr?.(stderr, () => child.kill('SIGKILL'));
     });
     child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout, stderr, wallMs: Math.round(performance.now() - started) }),
-    );
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
