@@ -24,6 +24,14 @@ packages=(
   uefitool-cli intel-gpu-tools
   # systemd-analyze verify checks the units `nightly --print-systemd` prints
   systemd
+  # nightly scale-out: the BullMQ tests start their own redis-server on 127.0.0.1
+  redis-server
+  # vendor update packages: 7z archives and self-extracting .exe (bounded child process),
+  # Microsoft cabinets cross-checked with cabextract
+  p7zip-full cabextract
+  # the download mirror: nginx serves the same static tree in the HTTP tests and
+  # bench:serve (with wrk); Chromium renders index.html in the page test
+  nginx-light wrk chromium
   # build of native npm modules if a prebuilt one is missing
   make g++ python3
 )
