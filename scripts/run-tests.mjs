@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Runs the unit project, then the integration project as two vitest processes side by side, and
-// prints one closing line `N passed, N failed, N skipped` summed over all, so CI can read the
-// outcome. Before it: the wall time of each part and the number of clean EDK2 builds the run
+// Runs the unit project and the integration project as three vitest processes, and prints one
+// closing line `N passed, N failed, N skipped` summed over all, so CI can read the outcome. Before it: the wall time of each part and the number of clean EDK2 builds the run
 // made (each one appends a line to the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can
 // be compared build for build.
 //
@@ -11,6 +10,12 @@
 // builds: mostly one core or waiting) runs beside them. Files of the rest that need the default
 // warm workspace wait for build.int's marker in the shared run directory (test/harness.ts), so
 // neither part depends on the other's order, and each file still runs alone (harness).
+//
+// Order: the builds part starts first, because its chain of clean builds is the run's critical
+// path; the unit project runs beside its start (engine checks, source unpacking and EDK2's
+// single-threaded AutoGen leave a core idle), and the rest starts once the unit project is done
+// (most of its files wait for build.int's workspace anyway). The unit output is shown live; the
+// two integration parts are held back and printed in one piece each.
 import { spawn } from 'node:child_process';
 import {
   createWriteStream,
@@ -113,23 +118,32 @@ function account(result) {
 }
 
 try {
-  if (selected === null || selected === 'unit') account(await vitest('unit', ['--project', 'unit']));
-  if (selected === null || selected === 'integration') {
-    const started = performance.now();
-    const restLog = path.join(dir, 'integration-rest.log');
-    const [builds, rest] = await Promise.all([
-      vitest('integration (builds)', ['--project', 'integration', '--maxWorkers=2', ...BUILD_FILES]),
-      vitest(
-        'integration (rest)',
-        ['--project', 'integration', `--maxWorkers=${REST_WORKERS}`, ...restFiles()],
-        restLog,
-      ),
-    ]);
-    // The rest ran beside the builds with its output held back: printed now, in one piece.
-    if (existsSync(restLog)) process.stdout.write(readFileSync(restLog));
-    account(builds);
+  const runUnit = selected === null || selected === 'unit';
+  const runIntegration = selected === null || selected === 'integration';
+  const started = performance.now();
+  const buildsLog = path.join(dir, 'integration-builds.log');
+  const restLog = path.join(dir, 'integration-rest.log');
+  const builds = runIntegration
+    ? vitest(
+        'integration (builds)',
+        ['--project', 'integration', '--maxWorkers=2', ...BUILD_FILES],
+        buildsLog,
+      )
+    : null;
+  if (runUnit) account(await vitest('unit', ['--project', 'unit']));
+  if (builds !== null) {
+    const rest = await vitest(
+      'integration (rest)',
+      ['--project', 'integration', `--maxWorkers=${REST_WORKERS}`, ...restFiles()],
+      restLog,
+    );
+    const buildsResult = await builds;
+    for (const log of [buildsLog, restLog]) if (existsSync(log)) process.stdout.write(readFileSync(log));
+    account(buildsResult);
     account(rest);
-    lines.push(`integration: ${((performance.now() - started) / 1000).toFixed(0)} s wall (both parts)`);
+    lines.push(
+      `integration: ${((performance.now() - started) / 1000).toFixed(0)} s wall (both parts, from the start of the builds part)`,
+    );
   }
   const cleanBuilds = existsSync(cleanBuildLog)
     ? readFileSync(cleanBuildLog, 'utf8').split('\n').filter(Boolean)
