@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs the unit project and the integration project as three vitest processes, and prints one
-// closing line `N passed, N failed, N skipped` summed over all, so CI can read the outcome. Before it: the wall time of each part and the number of clean EDK2 builds the run
-// made (each one appends a line to the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can
+// Runs the static checks, the unit project and the integration project (as two vitest
+// processes), and prints one closing line `N passed, N failed, N skipped` summed over all, so CI
+// can read the outcome. Before it: the wall time of each part and the number of clean EDK2 builds
+// the run made (each one appends a line to the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can
 // be compared build for build.
 //
 // Why two integration processes: on two cores a clean EDK2 build takes both cores, so the three
@@ -10,6 +11,9 @@
 // builds: mostly one core or waiting) runs beside them. Files of the rest that need the default
 // warm workspace wait for build.int's marker in the shared run directory (test/harness.ts), so
 // neither part depends on the other's order, and each file still runs alone (harness).
+//
+// The static checks (typecheck, lint, format) run here too, beside the builds part, instead of
+// before it in `npm test`: each is a test that can fail, and none needs to hold the builds back.
 //
 // Order: the builds part starts first, because its chain of clean builds is the run's critical
 // path; the unit project runs beside its start (engine checks, source unpacking and EDK2's
@@ -97,6 +101,32 @@ function vitest(name, args, logFile) {
   });
 }
 
+/** The static checks: each runs to the end, and a failing one counts as one failed test. */
+const STATIC_CHECKS = [
+  ['typecheck', ['tsc', '--noEmit']],
+  ['lint', ['eslint', '.']],
+  ['format', ['prettier', '--check', '.']],
+];
+
+/** Runs one static check with its output held back; printed only when it fails. */
+function check(name, args) {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = [];
+    child.stdout.on('data', (chunk) => output.push(chunk));
+    child.stderr.on('data', (chunk) => output.push(chunk));
+    child.on('close', (status) => {
+      resolve({
+        name,
+        status,
+        wallSeconds: (performance.now() - started) / 1000,
+        output: Buffer.concat(output),
+      });
+    });
+  });
+}
+
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
 let exitCode = 0;
@@ -130,6 +160,21 @@ try {
         buildsLog,
       )
     : null;
+  if (selected === null) {
+    for (const [name, args] of STATIC_CHECKS) {
+      const result = await check(name, args);
+      lines.push(
+        `${name}: ${result.wallSeconds.toFixed(0)} s wall, ${result.status === 0 ? 'ok' : 'FAILED'}`,
+      );
+      if (result.status === 0) {
+        totals.passed += 1;
+      } else {
+        process.stdout.write(result.output);
+        totals.failed += 1;
+        exitCode ||= 1;
+      }
+    }
+  }
   if (runUnit) account(await vitest('unit', ['--project', 'unit']));
   if (builds !== null) {
     const rest = await vitest(
