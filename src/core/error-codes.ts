@@ -135,6 +135,25 @@ export const ERROR_CODES = {
   E_DECOMPRESS_TOO_LARGE: format('a compressed stream declares more output than its limit'),
   E_DECOMPRESS_UNSUPPORTED: format('a compressed stream uses a variant EDK2 never writes'),
 
+  // Vendor update packages around the firmware (src/vendor): zip, 7z, SFX .exe, cabinets.
+  E_PACKAGE_CORRUPT: format('a vendor package (zip, 7z, cab) is truncated or damaged'),
+  E_PACKAGE_UNSAFE_ENTRY: format(
+    'a package entry escapes its directory, is absolute, a symlink or a special file',
+  ),
+  E_PACKAGE_ENCRYPTED: format('a package entry is encrypted (password-protected)'),
+  E_PACKAGE_TOO_LARGE: format('a package entry, or all of a package, unpacks to more than its limit'),
+  E_PACKAGE_TOO_MANY_ENTRIES: format('a package layer holds more entries than its limit'),
+  E_PACKAGE_TOO_DEEP: format('packages nest inside packages deeper than the limit'),
+  E_PACKAGE_RATIO: format('a package layer expands more than the ratio limit (an archive bomb)'),
+  E_PACKAGE_TOOL_FAILED: family(
+    'failure',
+    'OvmfBuildError',
+  )('the unpacking tool (7z) is missing, failed or timed out'),
+  E_PACKAGE_NO_GOP: family(
+    'gopNotFound',
+    'NotFoundError',
+  )('a vendor package holds no Intel GOP driver (the chain says where it looked)'),
+
   // Containers around the firmware: capsules, flash descriptor, IFWI.
   E_CAPSULE_TRUNCATED: format('a capsule header runs past the end'),
   E_CAPSULE_BAD_GUID: format('no known capsule GUID at offset 0'),
@@ -301,6 +320,12 @@ export const ERROR_CODES = {
   E_SIGNATURE_KEY_INVALID: publish('a key to trust is not an ed25519 public key'),
   E_SIGNATURE_KEY_STORE: publish('the trusted-keys directory cannot be read or written'),
   E_SIGNATURE_KEY_NOT_FOUND: publish('no trusted key has this fingerprint'),
+
+  // Serving the mirror tree (src/serve) and pushing it to S3 (src/mirror/s3*).
+  E_SERVE_ROOT_NOT_A_DIRECTORY: inputOther('the tree given to serve is not a directory'),
+  E_SERVE_LISTEN_FAILED: family('failure', 'OvmfBuildError')('serve cannot listen on the host and port (in use, not allowed)'),
+  E_S3_PUT_FAILED: publish('an S3 PUT or HEAD during mirror push failed (endpoint, bucket, credentials)'),
+  E_S3_VERIFY_FAILED: publish('an object read back after its PUT has the wrong size or x-amz-meta-sha256'),
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** A registered error code: the compiler refuses any other string. */
