@@ -53,7 +53,7 @@ export interface NightlyResult {
 
 const KEY = /^[0-9a-f]{64}$/;
 
-function errorFields(
+export function errorFields(
   error: unknown,
   exitCode: number,
 ): Pick<RecipeReport, 'errorCode' | 'exitCode' | 'message'> {
@@ -61,6 +61,48 @@ function errorFields(
     errorCode: isOvmfBuildError(error) ? error.code : 'E_INTERNAL',
     exitCode,
     message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** A night's summary from its reports (the embedded runner's and the BullMQ queue's). */
+export function summarizeNight(night: {
+  readonly runId: string;
+  readonly startedMs: number;
+  readonly finishedMs: number;
+  readonly concurrency: number;
+  readonly resumedRuns: readonly string[];
+  readonly reports: readonly RecipeReport[];
+}): NightlySummary {
+  const { reports } = night;
+  const failed = reports.filter((r) => r.status === 'failed').length;
+  return {
+    runId: night.runId,
+    status: failed === 0 ? 'succeeded' : 'failed',
+    startedAt: new Date(night.startedMs).toISOString(),
+    finishedAt: new Date(night.finishedMs).toISOString(),
+    durationMs: Math.round(night.finishedMs - night.startedMs),
+    concurrency: night.concurrency,
+    resumedRuns: night.resumedRuns,
+    counts: {
+      recipes: reports.length,
+      succeeded: reports.length - failed,
+      failed,
+      cacheHits: reports.filter((r) => r.cache === 'hit').length,
+      built: reports.filter((r) => r.cache === 'miss').length,
+    },
+    recipes: reports,
+  };
+}
+
+/** Writes summary.json and summary.md into the run's directory. */
+export async function writeSummaryFiles(
+  state: NightlyState,
+  summary: NightlySummary,
+): Promise<NightlyResult['files']> {
+  const { runId } = summary;
+  return {
+    json: await state.writeRunFile(runId, 'summary.json', `${JSON.stringify(summary, null, 2)}\n`),
+    markdown: await state.writeRunFile(runId, 'summary.md', renderSummaryMarkdown(summary)),
   };
 }
 
@@ -184,6 +226,7 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
           cache: outcome.cacheHit ? 'hit' : 'miss',
           artifactVersion: outcome.version,
           artifactDir: outcome.artifactDir,
+          buildPath: outcome.cacheHit ? null : (outcome.buildPath ?? null),
           errorCode: null,
           exitCode: null,
           message: null,
@@ -208,6 +251,7 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
           cache: null,
           artifactVersion: null,
           artifactDir: null,
+          buildPath: null,
           ...errorFields(error, exitCode),
         });
       }
@@ -225,29 +269,15 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
     await state.writeRun({ runId, status: 'interrupted', writer, startedAt, recipes: names });
     throw error;
   }
-  const finishedMs = now();
-  const failed = reports.filter((r) => r.status === 'failed').length;
-  const summary: NightlySummary = {
+  const summary = summarizeNight({
     runId,
-    status: failed === 0 ? 'succeeded' : 'failed',
-    startedAt,
-    finishedAt: new Date(finishedMs).toISOString(),
-    durationMs: Math.round(finishedMs - startedMs),
+    startedMs,
+    finishedMs: now(),
     concurrency,
     resumedRuns: resumed.map((r) => r.runId),
-    counts: {
-      recipes: reports.length,
-      succeeded: reports.length - failed,
-      failed,
-      cacheHits: reports.filter((r) => r.cache === 'hit').length,
-      built: reports.filter((r) => r.cache === 'miss').length,
-    },
-    recipes: reports,
-  };
-  const files = {
-    json: await state.writeRunFile(runId, 'summary.json', `${JSON.stringify(summary, null, 2)}\n`),
-    markdown: await state.writeRunFile(runId, 'summary.md', renderSummaryMarkdown(summary)),
-  };
+    reports,
+  });
+  const files = await writeSummaryFiles(state, summary);
   await state.writeRun({ runId, status: 'finished', writer, startedAt, recipes: names });
   emit({ type: 'end', summary });
   return { summary, files };
