@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ command: Command }>>> = 
   cache: () => import('./commands/cache.js'),
   cleanup: () => import('./commands/cleanup.js'),
   nightly: () => import('./commands/nightly.js'),
+  serve: () => import('./commands/serve.js'),
 };
 
 /** `ovmf-build --gop x --vbt y` (no sub-command) is the main job. */
@@ -45,6 +46,7 @@ function usage(): string {
     '  cache ls|gc|why                        show, clean or explain the build cache',
     '  cleanup                                remove containers left by crashed runs',
     '  nightly [recipe dir]                   build, verify and publish every recipe (nightly matrix)',
+    '  serve [dir] [--host H] [--port N]      serve a mirror tree over HTTP (127.0.0.1 by default)',
     '',
     'Run `ovmf-build <command> --help` for the options of a command.',
   ].join('\n');

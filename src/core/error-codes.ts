@@ -323,9 +323,9 @@ export const ERROR_CODES = {
 
   // Serving the mirror tree (src/serve) and pushing it to S3 (src/mirror/s3*).
   E_SERVE_ROOT_NOT_A_DIRECTORY: inputOther('the tree given to serve is not a directory'),
-  E_SERVE_LISTEN_FAILED: family('failure', 'OvmfBuildError')('serve cannot listen on the host and port (in use, not allowed)'),
-  E_S3_PUT_FAILED: publish('an S3 PUT or HEAD during mirror push failed (endpoint, bucket, credentials)'),
-  E_S3_VERIFY_FAILED: publish('an object read back after its PUT has the wrong size or x-amz-meta-sha256'),
+  E_SERVE_LISTEN_FAILED: family('failure', 'OvmfBuildError')('serve cannot listen on its host and port'),
+  E_S3_PUT_FAILED: publish('an S3 PUT or HEAD of mirror push failed'),
+  E_S3_VERIFY_FAILED: publish('a pushed object reads back with another size or x-amz-meta-sha256'),
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** A registered error code: the compiler refuses any other string. */
