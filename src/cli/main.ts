@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ command: Command }>>> = 
   cache: () => import('./commands/cache.js'),
   cleanup: () => import('./commands/cleanup.js'),
   nightly: () => import('./commands/nightly.js'),
+  mirror: () => import('./commands/mirror.js'),
   serve: () => import('./commands/serve.js'),
 };
 
@@ -46,6 +47,7 @@ function usage(): string {
     '  cache ls|gc|why                        show, clean or explain the build cache',
     '  cleanup                                remove containers left by crashed runs',
     '  nightly [recipe dir]                   build, verify and publish every recipe (nightly matrix)',
+    '  mirror index|sync                      write a signed static mirror tree, or sync one over HTTP',
     '  serve [dir] [--host H] [--port N]      serve a mirror tree over HTTP (127.0.0.1 by default)',
     '',
     'Run `ovmf-build <command> --help` for the options of a command.',

@@ -302,6 +302,7 @@ export const ERROR_CODES = {
   E_CACHE_LOCK_FAILED: cacheOther('a lock file could not be created'),
   E_CACHE_LOCK_TIMEOUT: cacheOther('gave up waiting for a lock'),
 
+
   // Publishing, artifact directories and signatures.
   E_PUBLISH_FAILED: publish('an artifact version could not be published'),
   E_ARTIFACT_WRITE_FAILED: family('store', 'OvmfBuildError')('extracted files could not be written'),
@@ -320,6 +321,15 @@ export const ERROR_CODES = {
   E_SIGNATURE_KEY_INVALID: publish('a key to trust is not an ed25519 public key'),
   E_SIGNATURE_KEY_STORE: publish('the trusted-keys directory cannot be read or written'),
   E_SIGNATURE_KEY_NOT_FOUND: publish('no trusted key has this fingerprint'),
+
+  // The mirror tree's signed index (src/mirror): mirror index, mirror sync, pull.
+  E_MIRROR_INDEX_INVALID: publish('index.signed.json is malformed or breaks the index schema'),
+  E_MIRROR_INDEX_SIGNATURE: publish('the signature of index.signed.json does not verify'),
+  E_MIRROR_INDEX_UNTRUSTED: publish('the index is signed by another key than the trusted one'),
+  E_MIRROR_INDEX_EXPIRED: publish('the index is past its valid_until (a replayed old index)'),
+  E_MIRROR_INDEX_ROLLBACK: publish('the index serial is not newer than the one the mirror holds'),
+  E_MIRROR_ARTIFACT_NOT_FOUND: publish('the index has no artifact or version of this name'),
+  E_MIRROR_WRITE_FAILED: publish('the mirror tree or a pulled file could not be written'),
 
   // Serving the mirror tree (src/serve) and pushing it to S3 (src/mirror/s3*).
   E_SERVE_ROOT_NOT_A_DIRECTORY: inputOther('the tree given to serve is not a directory'),
