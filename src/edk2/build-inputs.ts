@@ -3,7 +3,7 @@
 // by the job, a warm rebuild and the benchmark's by-hand baseline, so all three run the same.
 import type { InputFile } from '../container/index.js';
 import { sha256 } from '../core/digest.js';
-import { buildScript, SCRIPT_PATH, STAGED_INPUTS } from './build-script.js';
+import { buildScript, SCRIPT_PATH, STAGED_INPUTS, type BuildPath } from './build-script.js';
 import type { BuildFlags } from './flags.js';
 import { DSC_PATH, FDF_PATH, GOP_EFI, VBT_BIN } from './layout.js';
 import { loadOverlay } from './overlay.js';
@@ -19,7 +19,8 @@ export interface PrepareBuildOptions {
   /** The unpacked EDK2 tree (read only: the DSC/FDF are read, patched and shipped). */
   readonly sourceDir: string;
   readonly flags: BuildFlags;
-  readonly mode: 'clean' | 'warm';
+  /** Which script the container runs (build-script.ts). */
+  readonly mode: BuildPath;
   /** @default containers/edk2-overlay of this package */
   readonly overlayDir?: string;
   readonly patch?: PlatformPatchOptions;

@@ -10,12 +10,14 @@ import { assertGopDriver } from '../formats/gop.js';
 import { assertVbt } from '../formats/vbt.js';
 import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
 import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
-import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE } from './build-script.js';
+import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE, type BuildPath } from './build-script.js';
 import { IGD_ASSIGNMENT_EFI, POLICY_EFI } from './layout.js';
 import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from './builder-context.js';
+import { chooseBuildPath } from './build-path.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
+import { ensureToolsImage, type ToolsImage } from './tools-image.js';
 
 /** Committed warm workspaces: `<repository>:<key>`. */
 export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
@@ -43,10 +45,17 @@ export interface BuildOvmfOptions {
   /**
    * Warm workspace: `reuse` starts from a committed workspace with the same key (source,
    * overlay, platform patch, builder image, flags) and only swaps the GOP and VBT; `commit`
-   * commits the container of a clean build as that workspace.
-   * @default { reuse: true, commit: true }
+   * commits the container of a clean build as that workspace. `variant` lets a build from the
+   * workspace whose compiled inputs all match it run only GenFds (the variant path); false runs
+   * the full `build` in the workspace instead (the warm path, e.g. to compare the two).
+   * @default { reuse: true, commit: true, variant: true }
    */
-  readonly workspace?: { readonly reuse?: boolean; readonly commit?: boolean };
+  readonly workspace?: { readonly reuse?: boolean; readonly commit?: boolean; readonly variant?: boolean };
+  /**
+   * Serializes making the tools image (source + compiled BaseTools, tools-image.ts) across
+   * processes; the job passes its `builder-image` lock. Only taken when the image is missing.
+   */
+  readonly toolsLock?: () => Promise<AsyncDisposable>;
   /**
    * Serializes clean builds of one workspace across processes: called with the workspace key
    * before a clean build that would commit it. A second process wanting the same workspace
@@ -89,6 +98,15 @@ export interface BuildOvmfResult {
   readonly overlayDigest: string;
   /** 'warm' when the build started from a committed workspace. */
   readonly mode: 'clean' | 'warm';
+  /**
+   * What ran: 'clean' (every module compiled, from the tools image), 'warm' (`build` again in a
+   * committed workspace: an input that is compiled differs from the workspace's, e.g. a stand-in
+   * overlay file) or 'variant' (only GenFds: every compiled input equals the workspace's, only
+   * the GOP and VBT, which GenFds packages, may differ).
+   */
+  readonly buildPath: BuildPath;
+  /** The tools image a clean build started from (null for warm and variant builds). */
+  readonly toolsImage: ToolsImage | null;
   readonly workspace: { readonly ref: string; readonly key: string; readonly committed: boolean } | null;
   readonly containerId: string;
   /** Inputs validated to outputs collected. */
@@ -234,13 +252,54 @@ async function buildWithWorkspace(
   const { engine, signal, jobId } = options;
   const { started, flags, builder, key, workspaceRef, existingWorkspaceId, warm, commit, base, common, log } =
     context;
-  const prepared =
-    warm || options.prepare !== undefined
-      ? await (options.prepare ?? prepareBuildInputs)({ ...common, mode: warm ? 'warm' : 'clean' })
-      : base;
+  const prepare = options.prepare ?? prepareBuildInputs;
+  let prepared = warm
+    ? await prepare({ ...common, mode: 'variant' })
+    : options.prepare === undefined
+      ? base
+      : await prepare({ ...common, mode: 'clean' });
+  const buildPath = chooseBuildPath({
+    workspaceExists: warm,
+    allowVariant: options.workspace?.variant ?? true,
+    workspace: { overlayDigest: base.packageOverlayDigest, platformDigest: base.platformDigest },
+    shipped: { overlayDigest: prepared.overlayDigest, platformDigest: prepared.platformDigest },
+  });
+  if (buildPath === 'warm') prepared = await prepare({ ...common, mode: 'warm' });
+  const limits = {
+    memoryBytes: options.limits?.memoryBytes ?? 4 * 1024 * 1024 * 1024,
+    pids: options.limits?.pids ?? 4096,
+  };
+  // The tools image's compile shows as the clean build's basetools stage.
+  const toolsParser = new BuildLogParser();
+  const onToolsLine = (line: string): void => {
+    log.trace({ stream: 'tools' }, line);
+    const event = toolsParser.push(line);
+    if (event?.kind === 'stage' && event.stage === 'basetools') options.onProgress?.(event);
+  };
+  const toolsImage =
+    buildPath === 'clean'
+      ? await ensureToolsImage({
+          engine,
+          builder,
+          source: options.source,
+          jobId,
+          logger: log,
+          limits,
+          onLine: onToolsLine,
+          ...(options.toolsLock === undefined ? {} : { lock: options.toolsLock }),
+          ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+          ...(signal === undefined ? {} : { signal }),
+        })
+      : null;
   log.info(
-    { mode: warm ? 'warm' : 'clean', image: warm ? workspaceRef : builder.ref, workspaceKey: key.details },
-    warm ? 'build: starting from a warm workspace' : 'build: clean build',
+    {
+      mode: warm ? 'warm' : 'clean',
+      buildPath,
+      image: warm ? workspaceRef : toolsImage?.ref,
+      toolsImageBuilt: toolsImage?.built,
+      workspaceKey: key.details,
+    },
+    warm ? `build: starting from a warm workspace (${buildPath} path)` : 'build: clean build',
   );
 
   const parser = new BuildLogParser();
@@ -261,18 +320,15 @@ async function buildWithWorkspace(
   let run: RunResult;
   try {
     run = await engine.run({
-      image: warm ? workspaceRef : builder.ref,
+      image: warm ? workspaceRef : (toolsImage as ToolsImage).ref,
       cmd: ['/bin/bash', SCRIPT_PATH],
       user: '1000:1000',
       workingDir: WORKSPACE,
       env: { LC_ALL: 'C', TZ: 'UTC' },
       files: prepared.files,
-      directories: warm ? [] : [{ hostDir: options.source.dir, containerDir: WORKSPACE }],
+      // The source tree is in the tools image or the workspace already.
       network: 'none',
-      limits: {
-        memoryBytes: options.limits?.memoryBytes ?? 4 * 1024 * 1024 * 1024,
-        pids: options.limits?.pids ?? 4096,
-      },
+      limits,
       jobId,
       purpose: 'edk2-build',
       outputs: [OUTPUT_DIR],
@@ -302,6 +358,7 @@ async function buildWithWorkspace(
         containerId: run.containerId,
         jobId,
         mode: warm ? 'warm' : 'clean',
+        buildPath,
       },
     );
   }
@@ -396,6 +453,8 @@ async function buildWithWorkspace(
     sourceDescription: options.source.description,
     overlayDigest: prepared.overlayDigest,
     mode: warm ? 'warm' : 'clean',
+    buildPath,
+    toolsImage,
     workspace: warm
       ? { ref: workspaceRef, key: key.value, committed: false }
       : run.committedImageId === undefined

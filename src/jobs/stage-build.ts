@@ -1,6 +1,7 @@
 // The job's build stage: EDK2 in a container (edk2/build.ts) from the session's source tree,
 // after sweeping containers left by killed runs. Parallel jobs that need the same new warm
-// workspace compile it once under the `workspace-<key>` lock; the others wait, then build warm.
+// workspace compile it once under the `workspace-<key>` lock; the others wait, then build warm
+// (the variant path when only the GOP and VBT differ: GenFds alone, edk2/build-path.ts).
 // It returns bytes and facts; the verify stage decides whether they are good.
 import type { BuildEnvironment, BuiltFirmware, JobRequest, ResolvedInputs } from './job-types.js';
 import type { StageContext } from './stage.js';
@@ -42,6 +43,14 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     },
     // A clean build is committed as the new warm workspace: the next build starts from it.
     workspace: { reuse: request.cleanBuild !== true, commit: true },
+    // The tools image (source + compiled BaseTools) is made once, under the builder image's lock.
+    toolsLock: () =>
+      session.lock('builder-image', signal, (owner) => {
+        emit({
+          type: 'progress',
+          line: `waiting for process ${owner?.pid ?? '?'} to finish the EDK2 tools image`,
+        });
+      }),
     workspaceLock: (key) =>
       session.lock(`workspace-${key}`, signal, (owner) => {
         emit({
@@ -60,6 +69,9 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     durationMs: result.durationMs,
     facts: {
       mode: result.mode,
+      // clean, warm or variant (only GenFds): what the log, --json and the manifest report.
+      buildPath: result.buildPath,
+      toolsImage: result.toolsImage,
       workspace: result.workspace,
       modulesBuilt: result.modulesBuilt,
       containerDurationMs: result.containerDurationMs,

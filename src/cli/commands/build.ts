@@ -82,6 +82,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
       overlayDigest: result.overlayDigest,
       builderImage: result.builderImage,
       mode: result.mode,
+      buildPath: result.buildPath,
       workspace: result.workspace,
       durationMs,
       containerDurationMs: result.containerDurationMs,
@@ -127,7 +128,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
     );
     writeLine(
       ctx.stdout,
-      `built ${result.mode} in ${(durationMs / 1000).toFixed(1)} s (${result.modulesBuilt} modules) from ${result.sourceDescription}, ${flags.target} ${flags.fdSize}`,
+      `built ${result.mode} (${result.buildPath} path) in ${(durationMs / 1000).toFixed(1)} s (${result.modulesBuilt} modules) from ${result.sourceDescription}, ${flags.target} ${flags.fdSize}`,
     );
     const bootLine =
       boot === null

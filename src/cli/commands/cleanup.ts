@@ -5,6 +5,7 @@ import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { connectEngine } from '../../container/index.js';
 import { WORKSPACE_REPOSITORY } from '../../edk2/build.js';
+import { TOOLS_REPOSITORY } from '../../edk2/tools-image.js';
 
 const USAGE = [
   'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces] [--json]',
@@ -16,7 +17,8 @@ const USAGE = [
   '',
   '  --all          remove every ovmf-build container, also those of running jobs',
   '  --job <id>     only containers of this job (label ovmf-build.job=<id>), no images',
-  '  --workspaces   also remove the warm workspaces (about 1 GB each); the next build is clean',
+  '  --workspaces   also remove the warm workspaces (about 1 GB each) and the EDK2 tools images',
+  '                 (source + compiled BaseTools); the next build is clean',
   '  --json         print {"removed": [container ids], "images": {"removed": [...], "inUse": [...]}}',
 ].join('\n');
 
@@ -57,7 +59,9 @@ export const command: Command = {
     // no job: a run limited to one job's containers leaves them alone.
     const images =
       values.job === undefined
-        ? await engine.pruneImages(values.workspaces === true ? { repositories: [WORKSPACE_REPOSITORY] } : {})
+        ? await engine.pruneImages(
+            values.workspaces === true ? { repositories: [WORKSPACE_REPOSITORY, TOOLS_REPOSITORY] } : {},
+          )
         : { removed: [], inUse: [] };
     if (values.json === true) {
       writeJson(ctx.stdout, { removed, images });
