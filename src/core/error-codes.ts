@@ -302,7 +302,6 @@ export const ERROR_CODES = {
   E_CACHE_LOCK_FAILED: cacheOther('a lock file could not be created'),
   E_CACHE_LOCK_TIMEOUT: cacheOther('gave up waiting for a lock'),
 
-
   // Publishing, artifact directories and signatures.
   E_PUBLISH_FAILED: publish('an artifact version could not be published'),
   E_ARTIFACT_WRITE_FAILED: family('store', 'OvmfBuildError')('extracted files could not be written'),
