@@ -24,7 +24,8 @@ const USAGE = [
   'usage: ovmf-build extract <image> --out <dir> [--json]',
   '',
   'Takes the Intel GOP driver and the VBT out of a firmware image (flash dump, IFWI, capsule,',
-  'OVMF build) or a PCI option ROM, and writes <dir>/IntelGopDriver.efi (the PE32 section body,',
+  'OVMF build), a PCI option ROM, or the vendor package around one (zip, 7z, self-extracting',
+  'archive, LVFS cabinet: unpacked outside-in, bounded, in a temp dir), and writes <dir>/IntelGopDriver.efi (the PE32 section body,',
   'or the decompressed EFI image of the ROM) and <dir>/Vbt.bin (the raw section body, padding',
   'included; from a ROM, the VBT of its legacy VBIOS). Further VBTs are written as',
   'Vbt.<FILE GUID>.bin.',
@@ -36,7 +37,12 @@ const USAGE = [
   'image has neither, or is corrupt, nothing is written and <dir> is not touched.',
   '',
   '  --out <dir>   output directory (created if missing)',
-  '  --json        print one JSON object: {"gop": {...} | null, "vbt": {...} | null, ...}',
+  '  --json        print one JSON object: {"gop": {...} | null, "vbt": {...} | null, ...}; from',
+  '                a package also "package": {"chain": [...], "entry", "pieces"}',
+  '',
+  'From a package the first line is the chain, outside-in, e.g. "chain  zip > FV > LZMA > GOP".',
+  'A package with no firmware image, or whose image has neither GOP nor VBT, fails with',
+  'E_PACKAGE_NO_GOP (exit 4) naming every piece it held.',
   '',
   'exit status: 0 both found; 4 no GOP driver (the VBT, if any, is written: the GOP is the part',
   'that cannot be replaced); 5 GOP found (and written) but no VBT; 3 not a firmware image;',
@@ -341,6 +347,8 @@ export const command: Command = {
       { classifyGopDriver },
       { extractFromOptionRom },
       { parseVbt },
+      { openPackage, chainText, packageWithoutGop },
+      { describeSteps },
     ] = await Promise.all([
       import('../../formats/firmware-tree.js'),
       import('../../formats/locate.js'),
@@ -348,9 +356,14 @@ export const command: Command = {
       import('../../formats/gop.js'),
       import('../../formats/option-rom-extract.js'),
       import('../../formats/vbt.js'),
+      import('../../vendor/open-package.js'),
+      import('../../vendor/unpack-package.js'),
     ]);
-    const bytes = await reading;
     const inputPath = path.resolve(ctx.cwd, input);
+    const downloaded = await reading;
+    // A vendor package is unpacked outside-in; its firmware piece is then the image.
+    const pkg = await openPackage(downloaded, { name: input, signal: ctx.signal });
+    const bytes = pkg?.leaf.bytes ?? downloaded;
     const outDir = path.resolve(ctx.cwd, values.out);
     const kind = detectFileKind(bytes);
 
@@ -479,7 +492,9 @@ export const command: Command = {
     if (files.size === 0) {
       // Neither part: nothing is published and --out is left as it was.
       const first = missing[0] as NotFoundError | FormatError;
-      throw first;
+      throw pkg !== null && first instanceof NotFoundError
+        ? packageWithoutGop(input, pkg, first.message)
+        : first;
     }
     const removed = await publish(outDir, files);
     const removedNotes = removed.map(
@@ -489,6 +504,9 @@ export const command: Command = {
 
     if (values.json === true) {
       writeJson(ctx.stdout, {
+        ...(pkg === null
+          ? {}
+          : { package: { chain: pkg.chain, entry: describeSteps(pkg.leaf.steps), pieces: pkg.pieces } }),
         gop: extraction.gop,
         vbt: extraction.vbt,
         others: extraction.others,
@@ -497,6 +515,7 @@ export const command: Command = {
         missing: missing.map((e) => ({ code: e.code, message: e.message })),
       });
     } else {
+      if (pkg !== null) writeLine(ctx.stdout, `chain  ${chainText(pkg)}  (${describeSteps(pkg.leaf.steps)})`);
       if (extraction.gopLine !== null) writeLine(ctx.stdout, extraction.gopLine);
       for (const v of [extraction.vbt, ...extraction.others]) {
         if (v === null) continue;

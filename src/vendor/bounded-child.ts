@@ -1,0 +1,121 @@
+// Runs an unpacking tool (7z) as a child process that cannot run away: a wall-clock timeout,
+// a cap on what it prints, a cap on the size of any file it writes (prlimit RLIMIT_FSIZE, so
+// an archive whose headers lie about sizes cannot fill the disk), no stdin, C.UTF-8 locale.
+import { spawn } from 'node:child_process';
+import { AbortError, OvmfBuildError } from '../core/errors.js';
+
+export interface BoundedRunOptions {
+  readonly timeoutMs: number;
+  /** Most bytes of stdout plus stderr kept; more kills the child. */
+  readonly maxOutputBytes: number;
+  /** Largest file the child may write (RLIMIT_FSIZE); undefined leaves it as it is. */
+  readonly maxFileBytes?: number | undefined;
+  readonly cwd?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface BoundedRunResult {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function toolFailed(
+  tool: string,
+  message: string,
+  details: Record<string, unknown>,
+  cause?: unknown,
+): OvmfBuildError {
+  return new OvmfBuildError('E_PACKAGE_TOOL_FAILED', `${tool}: ${message}`, { tool, ...details }, { cause });
+}
+
+/**
+ * Runs `tool args` and resolves with its exit status and output, whatever the status (the
+ * caller knows what a status means). Rejects with E_PACKAGE_TOOL_FAILED when the tool is
+ * missing, runs past the timeout or prints more than the cap, and with E_ABORTED on abort.
+ */
+export function runBounded(
+  tool: string,
+  args: readonly string[],
+  options: BoundedRunOptions,
+): Promise<BoundedRunResult> {
+  const [file, argv] =
+    options.maxFileBytes === undefined
+      ? [tool, [...args]]
+      : ['prlimit', [`--fsize=${options.maxFileBytes}`, '--', tool, ...args]];
+  return new Promise((resolve, reject) => {
+    options.signal?.throwIfAborted();
+    const child = spawn(file, argv, {
+      cwd: options.cwd,
+      env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outputBytes = 0;
+    let failure: OvmfBuildError | null = null;
+    const stop = (error: OvmfBuildError): void => {
+      if (failure !== null) return;
+      failure = error;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(
+      () =>
+        stop(
+          toolFailed(tool, `did not finish within ${options.timeoutMs} ms`, { timeoutMs: options.timeoutMs }),
+        ),
+      options.timeoutMs,
+    );
+    const onAbort = (): void => stop(new AbortError(`${tool} aborted`));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const collect =
+      (into: Buffer[]) =>
+      (chunk: Buffer): void => {
+        outputBytes += chunk.length;
+        if (outputBytes > options.maxOutputBytes) {
+          stop(
+            toolFailed(tool, `printed more than ${options.maxOutputBytes} bytes`, {
+              maxOutputBytes: options.maxOutputBytes,
+            }),
+          );
+          return;
+        }
+        into.push(chunk);
+      };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // A child that never started may not emit 'close': settle here.
+      if (child.pid === undefined) {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      }
+      stop(
+        toolFailed(
+          tool,
+          error.code === 'ENOENT'
+            ? `${file} is not installed (Debian: apt-get install p7zip-full util-linux)`
+            : error.message,
+          { errno: error.code ?? null },
+          error,
+        ),
+      );
+      if (child.pid === undefined) reject(failure);
+    });
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (failure !== null) {
+        reject(failure);
+        return;
+      }
+      resolve({
+        exitCode,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
