@@ -66,6 +66,7 @@ describe('recipes', () => {
       'broadwell.json',
       'coffeelake.json',
       'cometlake.json',
+      'geminilake.json',
       'haswell.json',
       'kabylake.json',
       'raptorlake-s.json',
@@ -77,7 +78,9 @@ describe('recipes', () => {
     const table = await loadIgdDeviceTable();
     for (const file of files) {
       const recipe = await loadRecipe(path.join(RECIPES_DIR, file), { baseUrl: base });
-      expect('url' in recipe.gop && recipe.gop.url.startsWith(`${base}/`)).toBe(true);
+      // A recipe pins the GOP and the VBT, or a vendor image to extract both from.
+      const pinned = 'firmware' in recipe ? recipe.firmware : recipe.gop;
+      expect([file, 'url' in pinned && pinned.url.startsWith(`${base}/`)]).toEqual([file, true]);
       const captured = captureContext(
         ['--recipe', path.join(RECIPES_DIR, file), '--source-base-url', base, '--json'],
         env,
@@ -88,12 +91,20 @@ describe('recipes', () => {
       expect(result.name).toBe(recipe.name);
       const check = await verifyArtifact(result.artifactDir);
       const manifest = check.manifest as {
-        inputs: { gop: { origin: unknown }; rom: { source: { deviceId: number } } };
+        inputs: {
+          gop: { origin: { kind: string } };
+          firmware?: { origin: unknown };
+          rom: { source: { deviceId: number } };
+        };
       };
-      expect(manifest.inputs.gop.origin).toEqual({
-        kind: 'url',
-        url: 'url' in recipe.gop ? recipe.gop.url : null,
-      });
+      expect([
+        file,
+        'firmware' in recipe ? manifest.inputs.firmware?.origin : manifest.inputs.gop.origin,
+      ]).toEqual([file, { kind: 'url', url: 'url' in pinned ? pinned.url : null }]);
+      expect([file, manifest.inputs.gop.origin.kind]).toEqual([
+        file,
+        'firmware' in recipe ? 'firmware' : 'url',
+      ]);
       expect(manifest.inputs.rom.source.deviceId).toBe(Number.parseInt((recipe.device ?? '').slice(5), 16));
       // `devices`: exactly the device table's IDs of the platform of `device`, and no warnings
       // between that device, the recipe's GOP and its VBT.
@@ -101,7 +112,7 @@ describe('recipes', () => {
       expect([file, recipe.devices]).toEqual([file, platform?.deviceIds.map((id) => `8086:${id}`)]);
       expect([file, (manifest.inputs as unknown as { warnings: unknown }).warnings]).toEqual([file, []]);
     }
-    expect(backend.builds).toBe(12);
+    expect(backend.builds).toBe(13);
   });
 
   it('refuses bytes that do not match the pinned digest (E_DOWNLOAD_DIGEST_MISMATCH, exit 7)', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadRecipeDir } from '../src/jobs/recipe.js';
+import { loadRecipeDir, recipeInputs } from '../src/jobs/recipe.js';
 import { runCli } from './cli-harness.js';
 import { REPO_ROOT } from './corpus.js';
 
@@ -134,6 +134,7 @@ describe('ovmf-build nightly arguments', () => {
       'broadwell',
       'coffeelake',
       'cometlake',
+      'geminilake',
       'haswell',
       'kabylake',
       'raptorlake-s',
@@ -142,7 +143,7 @@ describe('ovmf-build nightly arguments', () => {
       'tigerlake',
     ]);
     for (const { recipe } of recipes) {
-      for (const input of [recipe.gop, recipe.vbt]) {
+      for (const input of Object.values(recipeInputs(recipe))) {
         expect([recipe.name, 'url' in input && input.url.startsWith('http://127.0.0.1:1/m/')]).toEqual([
           recipe.name,
           true,

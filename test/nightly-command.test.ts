@@ -46,8 +46,8 @@ describe('ovmf-build nightly (stand-in build)', () => {
     const recipesDir = path.join(REPO_ROOT, 'recipes');
     const first = await nightly(build, [recipesDir]);
     expect(first.code).toBe(0);
-    expect(first.summary.counts).toEqual({ recipes: 12, succeeded: 12, failed: 0, cacheHits: 0, built: 12 });
-    expect(build.builds).toBe(12);
+    expect(first.summary.counts).toEqual({ recipes: 13, succeeded: 13, failed: 0, cacheHits: 0, built: 13 });
+    expect(build.builds).toBe(13);
     for (const r of first.summary.recipes) {
       expect([r.recipe, r.status, r.attempts, r.jobId?.startsWith(`${r.recipe}-`), r.jobId?.length]).toEqual([
         r.recipe,
@@ -71,8 +71,8 @@ describe('ovmf-build nightly (stand-in build)', () => {
 
     const second = await nightly(build, [recipesDir]);
     expect(second.code).toBe(0);
-    expect(second.summary.counts).toEqual({ recipes: 12, succeeded: 12, failed: 0, cacheHits: 12, built: 0 });
-    expect(build.builds).toBe(12);
+    expect(second.summary.counts).toEqual({ recipes: 13, succeeded: 13, failed: 0, cacheHits: 13, built: 0 });
+    expect(build.builds).toBe(13);
     expect(second.summary.recipes.map((r) => [r.jobId, r.artifactDir])).toEqual(
       first.summary.recipes.map((r) => [r.jobId, r.artifactDir]),
     );

@@ -85,6 +85,11 @@ describe('nightly runner', () => {
       ['b', 'hit', 1, false],
       ['c', 'hit', 1, false],
     ]);
+    // The build path is reported for what this run built, never for a hit.
+    expect([first, second].map((run) => run.summary.recipes.map((r) => r.buildPath))).toEqual([
+      ['stand-in', 'stand-in', 'stand-in'],
+      [null, null, null],
+    ]);
     expect((await job.builds()).filter((line) => line.includes(' start '))).toHaveLength(3);
   });
 
@@ -186,6 +191,7 @@ describe('nightly runner', () => {
           cache: 'miss',
           artifactVersion: goodKey.slice(0, 8),
           artifactDir: path.join(dir, 'store', 'published', goodKey),
+          buildPath: 'stand-in',
           errorCode: null,
           exitCode: null,
           message: null,
@@ -200,6 +206,7 @@ describe('nightly runner', () => {
           cache: null,
           artifactVersion: null,
           artifactDir: null,
+          buildPath: null,
           errorCode: 'E_INPUT_CORRUPT',
           exitCode: 6,
           message: 'stand-in failure E_INPUT_CORRUPT',
@@ -220,10 +227,10 @@ describe('nightly runner', () => {
         '',
         `Started 2026-12-02T02:30:00.500Z, finished ${summary.finishedAt}, concurrency 1.`,
         '',
-        '| recipe | status | attempts | duration | cache | artifact version | error |',
-        '|---|---|---|---|---|---|---|',
-        `| good | succeeded | 1 | ${seconds(summary.recipes[0]?.durationMs)} | miss | ${goodKey.slice(0, 8)} |  |`,
-        `| bad | failed | 1 | ${seconds(summary.recipes[1]?.durationMs)} | - | - | E_INPUT_CORRUPT (exit 6): stand-in failure E_INPUT_CORRUPT |`,
+        '| recipe | status | attempts | duration | cache | build path | artifact version | error |',
+        '|---|---|---|---|---|---|---|---|',
+        `| good | succeeded | 1 | ${seconds(summary.recipes[0]?.durationMs)} | miss | stand-in | ${goodKey.slice(0, 8)} |  |`,
+        `| bad | failed | 1 | ${seconds(summary.recipes[1]?.durationMs)} | - | - | - | E_INPUT_CORRUPT (exit 6): stand-in failure E_INPUT_CORRUPT |`,
         '',
       ].join('\n'),
     );
@@ -310,6 +317,7 @@ describe('nightly progress', () => {
       cache: 'miss' as const,
       artifactVersion: 'v1',
       artifactDir: '/a',
+      buildPath: 'warm',
       errorCode: null,
       exitCode: null,
       message: null,

@@ -12,7 +12,8 @@ import { exitCodeFor } from '../src/cli/exit-codes.js';
 import { writeDirAtomic } from '../src/core/dir-store.js';
 import type { ErrorCode } from '../src/core/error-codes.js';
 import { AbortError, isOvmfBuildError, OvmfBuildError } from '../src/core/errors.js';
-import type { Recipe } from '../src/jobs/recipe.js';
+import { recipeInputs, type Recipe } from '../src/jobs/recipe.js';
+import type { InputSpec } from '../src/fetch/index.js';
 import type { NightlyJob, NightlyOutcome, NightlyStageContext } from '../src/nightly/types.js';
 
 export const MARKER = 'COMPLETE';
@@ -54,7 +55,9 @@ export class StandInJob implements NightlyJob {
   }
 
   key(recipe: Recipe): Promise<string> {
-    return Promise.resolve(sha256(`${recipe.gop.sha256} ${recipe.vbt.sha256}`));
+    // The pinned digests (GOP and VBT, or the firmware image): same inputs, same key.
+    const pins = Object.values(recipeInputs(recipe)).map((input: InputSpec) => input.sha256);
+    return Promise.resolve(sha256(pins.join(' ')));
   }
 
   async run(recipe: Recipe, context: NightlyStageContext): Promise<NightlyOutcome> {
@@ -67,6 +70,8 @@ export class StandInJob implements NightlyJob {
       cacheHit,
       version: key.slice(0, 8),
       artifactDir: target,
+      // Like the real job: the facts' build path, which the runner reports for builds only.
+      buildPath: 'stand-in',
     });
     if (
       await stat(path.join(target, MARKER)).then(

@@ -13,7 +13,7 @@ import { loadIgdDeviceTable } from '../igd/load.js';
 import { openJobLog, type JobLog } from '../jobs/job-logger.js';
 import type { JobEvent, JobInputs, JobRequest } from '../jobs/job-types.js';
 import { createProgress } from '../jobs/progress.js';
-import { loadRecipe, type Recipe } from '../jobs/recipe.js';
+import { loadRecipe, recipeInputs, type Recipe } from '../jobs/recipe.js';
 import { parseDeviceId } from '../jobs/rom.js';
 import { parseCommandArgs } from './args.js';
 import { writeLine, type CommandContext } from './context.js';
@@ -163,7 +163,7 @@ function jobInputs(values: JobValues, recipe: Recipe | undefined, cwd: string): 
   if (given.filter(Boolean).length !== 1) {
     throw new UsageError('give --gop and --vbt, or --firmware, or --recipe (exactly one way)');
   }
-  if (recipe !== undefined) return { gop: recipe.gop, vbt: recipe.vbt };
+  if (recipe !== undefined) return recipeInputs(recipe);
   if (values.firmware !== undefined) return { firmware: { path: path.resolve(cwd, values.firmware) } };
   if (values.gop === undefined || values.vbt === undefined)
     throw new UsageError('--gop and --vbt go together');

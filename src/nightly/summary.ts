@@ -21,14 +21,14 @@ export function renderSummaryMarkdown(summary: NightlySummary): string {
   }
   lines.push(
     '',
-    '| recipe | status | attempts | duration | cache | artifact version | error |',
-    '|---|---|---|---|---|---|---|',
+    '| recipe | status | attempts | duration | cache | build path | artifact version | error |',
+    '|---|---|---|---|---|---|---|---|',
   );
   for (const r of summary.recipes) {
     const error = r.errorCode === null ? '' : `${r.errorCode} (exit ${r.exitCode}): ${r.message ?? ''}`;
     lines.push(
       `| ${cell(r.recipe)} | ${r.status}${r.recovered ? ' (recovered)' : ''} | ${r.attempts} | ${seconds(r.durationMs)} | ` +
-        `${r.cache ?? '-'} | ${r.artifactVersion ?? '-'} | ${cell(error)} |`,
+        `${r.cache ?? '-'} | ${r.buildPath ?? '-'} | ${r.artifactVersion ?? '-'} | ${cell(error)} |`,
     );
   }
   return `${lines.join('\n')}\n`;

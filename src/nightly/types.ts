@@ -19,6 +19,11 @@ export interface NightlyOutcome {
   /** The published artifact's version directory name. */
   readonly version: string;
   readonly artifactDir: string;
+  /**
+   * Which build path produced the firmware when this run built it (the build facts'
+   * `buildPath`, else their `mode`: clean, warm, variant...); null for a cache hit.
+   */
+  readonly buildPath?: string | null;
 }
 
 export interface NightlyJob {
@@ -42,6 +47,11 @@ export interface RecipeReport {
   readonly cache: 'hit' | 'miss' | null;
   readonly artifactVersion: string | null;
   readonly artifactDir: string | null;
+  /**
+   * The build path this run took (NightlyOutcome.buildPath); null for a hit or a failure. The
+   * embedded runner always sets it; optional for reports made elsewhere (src/queue).
+   */
+  readonly buildPath?: string | null;
   readonly errorCode: string | null;
   readonly exitCode: number | null;
   readonly message: string | null;

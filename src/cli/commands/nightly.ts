@@ -1,6 +1,7 @@
 // `ovmf-build nightly`: every recipe of a directory through the same job as the main command
 // (cache, build, verify, publish), on the embedded runner of src/nightly (issue 11). This file
 // wires the runner to the real job; the runner itself knows nothing of EDK2.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
@@ -12,11 +13,14 @@ import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { loadRecipeDir, type Recipe } from '../../jobs/recipe.js';
 import { JobSession } from '../../jobs/session.js';
 import { createNightlyProgress } from '../../nightly/progress.js';
-import { runNightly, type RunNightlyOptions } from '../../nightly/runner.js';
+import { MANIFEST_FILE } from '../../publish/index.js';
+import { runNightly, type NightlyResult, type RunNightlyOptions } from '../../nightly/runner.js';
 import { renderSystemdUnits } from '../../nightly/systemd.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { jobRequest, parseJobOptions } from '../job-options.js';
+import type { RunQueuedNightlyOptions } from '../../queue/index.js';
+import { parseQueueUrl } from '../../queue/url.js';
 
 const OPTIONS = {
   'base-url': { type: 'string' },
@@ -25,6 +29,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'print-systemd': { type: 'boolean' },
   'on-calendar': { type: 'string' },
+  queue: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -47,6 +52,9 @@ const USAGE = [
   '  --json                    print the summary as JSON on stdout, no progress',
   '  --print-systemd           print a service and a timer unit (systemctl --user) and exit',
   "  --on-calendar <spec>      the timer's OnCalendar= (default *-*-* 02:30:00)",
+  '  --queue <redis-url>       enqueue the matrix on BullMQ (redis://HOST:PORT) for `ovmf-build worker`s',
+  '                            and wait for them; keys are computed here; --concurrency is then the',
+  '                            jobs at once over all workers',
 ].join('\n');
 
 /** recipes/ beside src/ and dist/: the recipes shipped with the package. */
@@ -64,10 +72,23 @@ function concurrencyOf(value: string | undefined): number {
 }
 
 /**
+ * The build path a fresh build took, from its published manifest's build facts: `buildPath`
+ * when the build reports one (clean, warm or variant), else its `mode`; null when absent.
+ */
+async function buildPathOf(artifactDir: string): Promise<string | null> {
+  const manifest = JSON.parse(await readFile(path.join(artifactDir, MANIFEST_FILE), 'utf8')) as {
+    build?: { facts?: { buildPath?: unknown; mode?: unknown } };
+  };
+  const facts = manifest.build?.facts;
+  const value = facts?.buildPath ?? facts?.mode;
+  return typeof value === 'string' ? value : null;
+}
+
+/**
  * The per-recipe job: the main command's option parsing and pipeline, with one session (engine
  * connection, EDK2 tree) for the whole night. The key stage runs the pipeline up to `key`.
  */
-function pipelineJob(
+export function pipelineJob(
   ctx: CommandContext,
   files: ReadonlyMap<string, string>,
   passThrough: readonly string[],
@@ -101,9 +122,20 @@ function pipelineJob(
           if (event.type === 'phase') stage.onPhase(event.phase);
         },
       });
-      return { cacheHit: result.cacheHit, version: result.version, artifactDir: result.artifactDir };
+      return {
+        cacheHit: result.cacheHit,
+        version: result.version,
+        artifactDir: result.artifactDir,
+        buildPath: result.cacheHit ? null : await buildPathOf(result.artifactDir),
+      };
     },
   };
+}
+
+/** The BullMQ night (src/queue), loaded only with --queue. */
+async function runQueued(options: RunQueuedNightlyOptions): Promise<NightlyResult> {
+  const { runQueuedNightly } = await import('../../queue/index.js');
+  return runQueuedNightly(options);
 }
 
 /** Runs the command; `stages` stand in for some of the job's stages (tests give a stand-in build). */
@@ -155,6 +187,7 @@ export async function runNightlyCommand(
     return EXIT.ok;
   }
   const concurrency = concurrencyOf(values.concurrency);
+  const queueUrl = values.queue === undefined ? undefined : parseQueueUrl(values.queue);
   const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
   const runId = newJobId();
   const log = openJobLog(ctx.env, `nightly-${runId}`);
@@ -163,7 +196,7 @@ export async function runNightlyCommand(
   const progress = json ? undefined : createNightlyProgress({ stream: ctx.stderr });
   if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
   try {
-    const { summary, files } = await runNightly({
+    const night: RunNightlyOptions = {
       recipes: recipes.map((r) => r.recipe),
       job: pipelineJob(
         ctx,
@@ -181,7 +214,16 @@ export async function runNightlyCommand(
       concurrency,
       ...runner,
       ...(progress === undefined ? {} : { onEvent: progress.onEvent }),
-    });
+    };
+    // With --queue, the workers run the jobs (src/queue); BullMQ is loaded only then.
+    const { summary, files } =
+      queueUrl === undefined
+        ? await runNightly(night)
+        : await runQueued({
+            ...night,
+            url: queueUrl,
+            ...(values.concurrency === undefined ? {} : { globalConcurrency: concurrency }),
+          });
     if (json) writeJson(ctx.stdout, { ...summary, files, logFile: log.logFile });
     else {
       for (const r of summary.recipes) {
