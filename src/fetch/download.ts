@@ -43,7 +43,8 @@ const MAX_REDIRECTS = 5;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 let defaultDispatcher: Dispatcher | undefined;
-function getDefaultDispatcher(): Dispatcher {
+/** The shared undici dispatcher (follows up to 5 redirects); http-get.ts uses it too. */
+export function getDefaultDispatcher(): Dispatcher {
   defaultDispatcher ??= new Agent().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
   return defaultDispatcher;
 }

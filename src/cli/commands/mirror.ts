@@ -103,6 +103,47 @@ async function runIndex(
   return EXIT.ok;
 }
 
+async function runSync(
+  ctx: CommandContext,
+  args: readonly string[],
+  values: { 'trust-key'?: string; 'grace-hours'?: string; json?: boolean; out?: string; serial?: string },
+): Promise<number> {
+  const [url, dir] = args;
+  if (url === undefined || dir === undefined || args.length !== 2) {
+    throw new UsageError('mirror sync needs URL and DIR');
+  }
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`mirror sync needs an http(s) URL, got \`${url}\``);
+  const trustKey = values['trust-key'];
+  if (trustKey === undefined || !/^[0-9a-fA-F]{8,64}$/.test(trustKey)) {
+    throw new UsageError('mirror sync needs --trust-key FINGERPRINT (8 to 64 hex digits; see `keys list`)');
+  }
+  if (values.out !== undefined || values.serial !== undefined) {
+    throw new UsageError('--out and --serial belong to mirror index');
+  }
+  const { syncMirror } = await import('../../mirror/sync.js');
+  const graceMs = graceMsFrom(values['grace-hours']);
+  const result = await syncMirror({
+    url,
+    root: path.resolve(ctx.cwd, dir),
+    trustKey,
+    configDir: userConfigDir(ctx.env),
+    now: clockFrom(ctx.env),
+    ...(graceMs === undefined ? {} : { graceMs }),
+    signal: ctx.signal,
+  });
+  if (values.json === true) {
+    writeJson(ctx.stdout, result);
+  } else if (result.outcome === 'updated') {
+    writeLine(
+      ctx.stdout,
+      `mirror ${result.root}: serial ${String(result.previousSerial ?? 'none')} -> ${result.serial} (${result.objectsFetched} objects fetched, ${result.versionsAdded} versions added, ${result.pruned.length} pruned)`,
+    );
+  } else {
+    writeLine(ctx.stdout, `mirror ${result.root}: up to date at serial ${result.serial} (${result.outcome})`);
+  }
+  return EXIT.ok;
+}
+
 async function run(ctx: CommandContext): Promise<number> {
   const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
   if (values.help === true) {
@@ -115,7 +156,7 @@ async function run(ctx: CommandContext): Promise<number> {
       if (values['trust-key'] !== undefined) throw new UsageError('--trust-key belongs to mirror sync');
       return runIndex(ctx, args, values);
     case 'sync':
-      throw new UsageError('mirror sync is not in this build yet');
+      return runSync(ctx, args, values);
     default:
       throw new UsageError(
         `${action === undefined ? 'mirror needs an action' : `unknown mirror action \`${action}\``}: index or sync`,
