@@ -17,7 +17,7 @@ import { chooseBuildPath } from './build-path.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
-import { ensureToolsImage, type ToolsImage } from './tools-image.js';
+import { DEFAULT_IMAGE_PREFIX, ensureToolsImage, type ToolsImage } from './tools-image.js';
 
 /** Committed warm workspaces: `<repository>:<key>`. */
 export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
@@ -56,6 +56,13 @@ export interface BuildOvmfOptions {
    * processes; the job passes its `builder-image` lock. Only taken when the image is missing.
    */
   readonly toolsLock?: () => Promise<AsyncDisposable>;
+  /**
+   * Where the warm workspaces (`<prefix>/edk2-workspace`) and tools images (`<prefix>/edk2-tools`)
+   * live: another prefix gives a cold start beside the user's images (bench:nightly). The builder
+   * image is shared.
+   * @default 'localhost/ovmf-build'
+   */
+  readonly imagePrefix?: string;
   /**
    * Serializes clean builds of one workspace across processes: called with the workspace key
    * before a clean build that would commit it. A second process wanting the same workspace
@@ -200,7 +207,11 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     builderImageId: builder.id,
     flags,
   });
-  const workspaceRef = `${WORKSPACE_REPOSITORY}:${key.value}`;
+  const prefix = options.imagePrefix ?? DEFAULT_IMAGE_PREFIX;
+  if (!/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/.test(prefix)) {
+    throw new TypeError(`Expected \`imagePrefix\` to be an image repository path, got \`${prefix}\``);
+  }
+  const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
   const reuse = options.workspace?.reuse ?? true;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
   let existingWorkspaceId = await engine.imageId(workspaceRef);
@@ -282,6 +293,7 @@ async function buildWithWorkspace(
           engine,
           builder,
           source: options.source,
+          repository: `${options.imagePrefix ?? DEFAULT_IMAGE_PREFIX}/edk2-tools`,
           jobId,
           logger: log,
           limits,

@@ -13,22 +13,30 @@ import type { Edk2Source } from './source.js';
 
 /** Committed tools images: `<repository>:<tag>` (tag from toolsImageRef). */
 export const TOOLS_REPOSITORY = 'localhost/ovmf-build/edk2-tools';
+/** The default `imagePrefix` of a build: workspace and tools repositories sit under it. */
+export const DEFAULT_IMAGE_PREFIX = 'localhost/ovmf-build';
 /** Bumped when the tools script or the tree layout changes in a way the key does not show. */
 const TOOLS_LAYOUT_VERSION = 1;
 const TOOLS_SCRIPT_PATH = `${STAGING}/tools.sh`;
 const LOG_TAIL_LINES = 30;
 
 /** The tools image of one source tree and builder image. */
-export function toolsImageRef(sourceDigest: string, builderImageId: string): string {
+export function toolsImageRef(
+  sourceDigest: string,
+  builderImageId: string,
+  repository: string = TOOLS_REPOSITORY,
+): string {
   const tag = sha256(
     JSON.stringify({ layout: TOOLS_LAYOUT_VERSION, source: sourceDigest, builderImage: builderImageId }),
   ).slice(0, 24);
-  return `${TOOLS_REPOSITORY}:${tag}`;
+  return `${repository}:${tag}`;
 }
 
 export interface EnsureToolsImageOptions {
   readonly engine: ContainerEngine;
   readonly builder: Pick<BuilderImage, 'id' | 'ref'>;
+  /** @default TOOLS_REPOSITORY */
+  readonly repository?: string;
   readonly source: Edk2Source;
   /** Labels the container that compiles the tools (and so the committed image). */
   readonly jobId: string;
@@ -62,7 +70,7 @@ export interface ToolsImage {
  */
 export async function ensureToolsImage(options: EnsureToolsImageOptions): Promise<ToolsImage> {
   const { engine, logger, signal } = options;
-  const ref = toolsImageRef(options.source.digest, options.builder.id);
+  const ref = toolsImageRef(options.source.digest, options.builder.id, options.repository);
   if ((await engine.imageId(ref)) !== null) return { ref, built: false, durationMs: 0 };
   const lock = await options.lock?.();
   try {

@@ -25,6 +25,7 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
   const source = await session.source(request.source, logger, signal);
   emit({ type: 'phase', phase: 'build', message: 'building OVMF with EDK2 in a container' });
   const { buildOvmf } = await import('../edk2/build.js');
+  const imagePrefix = request.env['OVMF_BUILD_IMAGE_PREFIX'];
   const result = await buildOvmf({
     gop: input.inputs.gop.bytes,
     vbt: input.inputs.vbt.bytes,
@@ -43,6 +44,8 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     },
     // A clean build is committed as the new warm workspace: the next build starts from it.
     workspace: { reuse: request.cleanBuild !== true, commit: true },
+    // OVMF_BUILD_IMAGE_PREFIX: workspaces and tools images of their own (bench:nightly's cold runs).
+    ...(imagePrefix === undefined || imagePrefix === '' ? {} : { imagePrefix }),
     // The tools image (source + compiled BaseTools) is made once, under the builder image's lock.
     toolsLock: () =>
       session.lock('builder-image', signal, (owner) => {

@@ -1,0 +1,165 @@
+// Benchmark (issue 11, item 3): in one run, (a) one cold build of one recipe and (b) a cold
+// matrix of six recipes, both through `ovmf-build nightly` as a user runs it (validate, build,
+// structural and QEMU boot checks, store, publish), with recipe inputs served from a local
+// mirror of the corpus (`--base-url`). Prints both wall times and their ratio; goal: the matrix
+// at most 1.15x the single build. The matrix pays one clean EDK2 build; the other five recipes
+// differ only in GOP and VBT, so they take the variant path (GenFds only, src/edk2/build-path.ts).
+// Cold means: an empty cache, state and artifact directory of the bench's own (nothing of the
+// user's is read or written, except the unpacked EDK2 source, a read-only input keyed by its
+// digest), and no warm workspace or tools image: each run gets an image prefix of its own
+// (OVMF_BUILD_IMAGE_PREFIX), removed at the end. The builder image is shared; it is made before
+// the timed runs if missing, and the output says which.
+// Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs)
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { homedir, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { connectEngine } from '../src/container/index.js';
+import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../src/edk2/builder-context.js';
+import { REPO_ROOT } from '../test/corpus.js';
+import { serveCorpusMirror } from '../test/nightly-mirror.js';
+
+const BIN = path.join(REPO_ROOT, 'bin', 'ovmf-build.js');
+const RECIPES = path.join(REPO_ROOT, 'recipes');
+const MATRIX_SIZE = 6;
+const RAW_GITHUB = 'https://raw.githubusercontent.com';
+const concurrency = process.env['BENCH_CONCURRENCY'];
+const logger = pino({ level: process.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+const load = (): string =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+
+const root = await mkdtemp(path.join(tmpdir(), 'ovmf-bench-nightly-'));
+await using mirror = await serveCorpusMirror();
+const engine = await connectEngine({ env: process.env, logger });
+const prefixes: string[] = [];
+
+/** Recipes whose every URL the corpus mirror serves (GOP and VBT recipes, or a vendor image). */
+async function servedRecipes(): Promise<string[]> {
+  const served: string[] = [];
+  for (const name of (await readdir(RECIPES)).filter((file) => file.endsWith('.json')).sort()) {
+    const text = await readFile(path.join(RECIPES, name), 'utf8');
+    const urls = [...text.matchAll(/"url"\s*:\s*"([^"]+)"/g)].map((match) => match[1] as string);
+    let ok = urls.length > 0;
+    for (const url of urls) {
+      if (!url.startsWith(`${RAW_GITHUB}/`)) ok = false;
+      else if (ok) {
+        const response = await fetch(`${mirror.baseUrl}${url.slice(RAW_GITHUB.length)}`, { method: 'HEAD' });
+        ok = response.ok;
+      }
+    }
+    if (ok) served.push(name);
+  }
+  return served;
+}
+
+/** A fresh cache/config/state of its own, sharing only the unpacked EDK2 sources. */
+async function isolated(name: string): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
+  const dir = path.join(root, name);
+  const sharedSources = path.join(
+    process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'),
+    'ovmf-build',
+    'edk2',
+  );
+  await mkdir(sharedSources, { recursive: true });
+  await mkdir(path.join(dir, 'cache', 'ovmf-build'), { recursive: true });
+  await symlink(sharedSources, path.join(dir, 'cache', 'ovmf-build', 'edk2'));
+  const prefix = `localhost/ovmf-build-bench/${name}-${randomBytes(4).toString('hex')}`;
+  prefixes.push(prefix);
+  return {
+    dir,
+    env: {
+      ...process.env,
+      XDG_CACHE_HOME: path.join(dir, 'cache'),
+      XDG_CONFIG_HOME: path.join(dir, 'config'),
+      XDG_STATE_HOME: path.join(dir, 'state'),
+      OVMF_BUILD_IMAGE_PREFIX: prefix,
+    },
+  };
+}
+
+interface NightResult {
+  readonly wallMs: number;
+  readonly recipes: readonly { recipe: string; status: string; durationMs?: number; cache?: string }[];
+}
+
+/** `ovmf-build nightly` on a directory of the given recipes, timed as a whole process. */
+async function night(name: string, recipes: readonly string[]): Promise<NightResult> {
+  const { dir, env } = await isolated(name);
+  const recipeDir = path.join(dir, 'recipes');
+  await mkdir(recipeDir);
+  for (const recipe of recipes) await copyFile(path.join(RECIPES, recipe), path.join(recipeDir, recipe));
+  const args = [
+    BIN,
+    'nightly',
+    recipeDir,
+    '--base-url',
+    mirror.baseUrl,
+    '--out',
+    path.join(dir, 'artifacts'),
+  ];
+  if (concurrency !== undefined) args.push('--concurrency', concurrency);
+  args.push('--json');
+  const started = performance.now();
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (exit) => resolve({ code: exit, stdout: out }));
+  });
+  const wallMs = performance.now() - started;
+  if (code !== 0) throw new Error(`nightly (${name}) exited with ${String(code)}: ${stdout.slice(0, 2000)}`);
+  const summary = JSON.parse(stdout) as { recipes: NightResult['recipes'] };
+  return { wallMs, recipes: summary.recipes };
+}
+
+try {
+  const served = await servedRecipes();
+  if (served.length < MATRIX_SIZE) {
+    throw new Error(`the corpus mirror serves only ${served.length} recipes (${served.join(', ')})`);
+  }
+  const matrix = served.slice(0, MATRIX_SIZE);
+  const builder = await engine.ensureBuilderImage({
+    contextDir: DEFAULT_BUILDER_CONTEXT,
+    repository: DEFAULT_BUILDER_REPOSITORY,
+    logger,
+  });
+  console.log(
+    `builder image ${builder.ref}: ${builder.built ? 'built now, before the timed runs' : 'existed'} (shared by both runs)`,
+  );
+  console.log(`load average before: ${load()}`);
+  const single = await night('single', [matrix[0] as string]);
+  console.log(`load average between: ${load()}`);
+  const many = await night('matrix', matrix);
+  console.log(`load average after: ${load()}`);
+  for (const [label, result] of [
+    ['single', single],
+    ['matrix', many],
+  ] as const) {
+    for (const r of result.recipes) {
+      console.log(
+        `  ${label.padEnd(6)} ${r.recipe.padEnd(14)} ${r.status.padEnd(9)} ${r.cache ?? ''} ${((r.durationMs ?? 0) / 1000).toFixed(1)} s`,
+      );
+    }
+  }
+  const ratio = many.wallMs / single.wallMs;
+  console.log(`cold single build (${matrix[0]}): ${(single.wallMs / 1000).toFixed(1)} s`);
+  console.log(
+    `cold ${MATRIX_SIZE}-recipe matrix (${matrix.join(', ')}): ${(many.wallMs / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    `ratio ${ratio.toFixed(3)} (goal <= 1.15: ${ratio <= 1.15 ? 'met' : 'missed'}), concurrency ${concurrency ?? 'default'}`,
+  );
+} finally {
+  // The bench's own workspaces and tools images, then its directories; nothing else.
+  const pruned = await engine.pruneImages({
+    repositories: prefixes.flatMap((prefix) => [`${prefix}/edk2-workspace`, `${prefix}/edk2-tools`]),
+  });
+  if (pruned.inUse.length > 0) console.log(`kept images still in use: ${pruned.inUse.join(' ')}`);
+  await engine[Symbol.asyncDispose]();
+  await rm(root, { recursive: true, force: true });
+}
