@@ -77,13 +77,15 @@ export function decodeEfiVariant(
   maxOutputBytes: number,
 ): EfiDecodeResult {
   const header = readEfiHeader(data, maxOutputBytes, variant);
-  const decoder = new EfiDecoder(
-    data.subarray(EFI_HEADER_SIZE, EFI_HEADER_SIZE + header.compressedSizeInBytes),
-    header.originalSizeInBytes,
-    variant,
-  );
-  const output = decoder.run();
-  return { output, consumedBits: decoder.consumedBits, compressedSizeInBytes: header.compressedSizeInBytes };
+  startReader(data.subarray(EFI_HEADER_SIZE, EFI_HEADER_SIZE + header.compressedSizeInBytes), variant);
+  const output = new Uint8Array(header.originalSizeInBytes);
+  try {
+    decodeInto(output);
+    return { output, consumedBits: consumedBits(), compressedSizeInBytes: header.compressedSizeInBytes };
+  } finally {
+    // The reader state is module-wide: it must not keep the caller's image alive.
+    startReader(NO_INPUT, variant);
+  }
 }
 
 /** EFI 1.1 "standard" compression (EFI_STANDARD_COMPRESSION, UEFI spec 19). */
@@ -161,377 +163,374 @@ export function decompressStandard(
   );
 }
 
-class EfiDecoder {
-  readonly #input: Uint8Array;
-  readonly #output: Uint8Array;
-  readonly #variant: EfiVariant;
-  readonly #pCountBits: number;
+// The decoder is plain functions over module-level state, not a class: a cold process runs
+// this code mostly before V8 has optimized it, where private methods and fields cost a lookup
+// each, and small functions reach optimized code sooner and compile faster. Module variables
+// also carry no type feedback, so optimized code never deoptimizes for lack of it when the hot
+// loop stores the reader state back (object fields did, on every call). Decoding is
+// synchronous and never re-entered, so one set of state and tables serves every call (a worker
+// thread has its own module instance).
 
-  // Bit reader, as EDK2 FillBuf: #bitBuffer always holds the next 32 unread bits,
-  // #pendingByte the last fetched byte with #pendingBits of it not yet in #bitBuffer.
-  // Past the end of the input the reader supplies zero bytes (as EDK2 does) and counts
-  // them in #fetchedBytes, so over-reads are detected rather than silently decoded.
-  #inputPosition = 0;
-  #fetchedBytes = 0;
-  #bitBuffer = 0;
-  #pendingByte = 0;
-  #pendingBits = 0;
+// Bit reader, as EDK2 FillBuf: `bitBuffer` always holds the next 32 unread bits (as an int32,
+// read with >>>), `pendingByte` the last fetched byte with `pendingBits` of it not yet in
+// `bitBuffer`. Past the end of the input the reader supplies zero bytes (as EDK2 does) and
+// counts them in `fetchedBytes`, so over-reads are detected rather than silently decoded.
+const NO_INPUT = new Uint8Array(0);
+let input: Uint8Array = NO_INPUT;
+let inputLength = 0;
+let variantNow: EfiVariant = 'efi';
+let inputPosition = 0;
+let fetchedBytes = 0;
+let bitBuffer = 0;
+let pendingByte = 0;
+let pendingBits = 0;
 
-  readonly #ptLength = new Uint8Array(NPT + 1);
-  readonly #cLength = new Uint8Array(NC);
-  readonly #ptTable = new Uint16Array(1 << PT_TABLE_BITS);
-  readonly #cTable = new Uint16Array(1 << C_TABLE_BITS);
-  readonly #left = new Uint16Array(2 * NC);
-  readonly #right = new Uint16Array(2 * NC);
-  readonly #lengthCount = new Uint32Array(MAX_CODE_LENGTH + 2);
-  readonly #nextCode = new Uint32Array(MAX_CODE_LENGTH + 2);
+function startReader(data: Uint8Array, variant: EfiVariant): void {
+  input = data;
+  inputLength = data.length;
+  variantNow = variant;
+  inputPosition = 0;
+  fetchedBytes = 0;
+  bitBuffer = 0;
+  pendingByte = 0;
+  pendingBits = 0;
+}
 
-  constructor(input: Uint8Array, originalSizeInBytes: number, variant: EfiVariant) {
-    this.#input = input;
-    this.#output = new Uint8Array(originalSizeInBytes);
-    this.#variant = variant;
-    this.#pCountBits = P_COUNT_BITS[variant];
+const ptLength = new Uint8Array(NPT + 1);
+const cLength = new Uint8Array(NC);
+const ptTable = new Uint16Array(1 << PT_TABLE_BITS);
+const cTable = new Uint16Array(1 << C_TABLE_BITS);
+/** Tree nodes below table slots; the P/T trees number theirs from 19 or 31, the C tree from 510, so they never meet. */
+const left = new Uint16Array(2 * NC);
+const right = new Uint16Array(2 * NC);
+const lengthCount = new Uint32Array(MAX_CODE_LENGTH + 2);
+const nextCode = new Uint32Array(MAX_CODE_LENGTH + 2);
+
+function consumedBits(): number {
+  return Math.max(0, fetchedBytes * 8 - 32 - pendingBits);
+}
+
+function corrupt(reason: string, outputOffset: number): Error {
+  const inputOffset = EFI_HEADER_SIZE + Math.min(inputLength, consumedBits() >>> 3);
+  return corruptError(variantNow, inputOffset, reason, { outputOffset });
+}
+
+function checkNotOverread(position: number): void {
+  if (consumedBits() > inputLength * 8) {
+    throw corrupt(`stream needs more than the ${inputLength} compressed bytes the header declares`, position);
   }
+}
 
-  get consumedBits(): number {
-    return Math.max(0, this.#fetchedBytes * 8 - 32 - this.#pendingBits);
+/** EDK2 FillBuf: drops `count` (<= 29) bits and refills from the input. */
+function fill(count: number): void {
+  bitBuffer <<= count;
+  while (count > pendingBits) {
+    count -= pendingBits;
+    bitBuffer |= pendingByte << count;
+    pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
+    fetchedBytes++;
+    pendingBits = 8;
   }
+  pendingBits -= count;
+  bitBuffer |= pendingByte >>> pendingBits;
+}
 
-  run(): Uint8Array {
-    const output = this.#output;
-    const size = output.length;
-    if (size === 0) {
-      // EDK2 returns before reading any bits when the original size is 0.
-      return output;
+function getBits(count: number): number {
+  const value = bitBuffer >>> (32 - count);
+  fill(count);
+  return value;
+}
+
+/** Follows tree nodes below a table slot; a valid code needs at most 16 - tableBits steps. */
+function walkTree(
+  node: number,
+  alphabetSize: number,
+  tableBits: number,
+  buffer: number,
+  position: number,
+): number {
+  if (node === NONE) {
+    throw corrupt('symbol read from an empty Huffman code', position);
+  }
+  let mask = 1 << (31 - tableBits);
+  for (let step = tableBits; step < MAX_CODE_LENGTH; step++) {
+    node = buffer & mask ? right[node]! : left[node]!;
+    if (node < alphabetSize) {
+      return node;
     }
-    this.#fill(16);
-    this.#fill(16);
-    const input = this.#input;
-    const inputLength = input.length;
-    const cTable = this.#cTable;
-    const cLength = this.#cLength;
-    const ptTable = this.#ptTable;
-    const ptLength = this.#ptLength;
-    // The hot loop keeps the bit reader in locals (int32, read with >>>) and inlines
-    // FillBuf; the per-block table readers use the fields, synchronised around them.
-    let buffer = this.#bitBuffer | 0;
-    let pendingByte = this.#pendingByte;
-    let pendingBits = this.#pendingBits;
-    let inputPosition = this.#inputPosition;
-    let fetchedBytes = this.#fetchedBytes;
-    let position = 0;
-    let blockRemaining = 0;
-    while (position < size) {
-      if (blockRemaining === 0) {
-        this.#bitBuffer = buffer >>> 0;
-        this.#pendingByte = pendingByte;
-        this.#pendingBits = pendingBits;
-        this.#inputPosition = inputPosition;
-        this.#fetchedBytes = fetchedBytes;
-        this.#checkNotOverread(position);
-        // A stored count of 0 wraps to 65536 symbols in EDK2 (UINT16 decrement).
-        blockRemaining = this.#getBits(16) || 0x1_0000;
-        this.#readPtLengths(NT, TBIT, 3);
-        this.#readCLengths();
-        this.#readPtLengths(MAXNP, this.#pCountBits, -1);
-        // A block whose tables already lie past the end cannot be real data.
-        this.#checkNotOverread(position);
-        buffer = this.#bitBuffer | 0;
-        pendingByte = this.#pendingByte;
-        pendingBits = this.#pendingBits;
-        inputPosition = this.#inputPosition;
-        fetchedBytes = this.#fetchedBytes;
+    mask >>>= 1;
+  }
+  throw corrupt('Huffman code longer than 16 bits', position);
+}
+
+/** EDK2 ReadPTLen: the T table (count in 5 bits) or the P table (count in 4/5 bits). */
+function readPtLengths(alphabetSize: number, countBits: number, zeroRunAfter: number): void {
+  const count = getBits(countBits);
+  if (count === 0) {
+    // A code with a single symbol is stored as that symbol; it takes zero bits.
+    const only = getBits(countBits);
+    if (only >= alphabetSize) {
+      throw corrupt(`single-symbol code names symbol ${only}, alphabet has ${alphabetSize}`, 0);
+    }
+    ptTable.fill(only);
+    ptLength.fill(0);
+    return;
+  }
+  let index = 0;
+  while (index < count && index < NPT) {
+    let length = bitBuffer >>> 29;
+    if (length === 7) {
+      // Lengths of 7 and more continue in unary: one 1-bit per extra unit, then a 0.
+      let mask = 1 << 28;
+      while (mask !== 0 && (bitBuffer & mask) !== 0) {
+        mask >>>= 1;
+        length++;
       }
-      blockRemaining--;
-      let symbol = cTable[buffer >>> (32 - C_TABLE_BITS)]!;
-      if (symbol >= NC) {
-        symbol = this.#walkTree(symbol, NC, C_TABLE_BITS, buffer, position);
-      }
-      // The bit refill below is written out three times on purpose: the hot loop keeps the
-      // bit reader's state in locals, which a helper would have to spill to fields per symbol.
-      let count = cLength[symbol]!;
-      buffer <<= count;
-      while (count > pendingBits) {
-        count -= pendingBits;
-        buffer |= pendingByte << count;
-        pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
-        fetchedBytes++;
-        pendingBits = 8;
-      }
-      pendingBits -= count;
-      buffer |= pendingByte >>> pendingBits;
-      if (symbol < 256) {
-        output[position++] = symbol;
-        continue;
-      }
-      const matchLength = symbol - (256 - THRESHOLD);
-      let slot = ptTable[buffer >>> (32 - PT_TABLE_BITS)]!;
-      if (slot >= MAXNP) {
-        slot = this.#walkTree(slot, MAXNP, PT_TABLE_BITS, buffer, position);
-      }
-      count = ptLength[slot]!;
-      buffer <<= count;
-      while (count > pendingBits) {
-        count -= pendingBits;
-        buffer |= pendingByte << count;
-        pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
-        fetchedBytes++;
-        pendingBits = 8;
-      }
-      pendingBits -= count;
-      buffer |= pendingByte >>> pendingBits;
-      // Symbol n > 1 stands for a distance with n - 1 more bits after an implicit leading 1.
-      let distance = slot;
-      if (slot > 1) {
-        count = slot - 1;
-        distance = (1 << count) + (buffer >>> (32 - count));
-        buffer <<= count;
-        while (count > pendingBits) {
-          count -= pendingBits;
-          buffer |= pendingByte << count;
-          pendingByte = inputPosition < inputLength ? input[inputPosition++]! : 0;
-          fetchedBytes++;
-          pendingBits = 8;
-        }
-        pendingBits -= count;
-        buffer |= pendingByte >>> pendingBits;
-      }
-      let from = position - distance - 1;
-      if (from < 0) {
-        throw corruptError(
-          this.#variant,
-          EFI_HEADER_SIZE + Math.min(inputLength, Math.max(0, fetchedBytes * 8 - 32 - pendingBits) >>> 3),
-          `back-reference ${distance + 1} bytes back from output offset ${position} points before the start`,
-          { outputOffset: position },
-        );
-      }
-      const end = Math.min(position + matchLength, size);
-      if (end - position > 32 && end - position <= position - from) {
-        output.copyWithin(position, from, end - (position - from));
-        position = end;
-      } else {
-        // Short or overlapping copies (distance below length repeats the pattern).
-        while (position < end) {
-          output[position++] = output[from++]!;
-        }
+      if (length > MAX_CODE_LENGTH) {
+        throw corrupt(`code length ${length} is above ${MAX_CODE_LENGTH}`, 0);
       }
     }
-    this.#bitBuffer = buffer >>> 0;
-    this.#pendingByte = pendingByte;
-    this.#pendingBits = pendingBits;
-    this.#inputPosition = inputPosition;
-    this.#fetchedBytes = fetchedBytes;
-    this.#checkNotOverread(position);
-    return output;
+    fill(length < 7 ? 3 : length - 3);
+    ptLength[index++] = length;
+    if (index === zeroRunAfter) {
+      let zeros = getBits(2);
+      while (zeros-- > 0 && index < NPT) {
+        ptLength[index++] = 0;
+      }
+    }
   }
+  ptLength.fill(0, Math.min(index, alphabetSize));
+  makeTable(alphabetSize, ptLength, PT_TABLE_BITS, ptTable);
+}
 
-  #checkNotOverread(position: number): void {
-    const available = this.#input.length * 8;
-    if (this.consumedBits > available) {
-      throw this.#corrupt(
-        `stream needs more than the ${this.#input.length} compressed bytes the header declares`,
+/** EDK2 ReadCLen: C code lengths, themselves coded with the T table. */
+function readCLengths(): void {
+  const count = getBits(CBIT);
+  if (count === 0) {
+    const only = getBits(CBIT);
+    if (only >= NC) {
+      throw corrupt(`single-symbol code names symbol ${only}, alphabet has ${NC}`, 0);
+    }
+    cLength.fill(0);
+    cTable.fill(only);
+    return;
+  }
+  let index = 0;
+  while (index < count && index < NC) {
+    let symbol = ptTable[bitBuffer >>> (32 - PT_TABLE_BITS)]!;
+    if (symbol >= NT) {
+      symbol = walkTree(symbol, NT, PT_TABLE_BITS, bitBuffer, 0);
+    }
+    fill(ptLength[symbol]!);
+    if (symbol > 2) {
+      cLength[index++] = symbol - 2;
+      continue;
+    }
+    // 0: one zero length; 1: 3..18 zeros; 2: 20..531 zeros.
+    const zeros = symbol === 0 ? 1 : symbol === 1 ? getBits(4) + 3 : getBits(CBIT) + 20;
+    const end = Math.min(index + zeros, NC);
+    cLength.fill(0, index, end);
+    index = end;
+  }
+  cLength.fill(0, index);
+  makeTable(NC, cLength, C_TABLE_BITS, cTable);
+}
+
+/**
+ * Canonical Huffman decoding table (EDK2 MakeTable): codes of up to `tableBits` bits fill a
+ * direct lookup table; longer ones hang below their table slot as a binary tree whose nodes
+ * are numbered from `alphabetSize` up.
+ */
+function makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number, table: Uint16Array): void {
+  lengthCount.fill(0);
+  for (let symbol = 0; symbol < alphabetSize; symbol++) {
+    lengthCount[lengths[symbol]!]!++;
+  }
+  let kraft = 0;
+  for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
+    kraft += lengthCount[length]! << (MAX_CODE_LENGTH - length);
+  }
+  table.fill(NONE);
+  if (kraft === 0) {
+    return;
+  }
+  if (kraft !== 1 << MAX_CODE_LENGTH) {
+    throw corrupt(
+      `code lengths ${kraft < 1 << MAX_CODE_LENGTH ? 'leave codes unused' : 'overlap'} (Kraft sum ${kraft}/65536)`,
+      0,
+    );
+  }
+  nextCode[1] = 0;
+  for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
+    nextCode[length + 1] = nextCode[length]! + (lengthCount[length]! << (MAX_CODE_LENGTH - length));
+  }
+  const shift = MAX_CODE_LENGTH - tableBits;
+  let nextNode = alphabetSize;
+  for (let symbol = 0; symbol < alphabetSize; symbol++) {
+    const length = lengths[symbol]!;
+    if (length === 0) {
+      continue;
+    }
+    // Codes are 16-bit left-aligned here, so a table slot is the top tableBits bits.
+    const code = nextCode[length]!;
+    nextCode[length] = code + (1 << (MAX_CODE_LENGTH - length));
+    if (length <= tableBits) {
+      table.fill(symbol, code >>> shift, (code >>> shift) + (1 << (tableBits - length)));
+      continue;
+    }
+    const slot = code >>> shift;
+    let node = table[slot]!;
+    if (node === NONE) {
+      node = nextNode++;
+      left[node] = NONE;
+      right[node] = NONE;
+      table[slot] = node;
+    }
+    for (let bit = MAX_CODE_LENGTH - 1 - tableBits; ; bit--) {
+      const children = (code >>> bit) & 1 ? right : left;
+      if (bit === MAX_CODE_LENGTH - length) {
+        children[node] = symbol;
+        break;
+      }
+      let child = children[node]!;
+      if (child === NONE) {
+        child = nextNode++;
+        left[child] = NONE;
+        right[child] = NONE;
+        children[node] = child;
+      }
+      node = child;
+    }
+  }
+}
+
+/** Reads one block's three code tables and returns its symbol count. */
+function readBlockHeader(position: number): number {
+  checkNotOverread(position);
+  // A stored count of 0 wraps to 65536 symbols in EDK2 (UINT16 decrement).
+  const symbols = getBits(16) || 0x1_0000;
+  readPtLengths(NT, TBIT, 3);
+  readCLengths();
+  readPtLengths(MAXNP, P_COUNT_BITS[variantNow], -1);
+  // A block whose tables already lie past the end cannot be real data.
+  checkNotOverread(position);
+  return symbols;
+}
+
+/** EDK2 Decode: fills `output` from the reader, block by block; throws E_DECOMPRESS_CORRUPT. */
+function decodeInto(output: Uint8Array): void {
+  const size = output.length;
+  if (size === 0) {
+    // EDK2 returns before reading any bits when the original size is 0.
+    return;
+  }
+  fill(16);
+  fill(16);
+  let position = 0;
+  while (position < size) {
+    const symbols = readBlockHeader(position);
+    position = decodeSymbols(output, position, symbols);
+  }
+  checkNotOverread(position);
+}
+
+/**
+ * The hot loop: decodes up to `symbols` symbols of one block into `output` from `position`
+ * and returns the new position. Kept apart from the table readers so that V8 compiles a small
+ * function (an optimizing compile of the whole decoder took longer than the decode itself in a
+ * cold process). It keeps the bit reader in locals and inlines FillBuf, and stores the state
+ * back into the module variables when it returns.
+ */
+function decodeSymbols(output: Uint8Array, start: number, symbols: number): number {
+  const size = output.length;
+  const bytes = input;
+  const length = inputLength;
+  let buffer = bitBuffer;
+  let byte = pendingByte;
+  let bits = pendingBits;
+  let at = inputPosition;
+  let fetched = fetchedBytes;
+  let position = start;
+  let remaining = symbols;
+  while (remaining > 0 && position < size) {
+    remaining--;
+    let symbol = cTable[buffer >>> (32 - C_TABLE_BITS)]!;
+    if (symbol >= NC) {
+      symbol = walkTree(symbol, NC, C_TABLE_BITS, buffer, position);
+    }
+    // The bit refill below is written out three times on purpose: the hot loop keeps the
+    // bit reader's state in locals, which a helper would have to spill to module variables per symbol.
+    let count = cLength[symbol]!;
+    buffer <<= count;
+    while (count > bits) {
+      count -= bits;
+      buffer |= byte << count;
+      byte = at < length ? bytes[at++]! : 0;
+      fetched++;
+      bits = 8;
+    }
+    bits -= count;
+    buffer |= byte >>> bits;
+    if (symbol < 256) {
+      output[position++] = symbol;
+      continue;
+    }
+    const matchLength = symbol - (256 - THRESHOLD);
+    let slot = ptTable[buffer >>> (32 - PT_TABLE_BITS)]!;
+    if (slot >= MAXNP) {
+      slot = walkTree(slot, MAXNP, PT_TABLE_BITS, buffer, position);
+    }
+    count = ptLength[slot]!;
+    buffer <<= count;
+    while (count > bits) {
+      count -= bits;
+      buffer |= byte << count;
+      byte = at < length ? bytes[at++]! : 0;
+      fetched++;
+      bits = 8;
+    }
+    bits -= count;
+    buffer |= byte >>> bits;
+    // Symbol n > 1 stands for a distance with n - 1 more bits after an implicit leading 1.
+    let distance = slot;
+    if (slot > 1) {
+      count = slot - 1;
+      distance = (1 << count) + (buffer >>> (32 - count));
+      buffer <<= count;
+      while (count > bits) {
+        count -= bits;
+        buffer |= byte << count;
+        byte = at < length ? bytes[at++]! : 0;
+        fetched++;
+        bits = 8;
+      }
+      bits -= count;
+      buffer |= byte >>> bits;
+    }
+    let from = position - distance - 1;
+    if (from < 0) {
+      fetchedBytes = fetched;
+      pendingBits = bits;
+      throw corrupt(
+        `back-reference ${distance + 1} bytes back from output offset ${position} points before the start`,
         position,
       );
     }
-  }
-
-  #corrupt(reason: string, outputOffset: number): Error {
-    const inputOffset = EFI_HEADER_SIZE + Math.min(this.#input.length, Math.max(0, this.consumedBits) >>> 3);
-    return corruptError(this.#variant, inputOffset, reason, { outputOffset });
-  }
-
-  /** EDK2 FillBuf: drops `count` (<= 29) bits and refills from the input. */
-  #fill(count: number): void {
-    let buffer = (this.#bitBuffer << count) >>> 0;
-    let pendingBits = this.#pendingBits;
-    let pendingByte = this.#pendingByte;
-    while (count > pendingBits) {
-      count -= pendingBits;
-      buffer = (buffer | (pendingByte << count)) >>> 0;
-      const position = this.#inputPosition;
-      if (position < this.#input.length) {
-        pendingByte = this.#input[position]!;
-        this.#inputPosition = position + 1;
-      } else {
-        pendingByte = 0;
-      }
-      this.#fetchedBytes++;
-      pendingBits = 8;
-    }
-    pendingBits -= count;
-    this.#bitBuffer = (buffer | (pendingByte >>> pendingBits)) >>> 0;
-    this.#pendingBits = pendingBits;
-    this.#pendingByte = pendingByte;
-  }
-
-  #getBits(count: number): number {
-    const value = this.#bitBuffer >>> (32 - count);
-    this.#fill(count);
-    return value;
-  }
-
-  /** Follows tree nodes below a table slot; a valid code needs at most 16 - tableBits steps. */
-  #walkTree(node: number, alphabetSize: number, tableBits: number, buffer: number, position: number): number {
-    if (node === NONE) {
-      throw this.#corrupt('symbol read from an empty Huffman code', position);
-    }
-    let mask = 1 << (31 - tableBits);
-    for (let step = tableBits; step < MAX_CODE_LENGTH; step++) {
-      node = buffer & mask ? this.#right[node]! : this.#left[node]!;
-      if (node < alphabetSize) {
-        return node;
-      }
-      mask >>>= 1;
-    }
-    throw this.#corrupt('Huffman code longer than 16 bits', position);
-  }
-
-  /** EDK2 ReadPTLen: the T table (count in 5 bits) or the P table (count in 4/5 bits). */
-  #readPtLengths(alphabetSize: number, countBits: number, zeroRunAfter: number): void {
-    const lengths = this.#ptLength;
-    const count = this.#getBits(countBits);
-    if (count === 0) {
-      // A code with a single symbol is stored as that symbol; it takes zero bits.
-      const only = this.#getBits(countBits);
-      if (only >= alphabetSize) {
-        throw this.#corrupt(`single-symbol code names symbol ${only}, alphabet has ${alphabetSize}`, 0);
-      }
-      this.#ptTable.fill(only);
-      lengths.fill(0);
-      return;
-    }
-    let index = 0;
-    while (index < count && index < NPT) {
-      let length = this.#bitBuffer >>> 29;
-      if (length === 7) {
-        // Lengths of 7 and more continue in unary: one 1-bit per extra unit, then a 0.
-        let mask = 1 << 28;
-        while (mask !== 0 && (this.#bitBuffer & mask) !== 0) {
-          mask >>>= 1;
-          length++;
-        }
-        if (length > MAX_CODE_LENGTH) {
-          throw this.#corrupt(`code length ${length} is above ${MAX_CODE_LENGTH}`, 0);
-        }
-      }
-      this.#fill(length < 7 ? 3 : length - 3);
-      lengths[index++] = length;
-      if (index === zeroRunAfter) {
-        let zeros = this.#getBits(2);
-        while (zeros-- > 0 && index < NPT) {
-          lengths[index++] = 0;
-        }
-      }
-    }
-    lengths.fill(0, Math.min(index, alphabetSize));
-    this.#makeTable(alphabetSize, lengths, PT_TABLE_BITS, this.#ptTable);
-  }
-
-  /** EDK2 ReadCLen: C code lengths, themselves coded with the T table. */
-  #readCLengths(): void {
-    const lengths = this.#cLength;
-    const count = this.#getBits(CBIT);
-    if (count === 0) {
-      const only = this.#getBits(CBIT);
-      if (only >= NC) {
-        throw this.#corrupt(`single-symbol code names symbol ${only}, alphabet has ${NC}`, 0);
-      }
-      lengths.fill(0);
-      this.#cTable.fill(only);
-      return;
-    }
-    const ptTable = this.#ptTable;
-    const ptLength = this.#ptLength;
-    let index = 0;
-    while (index < count && index < NC) {
-      let symbol = ptTable[this.#bitBuffer >>> (32 - PT_TABLE_BITS)]!;
-      if (symbol >= NT) {
-        symbol = this.#walkTree(symbol, NT, PT_TABLE_BITS, this.#bitBuffer, 0);
-      }
-      this.#fill(ptLength[symbol]!);
-      if (symbol <= 2) {
-        // 0: one zero length; 1: 3..18 zeros; 2: 20..531 zeros.
-        let zeros = symbol === 0 ? 1 : symbol === 1 ? this.#getBits(4) + 3 : this.#getBits(CBIT) + 20;
-        while (zeros-- > 0 && index < NC) {
-          lengths[index++] = 0;
-        }
-      } else {
-        lengths[index++] = symbol - 2;
-      }
-    }
-    lengths.fill(0, index);
-    this.#makeTable(NC, lengths, C_TABLE_BITS, this.#cTable);
-  }
-
-  /**
-   * Canonical Huffman decoding table (EDK2 MakeTable): codes of up to `tableBits` bits
-   * fill a direct lookup table; longer ones hang below their table slot as a binary
-   * tree whose nodes are numbered from `alphabetSize` up.
-   */
-  #makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number, table: Uint16Array): void {
-    const lengthCount = this.#lengthCount.fill(0);
-    for (let symbol = 0; symbol < alphabetSize; symbol++) {
-      lengthCount[lengths[symbol]!]!++;
-    }
-    let kraft = 0;
-    for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
-      kraft += lengthCount[length]! << (MAX_CODE_LENGTH - length);
-    }
-    table.fill(NONE);
-    if (kraft === 0) {
-      return;
-    }
-    if (kraft !== 1 << MAX_CODE_LENGTH) {
-      throw this.#corrupt(
-        `code lengths ${kraft < 1 << MAX_CODE_LENGTH ? 'leave codes unused' : 'overlap'} (Kraft sum ${kraft}/65536)`,
-        0,
-      );
-    }
-    const nextCode = this.#nextCode;
-    nextCode[1] = 0;
-    for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
-      nextCode[length + 1] = nextCode[length]! + (lengthCount[length]! << (MAX_CODE_LENGTH - length));
-    }
-    const left = this.#left;
-    const right = this.#right;
-    const shift = MAX_CODE_LENGTH - tableBits;
-    let nextNode = alphabetSize;
-    for (let symbol = 0; symbol < alphabetSize; symbol++) {
-      const length = lengths[symbol]!;
-      if (length === 0) {
-        continue;
-      }
-      // Codes are 16-bit left-aligned here, so a table slot is the top tableBits bits.
-      const code = nextCode[length]!;
-      nextCode[length] = code + (1 << (MAX_CODE_LENGTH - length));
-      if (length <= tableBits) {
-        table.fill(symbol, code >>> shift, (code >>> shift) + (1 << (tableBits - length)));
-        continue;
-      }
-      const slot = code >>> shift;
-      let node = table[slot]!;
-      if (node === NONE) {
-        node = nextNode++;
-        left[node] = NONE;
-        right[node] = NONE;
-        table[slot] = node;
-      }
-      for (let bit = MAX_CODE_LENGTH - 1 - tableBits; ; bit--) {
-        const goRight = (code >>> bit) & 1;
-        const children = goRight ? right : left;
-        if (bit === MAX_CODE_LENGTH - length) {
-          children[node] = symbol;
-          break;
-        }
-        let child = children[node]!;
-        if (child === NONE) {
-          child = nextNode++;
-          left[child] = NONE;
-          right[child] = NONE;
-          children[node] = child;
-        }
-        node = child;
+    const end = Math.min(position + matchLength, size);
+    if (end - position > 32 && end - position <= position - from) {
+      output.copyWithin(position, from, end - (position - from));
+      position = end;
+    } else {
+      // Short or overlapping copies (distance below length repeats the pattern).
+      while (position < end) {
+        output[position++] = output[from++]!;
       }
     }
   }
+  bitBuffer = buffer;
+  pendingByte = byte;
+  pendingBits = bits;
+  inputPosition = at;
+  fetchedBytes = fetched;
+  return position;
 }
