@@ -3,7 +3,7 @@
 // and the main command and the nightly extract GOP and VBT from the pinned image with the code
 // `--firmware` uses (real pipeline up to publish, stand-in build): same GOP, VBT and cache key
 // as `--firmware` on the same bytes.
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,5 +216,49 @@ describe('a firmware recipe through the job (stand-in build)', () => {
       ['geminilake', 'succeeded', 'miss', 'geminilake'.length + 17],
     ]);
     expect(build.builds).toBe(2);
+  });
+});
+
+describe('corpus traps as recipes (what must never become one)', () => {
+  it('fail at once with their own code and are never retried: not a GOP (6), an image without a GOP (4)', async () => {
+    const env = isolatedEnv(path.join(dir, 'traps'));
+    const recipes = path.join(dir, 'trap-recipes');
+    await rm(recipes, { recursive: true, force: true });
+    await mkdir(recipes, { recursive: true });
+    // An AMI policy module committed as IntelGopDriver.efi (corpus manifest: "NOT a GOP driver").
+    await writeFile(
+      path.join(recipes, 'a-not-a-gop.json'),
+      JSON.stringify({
+        name: 'not-a-gop',
+        gop: {
+          url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/IntelGopDriver.efi',
+          sha256: '1516c59a86a212f39e95cb2d6a8a3cb23bcafcd4f0a609b2efa3bf6cd00eb6f3',
+        },
+        vbt: {
+          url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/src/mainboard/asrock/b85_pro4/data.vbt',
+          sha256: '72cf530ceaf39c7b79febc22c5b9a4ada4a180983cf7af6e95ef8a13ea923f4d',
+        },
+      }),
+    );
+    // A Gemini Lake IFWI with two VBTs and no GOP driver.
+    await writeFile(
+      path.join(recipes, 'b-ifwi.json'),
+      JSON.stringify({
+        name: 'ifwi-without-gop',
+        firmware: {
+          url: 'https://raw.githubusercontent.com/Dasharo/dasharo-blobs/cc5549a841bdf7a444a6cbacae0dc47c377c07b8/protectli/vault_glk/ifwi.bin',
+          sha256: '6badaa887169222a2d396af0a8532cb9abac57eadc5e902473ffe294847b0e79',
+        },
+      }),
+    );
+    const build = new StandInBuild();
+    const captured = captureContext([recipes, '--base-url', mirror.baseUrl, '--json'], env, dir);
+    const code = await runNightlyCommand(captured.ctx, build.stages, { backoffMs: () => 10 });
+    const summary = JSON.parse(captured.stdout()) as NightlySummary;
+    expect([code, build.builds]).toEqual([6, 0]);
+    expect(summary.recipes.map((r) => [r.recipe, r.status, r.attempts, r.exitCode, r.errorCode])).toEqual([
+      ['not-a-gop', 'failed', 1, 6, 'E_INPUT_NOT_GOP'],
+      ['ifwi-without-gop', 'failed', 1, 4, 'E_GOP_NOT_FOUND'],
+    ]);
   });
 });
