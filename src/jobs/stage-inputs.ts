@@ -61,15 +61,27 @@ interface GopAndVbt {
 async function readGopAndVbt(
   request: JobRequest,
   common: Parameters<typeof resolveInput>[1],
+  /** Told the chain when --firmware was a vendor package. */
+  onPackage?: (chain: string) => void,
 ): Promise<GopAndVbt> {
   if ('firmware' in request.inputs) {
     const image = await resolveInput(request.inputs.firmware, { ...common, what: 'the firmware image' });
     // The firmware parser (and its decompressors) load only for --firmware.
     const { parseFirmware } = await import('../formats/firmware-tree.js');
     const { locateGopAndVbt, gopNotFoundError, vbtNotFoundError } = await import('../formats/locate.js');
-    const located = locateGopAndVbt(parseFirmware(image.bytes));
-    if (located.gop === null) throw gopNotFoundError(located);
+    // A vendor package (zip, 7z, SFX, cab) is unpacked outside-in to the firmware piece.
+    const { openPackage, chainText, packageWithoutGop } = await import('../vendor/open-package.js');
+    const name = image.origin.kind === 'path' ? image.origin.path : image.origin.url;
+    const pkg = await openPackage(image.bytes, { name, signal: common.signal });
+    const located = locateGopAndVbt(parseFirmware(pkg?.leaf.bytes ?? image.bytes));
+    if (located.gop === null) {
+      const missing = gopNotFoundError(located);
+      throw pkg === null || missing.code !== 'E_GOP_NOT_FOUND'
+        ? missing
+        : packageWithoutGop(name, pkg, missing.message);
+    }
     if (located.vbt === null) throw vbtNotFoundError(located);
+    if (pkg !== null) onPackage?.(chainText(pkg));
     return {
       gop: located.gop.body,
       // The VBT's own size (vbt_size) ends the table; the section may carry padding after it.
@@ -143,7 +155,10 @@ export async function resolveInputs(request: JobRequest, context: StageContext):
   context.emit({ type: 'phase', phase: 'validate', message: 'checking the GOP driver, VBT and ROM' });
   const downloadDir = path.join(userCacheDir(request.env), 'downloads');
   const common = { cwd: request.cwd, downloadDir, signal: context.signal, offline: request.offline };
-  const read = await readGopAndVbt(request, common);
+  const read = await readGopAndVbt(request, common, (chain) => {
+    context.logger.info({ chain }, 'firmware package unpacked');
+    context.emit({ type: 'note', message: `firmware package: ${chain}` });
+  });
   const gopInfo = assertGopDriver(read.gop);
   const vbtInfo = assertVbt(read.vbt);
   const rom = await romPlan(request, read.gop, common);

@@ -44,6 +44,12 @@ export interface UnpackPackageOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/**
+ * Kinds a guessed unpacker (confidence below 1) may be tried on. 'image' is in: a stub (PE,
+ * ELF) with an archive appended can show an _FVH by chance in its compressed bytes; a guess
+ * that fails leaves the piece to the firmware parser.
+ */
+const GUESSABLE_KINDS: ReadonlySet<FileKind> = new Set(['unknown', 'pe', 'image']);
 /** Kinds src/formats extracts from; 'pe' too (a vendor updater can carry the volumes). */
 const FIRMWARE_KINDS: ReadonlySet<FileKind> = new Set(['image', 'capsule', 'option-rom', 'pe']);
 
@@ -76,7 +82,7 @@ function skipReason(kind: FileKind): string {
 /**
  * Unpacks `bytes` outside-in. A signature-certain package (confidence 1) is unpacked even
  * when its bytes also show firmware structure (a stored zip shows the _FVH of what it holds);
- * a guess (below 1) only for bytes that are not firmware or are a PE, and a guess that fails
+ * a guess (below 1) only for GUESSABLE_KINDS (not capsules, option ROMs, VBTs), and a guess that fails
  * is recorded as skipped, not thrown. Throws E_PACKAGE_* on damage or a crossed bound.
  */
 export async function unpackPackage(
@@ -95,7 +101,7 @@ export async function unpackPackage(
     const where = steps.length === 0 ? options.name : `${options.name} > ${describeSteps(steps)}`;
     const kind = detectFileKind(piece);
     const best = bestUnpacker(piece, unpackers);
-    if (best !== null && (best.confidence >= 1 || kind === 'unknown' || kind === 'pe')) {
+    if (best !== null && (best.confidence >= 1 || GUESSABLE_KINDS.has(kind))) {
       if (steps.length >= limits.maxDepth) {
         throw new FormatError(
           'E_PACKAGE_TOO_DEEP',

@@ -1,0 +1,75 @@
+// Test helper: archives made for the vendor-package tests. Real firmware from the corpus is
+// wrapped with 7z itself (the reference tool: `7z a`), and the few malformed zips a tool will
+// not write (a "../" name, an absolute name) are written here byte by byte (APPNOTE 6.3,
+// stored or deflated entries) around harmless bytes or zeros: nothing here claims to be a vendor's file.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { crc32, deflateRawSync } from 'node:zlib';
+
+/** `7z a <type flags> archive.exe <file...>` (named .exe: an extension, so 7z adds none, that -sfx accepts; -t sets the type) run in a temp dir holding copies of `files`; returns the archive bytes. */
+export function sevenZipArchive(
+  flags: readonly string[],
+  files: readonly string[],
+  name = 'archive.exe',
+): Uint8Array {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-vendor-fixture-'));
+  try {
+    for (const file of files) copyFileSync(file, path.join(dir, path.basename(file)));
+    execFileSync('7z', ['a', '-bd', '-y', ...flags, name, ...files.map((f) => path.basename(f))], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    return new Uint8Array(readFileSync(path.join(dir, name)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A zip with exactly these names (and Unix modes, when given), stored or deflated (level 9). */
+export function storedZip(
+  entries: readonly { name: string; data: Uint8Array; mode?: number }[],
+  deflate = false,
+): Uint8Array {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const name = Buffer.from(entry.name, 'utf8');
+    const crc = crc32(entry.data);
+    const body = deflate ? deflateRawSync(entry.data, { level: 9 }) : Buffer.from(entry.data);
+    const method = deflate ? 8 : 0;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(entry.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    // Made by Unix (3) when a mode is given, so the high 16 bits of the attributes are a mode.
+    central.writeUInt16LE(entry.mode === undefined ? 20 : 0x0314, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(entry.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(((entry.mode ?? 0) << 16) >>> 0, 38);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    centrals.push(central, name);
+    offset += 30 + name.length + body.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return new Uint8Array(Buffer.concat([...locals, directory, end]));
+}

@@ -1,0 +1,250 @@
+// Vendor packages (issue 12 items 1-2): the unpackers on real vendor files from public
+// repositories (test/fixtures/vendor, with their source in its README), corpus firmware
+// wrapped by 7z itself, and every bound with its exact error code.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sha256 } from '../src/core/digest.js';
+import { OvmfBuildError } from '../src/core/errors.js';
+import { choosePackagePiece } from '../src/vendor/find-gop.js';
+import { cabUnpacker, parseListing, unsafePathReason } from '../src/vendor/seven-zip.js';
+import { unpackPackage, type UnpackPackageOptions } from '../src/vendor/unpack-package.js';
+import { DEFAULT_PACKAGE_LIMITS, type UnpackContext } from '../src/vendor/unpacker.js';
+import { zipUnpacker } from '../src/vendor/zip.js';
+import { corpusPath, readCorpus, REPO_ROOT } from './corpus.js';
+import { sevenZipArchive, storedZip } from './vendor-archive.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/vendor');
+const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(path.join(FIXTURES, name)));
+const GK41 = 'images/geminilake-ovmf-with-gop-vbt-gk41.fd';
+const IFWI = 'images/geminilake-protectli-vp2410-ifwi.bin';
+const NOT_UEFI = 'not a UEFI image or a known package';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-vendor-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const context = (limits: Partial<typeof DEFAULT_PACKAGE_LIMITS> = {}): UnpackContext => ({
+  limits: { ...DEFAULT_PACKAGE_LIMITS, ...limits },
+  unpackedBytes: 0,
+  where: 'test',
+});
+
+async function codeOf(action: Promise<unknown>): Promise<string> {
+  try {
+    await action;
+  } catch (error) {
+    if (error instanceof OvmfBuildError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a coded error');
+}
+
+const unpack = (bytes: Uint8Array, options: Partial<UnpackPackageOptions> = {}) =>
+  unpackPackage(bytes, { name: 'package', ...options });
+
+describe('real vendor packages (test/fixtures/vendor)', () => {
+  it('every fixture has the sha256 its README names', () => {
+    const readme = readFileSync(path.join(FIXTURES, 'README.md'), 'utf8');
+    const files = readdirSync(FIXTURES).filter((f) => f !== 'README.md');
+    expect(files.sort()).toEqual([
+      'colorhug-als-3.0.2.cab',
+      'starlabs-labtop-mk4-ite-1.07-efi.zip',
+      'starlabs-labtop-mk4-ite-1.07.cab',
+    ]);
+    for (const file of files) {
+      expect(readme).toContain(`| \`${file}\` |`);
+      expect(readme).toContain(sha256(fixture(file)));
+    }
+  });
+
+  it('LVFS cabinet (StarLabs EC): firmware and metainfo, the same bytes cabextract gives', async () => {
+    const children = await cabUnpacker.unpack(fixture('starlabs-labtop-mk4-ite-1.07.cab'), context());
+    expect(children.map((c) => [c.name, c.bytes.length, sha256(c.bytes)])).toEqual([
+      ['1.07.bin', 131072, '93def0dfc3daeba8d4ef490f05d93ead289efafc68e6a891ae84b0981ff4f0c3'],
+      ['L4.metainfo.xml', 1508, '51183f4c8abfd2c7372fcd73b99323c7bc3767150228e78b01c52d706e5d3cfc'],
+    ]);
+    // Cross-check against the other reference unpacker.
+    const out = mkdtempSync(path.join(work, 'cabextract-'));
+    execFileSync('cabextract', ['-q', '-d', out, path.join(FIXTURES, 'starlabs-labtop-mk4-ite-1.07.cab')]);
+    for (const child of children)
+      expect(sha256(readFileSync(path.join(out, child.name)))).toBe(sha256(child.bytes));
+  });
+
+  it('LVFS cabinet (hughski ColorHug ALS, from fwupd): three entries, no GOP, said with the chain', async () => {
+    const unpacked = await unpack(fixture('colorhug-als-3.0.2.cab'), { name: 'colorhug-als-3.0.2.cab' });
+    expect(unpacked.layers).toBe(1);
+    expect(unpacked.leaves).toEqual([]);
+    expect(unpacked.skipped).toEqual([
+      { steps: [{ format: 'cab', entry: 'firmware.bin' }], sizeInBytes: 8000, reason: NOT_UEFI },
+      { steps: [{ format: 'cab', entry: 'firmware.inf' }], sizeInBytes: 346, reason: NOT_UEFI },
+      { steps: [{ format: 'cab', entry: 'firmware.metainfo.xml' }], sizeInBytes: 1174, reason: NOT_UEFI },
+    ]);
+    let error: unknown;
+    try {
+      choosePackagePiece(unpacked, 'colorhug-als-3.0.2.cab');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({
+      code: 'E_PACKAGE_NO_GOP',
+      message: `colorhug-als-3.0.2.cab is a vendor package with no Intel GOP driver and no firmware image inside: cab:firmware.bin: ${NOT_UEFI}; cab:firmware.inf: ${NOT_UEFI}; cab:firmware.metainfo.xml: ${NOT_UEFI}`,
+    });
+  });
+
+  it('vendor zip (StarLabs EC flasher): three entries read from memory, the flasher PE is no firmware', async () => {
+    const bytes = fixture('starlabs-labtop-mk4-ite-1.07-efi.zip');
+    const children = await zipUnpacker.unpack(bytes, context());
+    expect(children.map((c) => [c.name, c.bytes.length, sha256(c.bytes)])).toEqual([
+      ['1.07.bin', 131072, '93def0dfc3daeba8d4ef490f05d93ead289efafc68e6a891ae84b0981ff4f0c3'],
+      ['startup.nsh', 1267, '3643b855d9f87dcfc1db57a23d9c8042a76b32255bc9089a963c1f5b3b9e2239'],
+      ['eFuitX64.efi', 102656, '72c90dccb292255302d290aa16721c33237a5a30aa0f3b0ab508613e8620d866'],
+    ]);
+    const unpacked = await unpack(bytes);
+    expect(unpacked.leaves.map((l) => [l.steps, l.kind])).toEqual([
+      [[{ format: 'zip', entry: 'eFuitX64.efi' }], 'pe'],
+    ]);
+    expect(() => choosePackagePiece(unpacked, 'efi-L4.zip')).toThrow(
+      `efi-L4.zip is a vendor package with no Intel GOP driver and no firmware image inside: zip:1.07.bin: ${NOT_UEFI}; zip:startup.nsh: ${NOT_UEFI}; zip:eFuitX64.efi: a program (PE) with no firmware volume`,
+    );
+  });
+});
+
+describe('corpus firmware wrapped by 7z (the reference tool makes these fixtures)', () => {
+  const gk41 = readCorpus(GK41);
+  const GOP_CHAIN = ['FV', 'LZMA', 'FV', 'GOP'];
+
+  it.each([
+    ['zip', ['-tzip'], 'zip'],
+    ['7z', ['-t7z'], '7z'],
+    ['7z self-extracting (7zCon.sfx stub)', ['-sfx'], 'self-extracting archive'],
+  ])(
+    '%s: the GOP piece is the corpus image, byte for byte, with the chain',
+    async (_label, flags, format) => {
+      const unpacked = await unpack(sevenZipArchive(flags, [corpusPath(GK41)]));
+      const choice = choosePackagePiece(unpacked, 'package');
+      expect(choice.chain).toEqual([format, ...GOP_CHAIN]);
+      expect(choice.leaf.steps).toEqual([{ format, entry: path.basename(GK41) }]);
+      expect(sha256(choice.leaf.bytes)).toBe(sha256(gk41));
+    },
+  );
+
+  it('a zip inside a 7z, beside an image without GOP: chain through both layers, GOP piece chosen', async () => {
+    const inner = path.join(work, 'inner.zip');
+    writeFileSync(inner, sevenZipArchive(['-tzip'], [corpusPath(GK41)]));
+    const outer = sevenZipArchive(['-t7z'], [corpusPath(IFWI), inner]);
+    const choice = choosePackagePiece(await unpack(outer), 'outer.7z');
+    expect(choice.chain).toEqual(['7z', 'zip', ...GOP_CHAIN]);
+    expect(choice.pieces.map((p) => [p.path, p.outcome])).toEqual([
+      [
+        '7z:geminilake-protectli-vp2410-ifwi.bin',
+        'a IFWI (BPDT) without an Intel GOP driver (3 volume(s), 69 file(s), a VBT)',
+      ],
+      ['7z:inner.zip > zip:geminilake-ovmf-with-gop-vbt-gk41.fd', 'a UEFI image with an Intel GOP driver'],
+    ]);
+  });
+
+  it('a plain image is no package: layers 0, the image itself is the one leaf', async () => {
+    const unpacked = await unpack(gk41);
+    expect([unpacked.layers, unpacked.leaves.length, unpacked.leaves[0]?.kind]).toEqual([0, 1, 'image']);
+  });
+});
+
+describe('bounds: every layer refuses with a code, and leaves no temp dir', () => {
+  const harmless = new TextEncoder().encode('harmless');
+
+  it('an archive bomb (32 MiB of zeros in 32 KiB) is refused by the ratio bound, zip and 7z', async () => {
+    const zeros = new Uint8Array(32 * 1024 * 1024);
+    const bomb = storedZip([{ name: 'zeros.bin', data: zeros }], true);
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    expect(await codeOf(unpack(bomb))).toBe('E_PACKAGE_RATIO');
+    // Inside a 7z it is refused from 7z's listing, before anything is written.
+    const file = path.join(work, 'zeros.bin');
+    writeFileSync(file, zeros);
+    expect(await codeOf(unpack(sevenZipArchive(['-t7z', '-mx=1'], [file])))).toBe('E_PACKAGE_RATIO');
+  });
+
+  it.each([
+    ['../escape.bin', undefined],
+    ['/etc/escape.bin', undefined],
+    ['dir\\..\\escape.bin', undefined],
+    ['link', 0o120777],
+    ['fifo', 0o010644],
+  ])('zip entry %s (mode %s) is refused: E_PACKAGE_UNSAFE_ENTRY', async (name, mode) => {
+    const zip = storedZip([
+      { name: 'ok.bin', data: harmless },
+      { name, data: harmless, ...(mode === undefined ? {} : { mode }) },
+    ]);
+    expect(await codeOf(unpack(zip))).toBe('E_PACKAGE_UNSAFE_ENTRY');
+  });
+
+  it('a 7z holding a symlink is refused from its listing: E_PACKAGE_UNSAFE_ENTRY', async () => {
+    const dir = mkdtempSync(path.join(work, 'link-'));
+    symlinkSync('/etc/passwd', path.join(dir, 'link'));
+    execFileSync('7z', ['a', '-bd', '-snl', 'links.7z', 'link'], { cwd: dir, stdio: 'ignore' });
+    expect(await codeOf(unpack(new Uint8Array(readFileSync(path.join(dir, 'links.7z')))))).toBe(
+      'E_PACKAGE_UNSAFE_ENTRY',
+    );
+  });
+
+  it('truncated zip and 7z are E_PACKAGE_CORRUPT', async () => {
+    const zip = fixture('starlabs-labtop-mk4-ite-1.07-efi.zip');
+    expect(await codeOf(unpack(zip.subarray(0, zip.length >> 1)))).toBe('E_PACKAGE_CORRUPT');
+    const sevenZip = sevenZipArchive(['-t7z'], [corpusPath(GK41)]);
+    expect(await codeOf(unpack(sevenZip.subarray(0, sevenZip.length >> 1)))).toBe('E_PACKAGE_CORRUPT');
+  });
+
+  it('entries, entry size and depth limits give their own codes', async () => {
+    expect(await codeOf(unpack(fixture('colorhug-als-3.0.2.cab'), { limits: { maxEntries: 2 } }))).toBe(
+      'E_PACKAGE_TOO_MANY_ENTRIES',
+    );
+    const zip = fixture('starlabs-labtop-mk4-ite-1.07-efi.zip');
+    expect(await codeOf(unpack(zip, { limits: { maxEntryBytes: 131071 } }))).toBe('E_PACKAGE_TOO_LARGE');
+    expect(await codeOf(unpack(zip, { limits: { maxTotalBytes: 200_000 } }))).toBe('E_PACKAGE_TOO_LARGE');
+    expect(
+      await codeOf(
+        unpack(fixture('starlabs-labtop-mk4-ite-1.07.cab'), { limits: { maxEntryBytes: 131071 } }),
+      ),
+    ).toBe('E_PACKAGE_TOO_LARGE');
+    const nested = storedZip([{ name: 'inner.zip', data: storedZip([{ name: 'x.bin', data: harmless }]) }]);
+    expect((await unpack(nested, { limits: { maxDepth: 2 } })).layers).toBe(2);
+    expect(await codeOf(unpack(nested, { limits: { maxDepth: 1 } }))).toBe('E_PACKAGE_TOO_DEEP');
+  });
+
+  it('7z runs leave no temp dir behind, on success and on failure', async () => {
+    const tmp = mkdtempSync(path.join(work, 'tmpdir-'));
+    const saved = process.env['TMPDIR'];
+    process.env['TMPDIR'] = tmp;
+    try {
+      await unpack(fixture('colorhug-als-3.0.2.cab'));
+      const cab = fixture('starlabs-labtop-mk4-ite-1.07.cab');
+      expect(await codeOf(unpack(cab, { limits: { maxEntryBytes: 131071 } }))).toBe('E_PACKAGE_TOO_LARGE');
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = saved;
+    }
+  });
+
+  it('names that could escape are recognised; 7z listings give the Unix type', () => {
+    expect(['a/b.bin', '../x', '/x', 'C:/x', 'a/../../x', 'a\\..\\x'].map(unsafePathReason)).toEqual([
+      null,
+      'a path that climbs out with ".."',
+      'an absolute path',
+      'an absolute path',
+      'a path that climbs out with ".."',
+      'a path that climbs out with ".."',
+    ]);
+    const listing = parseListing(
+      '--\nPath = p\nType = 7z\n\n----------\nPath = link\nSize = 11\nAttributes = A -lrwxrwxrwx\n\nPath = d\nSize = 0\nAttributes = D drwxr-xr-x\n',
+    );
+    expect(listing).toEqual({
+      type: '7z',
+      entries: [
+        { path: 'link', sizeInBytes: 11, directory: false, unixType: 'l', encrypted: false },
+        { path: 'd', sizeInBytes: 0, directory: true, unixType: 'd', encrypted: false },
+      ],
+    });
+  });
+});
