@@ -29,6 +29,7 @@ const restrictedBy = (name: string, message: string): string =>
 const ENGINE = 'only src/container imports the engine client and tar-stream: use src/container/index.ts';
 const HTTP = 'only src/fetch imports undici: use src/fetch/index.ts';
 const IO = 'parsers and core types take bytes and do no I/O (STYLE.md)';
+const QUEUE = 'only src/queue imports bullmq and ioredis: use src/queue/index.ts';
 
 describe('layer boundaries (eslint.config.js)', () => {
   it.each([
@@ -48,6 +49,12 @@ describe('layer boundaries (eslint.config.js)', () => {
     ],
     ['src/fetch/lint-probe.ts', ['undici', 'undici/types'], []],
     ['src/container/lint-probe.ts', ['tar-stream', 'dockerode'], []],
+    [
+      'src/cli/lint-probe.ts',
+      ['bullmq', 'ioredis'],
+      [restrictedBy('bullmq', QUEUE), restrictedBy('ioredis', QUEUE)],
+    ],
+    ['src/queue/lint-probe.ts', ['bullmq', 'ioredis'], []],
     // Tests use the container layer's exports and may read files.
     ['test/lint-probe.test.ts', ['../src/container/index.js', 'node:fs'], []],
   ])('%s importing %j', async (relativePath, modules, expected) => {

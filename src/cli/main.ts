@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ command: Command }>>> = 
   cache: () => import('./commands/cache.js'),
   cleanup: () => import('./commands/cleanup.js'),
   nightly: () => import('./commands/nightly.js'),
+  worker: () => import('./commands/worker.js'),
   mirror: () => import('./commands/mirror.js'),
   serve: () => import('./commands/serve.js'),
 };
@@ -47,6 +48,7 @@ function usage(): string {
     '  cache ls|gc|why                        show, clean or explain the build cache',
     '  cleanup                                remove containers left by crashed runs',
     '  nightly [recipe dir]                   build, verify and publish every recipe (nightly matrix)',
+    '  worker --queue redis://HOST:PORT       run nightly recipes queued with nightly --queue (BullMQ)',
     '  mirror index|sync                      write a signed static mirror tree, or sync one over HTTP',
     '  serve [dir] [--host H] [--port N]      serve a mirror tree over HTTP (127.0.0.1 by default)',
     '',

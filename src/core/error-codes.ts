@@ -310,6 +310,13 @@ export const ERROR_CODES = {
   E_CACHE_LOCK_FAILED: cacheOther('a lock file could not be created'),
   E_CACHE_LOCK_TIMEOUT: cacheOther('gave up waiting for a lock'),
 
+  // The BullMQ queue of the nightly scale-out (src/queue).
+  E_QUEUE_UNREACHABLE: family('failure', 'OvmfBuildError')('no Redis answered at the --queue URL'),
+  E_QUEUE_JOB_FAILED: family(
+    'failure',
+    'OvmfBuildError',
+  )('a queued job failed without an error code of ours (stalled too often, removed)'),
+
   // Publishing, artifact directories and signatures.
   E_PUBLISH_FAILED: publish('an artifact version could not be published'),
   E_ARTIFACT_WRITE_FAILED: family('store', 'OvmfBuildError')('extracted files could not be written'),

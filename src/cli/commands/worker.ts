@@ -1,0 +1,138 @@
+// `ovmf-build worker --queue redis://HOST:PORT`: one per Docker or Podman host (issue 11 item
+// 4). It takes recipes that `nightly --queue` enqueued and runs each through the nightly's own
+// per-recipe job (cache, build, verify, publish) on the engine DOCKER_HOST names, publishing to
+// a store all workers share. BullMQ does the distribution (src/queue).
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { userStateDir } from '../../cache/paths.js';
+import { isOvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/durable-fs.js';
+import { newJobId, openJobLog } from '../../jobs/job-logger.js';
+import { JobSession } from '../../jobs/session.js';
+import type { NightlyJob } from '../../nightly/types.js';
+import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
+import { parseCommandArgs } from '../args.js';
+import type { Command, CommandContext } from '../context.js';
+import { writeJson, writeLine } from '../context.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { pipelineJob } from './nightly.js';
+
+const OPTIONS = {
+  queue: { type: 'string' },
+  concurrency: { type: 'string' },
+  out: { type: 'string' },
+  'lock-seconds': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = [
+  'usage: ovmf-build worker --queue redis://HOST:PORT[/DB] [--concurrency N] [--out DIR] [--lock-seconds S] [--json]',
+  '',
+  'Runs the recipes that `ovmf-build nightly --queue` enqueues, each like the main command',
+  '(cache, build, verify, publish), on the container engine of this host (DOCKER_HOST, else the',
+  'local Docker or Podman socket). Run one per engine host; point --out of all of them at one',
+  'shared artifact store. Download, engine and EDK2 build failures (exit 7, 8, 9) are retried by',
+  'the queue, on any worker; others fail at once. A worker killed mid-job loses its lock and the',
+  'job goes back to the queue for another worker. SIGINT or SIGTERM stops it: the job in',
+  'progress goes back to the queue at once.',
+  '',
+  'options:',
+  '  --queue <url>             the Redis server of the queue (required)',
+  '  --concurrency <n>         jobs at once in this worker (default 1)',
+  '  --out <dir>               artifact store, shared by all workers (default ./artifacts)',
+  "  --lock-seconds <s>        a job's lock; a dead worker's job returns to the queue after about",
+  '                            1.5 times this (default 60)',
+  '  --json                    one JSON object per line on stdout for each job event',
+].join('\n');
+
+/** A whole number from `min` to `max`, or the usage error naming the option. */
+function wholeNumber(name: string, value: string | undefined, fallback: number, min: number, max: number) {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got \`${value}\``, {
+      [name]: value,
+    });
+  }
+  return n;
+}
+
+export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
+  if (values.help === true) {
+    writeLine(ctx.stdout, USAGE);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
+  if (values.queue === undefined) throw new UsageError('give --queue redis://HOST:PORT');
+  const url = parseQueueUrl(values.queue);
+  const concurrency = wholeNumber('concurrency', values.concurrency, 1, 1, 64);
+  const lockSeconds = wholeNumber('lock-seconds', values['lock-seconds'], 60, 5, 3600);
+  const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
+  const json = values.json === true;
+  const workerId = `worker-${newJobId()}`;
+  const log = openJobLog(ctx.env, workerId);
+  // The queue carries recipes as data; the job reads them back as recipe files from here.
+  const recipeDir = path.join(userStateDir(ctx.env), 'queue', workerId);
+  await mkdir(recipeDir, { recursive: true });
+  await using session = new JobSession(ctx.env);
+  const files = new Map<string, string>();
+  const job: NightlyJob = pipelineJob(ctx, files, ['--out', outDir], session, {}, workerId);
+  const { runQueueWorker } = await import('../../queue/index.js');
+  if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
+  try {
+    await runQueueWorker({
+      url,
+      concurrency,
+      lockDurationMs: lockSeconds * 1000,
+      signal: ctx.signal,
+      logger: log.logger,
+      exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
+      job: {
+        run: async (recipe, context) => {
+          // Named by content: two jobs of one recipe name at once never share a file.
+          const text = `${JSON.stringify(recipe, null, 2)}\n`;
+          const dir = path.join(recipeDir, createHash('sha256').update(text).digest('hex').slice(0, 16));
+          const file = path.join(dir, `${recipe.name}.json`);
+          await mkdir(dir, { recursive: true });
+          await writeFileAtomic(file, text);
+          // Set and read in the same tick (the job looks its file up as it starts).
+          files.set(recipe.name, file);
+          return job.run(recipe, context);
+        },
+      },
+      onEvent: (event) => {
+        if (json) writeJson(ctx.stdout, event);
+        else if (event.type === 'ready')
+          writeLine(ctx.stdout, `worker ${event.name} on ${redactedQueueUrl(url)}`);
+        else if (event.type === 'start') writeLine(ctx.stdout, `${event.jobId}: attempt ${event.attempt}`);
+        else if (event.type === 'completed')
+          writeLine(
+            ctx.stdout,
+            `${event.jobId}: ${event.result.cacheHit ? 'cache hit' : 'built'} ${event.result.artifactDir}`,
+          );
+        else if (event.type === 'failed')
+          writeLine(
+            ctx.stdout,
+            `${event.jobId}: failed ${event.failure.code}: ${event.failure.message}${event.retry ? ' (will retry)' : ''}`,
+          );
+        else writeLine(ctx.stdout, `${event.jobId}: given back to the queue`);
+      },
+    });
+  } finally {
+    log.close();
+    await rm(recipeDir, { recursive: true, force: true });
+  }
+  // The worker only ends when asked to: report the signal as every command does.
+  throwIfAborted(ctx.signal);
+  return EXIT.ok;
+}
+
+export const command: Command = {
+  name: 'worker',
+  summary: 'run queued nightly recipes on this host (BullMQ on Redis)',
+  usage: USAGE,
+  run: (ctx) => runWorkerCommand(ctx),
+};
