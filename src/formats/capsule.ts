@@ -10,6 +10,8 @@
 //                    UINT64 UpdateHardwareInstance;   // Version >= 2
 //                    UINT64 ImageCapsuleSupport;      // Version >= 3
 //                  } EFI_FIRMWARE_MANAGEMENT_CAPSULE_IMAGE_HEADER;
+// A header with a GUID no table names is taken only when its fields fit the file exactly
+// (looksLikeCapsuleHeader), and is reported as "unknown capsule GUID <guid>".
 // Vendor headers, as UEFITool's ffs.h describes them:
 //   Toshiba: { EFI_GUID CapsuleGuid; UINT32 HeaderSize; UINT32 FullSize; UINT32 Flags; }
 //   AMI Aptio: { EFI_CAPSULE_HEADER CapsuleHeader; UINT16 RomImageOffset; UINT16 RomLayoutOffset; }
@@ -36,8 +38,13 @@ export const APTIO_CAPSULE_HEADER_SIZE = 32;
 /** Embedded drivers plus payloads in one FMP capsule. */
 export const MAXIMUM_FMP_ITEMS = 256;
 
+/**
+ * 'unknown' is a header whose GUID no table names but whose EFI_CAPSULE_HEADER fields are
+ * consistent with the file (looksLikeCapsuleHeader): vendors (Intel server boards, Dell TPM
+ * updates) put their own GUIDs there.
+ */
 export type CapsuleKind =
-  'UEFI' | 'FMP' | 'Intel' | 'Lenovo' | 'Toshiba' | 'AMI Aptio signed' | 'AMI Aptio unsigned';
+  'UEFI' | 'FMP' | 'Intel' | 'Lenovo' | 'Toshiba' | 'AMI Aptio signed' | 'AMI Aptio unsigned' | 'unknown';
 
 const KINDS: Readonly<Record<string, CapsuleKind>> = {
   [EFI_CAPSULE_GUID]: 'UEFI',
@@ -96,10 +103,50 @@ function u32(b: Uint8Array, at: number): number {
   return (u16(b, at) | (u16(b, at + 2) << 16)) >>> 0;
 }
 
-/** The capsule kind when `bytes` starts with a known capsule GUID. Never throws. */
+/** Largest HeaderSize an unknown-GUID capsule may state (known ones use 0x1C..0x1000). */
+export const MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE = 0x1_0000;
+/** Flags bits the UEFI spec (8.5.3) leaves reserved: PersistAcrossReset, PopulateSystemTable and InitiateReset are 16-18. */
+const RESERVED_CAPSULE_FLAGS = 0xfff8_0000;
+
+/**
+ * Whether `bytes` starts with an EFI_CAPSULE_HEADER whatever its GUID: CapsuleImageSize is the
+ * file's length exactly, HeaderSize is at least the header and less than the image (and at most
+ * MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE), no reserved flag is set, and the GUID is neither all
+ * zeros (a firmware volume's ZeroVector) nor all ones (erased flash). Never throws.
+ */
+export function looksLikeCapsuleHeader(bytes: Uint8Array): boolean {
+  if (bytes.length < EFI_CAPSULE_HEADER_SIZE) return false;
+  let zeros = 0;
+  let ones = 0;
+  for (let i = 0; i < 16; i++) {
+    if (bytes[i] === 0) zeros++;
+    else if (bytes[i] === 0xff) ones++;
+  }
+  if (zeros === 16 || ones === 16) return false;
+  const headerSize = u32(bytes, 16);
+  const flags = u32(bytes, 20);
+  const imageSize = u32(bytes, 24);
+  return (
+    imageSize === bytes.length &&
+    headerSize >= EFI_CAPSULE_HEADER_SIZE &&
+    headerSize < imageSize &&
+    headerSize <= MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE &&
+    (flags & RESERVED_CAPSULE_FLAGS) === 0
+  );
+}
+
+/**
+ * The capsule kind when `bytes` starts with a known capsule GUID, 'unknown' when the GUID is
+ * not known but the header's shape fits the file (looksLikeCapsuleHeader), else null. Never throws.
+ */
 export function capsuleKindOf(bytes: Uint8Array): CapsuleKind | null {
   if (bytes.length < EFI_CAPSULE_HEADER_SIZE) return null;
-  return KINDS[readGuid(bytes, 0)] ?? null;
+  return KINDS[readGuid(bytes, 0)] ?? (looksLikeCapsuleHeader(bytes) ? 'unknown' : null);
+}
+
+/** How a capsule is named in the chain: "AMI Aptio signed capsule", "unknown capsule GUID <guid>". */
+export function capsuleLabel(capsule: Pick<CapsuleHeader, 'kind' | 'guid'>): string {
+  return capsule.kind === 'unknown' ? `unknown capsule GUID ${capsule.guid}` : `${capsule.kind} capsule`;
 }
 
 function bad(code: ErrorCode, message: string, details: Record<string, unknown>): FormatError {
@@ -228,11 +275,18 @@ function parseFmp(bytes: Uint8Array, start: number, end: number): NonNullable<Ca
   };
 }
 
-/** Parses the capsule header at the start of `bytes`; throws FormatError (E_CAPSULE_*). */
+/**
+ * Parses the capsule header at the start of `bytes` (a known GUID, or an unknown one whose
+ * header shape fits the file: kind 'unknown', body at HeaderSize); throws FormatError (E_CAPSULE_*).
+ */
 export function parseCapsuleHeader(bytes: Uint8Array): CapsuleHeader {
   const kind = capsuleKindOf(bytes);
   if (kind === null) {
-    throw bad('E_CAPSULE_BAD_GUID', 'no known capsule GUID at offset 0', {});
+    throw bad(
+      'E_CAPSULE_BAD_GUID',
+      `no known capsule GUID at offset 0, and no EFI_CAPSULE_HEADER whose sizes fit the ${hex(bytes.length)}-byte file`,
+      { length: bytes.length },
+    );
   }
   const guid = readGuid(bytes, 0);
   const length = bytes.length;

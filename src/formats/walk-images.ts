@@ -1,7 +1,7 @@
 // Walks the containers around the firmware volumes: capsules (UEFI spec 23.2, FMP payloads),
 // Intel flash descriptor images (regions) and IFWI images (BPDT partitions). Each hands the
 // areas that hold UEFI volumes to the volume walker.
-import { parseCapsuleHeader, capsuleKindOf } from './capsule.js';
+import { capsuleKindOf, capsuleLabel, parseCapsuleHeader } from './capsule.js';
 import type { FirmwareNode, ImageFormat, PartitionNode } from './firmware-node.js';
 import { findFlashDescriptorSignature, parseFlashDescriptor } from './flash-descriptor.js';
 import { BPDT_TYPE_SECONDARY, looksLikeBpdt, parseBpdt, type BpdtEntry } from './ifwi.js';
@@ -70,7 +70,7 @@ function walkCapsule(
       parent,
       type: 'Capsule',
       subtype: capsule.kind,
-      name: `${capsule.kind} capsule`,
+      name: capsuleLabel(capsule),
       text: capsule.guid,
       offset: base,
       sizeInBytes: capsule.capsuleSizeInBytes,
