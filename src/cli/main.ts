@@ -22,6 +22,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ command: Command }>>> = 
   nightly: () => import('./commands/nightly.js'),
   worker: () => import('./commands/worker.js'),
   mirror: () => import('./commands/mirror.js'),
+  pull: () => import('./commands/pull.js'),
   serve: () => import('./commands/serve.js'),
 };
 
@@ -50,6 +51,7 @@ function usage(): string {
     '  nightly [recipe dir]                   build, verify and publish every recipe (nightly matrix)',
     '  worker --queue redis://HOST:PORT       run nightly recipes queued with nightly --queue (BullMQ)',
     '  mirror index|sync                      write a signed static mirror tree, or sync one over HTTP',
+    '  pull NAME[@VERSION] --mirror URL       download one artifact from a mirror, checked',
     '  serve [dir] [--host H] [--port N]      serve a mirror tree over HTTP (127.0.0.1 by default)',
     '',
     'Run `ovmf-build <command> --help` for the options of a command.',

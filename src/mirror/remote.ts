@@ -2,14 +2,13 @@
 // its objects, each downloaded into staging (resumable) and checked for size and sha256.
 // Shared by `mirror sync` and `pull`, so both apply the same checks.
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { downloadResumable, getSmall, removePart } from '../fetch/index.js';
 import { PublishError } from '../publish/errors.js';
 import { parsePublicKey, loadTrustedKeys, type TrustedKey } from '../publish/trust.js';
 import { keyUrl, MIRROR_LAYOUT, type MirrorIndex, type SignedMirrorIndex } from './index-types.js';
 import { commitObject, objectPath, stagingDir, type ObjectRef } from './object-store.js';
 import { assertIndexSignature, parseSignedIndex } from './signed-index.js';
-import { readFile } from 'node:fs/promises';
 
 const FULL_FINGERPRINT = /^[0-9a-f]{64}$/;
 
@@ -65,12 +64,18 @@ export interface FetchedIndex {
   readonly signed: SignedMirrorIndex;
   readonly bytes: Buffer;
   readonly etag: string | null;
+  /** The key the signature verified with. */
+  readonly key: TrustedKey;
 }
 
-/** GET index.signed.json (conditional when `etag` is given: null on 304), parsed and signature-checked. */
+/**
+ * GET index.signed.json (conditional when `etag` is given: null on 304), parsed, then its
+ * signature checked with the key `keyFor` chooses (a fixed trusted key, or the trusted key the
+ * envelope names).
+ */
 export async function fetchSignedIndex(
   base: string,
-  key: TrustedKey,
+  keyFor: (signed: SignedMirrorIndex) => Promise<TrustedKey>,
   options: { readonly etag?: string; readonly signal?: AbortSignal } = {},
 ): Promise<FetchedIndex | null> {
   const response = await getSmall({
@@ -80,8 +85,9 @@ export async function fetchSignedIndex(
   });
   if (response.status === 304) return null;
   const signed = parseSignedIndex(response.bytes);
+  const key = await keyFor(signed);
   assertIndexSignature(signed, key.publicKey, key.fingerprint);
-  return { signed, bytes: response.bytes, etag: response.etag };
+  return { signed, bytes: response.bytes, etag: response.etag, key };
 }
 
 /** Downloads one object into `root`'s by-hash (resuming a part left by a killed run), checked. */

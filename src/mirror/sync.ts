@@ -57,6 +57,10 @@ async function readEtag(root: string, serial: number | undefined): Promise<strin
   }
 }
 
+async function saveEtag(root: string, state: EtagState): Promise<void> {
+  await writeFileAtomic(path.join(stateDir(root), ETAG_STATE), serializeJson(state));
+}
+
 export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
   const root = path.resolve(options.root);
   const base = mirrorBase(options.url);
@@ -68,7 +72,7 @@ export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
   const current = await readCurrentIndex(root);
   const previousSerial = current?.signed.payload.serial ?? null;
   const etag = await readEtag(root, current?.signed.payload.serial);
-  const fetched = await fetchSignedIndex(base, key, {
+  const fetched = await fetchSignedIndex(base, async () => key, {
     ...(etag === undefined ? {} : { etag }),
     ...withSignal,
   });
@@ -83,7 +87,10 @@ export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
   });
   if (fetched === null) return unchanged('not-modified');
   const payload = fetched.signed.payload;
-  if (assertFresh(payload, now, current?.signed.payload ?? null) === 'same') return unchanged('same');
+  if (assertFresh(payload, now, current?.signed.payload ?? null) === 'same') {
+    if (fetched.etag !== null) await saveEtag(root, { serial: payload.serial, etag: fetched.etag });
+    return unchanged('same');
+  }
   // The keys first: the version directories are checked against them.
   for (const entry of payload.keys) {
     const object = { sha256: entry.sha256, size: entry.size };
@@ -100,10 +107,7 @@ export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
     now,
     ...withSignal,
   });
-  if (fetched.etag !== null) {
-    const state: EtagState = { serial: payload.serial, etag: fetched.etag };
-    await writeFileAtomic(path.join(stateDir(root), ETAG_STATE), serializeJson(state));
-  }
+  if (fetched.etag !== null) await saveEtag(root, { serial: payload.serial, etag: fetched.etag });
   return {
     root,
     outcome: 'updated',
