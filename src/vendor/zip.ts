@@ -1,7 +1,7 @@
 // Zip archives (PKWARE APPNOTE 6.3), the most common wrapper of a vendor's BIOS download,
 // read from memory with yauzl: nothing is written to disk. Entries that would escape a
 // directory (absolute, "..", backslashes), symlinks and encrypted entries are refused.
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { FormatError, OvmfBuildError } from '../core/errors.js';
 import { checkEntryCount, checkEntrySize, checkRatio } from './limits.js';
 import type { PackageChild, UnpackContext, Unpacker } from './unpacker.js';
@@ -80,9 +80,11 @@ function readEntry(
 }
 
 async function unpackZip(bytes: Uint8Array, context: UnpackContext): Promise<PackageChild[]> {
+  // Loaded only for a zip: `extract` on a plain image does not pay for it.
+  const { default: yauzlModule } = await import('yauzl');
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.fromBufferPromise(asBuffer(bytes), {
+    zip = await yauzlModule.fromBufferPromise(asBuffer(bytes), {
       lazyEntries: true,
       decodeStrings: true,
       validateEntrySizes: true,
