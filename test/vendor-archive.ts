@@ -43,21 +43,21 @@ export function storedZip(
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
+    // Method, CRC-32, sizes and name length: the same run of fields in both headers.
+    const fields = (header: Buffer, at: number): void => {
+      header.writeUInt16LE(method, at);
+      header.writeUInt32LE(crc, at + 6);
+      header.writeUInt32LE(body.length, at + 10);
+      header.writeUInt32LE(entry.data.length, at + 14);
+      header.writeUInt16LE(name.length, at + 18);
+    };
+    fields(local, 8);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     // Made by Unix (3) when a mode is given, so the high 16 bits of the attributes are a mode.
     central.writeUInt16LE(entry.mode === undefined ? 20 : 0x0314, 4);
     central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(entry.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
+    fields(central, 10);
     central.writeUInt32LE(((entry.mode ?? 0) << 16) >>> 0, 38);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);
