@@ -27,6 +27,7 @@ import { checkBuild } from '../src/jobs/stage-verify.js';
 import {
   GOP_FILE_GUID,
   IGD_ASSIGNMENT_FILE_GUID,
+  IGD_DEVICE_TABLE_HEADER,
   POLICY_FILE_GUID,
   POLICY_INF,
   VBT_FILE_GUID,
@@ -174,6 +175,9 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(sha256(clean.combined)).toBe(sha256(new Uint8Array([...clean.vars, ...clean.code])));
     expect(sha256(clean.vars)).toBe(sha256(await readFile(path.join(CORPUS_DIR, 'ovmf/OVMF_VARS_4M.fd'))));
     expect(clean.mode).toBe('clean');
+    expect(clean.buildPath).toBe('clean');
+    // Started from the tools image (source + compiled BaseTools) of this source and builder image.
+    expect(clean.toolsImage?.ref).toMatch(/^localhost\/ovmf-build\/edk2-tools:[0-9a-f]{24}$/);
     expect(clean.flags).toEqual({ fdSize: '4MB', target: 'DEBUG', network: true, secureBoot: false });
     expect(clean.sourceDigest).toBe(source.digest);
     // 277 "Building ..." lines for Debian edk2 2022.11-6+deb12u2 with the default flags.
@@ -261,6 +265,8 @@ describe('the workspace lock', () => {
     expect(followerWaits).toHaveLength(1);
     expect(followerWaits[0]?.pid).toBe(process.pid);
     expect(follower.mode).toBe('warm');
+    // Only the VBT differs, which GenFds packages: the variant path.
+    expect(follower.buildPath).toBe('variant');
     expect(follower.workspace).toEqual({ ...clean.workspace, committed: false });
     expect(
       (await checkBuild(follower, { gop, vbt: followerVbt, logger, boot: false })).structure,
@@ -289,7 +295,13 @@ describe('failures and aborts (on the warm workspace)', () => {
         }),
     });
     expect(error.code).toBe('E_BUILD_FAILED');
-    expect(error.details).toMatchObject({ failingModule: POLICY_INF, stage: 'build', mode: 'warm' });
+    // A compiled input differs from the workspace's: `build` runs (the warm path), not GenFds alone.
+    expect(error.details).toMatchObject({
+      failingModule: POLICY_INF,
+      stage: 'build',
+      mode: 'warm',
+      buildPath: 'warm',
+    });
     expect((error.details?.['lastLines'] as string[]).length).toBe(30);
     expect(
       (error.details?.['errorLines'] as string[]).some((line) => line.includes('PlatformGopPolicyDxe.c')),
@@ -303,8 +315,38 @@ describe('failures and aborts (on the warm workspace)', () => {
         prepareBuildInputs({ ...options, patch: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] } }),
     });
     expect(error.code).toBe('E_BUILD_FAILED');
-    expect(error.details).toMatchObject({ failingModule: 'OvmfGopPkg/Missing/Missing.inf', stage: 'build' });
+    expect(error.details).toMatchObject({
+      failingModule: 'OvmfGopPkg/Missing/Missing.inf',
+      stage: 'build',
+      buildPath: 'warm',
+    });
     expect(containers).toEqual([]);
+  });
+
+  it('a changed IGD device header (compiled into IgdAssignmentDxe) takes the warm path and recompiles it', async () => {
+    const header = IGD_DEVICE_TABLE_HEADER;
+    const built = await buildOvmf({
+      gop,
+      vbt,
+      source,
+      engine,
+      logger,
+      jobId: jobId('header'),
+      // A stand-in preparation: the generated header with one device id changed.
+      prepare: async (options) => {
+        const real = await prepareBuildInputs(options);
+        const text = new TextDecoder().decode(
+          real.files.find((file) => file.path.endsWith(`/${header}`))?.data ?? new Uint8Array(),
+        );
+        const changed = text.replace(/0x[0-9A-Fa-f]{4}(?=[,}\s])/, '0xFFF0');
+        expect(changed).not.toBe(text);
+        return prepareBuildInputs({ ...options, replaceOverlayFiles: { [header]: changed } });
+      },
+    });
+    expect(built.mode).toBe('warm');
+    expect(built.buildPath).toBe('warm');
+    expect(sha256(built.helperDrivers.igdAssignment)).not.toBe(sha256(clean.helperDrivers.igdAssignment));
+    expect(sha256(built.helperDrivers.gopPolicy)).toBe(sha256(clean.helperDrivers.gopPolicy));
   });
 
   it('an input that is not a GOP driver fails before any container exists', async () => {
@@ -346,6 +388,7 @@ describe('ovmf-build build', () => {
       code: { path: path.join(out, 'OVMF_CODE.fd'), sizeInBytes: 0x37_c000, sha256: sha256(clean.code) },
       vars: { path: path.join(out, 'OVMF_VARS.fd'), sizeInBytes: 0x8_4000, sha256: sha256(clean.vars) },
       mode: 'warm',
+      buildPath: 'variant',
       verification: { boot: { passed: true } },
     });
     expect(sha256(await readFile(path.join(out, 'OVMF_CODE.fd')))).toBe(sha256(clean.code));
