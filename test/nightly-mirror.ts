@@ -7,6 +7,23 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CORPUS_DIR, loadManifest } from './corpus.js';
 
+/** The recipes shipped in recipes/, by name in file order: one per corpus generation. */
+export const SHIPPED_RECIPES: readonly string[] = [
+  'alderlake-n',
+  'alderlake-s',
+  'alderlake',
+  'broadwell',
+  'coffeelake',
+  'cometlake',
+  'geminilake',
+  'haswell',
+  'kabylake',
+  'raptorlake-s',
+  'rocketlake',
+  'skylake',
+  'tigerlake',
+];
+
 export interface CorpusMirror extends AsyncDisposable {
   readonly baseUrl: string;
   /** Request paths served so far, in order. */

@@ -226,31 +226,27 @@ describe('corpus traps as recipes (what must never become one)', () => {
     await rm(recipes, { recursive: true, force: true });
     await mkdir(recipes, { recursive: true });
     // An AMI policy module committed as IntelGopDriver.efi (corpus manifest: "NOT a GOP driver").
-    await writeFile(
-      path.join(recipes, 'a-not-a-gop.json'),
-      JSON.stringify({
-        name: 'not-a-gop',
-        gop: {
-          url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/IntelGopDriver.efi',
-          sha256: '1516c59a86a212f39e95cb2d6a8a3cb23bcafcd4f0a609b2efa3bf6cd00eb6f3',
-        },
-        vbt: {
-          url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/src/mainboard/asrock/b85_pro4/data.vbt',
-          sha256: '72cf530ceaf39c7b79febc22c5b9a4ada4a180983cf7af6e95ef8a13ea923f4d',
-        },
-      }),
-    );
+    const write = (file: string, recipe: unknown) =>
+      writeFile(path.join(recipes, file), JSON.stringify(recipe));
+    await write('a-not-a-gop.json', {
+      name: 'not-a-gop',
+      gop: {
+        url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/IntelGopDriver.efi',
+        sha256: '1516c59a86a212f39e95cb2d6a8a3cb23bcafcd4f0a609b2efa3bf6cd00eb6f3',
+      },
+      vbt: {
+        url: 'https://raw.githubusercontent.com/Ssrml/coreboot-for-asrock-b85pro4/7ff99a19ce6d62f74962e285f4b8fe3fe27dea14/src/mainboard/asrock/b85_pro4/data.vbt',
+        sha256: '72cf530ceaf39c7b79febc22c5b9a4ada4a180983cf7af6e95ef8a13ea923f4d',
+      },
+    });
     // A Gemini Lake IFWI with two VBTs and no GOP driver.
-    await writeFile(
-      path.join(recipes, 'b-ifwi.json'),
-      JSON.stringify({
-        name: 'ifwi-without-gop',
-        firmware: {
-          url: 'https://raw.githubusercontent.com/Dasharo/dasharo-blobs/cc5549a841bdf7a444a6cbacae0dc47c377c07b8/protectli/vault_glk/ifwi.bin',
-          sha256: '6badaa887169222a2d396af0a8532cb9abac57eadc5e902473ffe294847b0e79',
-        },
-      }),
-    );
+    await write('b-ifwi.json', {
+      name: 'ifwi-without-gop',
+      firmware: {
+        url: 'https://raw.githubusercontent.com/Dasharo/dasharo-blobs/cc5549a841bdf7a444a6cbacae0dc47c377c07b8/protectli/vault_glk/ifwi.bin',
+        sha256: '6badaa887169222a2d396af0a8532cb9abac57eadc5e902473ffe294847b0e79',
+      },
+    });
     const build = new StandInBuild();
     const captured = captureContext([recipes, '--base-url', mirror.baseUrl, '--json'], env, dir);
     const code = await runNightlyCommand(captured.ctx, build.stages, { backoffMs: () => 10 });

@@ -235,7 +235,13 @@ export async function runNightly(options: RunNightlyOptions): Promise<NightlyRes
         if (signal.aborted) throw error;
         const exitCode = options.exitCodeOf(error);
         const retry = isTransientExitCode(exitCode) && attempt < maxAttempts;
-        log.warn({ error: errorFields(error, exitCode), attempt, retry }, 'recipe attempt failed');
+        // The details too (a build's output list, a download's URL): a retried failure leaves
+        // nothing else behind to explain it.
+        const details = isOvmfBuildError(error) ? error.details : undefined;
+        log.warn(
+          { error: { ...errorFields(error, exitCode), details }, attempt, retry },
+          'recipe attempt failed',
+        );
         if (retry) {
           const waitMs = backoffMs(attempt);
           phase(`retry in ${(waitMs / 1000).toFixed(1)} s (exit ${exitCode})`);
