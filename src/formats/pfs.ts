@@ -175,10 +175,16 @@ export function findDellPfsSections(bytes: Uint8Array, maxCount = DEFAULTS.maxEn
   return found;
 }
 
-/** A quick look for the unpacker registry: 1 for "PFS.HDR." at 0, 0.5 for a zlib section anywhere. */
+/**
+ * A quick look for the unpacker registry: 1 for "PFS.HDR." or a zlib section header at 0
+ * (signatures), 0.75 for a zlib section further in (Dell's updater .exe: a 16-byte header
+ * with a 10-byte magic, a checksum and a zlib header is stronger evidence than an archive
+ * signature found somewhere in a PE, which self-extracting archives are guessed from at 0.5).
+ */
 export function dellPfsConfidence(bytes: Uint8Array): number {
   if (isDellPfsVolume(bytes)) return 1;
-  return findDellPfsSections(bytes, 1).length > 0 ? 0.5 : 0;
+  const [first] = findDellPfsSections(bytes, 1);
+  return first === undefined ? 0 : first === 0 ? 1 : 0.75;
 }
 
 function inflate(stream: Uint8Array, at: number, budget: Budget): Uint8Array {

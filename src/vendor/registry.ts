@@ -1,8 +1,15 @@
 // The unpackers the outside-in loop tries (unpack-package.ts): the most confident detection
 // wins; on equal confidence the first listed. Pure parsers from src/formats (Dell PFS,
 // Insyde, capsules) register here with one line each.
+import { dellPfsUnpacker } from '../formats/pfs-unpacker.js';
 import { cabUnpacker, sevenZipUnpacker, sfxUnpacker } from './seven-zip.js';
 import type { Unpacker } from './unpacker.js';
 import { zipUnpacker } from './zip.js';
 
-export const UNPACKERS: readonly Unpacker[] = [zipUnpacker, sevenZipUnpacker, cabUnpacker, sfxUnpacker];
+export const UNPACKERS: readonly Unpacker[] = [
+  zipUnpacker,
+  sevenZipUnpacker,
+  cabUnpacker,
+  dellPfsUnpacker,
+  sfxUnpacker,
+];
