@@ -50,7 +50,13 @@ export type { Stage, StageContext } from './jobs/stage.js';
 export { JobSession } from './jobs/session.js';
 export { BUILD_LOGIC_VERSION } from './jobs/stage-key.js';
 export { createVerifyStage, checkBuild, type VerifyChecks } from './jobs/stage-verify.js';
-export { loadRecipe, type Recipe } from './jobs/recipe.js';
+export {
+  loadRecipe,
+  recipeInputs,
+  type FirmwareRecipe,
+  type GopVbtRecipe,
+  type Recipe,
+} from './jobs/recipe.js';
 export {
   CacheStore,
   computeCacheKey,
