@@ -29,7 +29,13 @@ export function sevenZipArchive(
 
 /** A zip with exactly these names (and Unix modes, when given), stored or deflated (level 9). */
 export function storedZip(
-  entries: readonly { name: string; data: Uint8Array; mode?: number }[],
+  entries: readonly {
+    name: string;
+    data: Uint8Array;
+    mode?: number;
+    /** The uncompressed size the headers claim, when it is to lie. */
+    declaredSize?: number;
+  }[],
   deflate = false,
 ): Uint8Array {
   const locals: Buffer[] = [];
@@ -48,7 +54,7 @@ export function storedZip(
       header.writeUInt16LE(method, at);
       header.writeUInt32LE(crc, at + 6);
       header.writeUInt32LE(body.length, at + 10);
-      header.writeUInt32LE(entry.data.length, at + 14);
+      header.writeUInt32LE(entry.declaredSize ?? entry.data.length, at + 14);
       header.writeUInt16LE(name.length, at + 18);
     };
     fields(local, 8);

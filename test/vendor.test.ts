@@ -179,6 +179,13 @@ describe('bounds: every layer refuses with a code, and leaves no temp dir', () =
     expect(await codeOf(unpack(zip))).toBe('E_PACKAGE_UNSAFE_ENTRY');
   });
 
+  it('a zip whose headers understate a size is refused while it inflates, never read past the claim', async () => {
+    const liar = storedZip([{ name: 'liar.bin', data: new Uint8Array(1024 * 1024), declaredSize: 10 }], true);
+    expect(await codeOf(unpack(liar))).toBe('E_PACKAGE_CORRUPT');
+    // Claims 10 bytes but the limit is lower still: refused from the header, before inflating.
+    expect(await codeOf(unpack(liar, { limits: { maxEntryBytes: 9 } }))).toBe('E_PACKAGE_TOO_LARGE');
+  });
+
   it('a 7z holding a symlink is refused from its listing: E_PACKAGE_UNSAFE_ENTRY', async () => {
     const dir = mkdtempSync(path.join(work, 'link-'));
     symlinkSync('/etc/passwd', path.join(dir, 'link'));
