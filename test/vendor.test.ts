@@ -130,6 +130,25 @@ describe('corpus firmware wrapped by 7z (the reference tool makes these fixtures
     },
   );
 
+  it('a PE stub with an archive appended (how Windows SFX and IExpress packages are built) is unpacked', async () => {
+    // The stub is a real PE from the corpus (a GOP driver, which must not stop the unpacking).
+    const stub = readCorpus('gop/cometlake-mrchromebox-cml.efi');
+    const sevenZip = sevenZipArchive(['-t7z'], [corpusPath(GK41)]);
+    const sfx = new Uint8Array(Buffer.concat([stub, sevenZip]));
+    const choice = choosePackagePiece(await unpack(sfx), 'update.exe');
+    expect(choice.chain).toEqual(['self-extracting archive', ...GOP_CHAIN]);
+    expect(sha256(choice.leaf.bytes)).toBe(sha256(gk41));
+    const iexpress = new Uint8Array(Buffer.concat([stub, fixture('colorhug-als-3.0.2.cab')]));
+    const unpacked = await unpack(iexpress);
+    expect(
+      unpacked.skipped.map((s) => s.steps.map((step) => `${step.format}:${step.entry}`).join(' > ')),
+    ).toEqual([
+      'self-extracting archive:firmware.bin',
+      'self-extracting archive:firmware.inf',
+      'self-extracting archive:firmware.metainfo.xml',
+    ]);
+  });
+
   it('a zip inside a 7z, beside an image without GOP: chain through both layers, GOP piece chosen', async () => {
     const inner = path.join(work, 'inner.zip');
     writeFileSync(inner, sevenZipArchive(['-tzip'], [corpusPath(GK41)]));
