@@ -29,6 +29,7 @@ const restrictedBy = (name: string, message: string): string =>
 const ENGINE = 'only src/container imports the engine client and tar-stream: use src/container/index.ts';
 const HTTP = 'only src/fetch imports undici: use src/fetch/index.ts';
 const IO = 'parsers and core types take bytes and do no I/O (STYLE.md)';
+const S3 = 'only src/mirror/s3* imports @aws-sdk: use src/mirror/s3-push.ts';
 const QUEUE = 'only src/queue imports bullmq and ioredis: use src/queue/index.ts';
 
 describe('layer boundaries (eslint.config.js)', () => {
@@ -49,6 +50,8 @@ describe('layer boundaries (eslint.config.js)', () => {
     ],
     ['src/fetch/lint-probe.ts', ['undici', 'undici/types'], []],
     ['src/container/lint-probe.ts', ['tar-stream', 'dockerode'], []],
+    ['src/mirror/lint-probe.ts', ['@aws-sdk/client-s3'], [restrictedBy('@aws-sdk/client-s3', S3)]],
+    ['src/mirror/s3-lint-probe.ts', ['@aws-sdk/client-s3'], []],
     [
       'src/cli/lint-probe.ts',
       ['bullmq', 'ioredis'],
