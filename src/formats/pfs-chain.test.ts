@@ -53,6 +53,19 @@ describe('Dell PFS in the package chain (extract)', () => {
     );
   });
 
+  it('a damaged section (cut short) is refused whole: exit 6, E_PFS_TRUNCATED, nothing written', async () => {
+    const cut = path.join(work, 'cut.bin');
+    const bytes = new Uint8Array(readFileSync(FIXTURE));
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
+    const out = path.join(work, 'out-cut');
+    const result = await runCli(['extract', cut, '--out', out]);
+    expect(result.code).toBe(6);
+    expect(result.stderr).toBe(
+      'ovmf-build: PFS zlib section at 0x0 claims 0x1c274 compressed bytes and a footer, only 0x1c220 remain [E_PFS_TRUNCATED]\n',
+    );
+    expect(() => readdirSync(out)).toThrow(/ENOENT/);
+  });
+
   it('inside a zip: the chain is zip > Dell PFS', async () => {
     const zip = path.join(work, 'dock.zip');
     writeFileSync(zip, storedZip([{ name: 'TB16/pfs.bin', data: new Uint8Array(readFileSync(FIXTURE)) }]));
