@@ -52,6 +52,7 @@ describe('ovmf-build extract on a vendor package', () => {
     expect(result.code).toBe(0);
     const json = JSON.parse(result.stdout) as {
       package: unknown;
+      chain: unknown;
       gop: { sha256: string };
       vbt: { sha256: string };
     };
@@ -68,6 +69,21 @@ describe('ovmf-build extract on a vendor package', () => {
       ],
     });
     expect([json.gop.sha256, json.vbt.sha256]).toEqual([GK41_GOP, GK41_VBT]);
+    expect(json.chain).toEqual(['zip', 'FV', 'LZMA', 'FV', 'GOP']);
+    // The bare image gives the layers inside it, and no package.
+    const plain = await runCli([
+      'extract',
+      corpusPath(GK41),
+      '--out',
+      path.join(work, 'out-plain'),
+      '--json',
+    ]);
+    const plainJson = JSON.parse(plain.stdout) as Record<string, unknown>;
+    expect([plain.code, plainJson['chain'], 'package' in plainJson]).toEqual([
+      0,
+      ['FV', 'LZMA', 'FV', 'GOP'],
+      false,
+    ]);
   });
 
   it('a real LVFS cabinet without firmware image: exit 4, E_PACKAGE_NO_GOP naming each piece, nothing written', async () => {

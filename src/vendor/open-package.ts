@@ -6,6 +6,7 @@ import { choosePackagePiece, type PackageChoice } from './find-gop.js';
 import { unpackPackage, type UnpackPackageOptions } from './unpack-package.js';
 
 export type { PackageChoice } from './find-gop.js';
+export { imageChain } from './find-gop.js';
 
 /** The piece to extract from and the chain, or null when `bytes` is not a package. */
 export async function openPackage(

@@ -37,8 +37,9 @@ const USAGE = [
   'image has neither, or is corrupt, nothing is written and <dir> is not touched.',
   '',
   '  --out <dir>   output directory (created if missing)',
-  '  --json        print one JSON object: {"gop": {...} | null, "vbt": {...} | null, ...}; from',
-  '                a package also "package": {"chain": [...], "entry", "pieces"}',
+  '  --json        print one JSON object: {"gop": {...} | null, "vbt": {...} | null, "chain":',
+  '                ["FV", "LZMA", "GOP"] | null, ...}; from a package also "package": {"chain",',
+  '                "entry", "pieces"} and "chain" starts with the package layers',
   '',
   'From a package the first line is the chain, outside-in, e.g. "chain  zip > FV > LZMA > GOP".',
   'A package with no firmware image, or whose image has neither GOP nor VBT, fails with',
@@ -347,7 +348,7 @@ export const command: Command = {
       { classifyGopDriver },
       { extractFromOptionRom },
       { parseVbt },
-      { openPackage, chainText, packageWithoutGop },
+      { openPackage, chainText, packageWithoutGop, imageChain },
       { describeSteps },
     ] = await Promise.all([
       import('../../formats/firmware-tree.js'),
@@ -368,6 +369,8 @@ export const command: Command = {
     const kind = detectFileKind(bytes);
 
     let extraction: Extraction;
+    /** Layers inside the image down to the GOP, e.g. ["FV", "LZMA", "FV", "GOP"] (--json "chain"). */
+    let imageLayers: string[] | null = null;
     if (kind === 'pe') {
       // A GOP on its own has nothing to extract: say what it is and what to do with it. Other
       // PE files go on to the image parser (a vendor updater can carry the volumes inside).
@@ -401,6 +404,7 @@ export const command: Command = {
     }
     if (kind === 'option-rom') {
       extraction = fromOptionRom(extractFromOptionRom(bytes, { signal: ctx.signal }), outDir, inputPath);
+      if (extraction.gop !== null) imageLayers = ['option ROM', 'GOP'];
       const corrupt = extraction.missing.find((e) => e.code === 'E_INPUT_CORRUPT');
       if (corrupt !== undefined) throw corrupt;
     } else {
@@ -427,6 +431,7 @@ export const command: Command = {
       let gop: Record<string, unknown> | null = null;
       let gopLine: string | null = null;
       if (result.gop !== null) {
+        imageLayers = [...imageChain(result.gop.section), 'GOP'];
         const gopPath = path.join(outDir, GOP_FILE);
         files.set(GOP_FILE, result.gop.body);
         gop = {
@@ -511,6 +516,7 @@ export const command: Command = {
         vbt: extraction.vbt,
         others: extraction.others,
         ...extraction.extra,
+        chain: pkg?.chain ?? imageLayers,
         removed: removed.map((name) => path.join(outDir, name)),
         missing: missing.map((e) => ({ code: e.code, message: e.message })),
       });
