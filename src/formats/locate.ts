@@ -4,7 +4,9 @@
 // a known non-GOP GUID (so that it is reported as such), and every PE32 body that contains
 // the UTF-16 driver name. The bytes decide (classifyGopDriver): names are never trusted.
 // VBT: raw and freeform-subtype-GUID section bodies (and raw file bodies) that start with
-// "$VBT", validated with parseVbt; known VBT GUIDs and UI names only order and annotate them.
+// "$VBT", validated with parseVbt, or that are a legacy video option ROM with a VBT inside
+// (legacy-rom-vbt.ts); known VBT GUIDs and UI names only order and annotate them. "$VBT" text
+// anywhere else (a string in a PE driver) is never looked at.
 import { FormatError, NotFoundError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
 import type { ErrorCode } from '../core/error-codes.js';
@@ -28,6 +30,7 @@ import {
   knownVbtFile,
 } from './known-guids.js';
 import { EFI_SECTION_FREEFORM_SUBTYPE_GUID, EFI_SECTION_PE32, EFI_SECTION_RAW } from './section.js';
+import { vbtInLegacyRom } from './legacy-rom-vbt.js';
 import { looksLikeVbt, parseVbt, type VbtInfo } from './vbt.js';
 
 /** Why a file was looked at as a GOP. */
@@ -62,10 +65,14 @@ export type VbtFoundBy = 'known-guid' | 'ui-name' | 'signature';
 export interface LocatedVbt {
   readonly guid: string;
   readonly uiName: string | null;
-  /** The raw (or freeform) section body as stored, padding included (UEFITool "extract body"). */
+  /**
+   * The raw (or freeform) section body as stored, padding included (UEFITool "extract body");
+   * for a VBT inside a legacy option ROM, exactly its vbt_size bytes.
+   */
   readonly body: Uint8Array;
   readonly info: VbtInfo;
-  readonly sectionType: 'raw' | 'freeform' | 'raw-file';
+  /** 'option-rom': inside a legacy video option ROM held by a raw/freeform section or raw file. */
+  readonly sectionType: 'raw' | 'freeform' | 'raw-file' | 'option-rom';
   readonly path: string;
   readonly offset: number | null;
   readonly foundBy: readonly VbtFoundBy[];
@@ -299,6 +306,27 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
     if (knownVbtFile(file.guid) !== undefined) vbtFileHint.push('known-guid');
     if (file.uiName !== null && VBT_UI_NAMES.includes(file.uiName)) vbtFileHint.push('ui-name');
     let sawVbtBody = false;
+    // A body that is a legacy video option ROM: its VBT is inside, at no fixed offset.
+    const romVbt = (node: FirmwareNode, body: Uint8Array, bodyOffset: number | null): void => {
+      const rom = vbtInLegacyRom(body);
+      if (rom === null) return;
+      const where = { guid: file.guid, uiName: file.uiName };
+      if (rom.vbt === null) {
+        if (rom.reason !== null) rejectedVbts.push({ ...where, path: nodePath(node), reason: rom.reason });
+        return;
+      }
+      sawVbtBody = true;
+      vbts.push({
+        ...where,
+        body: rom.vbt.bytes,
+        info: rom.vbt.info,
+        sectionType: 'option-rom',
+        path: `${nodePath(node)}/option ROM image ${rom.vbt.imageIndex}/$VBT at ${hex(rom.vbt.offset)}`,
+        offset: bodyOffset === null ? null : bodyOffset + rom.vbt.offset,
+        foundBy: vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature'],
+        file,
+      });
+    };
 
     for (const section of sections) {
       if (section.compression !== null && !section.compression.decoded) undecodedSections++;
@@ -343,7 +371,14 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
         }
       } else if (type === EFI_SECTION_RAW || type === EFI_SECTION_FREEFORM_SUBTYPE_GUID) {
         rawBodiesScanned++;
-        if (!looksLikeVbt(section.body)) continue;
+        if (!looksLikeVbt(section.body)) {
+          romVbt(
+            section,
+            section.body,
+            section.offset === null ? null : section.offset + section.section.dataOffset,
+          );
+          continue;
+        }
         sawVbtBody = true;
         const foundBy: VbtFoundBy[] = vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature'];
         try {
@@ -370,6 +405,7 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
     }
     if (file.file.type === EFI_FV_FILETYPE_RAW) {
       rawBodiesScanned++;
+      romVbt(file, file.body, file.offset === null ? null : file.offset + file.file.headerSize);
       if (looksLikeVbt(file.body)) {
         sawVbtBody = true;
         try {
@@ -516,7 +552,7 @@ export function vbtNotFoundError(result: LocateResult): NotFoundError | FormatEr
       : '';
   return new NotFoundError(
     'E_VBT_NOT_FOUND',
-    `this image ships no VBT: ${searchedText(result.searched)} and ${result.searched.rawBodiesScanned} raw/freeform bodies for the "$VBT" signature, file GUIDs ${result.searched.vbtGuidsTried.join(', ')} and UI names ${result.searched.vbtUiNamesTried.join(', ')}${rejected}`,
+    `this image ships no VBT: ${searchedText(result.searched)} and ${result.searched.rawBodiesScanned} raw/freeform bodies for the "$VBT" signature or a legacy option ROM holding a VBT, file GUIDs ${result.searched.vbtGuidsTried.join(', ')} and UI names ${result.searched.vbtUiNamesTried.join(', ')}${rejected}`,
     { searched: result.searched, rejected: result.rejectedVbts },
   );
 }

@@ -119,7 +119,15 @@ export function extractFromOptionRom(bytes: Uint8Array, limits: DecompressLimits
       }
       continue;
     }
-    images.push({ ...base, role: 'other', reason: `${image.codeTypeName} image without a VBT` });
+    const [text] = image.legacy?.notVbt ?? [];
+    images.push({
+      ...base,
+      role: 'other',
+      reason:
+        text === undefined
+          ? `${image.codeTypeName} image without a VBT`
+          : `${image.codeTypeName} image without a VBT ("$VBT" at ${hex(text.offset)} is not one: ${text.reason})`,
+    });
   }
   return { rom, gop: gops[0] ?? null, otherGops: gops.slice(1), vbt, images, problems };
 }

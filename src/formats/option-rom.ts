@@ -7,6 +7,7 @@ import { hex } from '../core/hex.js';
 import type { ErrorCode } from '../core/error-codes.js';
 import type { DecompressLimits } from './compression/index.js';
 import { decompressEfi } from './compression/index.js';
+import { scanForVbt, type VbtScanRejection } from './vbt.js';
 
 export interface OptionRomImage {
   readonly offset: number;
@@ -26,8 +27,16 @@ export interface OptionRomImage {
   readonly pcirLength: number;
   readonly pcirRevision: number;
   readonly sha256: string;
-  /** Present for x86 PC-AT images: the legacy size byte at 0x02, in bytes. */
-  readonly legacy: { readonly sizeInBytes: number; readonly vbtOffset: number | null } | null;
+  /**
+   * Present for x86 PC-AT images: the legacy size byte at 0x02, in bytes; where the first VBT
+   * in the image starts (from the image start; scanForVbt: "$VBT" followed by a VBT header and
+   * a BDB), and the "$VBT" texts before it that are not one (absolute offsets).
+   */
+  readonly legacy: {
+    readonly sizeInBytes: number;
+    readonly vbtOffset: number | null;
+    readonly notVbt: readonly VbtScanRejection[];
+  } | null;
   /** Present for EFI images. */
   readonly efi: {
     readonly subsystem: number;
@@ -122,11 +131,6 @@ function readDeviceList(
     }
     list.push(id);
   }
-}
-
-function findVbt(bytes: Uint8Array, start: number, end: number): number | null {
-  const at = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).indexOf('$VBT', 0, 'latin1');
-  return at < 0 ? null : at;
 }
 
 function parseImage(bytes: Uint8Array, dv: DataView, offset: number, index: number): OptionRomImage {
@@ -255,9 +259,11 @@ function parseImage(bytes: Uint8Array, dv: DataView, offset: number, index: numb
       initSizeInBytes,
     };
   } else if (codeType === 0) {
+    const scan = scanForVbt(bytes, offset, imageEnd);
     legacy = {
       sizeInBytes: (bytes[offset + 2] as number) * ROM_BLOCK_SIZE,
-      vbtOffset: findVbt(bytes, offset, imageEnd),
+      vbtOffset: scan.found === null ? null : scan.found.offset - offset,
+      notVbt: scan.rejected,
     };
   }
   return {

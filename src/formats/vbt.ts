@@ -260,3 +260,62 @@ export function assertVbt(bytes: Uint8Array): VbtInfo {
 export function looksLikeVbt(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && ascii(bytes, 0, 4) === VBT_MAGIC;
 }
+
+/** Most "$VBT" occurrences one scan tries before it gives up (a hostile blob could hold thousands). */
+export const MAX_VBT_SCAN_CANDIDATES = 64;
+
+/** A "$VBT" occurrence that a scan found not to be a VBT, and why. */
+export interface VbtScanRejection {
+  /** Absolute offset of the "$VBT" text in the scanned bytes. */
+  readonly offset: number;
+  readonly reason: string;
+}
+
+export interface VbtScanResult {
+  /** The first occurrence that is a VBT: absolute offset, its parse, and its vbt_size bytes. */
+  readonly found: { readonly offset: number; readonly info: VbtInfo; readonly bytes: Uint8Array } | null;
+  /** Occurrences before it (or all of them, when none is a VBT) that are text, not a VBT. */
+  readonly rejected: readonly VbtScanRejection[];
+}
+
+/**
+ * Finds a VBT inside a larger blob (a legacy video option ROM keeps it somewhere in its
+ * image, at no fixed offset). The text "$VBT" alone proves nothing: drivers and ROM code
+ * carry it as a string. An occurrence is a VBT only when parseVbt accepts the bytes from there
+ * to `end` (header in range, vbt_size within the blob, BDB header and bdb_size within
+ * vbt_size) and the BDB at bdb_offset carries the "BIOS_DATA_BLOCK " signature, which i915
+ * does not check in a VBT it was handed but which is the only sign that random bytes after
+ * the text are not a header. Tries at most MAX_VBT_SCAN_CANDIDATES occurrences. Never throws.
+ */
+export function scanForVbt(bytes: Uint8Array, start = 0, end = bytes.length): VbtScanResult {
+  const rejected: VbtScanRejection[] = [];
+  const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(end, bytes.length));
+  let from = start;
+  while (rejected.length < MAX_VBT_SCAN_CANDIDATES) {
+    const at = haystack.indexOf(VBT_MAGIC, from, 'latin1');
+    if (at < 0) break;
+    from = at + 1;
+    const candidate = bytes.subarray(at, end);
+    let info: VbtInfo;
+    try {
+      info = parseVbt(candidate);
+    } catch (error) {
+      if (!isOvmfBuildError(error)) throw error;
+      rejected.push({
+        offset: at,
+        reason: `"$VBT" text without a VBT header: ${error.message} [${error.code}]`,
+      });
+      continue;
+    }
+    const bdbSignature = ascii(candidate, info.bdbOffset, 16);
+    if (bdbSignature !== BDB_SIGNATURE) {
+      rejected.push({
+        offset: at,
+        reason: `"$VBT" text without a BDB: no "${BDB_SIGNATURE}" signature at bdb_offset ${hex(info.bdbOffset)} (found ${JSON.stringify(bdbSignature)})`,
+      });
+      continue;
+    }
+    return { found: { offset: at, info, bytes: candidate.subarray(0, info.vbtSize) }, rejected };
+  }
+  return { found: null, rejected };
+}
