@@ -252,68 +252,71 @@ describe('Dell PFS on a real Dell package', () => {
 });
 
 describe('Dell PFS refuses damage with exact codes', () => {
-  it('a section cut short: E_PFS_TRUNCATED', () => {
-    expectCode(
-      () => parseDellPfs(section.subarray(0, section.length - 100)),
+  /** A copy of `base` changed by `change`. */
+  const edited = (base: Uint8Array, change: (bytes: Uint8Array) => void): Uint8Array => {
+    const bytes = base.slice();
+    change(bytes);
+    return bytes;
+  };
+  const xorAt = (bytes: Uint8Array, at: number, mask: number): void => {
+    bytes[at] = (bytes[at] as number) ^ mask;
+  };
+  const payloadEnd = 16 + 0x35ada;
+  const damaged: [string, () => Uint8Array, string, string | undefined][] = [
+    [
+      'a section cut short',
+      () => section.subarray(0, section.length - 100),
       'E_PFS_TRUNCATED',
       'PFS zlib section at 0x0 claims 0x1c274 compressed bytes and a footer, only 0x1c220 remain',
-    );
-  });
-
-  it('a footer that does not match the header: E_PFS_BAD_STRUCTURE', () => {
-    const bytes = section.slice();
-    const flip = (at: number): void => {
-      bytes[at] = (bytes[at] as number) ^ 1;
-    };
-    flip(bytes.length - 16); // footer size (and so its XOR-8) off by one
-    flip(bytes.length - 1);
-    expectCode(
-      () => parseDellPfs(bytes),
+    ],
+    [
+      'a footer whose size does not match the header (its XOR-8 kept right)',
+      () =>
+        edited(section, (b) => {
+          xorAt(b, b.length - 16, 1);
+          xorAt(b, b.length - 1, 1);
+        }),
       'E_PFS_BAD_STRUCTURE',
       'PFS zlib section at 0x0: no matching footer at 0x1c284 (size 0x1c275, header says 0x1c274)',
-    );
-  });
-
-  it('a corrupt zlib stream: E_PFS_INFLATE', () => {
-    const bytes = section.slice();
-    for (let i = 0x100; i < 0x140; i++) bytes[i] = 0xff;
-    expectCode(() => parseDellPfs(bytes), 'E_PFS_INFLATE');
-  });
-
-  it('an entry byte changed: the footer CRC-32 refuses it (E_PFS_BAD_CHECKSUM)', () => {
-    const bytes = volume.slice();
-    bytes[0x100] = (bytes[0x100] as number) ^ 0x80;
-    expectCode(() => parseDellPfs(bytes), 'E_PFS_BAD_CHECKSUM');
-  });
-
-  it('an entry that claims more data than the payload has: E_PFS_TRUNCATED (CRC recomputed, so the size is what is read)', () => {
-    const bytes = volume.slice();
-    bytes.set(le32(0xffff_0000), 0x1f4 + 0x28);
-    const end = 16 + 0x35ada;
-    bytes.set(le32(~crc32(bytes.subarray(16, end)) >>> 0), end + 4);
-    expectCode(
-      () => parseDellPfs(bytes),
+    ],
+    [
+      'a corrupt zlib stream',
+      () => edited(section, (b) => b.fill(0xff, 0x100, 0x140)),
+      'E_PFS_INFLATE',
+      undefined,
+    ],
+    [
+      'an entry byte changed (the footer CRC-32 refuses it)',
+      () => edited(volume, (b) => xorAt(b, 0x100, 0x80)),
+      'E_PFS_BAD_CHECKSUM',
+      "PFS volume: footer checksum 0xe2093409 does not match the payload's 0x1f5d09",
+    ],
+    [
+      'an entry that claims more data than the payload has (CRC recomputed, so the size is what is read)',
+      () =>
+        edited(volume, (b) => {
+          b.set(le32(0xffff_0000), 0x1f4 + 0x28);
+          b.set(le32(~crc32(b.subarray(16, payloadEnd)) >>> 0), payloadEnd + 4);
+        }),
       'E_PFS_TRUNCATED',
       'PFS entry 1 at 0x1f4 claims 0xffff0100 bytes of data, signatures and metadata, only 0x358ae remain in the payload',
-    );
-  });
-
-  it('a payload size past the end, an unknown header version: E_PFS_TRUNCATED, E_PFS_BAD_STRUCTURE', () => {
-    const big = volume.slice();
-    big.set(le32(0x7fff_ffff), 12);
-    expectCode(
-      () => parseDellPfs(big),
+    ],
+    [
+      'a payload size past the end',
+      () => edited(volume, (b) => b.set(le32(0x7fff_ffff), 12)),
       'E_PFS_TRUNCATED',
       'PFS volume claims 0x7fffffff payload bytes and a footer, only 0x35aea remain',
-    );
-    const v9 = volume.slice();
-    v9.set(le32(9), 8);
-    expectCode(
-      () => parseDellPfs(v9),
+    ],
+    [
+      'an unknown header version',
+      () => edited(volume, (b) => b.set(le32(9), 8)),
       'E_PFS_BAD_STRUCTURE',
       'PFS volume has header version 9 (known: 1, 2)',
-    );
-  });
+    ],
+  ];
+  it.each(damaged)('%s', (_what, make, code, message) =>
+    expectCode(() => parseDellPfs(make()), code, message),
+  );
 
   it('limits: maxInflatedBytes, maxEntries', () => {
     expectCode(() => parseDellPfs(section, { maxInflatedBytes: 4096 }), 'E_PFS_TOO_LARGE');
