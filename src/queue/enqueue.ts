@@ -208,13 +208,15 @@ export async function runQueuedNightly(options: RunQueuedNightlyOptions): Promis
       await state.writeRun({ runId, status: 'interrupted', writer, startedAt, recipes: names });
       throw error;
     }
+    // No resumed runs: jobs a dead enqueuer left are still in Redis, and this run joined them.
     const summary = summarizeNight({
+      reports,
+      resumedRuns: [],
+      // 0: the workers' --concurrency decide, unless a global limit was set.
+      concurrency: options.globalConcurrency ?? 0,
       runId,
       startedMs,
       finishedMs: now(),
-      concurrency: options.globalConcurrency ?? 0,
-      resumedRuns: [],
-      reports,
     });
     const files = await writeSummaryFiles(state, summary);
     // Nothing of this run is left to take over: the queue holds the jobs, not this process.

@@ -27,6 +27,7 @@ export const DEFAULT_LOCK_DURATION_MS = 60_000;
 export type QueueWorkerEvent =
   | { readonly type: 'ready'; readonly name: string }
   | { readonly type: 'start'; readonly jobId: string; readonly recipe: string; readonly attempt: number }
+  | { readonly type: 'phase'; readonly jobId: string; readonly phase: string }
   | { readonly type: 'completed'; readonly jobId: string; readonly result: NightlyJobResult }
   | {
       readonly type: 'failed';
@@ -96,6 +97,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
       signal,
       logger: log,
       onPhase: (phase) => {
+        emit({ type: 'phase', jobId, phase });
         // Progress is for people watching; a lost update changes nothing.
         job.updateProgress({ phase, attempt: job.attemptsMade + 1 }).catch(() => undefined);
       },

@@ -14,7 +14,7 @@ import type { NightlyJob } from '../../nightly/types.js';
 import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
-import { writeJson, writeLine } from '../context.js';
+import { writeLine } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { pipelineJob } from './nightly.js';
 
@@ -104,7 +104,8 @@ export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
         },
       },
       onEvent: (event) => {
-        if (json) writeJson(ctx.stdout, event);
+        if (json) writeLine(ctx.stdout, JSON.stringify(event));
+        else if (event.type === 'phase') return;
         else if (event.type === 'ready')
           writeLine(ctx.stdout, `worker ${event.name} on ${redactedQueueUrl(url)}`);
         else if (event.type === 'start') writeLine(ctx.stdout, `${event.jobId}: attempt ${event.attempt}`);
