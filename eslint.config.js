@@ -1,7 +1,7 @@
 // Lint configuration, and the layer boundaries of STYLE.md as rules: only
 // src/container imports dockerode and tar-stream, only src/fetch imports undici,
 // only src/queue imports bullmq and ioredis,
-// only src/mirror/s3* imports @aws-sdk,
+// only src/mirror/s3* imports @aws-sdk, only src/vendor imports yauzl,
 // and the parsers (src/formats) and core types import no I/O. The boundaries
 // cover test/ too; test/lint-boundaries.test.ts checks that they still fire.
 import js from '@eslint/js';
@@ -19,6 +19,7 @@ const QUEUE = ['bullmq', 'ioredis'].map((name) => ({
 const S3 = [
   { name: '@aws-sdk/client-s3', message: 'only src/mirror/s3* imports @aws-sdk: use src/mirror/s3-push.ts' },
 ];
+const ZIP = [{ name: 'yauzl', message: 'only src/vendor imports yauzl: use src/vendor/open-package.ts' }];
 const withNode = (names) => names.flatMap((name) => [name, `node:${name}`]);
 const IO = withNode(['fs', 'fs/promises', 'net', 'http', 'https', 'tls', 'dgram', 'child_process']).map(
   (name) => ({ name, message: 'parsers and core types take bytes and do no I/O (STYLE.md)' }),
@@ -54,36 +55,40 @@ export default tseslint.config(
   {
     // Everywhere, tests, scripts and benchmarks included: the engine and HTTP clients stay in their layers.
     files: ['**/*.{ts,mts,cts,js,mjs,cjs}'],
-    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, QUEUE, S3) },
+    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, QUEUE, S3, ZIP) },
   },
   {
     files: ['src/container/**'],
-    rules: { 'no-restricted-imports': refuse(HTTP, QUEUE, S3) },
+    rules: { 'no-restricted-imports': refuse(HTTP, QUEUE, S3, ZIP) },
   },
   {
     files: ['src/fetch/**'],
-    rules: { 'no-restricted-imports': refuse(ENGINE, QUEUE, S3) },
+    rules: { 'no-restricted-imports': refuse(ENGINE, QUEUE, S3, ZIP) },
   },
   {
     files: ['src/queue/**'],
-    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, S3) },
+    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, S3, ZIP) },
   },
   {
     files: ['src/mirror/s3*'],
-    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, QUEUE) },
+    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, QUEUE, ZIP) },
+  },
+  {
+    files: ['src/vendor/**'],
+    rules: { 'no-restricted-imports': refuse(ENGINE, HTTP, QUEUE, S3) },
   },
   {
     // Parsers take bytes: no I/O in the firmware formats layer or the core types. Their tests
     // may read fixture files, still not through the engine or HTTP clients.
     files: ['src/formats/**', 'src/core/**'],
     ignores: ['src/**/*.test.ts'],
-    rules: { 'no-restricted-imports': refuse(IO, ENGINE, HTTP, QUEUE, S3) },
+    rules: { 'no-restricted-imports': refuse(IO, ENGINE, HTTP, QUEUE, S3, ZIP) },
   },
   {
     // core's file-system helpers (atomic directories, durable writes, pid liveness) do file I/O on
     // purpose; they still import no network, process or engine module.
     files: ['src/core/dir-store.ts', 'src/core/durable-fs.ts', 'src/core/process-alive.ts'],
-    rules: { 'no-restricted-imports': refuse(PROCESS_AND_NETWORK, ENGINE, HTTP, QUEUE, S3) },
+    rules: { 'no-restricted-imports': refuse(PROCESS_AND_NETWORK, ENGINE, HTTP, QUEUE, S3, ZIP) },
   },
   {
     // Exception: this test reads the build container's HostConfig and lists containers by label
@@ -95,6 +100,7 @@ export default tseslint.config(
         HTTP,
         QUEUE,
         S3,
+        ZIP,
       ),
     },
   },

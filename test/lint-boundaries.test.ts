@@ -31,6 +31,7 @@ const HTTP = 'only src/fetch imports undici: use src/fetch/index.ts';
 const IO = 'parsers and core types take bytes and do no I/O (STYLE.md)';
 const S3 = 'only src/mirror/s3* imports @aws-sdk: use src/mirror/s3-push.ts';
 const QUEUE = 'only src/queue imports bullmq and ioredis: use src/queue/index.ts';
+const ZIP = 'only src/vendor imports yauzl: use src/vendor/open-package.ts';
 
 describe('layer boundaries (eslint.config.js)', () => {
   it.each([
@@ -58,6 +59,9 @@ describe('layer boundaries (eslint.config.js)', () => {
       [restrictedBy('bullmq', QUEUE), restrictedBy('ioredis', QUEUE)],
     ],
     ['src/queue/lint-probe.ts', ['bullmq', 'ioredis'], []],
+    ['src/formats/lint-probe.ts', ['yauzl'], [restrictedBy('yauzl', ZIP)]],
+    ['test/lint-probe.test.ts', ['yauzl'], [restrictedBy('yauzl', ZIP)]],
+    ['src/vendor/lint-probe.ts', ['yauzl'], []],
     // Tests use the container layer's exports and may read files.
     ['test/lint-probe.test.ts', ['../src/container/index.js', 'node:fs'], []],
   ])('%s importing %j', async (relativePath, modules, expected) => {
