@@ -28,6 +28,15 @@ export {
   type LocatedVbt,
 } from './formats/locate.js';
 export { detectFileKind, type FileKind } from './formats/detect.js';
+export {
+  parseDellPfs,
+  dellPfsPayloads,
+  type DellPfsEntry,
+  type DellPfsLimits,
+  type DellPfsPayload,
+  type DellPfsSection,
+  type DellPfsVolume,
+} from './formats/pfs.js';
 export { renderTree, nodeToJson } from './formats/render-tree.js';
 export {
   runPipeline,
