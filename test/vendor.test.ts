@@ -233,7 +233,15 @@ describe('bounds: every layer refuses with a code, and leaves no temp dir', () =
         unpack(fixture('starlabs-labtop-mk4-ite-1.07.cab'), { limits: { maxEntryBytes: 131071 } }),
       ),
     ).toBe('E_PACKAGE_TOO_LARGE');
-    const nested = storedZip([{ name: 'inner.zip', data: storedZip([{ name: 'x.bin', data: harmless }]) }]);
+    const inner = storedZip([{ name: 'x.bin', data: harmless }]);
+    const twoInner = storedZip([
+      { name: 'a.zip', data: inner },
+      { name: 'b.zip', data: inner },
+    ]);
+    // 2 + 2 pieces in all: within 4, over 3.
+    expect((await unpack(twoInner, { limits: { maxPieces: 4 } })).skipped.length).toBe(2);
+    expect(await codeOf(unpack(twoInner, { limits: { maxPieces: 3 } }))).toBe('E_PACKAGE_TOO_MANY_ENTRIES');
+    const nested = storedZip([{ name: 'inner.zip', data: inner }]);
     expect((await unpack(nested, { limits: { maxDepth: 2 } })).layers).toBe(2);
     expect(await codeOf(unpack(nested, { limits: { maxDepth: 1 } }))).toBe('E_PACKAGE_TOO_DEEP');
   });

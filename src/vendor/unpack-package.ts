@@ -95,6 +95,7 @@ export async function unpackPackage(
   const skipped: SkippedPiece[] = [];
   let unpackedBytes = 0;
   let layers = 0;
+  let pieces = 0;
 
   const visit = async (piece: Uint8Array, steps: readonly ChainStep[]): Promise<void> => {
     options.signal?.throwIfAborted();
@@ -134,6 +135,14 @@ export async function unpackPackage(
           'E_PACKAGE_TOO_LARGE',
           `${where}: the package unpacks to more than the limit of ${limits.maxTotalBytes} bytes in all`,
           { where, sizeInBytes: unpackedBytes, limit: limits.maxTotalBytes },
+        );
+      }
+      pieces += children.length;
+      if (pieces > limits.maxPieces) {
+        throw new FormatError(
+          'E_PACKAGE_TOO_MANY_ENTRIES',
+          `${where}: the package holds more than the limit of ${limits.maxPieces} pieces in all its layers`,
+          { where, entries: pieces, limit: limits.maxPieces },
         );
       }
       layers = Math.max(layers, steps.length + 1);

@@ -18,6 +18,8 @@ export interface PackageLimits {
   readonly maxEntryBytes: number;
   /** Most children one layer (one archive) may have. */
   readonly maxEntries: number;
+  /** Most pieces all layers may yield together (many tiny nested archives cost time, not bytes). */
+  readonly maxPieces: number;
   /** Most layers of packages inside packages (the input is depth 0). */
   readonly maxDepth: number;
   /**
@@ -34,6 +36,7 @@ export const DEFAULT_PACKAGE_LIMITS: PackageLimits = {
   maxTotalBytes: 512 * 1024 * 1024,
   maxEntryBytes: 128 * 1024 * 1024,
   maxEntries: 4096,
+  maxPieces: 65536,
   maxDepth: 8,
   maxRatio: 200,
   ratioFloorBytes: 16 * 1024 * 1024,
