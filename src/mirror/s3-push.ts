@@ -48,6 +48,12 @@ export interface PushOptions {
   /** PUTs in flight within one phase. @default 4 */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
+  /**
+   * The SDK's checksum mode. Only WHEN_REQUIRED stores exact bytes on s3rver; WHEN_SUPPORTED (the
+   * SDK's default) exists to show that the HEAD check refuses the framed objects it produces.
+   * @default 'WHEN_REQUIRED'
+   */
+  readonly checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
   /** Called after each object is uploaded and checked. */
   readonly onObject?: (key: string, sizeInBytes: number) => void;
 }
@@ -81,7 +87,11 @@ function contentTypeOf(relativePath: string): string {
 }
 
 /** The client: path-style, checksums only where an operation requires them (see the file comment). */
-export function s3Client(endpoint: string, env: NodeJS.ProcessEnv): S3Client {
+export function s3Client(
+  endpoint: string,
+  env: NodeJS.ProcessEnv,
+  checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED' = 'WHEN_REQUIRED',
+): S3Client {
   const accessKeyId = env['AWS_ACCESS_KEY_ID'];
   const secretAccessKey = env['AWS_SECRET_ACCESS_KEY'];
   const sessionToken = env['AWS_SESSION_TOKEN'];
@@ -89,8 +99,8 @@ export function s3Client(endpoint: string, env: NodeJS.ProcessEnv): S3Client {
     endpoint,
     forcePathStyle: true,
     region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
     ...(accessKeyId !== undefined && secretAccessKey !== undefined
       ? {
           credentials: {
@@ -119,7 +129,7 @@ function s3Failure(key: string, error: unknown): OvmfBuildError {
 /** Uploads every servable file of the tree in phase order; each object is checked by a HEAD. */
 export async function pushMirror(options: PushOptions): Promise<PushResult> {
   const files = await listTreeFiles(options.root);
-  const client = s3Client(options.endpoint, options.env);
+  const client = s3Client(options.endpoint, options.env, options.checksums);
   const digests = new DigestCache();
   const keyOf = (file: TreeFile): string =>
     options.target.prefix === '' ? file.relativePath : `${options.target.prefix}/${file.relativePath}`;

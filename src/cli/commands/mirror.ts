@@ -11,6 +11,7 @@ import { EXIT } from '../exit-codes.js';
 const USAGE = [
   'usage: ovmf-build mirror index [ARTIFACTS_DIR] [--out DIR] [--serial N] [--valid-days D] [--grace-hours H] [--json]',
   '       ovmf-build mirror sync URL DIR --trust-key FINGERPRINT [--grace-hours H] [--json]',
+  '       ovmf-build mirror push s3://BUCKET/PREFIX --endpoint URL [DIR]   (see mirror push --help)',
   '',
   'index: verifies every version of the artifact store (default ./artifacts) and writes the mirror',
   'tree (default ./mirror): index.json, index.signed.json (signed with your key, serial one more',
@@ -145,6 +146,8 @@ async function runSync(
 }
 
 async function run(ctx: CommandContext): Promise<number> {
+  // push has options of its own (--endpoint): mirror-push.ts parses them.
+  if (ctx.argv[0] === 'push') return (await import('./mirror-push.js')).runMirrorPush(ctx, ctx.argv.slice(1));
   const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
   if (values.help === true) {
     writeLine(ctx.stdout, USAGE);
