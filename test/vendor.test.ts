@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/core/digest.js';
 import { OvmfBuildError } from '../src/core/errors.js';
+import { runBounded } from '../src/vendor/bounded-child.js';
 import { choosePackagePiece } from '../src/vendor/find-gop.js';
 import { cabUnpacker, parseListing, unsafePathReason } from '../src/vendor/seven-zip.js';
 import { unpackPackage, type UnpackPackageOptions } from '../src/vendor/unpack-package.js';
@@ -280,5 +281,35 @@ describe('bounds: every layer refuses with a code, and leaves no temp dir', () =
         { path: 'd', sizeInBytes: 0, directory: true, unixType: 'd', encrypted: false },
       ],
     });
+  });
+});
+
+describe('the bounded child process 7z runs in', () => {
+  const options = { timeoutMs: 10_000, maxOutputBytes: 1024 };
+
+  it('a run past its timeout, or printing past its cap, is killed: E_PACKAGE_TOOL_FAILED', async () => {
+    expect(await codeOf(runBounded('sleep', ['5'], { ...options, timeoutMs: 200 }))).toBe(
+      'E_PACKAGE_TOOL_FAILED',
+    );
+    expect(await codeOf(runBounded('yes', [], options))).toBe('E_PACKAGE_TOOL_FAILED');
+    expect(await codeOf(runBounded('ovmf-build-no-such-tool', [], options))).toBe('E_PACKAGE_TOOL_FAILED');
+  });
+
+  it('a file written past maxFileBytes stops the child with SIGXFSZ (prlimit), the file cut at the limit', async () => {
+    const dir = mkdtempSync(path.join(work, 'fsize-'));
+    const result = await runBounded('sh', ['-c', 'head -c 5000 /dev/zero > big.bin'], {
+      ...options,
+      cwd: dir,
+      maxFileBytes: 1000,
+    });
+    expect(result.exitCode === 153 || result.signal === 'SIGXFSZ').toBe(true);
+    expect(readFileSync(path.join(dir, 'big.bin')).length).toBe(1000);
+  });
+
+  it('an abort stops the child: E_ABORTED', async () => {
+    const controller = new AbortController();
+    const run = runBounded('sleep', ['5'], { ...options, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    expect(await codeOf(run)).toBe('E_ABORTED');
   });
 });
