@@ -5,7 +5,11 @@
 // the text "$VBT HASWELL" and zero bytes: a string in a driver, as vendor images carry one,
 // built here from real parts and the text, not a vendor's bytes. The firmware volumes around
 // them are built with test/ffs-builder.ts (computed checksums).
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../test/cli-harness.js';
 import { sha256 } from '../core/digest.js';
 import { readCorpus } from '../../test/corpus.js';
 import { concat, ffsFile, guidedSection, le32, section, sections, volume } from '../../test/ffs-builder.js';
@@ -202,5 +206,36 @@ describe('locateGopAndVbt: a VBT inside a legacy option ROM stored in an FFS fil
     expect(result.rejectedVbts[0]?.reason).toMatch(
       /^legacy option ROM whose "\$VBT" text is not a VBT \(at 0x400 in image 0: /,
     );
+  });
+});
+
+describe('ovmf-build extract on an image whose VBT is in a legacy option ROM', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-rom-vbt-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('writes the exact VBT bytes, says where they were, and reports the missing GOP (exit 4)', async () => {
+    const image = path.join(work, 'vbios-in-ffs.fd');
+    writeFileSync(image, volume([trapDriver(), vbiosFile(ROM)]));
+    const out = path.join(work, 'out');
+    const result = await runCli(['extract', image, '--out', out, '--json']);
+    expect(result.code).toBe(4);
+    const json = JSON.parse(result.stdout) as { vbt: Record<string, unknown> | null; gop: unknown };
+    expect(json.gop).toBeNull();
+    expect({
+      section: json.vbt?.['section'],
+      sha256: json.vbt?.['sha256'],
+      size: json.vbt?.['size'],
+      vbtSize: json.vbt?.['vbtSize'],
+      signature: json.vbt?.['signature'],
+      bdbVersion: json.vbt?.['bdbVersion'],
+    }).toEqual({
+      section: 'option-rom',
+      sha256: ROM_VBT.sha256,
+      size: ROM_VBT.vbtSize,
+      vbtSize: ROM_VBT.vbtSize,
+      signature: ROM_VBT.signature,
+      bdbVersion: ROM_VBT.bdbVersion,
+    });
+    expect(sha256(new Uint8Array(readFileSync(path.join(out, 'Vbt.bin'))))).toBe(ROM_VBT.sha256);
   });
 });
