@@ -114,7 +114,9 @@ beforeAll(async () => {
   second = await build('b', 'clean-2', { workspace: { reuse: false, commit: true }, jobs: 3 });
   await countCleanBuild(second, 'reproducible.int clean build 2');
   variantA = await build('a', 'variant-a');
-});
+  // Two clean builds and three from workspaces: under a loaded machine one clean build took 30 min
+  // (measured 2026-12-02, load average 15-24 on 2 cores), the project's hook timeout.
+}, 5_400_000);
 
 afterAll(async () => {
   await engine?.[Symbol.asyncDispose]();
