@@ -1,26 +1,32 @@
-// Issue 11, "Done means", with real parts: `ovmf-build nightly` over two recipes whose pinned
-// inputs come from a local mirror of the corpus, each through the real pipeline (warm EDK2
-// build in a container, structural and QEMU checks, cache, signed publish); the rerun of the
-// finished night builds nothing and reports only cache hits. The runner's queue, locks, retries
-// and crash recovery are covered with a stand-in job in test/nightly-*.test.ts.
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+// Issue 11, "Done means", with real parts: `ovmf-build nightly` over every shipped recipe (the
+// corpus matrix, Haswell to Alder Lake-N, one recipe extracting GOP and VBT from a vendor
+// image), inputs from a local mirror of the corpus, each through the real pipeline (warm or
+// variant EDK2 build in a container, structural and QEMU checks, cache, signed publish), run as
+// a real process that is killed with SIGKILL mid-matrix. The rerun finishes the night without
+// rebuilding what was published and with no partial artifact; the run after it reports only
+// cache hits. The runner's queue, locks and retries: test/nightly-*.test.ts (stand-in job).
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRecipeDir, type Recipe } from '../src/jobs/recipe.js';
+import type { JobState } from '../src/nightly/state.js';
 import type { NightlySummary } from '../src/nightly/types.js';
 import { verifyArtifact } from '../src/publish/index.js';
-import { loadRecipe } from '../src/jobs/recipe.js';
-import { REPO_ROOT } from './corpus.js';
-import { runCli } from './cli-harness.js';
+import { loadManifest, REPO_ROOT } from './corpus.js';
 import { isolatedCliEnv, warmWorkspace } from './harness.js';
-import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
+import { serveCorpusMirror, SHIPPED_RECIPES, type CorpusMirror } from './nightly-mirror.js';
 
-/** The warm workspace's own GOP and VBT, and a variant with another generation's GOP and VBT. */
-const RECIPES = ['cometlake.json', 'alderlake-n.json'];
+const CLI = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
+/** Recipes published before the kill: enough to prove they are not rebuilt, few enough to leave work. */
+const PUBLISHED_BEFORE_KILL = 2;
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let mirror: CorpusMirror;
+let recipes: Recipe[];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'ovmf-nightly-int-'));
@@ -28,9 +34,10 @@ beforeAll(async () => {
   mirror = await serveCorpusMirror();
   // A fresh build cache, but the user's unpacked EDK2 sources (read-only input keyed by digest).
   env = await isolatedCliEnv(dir);
-  await mkdir(path.join(dir, 'recipes'));
-  for (const file of RECIPES)
-    await copyFile(path.join(REPO_ROOT, 'recipes', file), path.join(dir, 'recipes', file));
+  await cp(path.join(REPO_ROOT, 'recipes'), path.join(dir, 'recipes'), { recursive: true });
+  recipes = (await loadRecipeDir(path.join(dir, 'recipes'), { baseUrl: mirror.baseUrl })).map(
+    (r) => r.recipe,
+  );
 });
 
 afterAll(async () => {
@@ -38,64 +45,235 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function nightly(): Promise<{ code: number; summary: NightlySummary; stderr: string }> {
-  const {
-    code,
-    stdout: text,
-    stderr,
-  } = await runCli(['nightly', 'recipes', '--base-url', mirror.baseUrl, '--json'], dir, env);
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `ovmf-build nightly` as its own process (so it can be killed), concurrency 2. It runs in the
+ * repository (where `--import tsx` resolves) with the test's recipes, store and user dirs.
+ */
+function startNightly(): {
+  readonly pid: number;
+  readonly exited: Promise<Exit>;
+  readonly ended: Exit | null;
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      CLI,
+      'nightly',
+      path.join(dir, 'recipes'),
+      '--base-url',
+      mirror.baseUrl,
+      '--out',
+      path.join(dir, 'artifacts'),
+      '--concurrency',
+      '2',
+      '--json',
+    ],
+    { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  let done: Exit | null = null;
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('close', (code, signal) => {
+      done = {
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      };
+      resolve(done);
+    }),
+  );
   return {
-    code,
-    summary: (code === 0 ? JSON.parse(text) : { text }) as NightlySummary,
-    stderr,
+    pid: child.pid as number,
+    exited,
+    get ended() {
+      return done;
+    },
   };
 }
 
-describe('ovmf-build nightly (real builds)', () => {
-  let first: NightlySummary;
+const stateDir = (): string => path.join(dir, 'state', 'ovmf-build', 'nightly');
 
-  it('builds, verifies and publishes a signed artifact per recipe', async () => {
-    const run = await nightly();
-    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
-    first = run.summary;
-    expect(first.counts).toEqual({ recipes: 2, succeeded: 2, failed: 0, cacheHits: 0, built: 2 });
-    expect(first.recipes.map((r) => [r.recipe, r.status, r.cache, r.attempts])).toEqual([
-      ['alderlake-n', 'succeeded', 'miss', 1],
-      ['cometlake', 'succeeded', 'miss', 1],
-    ]);
-    for (const r of first.recipes) {
-      const dirName = r.artifactDir as string;
-      expect(path.dirname(path.dirname(dirName))).toBe(path.join(dir, 'artifacts'));
-      // Throws unless the signature and every digest check out.
-      const check = await verifyArtifact(dirName);
-      const recipe = await loadRecipe(path.join(dir, 'recipes', `${r.recipe}.json`), {
-        baseUrl: mirror.baseUrl,
-      });
-      const inputs = check.manifest['inputs'] as Record<'gop' | 'vbt', { sha256: string; origin: unknown }>;
-      const pinned = (input: { sha256: string; origin: unknown }) => ({
-        sha256: input.sha256,
-        origin: input.origin,
-      });
-      expect([r.recipe, pinned(inputs.gop), pinned(inputs.vbt)]).toEqual([
-        r.recipe,
-        {
-          sha256: recipe.gop.sha256,
-          origin: { kind: 'url', url: 'url' in recipe.gop ? recipe.gop.url : null },
-        },
-        {
-          sha256: recipe.vbt.sha256,
-          origin: { kind: 'url', url: 'url' in recipe.vbt ? recipe.vbt.url : null },
-        },
-      ]);
+async function jobStates(): Promise<JobState[]> {
+  const names = await readdir(path.join(stateDir(), 'jobs')).catch(() => [] as string[]);
+  const states = await Promise.all(
+    names
+      .filter((name) => name.endsWith('.json'))
+      .map((name) =>
+        readFile(path.join(stateDir(), 'jobs', name), 'utf8').then(
+          (text) => JSON.parse(text) as JobState,
+          () => null,
+        ),
+      ),
+  );
+  return states.filter((s): s is JobState => s !== null);
+}
+
+/** Every entry under artifacts/<name>/, hidden temp dirs included: the store as a user sees it. */
+async function storeListing(): Promise<Record<string, string[]>> {
+  const root = path.join(dir, 'artifacts');
+  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+  const listing: Record<string, string[]> = {};
+  for (const name of names.sort()) listing[name] = (await readdir(path.join(root, name))).sort();
+  return listing;
+}
+
+/** The GOP (PE image) the corpus manifest says a vendor image carries. */
+function groundTruthGop(sha256: string): string {
+  const entry = loadManifest().entries.find((e) => (e as { sha256?: string }).sha256 === sha256) as
+    { ground_truth?: { gop?: { pe_sha256: string }[] } } | undefined;
+  return entry?.ground_truth?.gop?.[0]?.pe_sha256 ?? 'not in the corpus manifest';
+}
+
+function parseSummary(run: Exit): NightlySummary {
+  expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({
+    code: 0,
+    signal: null,
+    stderr: '',
+  });
+  return JSON.parse(run.stdout) as NightlySummary;
+}
+
+describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
+  let publishedAtKill: JobState[] = [];
+  let listingAtKill: Record<string, string[]> = {};
+  let finished: NightlySummary;
+
+  it('has a recipe per corpus generation, one of them extracting from a vendor image', () => {
+    expect(recipes.map((r) => r.name)).toEqual(SHIPPED_RECIPES);
+    expect(recipes.filter((r) => 'firmware' in r).map((r) => r.name)).toEqual(['geminilake']);
+  });
+
+  it('kill -9 mid-matrix leaves published jobs published and no partial artifact', async () => {
+    const run = startNightly();
+    const deadline = Date.now() + 20 * 60_000;
+    for (;;) {
+      const states = await jobStates();
+      const succeeded = states.filter((s) => s.status === 'succeeded');
+      if (succeeded.length >= PUBLISHED_BEFORE_KILL && states.some((s) => s.status === 'running')) break;
+      if (Date.now() > deadline) throw new Error(`no kill point within 20 min: ${JSON.stringify(states)}`);
+      // A run that ended before the kill point fails here with its output, not at the deadline.
+      if (run.ended !== null) expect(run.ended).toEqual({ code: 'still running at the kill point' });
+      await sleep(200);
+    }
+    process.kill(run.pid, 'SIGKILL');
+    const exit = await run.exited;
+    expect([exit.code, exit.signal]).toEqual([null, 'SIGKILL']);
+    const states = await jobStates();
+    publishedAtKill = states.filter((s) => s.status === 'succeeded');
+    expect(publishedAtKill.length).toBeGreaterThanOrEqual(PUBLISHED_BEFORE_KILL);
+    // The killed run left jobs running; they are the next run's to take over.
+    expect(states.filter((s) => s.status === 'running').length).toBeGreaterThan(0);
+    expect(publishedAtKill.length).toBeLessThan(recipes.length);
+    listingAtKill = await storeListing();
+    // What is visible is complete: each published version verifies (signature and digests).
+    for (const job of publishedAtKill) {
+      const versionDir = path.join(dir, 'artifacts', job.recipe, job.version as string);
+      await verifyArtifact(versionDir);
     }
   });
 
+  it('the rerun finishes the night: builds what was left, rebuilds nothing published', async () => {
+    finished = parseSummary(await startNightly().exited);
+    expect(finished.counts).toEqual({
+      recipes: recipes.length,
+      succeeded: recipes.length,
+      failed: 0,
+      cacheHits: finished.counts.cacheHits,
+      built: recipes.length - finished.counts.cacheHits,
+    });
+    expect(finished.resumedRuns).toHaveLength(1);
+    const byRecipe = new Map(finished.recipes.map((r) => [r.recipe, r]));
+    for (const job of publishedAtKill) {
+      const report = byRecipe.get(job.recipe);
+      expect([job.recipe, report?.cache, report?.jobId, report?.artifactVersion, report?.buildPath]).toEqual([
+        job.recipe,
+        'hit',
+        job.jobId,
+        job.version,
+        null,
+      ]);
+      // Not republished: the version directories are those of the killed run.
+      expect([job.recipe, (await storeListing())[job.recipe]]).toEqual([
+        job.recipe,
+        listingAtKill[job.recipe],
+      ]);
+    }
+    expect(finished.recipes.filter((r) => r.recovered).length).toBeGreaterThan(0);
+    for (const r of finished.recipes.filter((report) => report.cache === 'miss')) {
+      // The facts' `buildPath` (H1's variant path), else their mode: never a clean build here.
+      expect([r.recipe, typeof r.buildPath, r.buildPath === 'clean']).toEqual([r.recipe, 'string', false]);
+    }
+  });
+
+  it('publishes one verified artifact per recipe, from the pinned inputs, and nothing partial', async () => {
+    const listing = await storeListing();
+    expect(Object.keys(listing)).toEqual(recipes.map((r) => r.name).sort());
+    for (const r of finished.recipes) {
+      // One version and `latest`: no temp dir left by the killed run, no second version.
+      expect([r.recipe, listing[r.recipe]]).toEqual([r.recipe, [r.artifactVersion, 'latest'].sort()]);
+      const check = await verifyArtifact(r.artifactDir as string);
+      const recipe = recipes.find((x) => x.name === r.recipe) as Recipe;
+      const inputs = check.manifest['inputs'] as Record<
+        'gop' | 'vbt' | 'firmware',
+        { sha256: string; origin: { kind: string; url?: string } } | undefined
+      >;
+      if ('firmware' in recipe) {
+        expect([r.recipe, inputs.firmware, inputs.gop?.sha256, inputs.gop?.origin.kind]).toEqual([
+          r.recipe,
+          {
+            sha256: recipe.firmware.sha256,
+            origin: { kind: 'url', url: 'url' in recipe.firmware ? recipe.firmware.url : null },
+          },
+          groundTruthGop(recipe.firmware.sha256 as string),
+          'firmware',
+        ]);
+      } else {
+        const pinned = (input: { sha256: string; origin: unknown } | undefined) => ({
+          sha256: input?.sha256,
+          origin: input?.origin,
+        });
+        expect([r.recipe, pinned(inputs.gop), pinned(inputs.vbt)]).toEqual([
+          r.recipe,
+          {
+            sha256: recipe.gop.sha256,
+            origin: { kind: 'url', url: 'url' in recipe.gop ? recipe.gop.url : null },
+          },
+          {
+            sha256: recipe.vbt.sha256,
+            origin: { kind: 'url', url: 'url' in recipe.vbt ? recipe.vbt.url : null },
+          },
+        ]);
+      }
+    }
+    expect(await readdir(path.join(stateDir(), 'locks'))).toEqual([]);
+  });
+
   it('a rerun of the finished night only reports cache hits', async () => {
-    const run = await nightly();
-    expect(run.code).toBe(0);
-    expect(run.summary.counts).toEqual({ recipes: 2, succeeded: 2, failed: 0, cacheHits: 2, built: 0 });
-    expect(run.summary.recipes.map((r) => [r.recipe, r.jobId, r.artifactDir])).toEqual(
-      first.recipes.map((r) => [r.recipe, r.jobId, r.artifactDir]),
+    const again = parseSummary(await startNightly().exited);
+    expect(again.counts).toEqual({
+      recipes: recipes.length,
+      succeeded: recipes.length,
+      failed: 0,
+      cacheHits: recipes.length,
+      built: 0,
+    });
+    expect(again.recipes.map((r) => [r.recipe, r.jobId, r.artifactDir, r.attempts, r.buildPath])).toEqual(
+      finished.recipes.map((r) => [r.recipe, r.jobId, r.artifactDir, 1, null]),
     );
+    const markdown = await readFile(path.join(stateDir(), 'runs', again.runId, 'summary.md'), 'utf8');
+    for (const r of again.recipes) expect(markdown).toContain(`| ${r.recipe} | succeeded | 1 | `);
   });
 });
