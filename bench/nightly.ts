@@ -83,7 +83,13 @@ async function isolated(name: string): Promise<{ dir: string; env: NodeJS.Proces
 
 interface NightResult {
   readonly wallMs: number;
-  readonly recipes: readonly { recipe: string; status: string; durationMs?: number; cache?: string }[];
+  readonly recipes: readonly {
+    recipe: string;
+    status: string;
+    durationMs?: number;
+    cache?: string;
+    buildPath?: string | null;
+  }[];
 }
 
 /** `ovmf-build nightly` on a directory of the given recipes, timed as a whole process. */
@@ -142,7 +148,7 @@ try {
   ] as const) {
     for (const r of result.recipes) {
       console.log(
-        `  ${label.padEnd(6)} ${r.recipe.padEnd(14)} ${r.status.padEnd(9)} ${r.cache ?? ''} ${((r.durationMs ?? 0) / 1000).toFixed(1)} s`,
+        `  ${label.padEnd(6)} ${r.recipe.padEnd(14)} ${r.status.padEnd(9)} ${(r.buildPath ?? '-').padEnd(7)} ${((r.durationMs ?? 0) / 1000).toFixed(1)} s`,
       );
     }
   }
