@@ -139,6 +139,14 @@ describe('corpus firmware wrapped by 7z (the reference tool makes these fixtures
     const choice = choosePackagePiece(await unpack(sfx), 'update.exe');
     expect(choice.chain).toEqual(['self-extracting archive', ...GOP_CHAIN]);
     expect(sha256(choice.leaf.bytes)).toBe(sha256(gk41));
+    // The stub is tried too (an updater may carry the volumes itself); here it is a lone GOP.
+    expect(choice.pieces.map((p) => [p.path, p.outcome])).toEqual([
+      [
+        'self-extracting archive:geminilake-ovmf-with-gop-vbt-gk41.fd',
+        'a UEFI image with an Intel GOP driver',
+      ],
+      ['the file itself', 'an Intel GOP driver on its own (give it to --gop)'],
+    ]);
     const iexpress = new Uint8Array(Buffer.concat([stub, fixture('colorhug-als-3.0.2.cab')]));
     const unpacked = await unpack(iexpress);
     expect(
@@ -147,6 +155,22 @@ describe('corpus firmware wrapped by 7z (the reference tool makes these fixtures
       'self-extracting archive:firmware.bin',
       'self-extracting archive:firmware.inf',
       'self-extracting archive:firmware.metainfo.xml',
+    ]);
+  });
+
+  it('a vendor updater (a PE that is no GOP) carrying the volumes and a 7z: the PE itself is the firmware', async () => {
+    const readme = path.join(work, 'readme.txt');
+    writeFileSync(readme, 'harmless');
+    const stub = readCorpus('gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi');
+    const updater = new Uint8Array(Buffer.concat([stub, gk41, sevenZipArchive(['-t7z'], [readme])]));
+    const choice = choosePackagePiece(await unpack(updater), 'updater.exe');
+    expect(choice.leaf.steps).toEqual([]);
+    expect(choice.chain).toEqual(GOP_CHAIN);
+    // 7z opens such a file as UEFI firmware (its UEFIf handler), not as an SFX: the guess fails
+    // and is recorded, and the PE goes on to the firmware parser.
+    expect(choice.pieces.map((p) => [p.path, p.outcome.split(':')[0]])).toEqual([
+      ['the file itself', 'looked like a self-extracting archive but package'],
+      ['the file itself', 'a UEFI image with an Intel GOP driver'],
     ]);
   });
 

@@ -60,6 +60,7 @@ export function formatChain(steps: readonly ChainStep[]): string {
 
 /** "zip:BIOS/X.cap > 7z:x.bin": formats with the entry names, for messages. */
 export function describeSteps(steps: readonly ChainStep[]): string {
+  if (steps.length === 0) return 'the file itself';
   return steps.map((s) => `${s.format}:${s.entry}`).join(' > ');
 }
 
@@ -151,6 +152,9 @@ export async function unpackPackage(
       for (const child of children) {
         await visit(child.bytes, [...steps, { format: best.unpacker.name, entry: child.name }]);
       }
+      // A guess that unpacked may still have been wrong about the whole (a vendor updater .exe
+      // that carries both an unrelated archive and the firmware volumes): the piece is tried too.
+      if (best.confidence < 1 && FIRMWARE_KINDS.has(kind)) leaves.push({ steps, bytes: piece, kind });
       return;
     }
     if (FIRMWARE_KINDS.has(kind)) leaves.push({ steps, bytes: piece, kind });
