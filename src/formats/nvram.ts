@@ -6,6 +6,7 @@
 // older '$VSS' / Apple 'FSYS'-style 4-byte signatures ("VSS").
 // EDK2 fault-tolerant-write working block (MdeModulePkg/Include/Guid/SystemNvDataGuid.h):
 //   EFI_FAULT_TOLERANT_WORKING_BLOCK_HEADER { EFI_GUID Signature; UINT32 Crc; UINT8 WorkingBlockValid:1 ...; UINT64 WriteQueueSize; }
+import { firstNotErased } from './erased.js';
 import { readGuid } from '../core/guid.js';
 
 export const VSS2_AUTH_STORE_GUID = 'AAF32C78-947B-439A-A180-2E144EC37792';
@@ -65,8 +66,7 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
   while (stores.length < MAXIMUM_NVRAM_STORES && at + 28 <= bytes.length) {
     if (bytes[at] === 0xff) {
       // Erased gap between stores (OVMF aligns the FTW block to 4 KiB): skip to the next data.
-      let next = at;
-      while (next < bytes.length && bytes[next] === 0xff) next++;
+      const next = firstNotErased(bytes, at, bytes.length, 0xff);
       at = Math.max(next & ~7, at + 1);
       if (at + 28 > bytes.length) break;
     }

@@ -16,35 +16,10 @@ import {
   parseFirmwareVolumeHeader,
   type FirmwareVolumeHeader,
 } from './firmware-volume.js';
+import { firstNotErased } from './erased.js';
 import { identifyNvramStores } from './nvram.js';
 import { alignDown, alignUp, describeOffset, type AreaWalker, type WalkContext } from './walk-context.js';
 import { walkSections } from './walk-sections.js';
-
-const ERASED_CHUNK_SIZE = 0x1_0000;
-const ERASED_CHUNKS: Readonly<Record<number, Buffer>> = {
-  0x00: Buffer.alloc(ERASED_CHUNK_SIZE, 0x00),
-  0xff: Buffer.alloc(ERASED_CHUNK_SIZE, 0xff),
-};
-
-/**
- * Offset of the first byte in [from, to) that is not `value` (0x00 or 0xFF), or `to`.
- * Free space is most of a big volume: compare 64 KiB at a time (memcmp), bytes only at the end.
- */
-function firstNotErased(bytes: Uint8Array, from: number, to: number, value: number): number {
-  const chunk = ERASED_CHUNKS[value];
-  let at = from;
-  if (chunk !== undefined) {
-    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    while (
-      to - at >= ERASED_CHUNK_SIZE &&
-      buffer.compare(chunk, 0, ERASED_CHUNK_SIZE, at, at + ERASED_CHUNK_SIZE) === 0
-    ) {
-      at += ERASED_CHUNK_SIZE;
-    }
-  }
-  while (at < to && bytes[at] === value) at++;
-  return at;
-}
 
 function isErased(bytes: Uint8Array, from: number, to: number, value: number): boolean {
   return firstNotErased(bytes, from, to, value) === to;
