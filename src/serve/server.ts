@@ -2,7 +2,8 @@
 // doing the file serving (Range, HEAD, Content-Type, Last-Modified), and this file adding what
 // send does not do: strong ETags from the sha256 (conditions.ts, digest-cache.ts), the tree's
 // Cache-Control rules (cache-policy.ts), and refusing symlinks (send follows them). Everything per
-// request is asynchronous: one stat (send's), one realpath, a digest looked up in memory.
+// request is asynchronous: one stat (send's), a realpath for a path not seen before, a digest
+// looked up in memory.
 import type { Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,7 +14,7 @@ import send from '@fastify/send';
 import { InputError, OvmfBuildError } from '../core/errors.js';
 import { cacheControlFor } from './cache-policy.js';
 import { evaluateConditions, strongEtag } from './conditions.js';
-import { DigestCache } from './digest-cache.js';
+import { FileCache } from './file-cache.js';
 
 export const DEFAULT_SERVE_HOST = '127.0.0.1';
 export const DEFAULT_SERVE_PORT = 8080;
@@ -40,6 +41,8 @@ interface Chosen {
   readonly etag: string;
   readonly cacheControl: string;
   readonly outcome: 'send' | 'not-modified' | 'precondition-failed';
+  /** The whole file when it is small: send then only computes the headers (as for HEAD). */
+  readonly bytes: Buffer | null;
 }
 
 /** send's request view: it reads only `method` and `headers`, so conditions can be rewritten. */
@@ -62,8 +65,7 @@ const COMMON_HEADERS = { 'X-Content-Type-Options': 'nosniff' } as const;
 /** Starts serving `root`; resolves once listening. */
 export async function startMirrorServer(options: ServeOptions): Promise<MirrorServer> {
   const root = await checkedRoot(options.root);
-  const digests = new DigestCache();
-  const handler = requestHandler(root, digests);
+  const handler = requestHandler(root, new FileCache());
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     handler(req, res).catch(() => {
       // The response already failed (client gone, read error): nothing left to tell anyone.
@@ -121,10 +123,38 @@ function listen(server: Server, host: string, port: number): Promise<void> {
   });
 }
 
+/** The bytes a 200 or 206 (its `Content-Range: bytes a-b/n`, from send) carries. */
+function bodyOf(bytes: Buffer, contentRange: string | undefined): Buffer {
+  const range = contentRange === undefined ? null : /^bytes (\d+)-(\d+)\//.exec(contentRange);
+  return range === null ? bytes : bytes.subarray(Number(range[1]), Number(range[2]) + 1);
+}
+
+/** Entries of the symlink verdict cache before it is cleared. */
+const MAX_CHECKED_PATHS = 16_384;
+
+/**
+ * Whether `file` reaches its inode through no symlink. realpath() costs a thread-pool round
+ * trip per request, so a verdict is kept per path with the inode it was made for: the same
+ * inode again under the same path can only be the file that was checked (a symlink swapped in
+ * that leads elsewhere reaches another inode and is checked again).
+ */
+function symlinkCheck(): (file: string, fileStat: Stats) => Promise<boolean> {
+  const checked = new Map<string, string>();
+  return async (file, fileStat) => {
+    const identity = `${fileStat.dev}:${fileStat.ino}`;
+    if (checked.get(file) === identity) return true;
+    if ((await realpath(file)) !== file) return false;
+    if (checked.size >= MAX_CHECKED_PATHS) checked.clear();
+    checked.set(file, identity);
+    return true;
+  };
+}
+
 function requestHandler(
   root: string,
-  digests: DigestCache,
+  files: FileCache,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const insideWithoutLinks = symlinkCheck();
   return async (req, res) => {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
@@ -139,13 +169,15 @@ function requestHandler(
     let chosen: Chosen | undefined;
     const onFile = async (file: string, fileStat: Stats): Promise<void> => {
       // send has stat()ed through any symlink: the real path must be the path itself.
-      if ((await realpath(file)) !== file) throw new RefusedPath(file);
+      if (!(await insideWithoutLinks(file, fileStat))) throw new RefusedPath(file);
       const relative = path.relative(root, file).split(path.sep).join('/');
-      const etag = strongEtag(await digests.digestOf(file, relative, fileStat));
+      const cached = await files.get(file, relative, fileStat);
+      const etag = strongEtag(cached.sha256);
       const outcome = evaluateConditions(req.headers, etag);
-      chosen = { etag, cacheControl: cacheControlFor(relative), outcome: outcome.kind };
+      chosen = { etag, cacheControl: cacheControlFor(relative), outcome: outcome.kind, bytes: cached.bytes };
       if (outcome.kind === 'send') sendRequest.headers = outcome.headers;
-      else sendRequest.method = 'HEAD'; // decided here: send opens no stream
+      // Decided here, or the bytes are in memory: send opens no read stream.
+      if (outcome.kind !== 'send' || cached.bytes !== null) sendRequest.method = 'HEAD';
     };
     let result: send.SendResult;
     try {
@@ -183,6 +215,11 @@ function requestHandler(
       headers['Cache-Control'] = chosen.cacheControl;
     }
     res.writeHead(result.statusCode, headers);
+    const bytes = chosen?.bytes ?? null;
+    if (bytes !== null && result.type === 'file') {
+      res.end(method === 'HEAD' ? undefined : bodyOf(bytes, result.headers['Content-Range']));
+      return;
+    }
     await pipeline(result.stream, res);
   };
 }
