@@ -5,7 +5,7 @@
 // complete (signed index valid, every object and version directory it names present and intact).
 import { readFile, readdir } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { sha256 } from '../src/core/digest.js';
 import { renderIndexHtml } from '../src/mirror/html.js';
@@ -140,7 +140,7 @@ export async function serveWithProxy(
   const server = await startMirrorServer({ root, port: 0 });
   const upstream = new URL(server.url);
   const log: ProxyRecord[] = [];
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const proxy: Server = createServer((req, res) => {
     const header = (name: string): string | null => {
       const value = req.headers[name];

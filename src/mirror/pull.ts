@@ -12,7 +12,7 @@ import { descriptorFileName, PROXMOX_FILE, QEMU_FILE } from '../publish/layout.j
 import { verifyArtifact } from '../publish/verify.js';
 import type { MirrorArtifact, MirrorVersion, SignedMirrorIndex } from './index-types.js';
 import { hasObject, placeObject, type ObjectRef } from './object-store.js';
-import { artifactKeys, fetchObjectInto, fetchSignedIndex, mirrorBase, resolveIndexKey } from './remote.js';
+import { artifactKeys, fetchObjectInto, fetchSignedIndex, mirrorBase, trustedKeyChooser } from './remote.js';
 import { assertFresh, serializeJson } from './signed-index.js';
 import { loadTrustedKeys, type TrustedKey } from '../publish/trust.js';
 
@@ -94,7 +94,7 @@ function localise(text: string, from: string | null, to: string): string {
 function keyChooser(options: PullOptions, base: string): (signed: SignedMirrorIndex) => Promise<TrustedKey> {
   return async (signed) => {
     if (options.trustKey !== undefined) {
-      return resolveIndexKey(base, options.trustKey, options.configDir, options.signal);
+      return trustedKeyChooser(base, options.trustKey, options.configDir, options.signal)(signed);
     }
     const key = (await loadTrustedKeys(options.configDir)).find(
       (k) => k.fingerprint === signed.key_fingerprint,

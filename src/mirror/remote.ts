@@ -46,7 +46,17 @@ export async function resolveIndexKey(
     );
   }
   const url = mirrorUrl(base, keyUrl(wanted));
-  const response = await getSmall({ url, maxBytes: 16 * 1024, ...(signal === undefined ? {} : { signal }) });
+  const response = await getSmall({
+    url,
+    maxBytes: 16 * 1024,
+    ...(signal === undefined ? {} : { signal }),
+  }).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code !== 'E_FETCH_HTTP_STATUS') throw error;
+    throw new PublishError('E_MIRROR_INDEX_UNTRUSTED', `the mirror has no key ${wanted} (${url})`, {
+      url,
+      trustedFingerprint: wanted,
+    });
+  });
   if (response.status !== 200)
     throw new PublishError('E_MIRROR_INDEX_UNTRUSTED', `${url} gave no key`, { url });
   const parsed = parsePublicKey(response.bytes, url);
@@ -58,6 +68,29 @@ export async function resolveIndexKey(
     );
   }
   return { ...parsed, source: 'added', file: url };
+}
+
+/**
+ * The key chooser of a sync or pull given --trust-key: an index whose envelope names another key
+ * is refused before anything else is fetched; otherwise the key is resolved (resolveIndexKey).
+ */
+export function trustedKeyChooser(
+  base: string,
+  trustKey: string,
+  configDir: string,
+  signal?: AbortSignal,
+): (signed: SignedMirrorIndex) => Promise<TrustedKey> {
+  const wanted = trustKey.toLowerCase();
+  return async (signed) => {
+    if (!signed.key_fingerprint.startsWith(wanted)) {
+      throw new PublishError(
+        'E_MIRROR_INDEX_UNTRUSTED',
+        `the index is signed by key ${signed.key_fingerprint}, not by the trusted key ${wanted}`,
+        { signingKeyFingerprint: signed.key_fingerprint, trustedFingerprint: wanted },
+      );
+    }
+    return resolveIndexKey(base, wanted, configDir, signal);
+  };
 }
 
 export interface FetchedIndex {

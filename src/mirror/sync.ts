@@ -8,7 +8,7 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/durable-fs.js';
 import { hasObject } from './object-store.js';
-import { artifactKeys, fetchObjectInto, fetchSignedIndex, mirrorBase, resolveIndexKey } from './remote.js';
+import { artifactKeys, fetchObjectInto, fetchSignedIndex, mirrorBase, trustedKeyChooser } from './remote.js';
 import { assertFresh, serializeJson } from './signed-index.js';
 import { installIndex, lockMirror, readCurrentIndex, stateDir } from './tree.js';
 import { DEFAULT_GRACE_MS } from './make-index.js';
@@ -18,7 +18,7 @@ export interface SyncOptions {
   readonly url: string;
   /** The local mirror tree. */
   readonly root: string;
-  /** Fingerprint of the key that must sign the index (see resolveIndexKey). */
+  /** Fingerprint of the key that must sign the index (see resolveIndexKey in remote.ts). */
   readonly trustKey: string;
   /** userConfigDir(env): trusted keys. */
   readonly configDir: string;
@@ -67,15 +67,18 @@ export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
   const now = options.now ?? new Date();
   const signal = options.signal;
   const withSignal = signal === undefined ? {} : { signal };
-  const key = await resolveIndexKey(base, options.trustKey, options.configDir, signal);
   await using _lock = await lockMirror(root, signal);
   const current = await readCurrentIndex(root);
   const previousSerial = current?.signed.payload.serial ?? null;
   const etag = await readEtag(root, current?.signed.payload.serial);
-  const fetched = await fetchSignedIndex(base, async () => key, {
-    ...(etag === undefined ? {} : { etag }),
-    ...withSignal,
-  });
+  const fetched = await fetchSignedIndex(
+    base,
+    trustedKeyChooser(base, options.trustKey, options.configDir, signal),
+    {
+      ...(etag === undefined ? {} : { etag }),
+      ...withSignal,
+    },
+  );
   const unchanged = (outcome: 'not-modified' | 'same'): SyncResult => ({
     root,
     outcome,
@@ -96,7 +99,7 @@ export async function syncMirror(options: SyncOptions): Promise<SyncResult> {
     const object = { sha256: entry.sha256, size: entry.size };
     if (!(await hasObject(root, object))) await fetchObjectInto(root, base, object, signal);
   }
-  const trustedKeys = await artifactKeys(root, payload, key, options.configDir);
+  const trustedKeys = await artifactKeys(root, payload, fetched.key, options.configDir);
   const result = await installIndex({
     root,
     signed: fetched.signed,
