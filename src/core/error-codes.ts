@@ -346,7 +346,7 @@ export const ERROR_CODES = {
   E_MIRROR_WRITE_FAILED: publish('the mirror tree or a pulled file could not be written'),
 
   // Serving the mirror tree (src/serve) and pushing it to S3 (src/mirror/s3*).
-  E_SERVE_ROOT_NOT_A_DIRECTORY: inputOther('the tree given to serve is not a directory'),
+  E_SERVE_ROOT_NOT_A_DIRECTORY: input('the tree given to serve is not a directory'),
   E_SERVE_LISTEN_FAILED: family('failure', 'OvmfBuildError')('serve cannot listen on its host and port'),
   E_S3_PUT_FAILED: publish('an S3 PUT or HEAD of mirror push failed'),
   E_S3_VERIFY_FAILED: publish('a pushed object reads back with another size or x-amz-meta-sha256'),

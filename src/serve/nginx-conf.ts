@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IMMUTABLE_CACHE_CONTROL, SHORT_CACHE_CONTROL } from './cache-policy.js';
 import { DigestCache } from './digest-cache.js';
+import { checkedRoot } from './server.js';
 import { listTreeFiles } from './tree-files.js';
 
 /** The `map` (and its bucket size) that names each file's ETag, for the http block. `etagMapFile`: the generated file. */
@@ -119,7 +120,8 @@ export function nginxTestConfig(options: NginxTestConfigOptions): string {
 }
 
 /** `"/path" "\"<sha256>\"";` per file of the tree outside by-hash (the map's regex covers by-hash). */
-export async function nginxEtagMap(root: string): Promise<string> {
+export async function nginxEtagMap(dir: string): Promise<string> {
+  const root = await checkedRoot(dir);
   const digests = new DigestCache();
   const lines: string[] = [];
   for (const { relativePath, absolutePath, stat } of await listTreeFiles(root)) {

@@ -84,7 +84,8 @@ export async function startMirrorServer(options: ServeOptions): Promise<MirrorSe
   return { url: `http://${urlHost}:${port}/`, port, close, [Symbol.asyncDispose]: close };
 }
 
-async function checkedRoot(dir: string): Promise<string> {
+/** The real path of the tree to serve: E_INPUT_NOT_FOUND if missing, E_SERVE_ROOT_NOT_A_DIRECTORY if a file. */
+export async function checkedRoot(dir: string): Promise<string> {
   let resolved: string;
   try {
     resolved = await realpath(path.resolve(dir));

@@ -11,6 +11,7 @@ import { EXIT } from '../exit-codes.js';
 
 const USAGE = [
   'usage: ovmf-build serve [DIR] [--host 127.0.0.1] [--port 8080]',
+  '       ovmf-build serve [DIR] --print-nginx-etags > etags.map',
   '',
   'Serve a mirror tree (`ovmf-build mirror index --out DIR`; default: the current directory)',
   'over HTTP: strong sha256 ETags, Range/If-Range, If-None-Match, HEAD; by-hash, version and',
@@ -19,6 +20,8 @@ const USAGE = [
   '',
   `  --host ADDR   address to bind (default ${DEFAULT_SERVE_HOST}: this machine only)`,
   `  --port N      TCP port, 0 for any free one (default ${DEFAULT_SERVE_PORT})`,
+  '  --print-nginx-etags  print the ETag map of DIR for contrib/nginx (see README, Serving)',
+  '                       and exit; regenerate it and reload nginx after each index or sync',
 ].join('\n');
 
 /** A TCP port number from the command line: 0-65535, digits only. */
@@ -32,7 +35,12 @@ function parsePort(value: string | undefined): number {
 async function run(ctx: CommandContext): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     ctx.argv,
-    { host: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'print-nginx-etags': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     USAGE,
   );
   if (values.help === true) {
@@ -44,6 +52,14 @@ async function run(ctx: CommandContext): Promise<number> {
   if (host.length === 0) throw new UsageError('--host must not be empty');
   const port = parsePort(values.port);
   const root = path.resolve(ctx.cwd, positionals[0] ?? '.');
+  if (values['print-nginx-etags'] === true) {
+    if (values.host !== undefined || values.port !== undefined) {
+      throw new UsageError('--print-nginx-etags takes no --host or --port');
+    }
+    const { nginxEtagMap } = await import('../../serve/nginx-conf.js');
+    ctx.stdout.write(await nginxEtagMap(root));
+    return EXIT.ok;
+  }
   if (ctx.signal.aborted) return EXIT.ok;
   const server = await startMirrorServer({ root, host, port });
   writeLine(ctx.stdout, `serving ${root} at ${server.url}`);
