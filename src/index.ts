@@ -103,3 +103,11 @@ export {
   type IgdPlatform,
 } from './igd/device-table.js';
 export { loadIgdDeviceTable } from './igd/load.js';
+export { writeMirrorIndex } from './mirror/make-index.js';
+export type { MirrorIndexOptions, MirrorIndexResult } from './mirror/make-index.js';
+export { syncMirror } from './mirror/sync.js';
+export type { SyncOptions, SyncResult } from './mirror/sync.js';
+export { pullArtifact } from './mirror/pull.js';
+export type { PullOptions, PullResult } from './mirror/pull.js';
+export { MIRROR_LAYOUT } from './mirror/index-types.js';
+export type { MirrorIndex, MirrorVersion, MirrorFile, SignedMirrorIndex } from './mirror/index-types.js';

@@ -71,7 +71,7 @@ function assertOptions(options: DownloadOptions): void {
 }
 
 /** Drops a response body we will not read; its late 'error' (aborted) is expected. */
-function discard(body: Dispatcher.ResponseData['body']): void {
+export function discard(body: Dispatcher.ResponseData['body']): void {
   body.on('error', () => undefined);
   body.destroy();
 }

@@ -6,7 +6,7 @@
 import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { AbortError } from '../core/errors.js';
-import { getDefaultDispatcher } from './download.js';
+import { discard, getDefaultDispatcher } from './download.js';
 import { DownloadError } from './errors.js';
 
 export interface GetSmallOptions {
@@ -44,11 +44,6 @@ export interface ResumableResult {
 function header(headers: Dispatcher.ResponseData['headers'], name: string): string | null {
   const value = headers[name];
   return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
-}
-
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
 }
 
 function failed(
@@ -105,19 +100,14 @@ export async function getSmall(options: GetSmallOptions): Promise<GetSmallResult
     }
     const chunks: Buffer[] = [];
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > maxBytes) {
-        discard(response.body);
-        throw new DownloadError(
-          'E_DOWNLOAD_TOO_LARGE',
-          `GET ${options.url} sent more than ${maxBytes} bytes`,
-          {
-            url: options.url,
-            maxBytes,
-          },
-        );
-      }
       chunks.push(chunk);
+      received += chunk.length;
+      if (received <= maxBytes) continue;
+      discard(response.body);
+      throw new DownloadError('E_DOWNLOAD_TOO_LARGE', `GET ${options.url} sent more than ${maxBytes} bytes`, {
+        url: options.url,
+        maxBytes,
+      });
     }
     return { status: 200, bytes: Buffer.concat(chunks), etag };
   } catch (error) {

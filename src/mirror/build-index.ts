@@ -8,7 +8,6 @@ import { sha256OfRegularFile } from '../publish/safe-read.js';
 import { PublishError } from '../publish/errors.js';
 import {
   CODE_FILE,
-  LATEST_LINK,
   MANIFEST_FILE,
   PROXMOX_FILE,
   PUBLIC_KEY_FILE,
@@ -217,11 +216,6 @@ export async function scanStore(storeDir: string, trustedKeys: readonly TrustedK
     keys: [...keys.values()].sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : 1)),
     sources,
   };
-}
-
-/** Is this a store entry name `mirror index` reads (not `latest`, not a temp dir)? */
-export function isVersionDirName(name: string): boolean {
-  return name !== LATEST_LINK && VERSION_DIR.test(name);
 }
 
 export interface IndexPayloadOptions {

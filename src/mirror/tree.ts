@@ -9,6 +9,7 @@ import path from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { discardDir, writeDirAtomic } from '../core/dir-store.js';
 import { randomSuffix, writeFileAtomic } from '../core/durable-fs.js';
+import { isOvmfBuildError } from '../core/errors.js';
 import { PublishError } from '../publish/errors.js';
 import type { TrustedKey } from '../publish/trust.js';
 import { verifyArtifact } from '../publish/verify.js';
@@ -269,8 +270,7 @@ export async function installIndex(options: InstallOptions): Promise<InstallResu
     const pruned = await prune(options);
     return { objectsFetched: fetched, versionsAdded, pruned };
   } catch (error) {
-    if (error instanceof PublishError || (error as { code?: unknown }).code?.toString().startsWith('E_'))
-      throw error;
+    if (isOvmfBuildError(error)) throw error;
     if (options.signal?.aborted) throw error;
     throw new PublishError(
       'E_MIRROR_WRITE_FAILED',
