@@ -1,0 +1,239 @@
+// Issue 11 item 4 with real parts: a redis-server of the test's own, two `ovmf-build worker`
+// processes (bin/ovmf-build.js) sharing one artifact store, and `ovmf-build nightly --queue`
+// enqueuing recipes whose inputs come from a local corpus mirror; every job runs the real
+// pipeline (warm EDK2 build in a container, structural and QEMU checks, cache, signed publish).
+// The enqueuer and the workers have cache directories of their own, as on separate hosts: the
+// enqueuer downloads inputs to compute the keys, each worker downloads them again to build.
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runNightlyCommand } from '../src/cli/commands/nightly.js';
+import type { NightlySummary } from '../src/nightly/types.js';
+import { verifyArtifact } from '../src/publish/index.js';
+import { queueJobFacts } from '../src/queue/index.js';
+import { loadRecipe, type GopVbtRecipe } from '../src/jobs/recipe.js';
+import { captureContext, ensureFreshDist, runCli } from './cli-harness.js';
+import { REPO_ROOT } from './corpus.js';
+import { isolatedCliEnv, warmWorkspace } from './harness.js';
+import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
+import {
+  serveFlakyMirror,
+  startRedis,
+  startWorker,
+  waitFor,
+  type FlakyMirror,
+  type RedisServer,
+  type WorkerProcess,
+} from './queue-harness.js';
+
+let dir: string;
+let redis: RedisServer;
+let corpus: CorpusMirror;
+let mirror: FlakyMirror;
+let enqueuerEnv: NodeJS.ProcessEnv;
+let workerEnv: NodeJS.ProcessEnv;
+let artifacts: string;
+const workers: WorkerProcess[] = [];
+
+/** Lock of a job in the test: a killed worker's job is back in the queue within about 1.5 times it. */
+const LOCK_SECONDS = 10;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-queue-int-'));
+  await warmWorkspace();
+  ensureFreshDist();
+  redis = await startRedis();
+  corpus = await serveCorpusMirror();
+  mirror = await serveFlakyMirror(corpus.baseUrl);
+  enqueuerEnv = await isolatedCliEnv(path.join(dir, 'enqueuer'));
+  workerEnv = await isolatedCliEnv(path.join(dir, 'workers'));
+  artifacts = path.join(dir, 'artifacts');
+  await mkdir(artifacts);
+  const args = ['--queue', redis.url, '--out', artifacts, '--lock-seconds', String(LOCK_SECONDS)];
+  workers.push(...(await Promise.all([0, 1].map(() => startWorker(args, { cwd: dir, env: workerEnv })))));
+});
+
+afterAll(async () => {
+  for (const worker of workers) await worker[Symbol.asyncDispose]();
+  // Containers a killed worker left behind.
+  if (workerEnv !== undefined) await runCli(['cleanup'], dir, workerEnv);
+  await mirror?.[Symbol.asyncDispose]();
+  await corpus?.[Symbol.asyncDispose]();
+  await redis?.[Symbol.asyncDispose]();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A recipe directory of the test with copies of the repository's recipes. */
+async function recipeDir(name: string, recipes: readonly string[]): Promise<string> {
+  const target = path.join(dir, name);
+  await mkdir(target);
+  for (const file of recipes) await copyFile(path.join(REPO_ROOT, 'recipes', file), path.join(target, file));
+  return target;
+}
+
+/** `ovmf-build nightly DIR --queue URL --json` in this process (so the retry wait can be short). */
+async function nightly(recipes: string): Promise<{ code: number; summary: NightlySummary; stderr: string }> {
+  const captured = captureContext(
+    [recipes, '--queue', redis.url, '--base-url', mirror.baseUrl, '--json'],
+    enqueuerEnv,
+    dir,
+  );
+  const code = await runNightlyCommand(captured.ctx, {}, { backoffMs: () => 1_000 });
+  return { code, summary: JSON.parse(captured.stdout()) as NightlySummary, stderr: captured.stderr() };
+}
+
+/** The mirror path of a recipe input (its URL below the mirror's base). */
+async function inputPath(file: string, field: 'gop' | 'vbt'): Promise<string> {
+  const recipe = (await loadRecipe(path.join(REPO_ROOT, 'recipes', file), {
+    baseUrl: mirror.baseUrl,
+  })) as GopVbtRecipe;
+  const spec = recipe[field];
+  if (!('url' in spec)) throw new Error(`${file} ${field} is not a URL`);
+  return spec.url.slice(mirror.baseUrl.length);
+}
+
+/** Worker events of one job, from both workers. */
+const eventsOf = (jobId: string, type: string) =>
+  workers.flatMap((w) => w.events.filter((e) => e['jobId'] === jobId && e['type'] === type));
+
+const rows = (summary: NightlySummary) =>
+  summary.recipes.map((r) => [r.recipe, r.status, r.cache, r.attempts, r.errorCode]);
+
+describe('nightly --queue with two workers (BullMQ on a real Redis)', () => {
+  it('enqueuing the same matrix twice builds each job once', async () => {
+    const recipes = await recipeDir('recipes-twice', ['cometlake.json', 'alderlake-n.json']);
+    const [first, second] = await Promise.all([nightly(recipes), nightly(recipes)]);
+    for (const run of [first, second]) {
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    }
+    const firstRows = rows(first.summary);
+    expect(firstRows).toEqual([
+      ['alderlake-n', 'succeeded', 'miss', 1, null],
+      ['cometlake', 'succeeded', 'miss', 1, null],
+    ]);
+    // Both enqueues joined the same two jobs: same ids, same published versions.
+    expect(second.summary.recipes.map((r) => [r.jobId, r.artifactDir])).toEqual(
+      first.summary.recipes.map((r) => [r.jobId, r.artifactDir]),
+    );
+    for (const r of first.summary.recipes) {
+      const jobId = r.jobId as string;
+      expect(jobId).toMatch(new RegExp(`^${r.recipe}-[0-9a-f]{16}$`));
+      // One start and one completion over both workers.
+      expect([eventsOf(jobId, 'start').length, eventsOf(jobId, 'completed').length]).toEqual([1, 1]);
+      expect(await queueJobFacts(new URL(redis.url), jobId)).toMatchObject({
+        state: 'completed',
+        attemptsStarted: 1,
+        attemptsMade: 1,
+        stalledCounter: 0,
+      });
+      await verifyArtifact(r.artifactDir as string);
+    }
+    // A third enqueue of the finished night runs nothing and reports cache hits.
+    const third = await nightly(recipes);
+    expect(third.code).toBe(0);
+    expect(third.summary.counts).toEqual({ recipes: 2, succeeded: 2, failed: 0, cacheHits: 2, built: 0 });
+    for (const r of first.summary.recipes) expect(eventsOf(r.jobId as string, 'start')).toHaveLength(1);
+  });
+
+  it('kill -9 of a worker mid-job: the other worker completes it, nothing partial is published', async () => {
+    const recipes = await recipeDir('recipes-kill', ['kabylake.json']);
+    let settled = false;
+    const run = nightly(recipes).finally(() => (settled = true));
+    // The job's build has started on one worker: kill that worker.
+    const [victim, jobId] = await waitFor(
+      'a worker to start building',
+      () => {
+        if (settled) return [null, null] as const;
+        for (const worker of workers) {
+          const phase = worker.events.find(
+            (e) =>
+              e['type'] === 'phase' && e['phase'] === 'build' && String(e['jobId']).startsWith('kabylake-'),
+          );
+          if (phase !== undefined) {
+            return [worker, phase['jobId'] as string] as const;
+          }
+        }
+        return undefined;
+      },
+      300_000,
+    );
+    if (victim === null)
+      throw new Error(`the night ended before a build started: ${JSON.stringify(await run)}`);
+    const survivor = workers.find((w) => w !== victim) as WorkerProcess;
+    victim.child.kill('SIGKILL');
+    expect(await victim.exited).toBeNull();
+    const { code, summary } = await run;
+    expect(code).toBe(0);
+    expect(rows(summary)).toEqual([['kabylake', 'succeeded', 'miss', 1, null]]);
+    expect(summary.recipes[0]?.recovered).toBe(true);
+    const facts = await queueJobFacts(new URL(redis.url), jobId);
+    expect(facts).toMatchObject({
+      state: 'completed',
+      stalledCounter: 1,
+      attemptsStarted: 2,
+      processedBy: expect.stringMatching(new RegExp(`:${survivor.pid}$`)) as unknown,
+    });
+    expect(survivor.events.filter((e) => e['jobId'] === jobId && e['type'] === 'completed')).toHaveLength(1);
+    // The store holds the survivor's version and `latest`, and it verifies; a killed writer's
+    // temp dir (.tmp-<pid>-...) is never a version.
+    const artifactDir = summary.recipes[0]?.artifactDir as string;
+    const nameDir = path.dirname(artifactDir);
+    const entries = (await readdir(nameDir)).filter((name) => !name.startsWith('.tmp-')).sort();
+    expect(entries).toEqual([path.basename(artifactDir), 'latest'].sort());
+    await verifyArtifact(artifactDir);
+  });
+
+  it('a job that fails transiently twice succeeds on its third attempt', async () => {
+    const recipes = await recipeDir('recipes-flaky', ['skylake.json']);
+    // Request 1 is the enqueuer's (its key); the workers' first two downloads get 503.
+    const vbt = await inputPath('skylake.json', 'vbt');
+    mirror.failRequests(vbt, [2, 3]);
+    const { code, summary } = await nightly(recipes);
+    expect(code).toBe(0);
+    expect(rows(summary)).toEqual([['skylake', 'succeeded', 'miss', 3, null]]);
+    expect(mirror.answers.get(vbt)).toEqual([200, 503, 503, 200]);
+    const jobId = summary.recipes[0]?.jobId as string;
+    expect(
+      eventsOf(jobId, 'failed').map((e) => [(e['failure'] as { code: string }).code, e['retry']]),
+    ).toEqual([
+      ['E_FETCH_HTTP_STATUS', true],
+      ['E_FETCH_HTTP_STATUS', true],
+    ]);
+    expect(await queueJobFacts(new URL(redis.url), jobId)).toMatchObject({
+      state: 'completed',
+      attemptsMade: 3,
+    });
+    await verifyArtifact(summary.recipes[0]?.artifactDir as string);
+  });
+
+  it('invalid input fails once, without retries, with its error code in the summary', async () => {
+    const recipes = path.join(dir, 'recipes-invalid');
+    await mkdir(recipes);
+    // The Comet Lake recipe with its GOP driver pinned as the VBT: the bytes are what the
+    // recipe pins, and they are not a VBT.
+    const good = JSON.parse(await readFile(path.join(REPO_ROOT, 'recipes', 'cometlake.json'), 'utf8')) as {
+      gop: unknown;
+    };
+    await writeFile(
+      path.join(recipes, 'not-a-vbt.json'),
+      JSON.stringify({ name: 'not-a-vbt', gop: good.gop, vbt: good.gop, device: '8086:9b41' }),
+    );
+    const { code, summary } = await nightly(recipes);
+    expect(code).toBe(6);
+    expect(summary.counts).toEqual({ recipes: 1, succeeded: 0, failed: 1, cacheHits: 0, built: 0 });
+    const [report] = summary.recipes;
+    expect([report?.status, report?.attempts, report?.exitCode, report?.jobId]).toEqual([
+      'failed',
+      1,
+      6,
+      null,
+    ]);
+    expect(report?.errorCode).toMatch(/^E_(VBT|INPUT)_/);
+    // Invalid input never reaches the queue: the enqueuer refuses it while computing its key, so
+    // no worker ever started a job of it.
+    expect(
+      workers.flatMap((w) => w.events.filter((e) => String(e['jobId']).startsWith('not-a-vbt-'))),
+    ).toEqual([]);
+  });
+});
