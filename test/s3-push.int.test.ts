@@ -3,8 +3,9 @@
 // bucket consistent for readers (objects first, the signed index last), and reads back over
 // plain HTTP byte for byte: the issue measured the SDK's default checksums storing the
 // aws-chunked framing inside objects (3,000,449 bytes for 3,000,000), so sizes and digests are
-// compared here from the server's own answer, not from the SDK. Failures carry E_S3_* codes.
-import { mkdtemp, rm } from 'node:fs/promises';
+// compared here from the server's own answer, not from the SDK, and `pull` reads the bucket as a
+// mirror and verifies what it gets. Failures carry E_S3_* codes.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
@@ -74,6 +75,26 @@ describe('mirror push to S3 (s3rver)', () => {
       expect(sha256(response.body)).toBe(sha256(bytes));
       expect(response.headers['x-amz-meta-sha256']).toBe(sha256(bytes));
     }
+    // The bucket as a mirror: `pull` reads it like any static server and verifies what it gets.
+    const out = path.join(tree.dir, 'pulled');
+    const pulled = await runCli(
+      [
+        'pull',
+        'cml-9b41-gop1107',
+        '--mirror',
+        `${endpoint}/mirror/ovmf/nightly/`,
+        '--trust-key',
+        tree.index.key_fingerprint,
+        '--out',
+        out,
+      ],
+      tree.dir,
+      tree.env,
+    );
+    expect([pulled.code, pulled.stderr]).toEqual([0, '']);
+    const version = tree.largeFile.split('/')[2] as string;
+    const pulledCode = await readFile(path.join(out, 'cml-9b41-gop1107', version, 'OVMF_CODE.fd'));
+    expect(pulledCode.equals(await treeBytes(tree, tree.largeFile))).toBe(true);
     const large = await rawRequest(endpoint, `/mirror/ovmf/nightly/${tree.largeFile}`, {}, 'HEAD');
     expect([large.headers['content-length'], large.headers['cache-control']]).toEqual([
       String(4 * 1024 * 1024),
