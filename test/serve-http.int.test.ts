@@ -21,8 +21,14 @@ const SERVERS = {
     start: (root: string): Promise<Target> => startMirrorServer({ root, port: 0 }),
     traversal: 403,
     symlinkFile: 404,
+    ifMatchOwnTag: 200,
   },
-  nginx: { start: (root: string): Promise<Target> => startNginx(root), traversal: 400, symlinkFile: 403 },
+  nginx: {
+    start: (root: string): Promise<Target> => startNginx(root),
+    traversal: 400,
+    symlinkFile: 403,
+    ifMatchOwnTag: 412,
+  },
 } as const;
 
 let tree: ServeTree;
@@ -148,6 +154,14 @@ describe.each(Object.keys(SERVERS) as Array<keyof typeof SERVERS>)('%s serving t
       0,
       IMMUTABLE_CACHE_CONTROL,
     ]);
+  });
+
+  it(`answers other methods 405, If-Match with another tag 412 and with its own ${server.ifMatchOwnTag}`, async () => {
+    const etag = `"${sha256(await treeBytes(tree, 'index.json'))}"`;
+    expect((await get('/index.json', {}, 'POST')).status).toBe(405);
+    expect((await get('/index.json', { 'If-Match': `"${'2'.repeat(64)}"` })).status).toBe(412);
+    // nginx compares If-Match before add_header sets the ETag: it never matches there.
+    expect((await get('/index.json', { 'If-Match': etag })).status).toBe(server.ifMatchOwnTag);
   });
 
   it('serves ranges: 206 with Content-Range, If-Range by strong ETag, 416 past the end', async () => {
