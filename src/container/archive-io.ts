@@ -94,10 +94,48 @@ export async function putInputs(container: Docker.Container, spec: RunSpec): Pro
   });
 }
 
+/** Attempts at one output's archive when the engine answers with an empty body. */
+const EMPTY_ARCHIVE_ATTEMPTS = 3;
+const EMPTY_ARCHIVE_RETRY_MS = 1_000;
+
+/** One output's archive, unpacked in memory; `bodyBytes` 0 means the engine sent no archive at all. */
+async function fetchOutput(
+  container: Docker.Container,
+  outputPath: string,
+  maxTotalBytes: number,
+): Promise<{ files: Map<string, Uint8Array>; bodyBytes: number }> {
+  const details = { path: outputPath, containerId: container.id };
+  let stream: Readable;
+  try {
+    stream = (await container.getArchive({ path: outputPath })) as Readable;
+  } catch (error) {
+    throw isNotFound(error)
+      ? new OvmfBuildError(
+          'E_CONTAINER_OUTPUT_MISSING',
+          `output ${outputPath} does not exist in the container`,
+          details,
+        )
+      : engineFailure('E_CONTAINER_OUTPUT_FAILED', `fetching output ${outputPath}`, error, details);
+  }
+  let bodyBytes = 0;
+  // Counted beside the unpacking (a second 'data' listener sees the same chunks).
+  stream.on('data', (chunk: Buffer) => {
+    bodyBytes += chunk.length;
+  });
+  const files = await extractInMemory(stream, { maxTotalBytes });
+  return { files, bodyBytes };
+}
+
 /**
  * Fetches `spec.outputs` into memory, keyed by path relative to each output's parent.
  * Throws E_CONTAINER_OUTPUT_MISSING, E_CONTAINER_OUTPUT_DUPLICATE (one name from two
- * outputs), or the archive's own E_ARCHIVE_* errors.
+ * outputs), E_CONTAINER_OUTPUT_FAILED (the engine kept answering with an empty body), or the
+ * archive's own E_ARCHIVE_* errors.
+ *
+ * A tar of even an empty directory has a header and two end blocks (1.5 KiB), so a 200 with an
+ * empty body is a broken answer, not an empty output: it is asked again. Seen under heavy load
+ * (nightly at concurrency 2 beside other work): a build whose script had collected its files came
+ * back with no outputs; tar-stream ends an empty stream without an error.
  */
 export async function fetchOutputs(
   container: Docker.Container,
@@ -106,20 +144,19 @@ export async function fetchOutputs(
   const outputs = new Map<string, Uint8Array>();
   let remaining = spec.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   for (const outputPath of spec.outputs ?? []) {
-    const details = { path: outputPath, containerId: container.id };
-    let stream: Readable;
-    try {
-      stream = (await container.getArchive({ path: outputPath })) as Readable;
-    } catch (error) {
-      throw isNotFound(error)
-        ? new OvmfBuildError(
-            'E_CONTAINER_OUTPUT_MISSING',
-            `output ${outputPath} does not exist in the container`,
-            details,
-          )
-        : engineFailure('E_CONTAINER_OUTPUT_FAILED', `fetching output ${outputPath}`, error, details);
+    let fetched = await fetchOutput(container, outputPath, remaining);
+    for (let attempt = 2; fetched.bodyBytes === 0 && attempt <= EMPTY_ARCHIVE_ATTEMPTS; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, EMPTY_ARCHIVE_RETRY_MS));
+      fetched = await fetchOutput(container, outputPath, remaining);
     }
-    const files = await extractInMemory(stream, { maxTotalBytes: remaining });
+    if (fetched.bodyBytes === 0) {
+      throw new OvmfBuildError(
+        'E_CONTAINER_OUTPUT_FAILED',
+        `the engine answered ${EMPTY_ARCHIVE_ATTEMPTS} times with an empty archive for output ${outputPath}`,
+        { path: outputPath, containerId: container.id, attempts: EMPTY_ARCHIVE_ATTEMPTS },
+      );
+    }
+    const { files } = fetched;
     for (const [name, data] of files) {
       if (outputs.has(name)) {
         throw new OvmfBuildError(
