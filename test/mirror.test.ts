@@ -215,6 +215,14 @@ describe('mirror index', () => {
     expect(html).toContain('<a href="#cometlake">cometlake</a>');
     expect(html).toContain('<summary>1 older version</summary>');
     expect(html).toContain('@media (prefers-color-scheme:dark)');
+    // On a narrow screen the header row is hidden: every cell names its column, in column order.
+    const columns = [...html.matchAll(/<th scope="col">([^<]+)<\/th>/g)].map((m) => m[1]);
+    const firstRow = html.slice(html.indexOf('<tr id="cometlake">'), html.indexOf('<tr id="tigerlake">'));
+    const latestCells = firstRow.slice(firstRow.lastIndexOf('</details></th>'));
+    expect([...latestCells.matchAll(/<td data-label="([^"]+)">/g)].map((m) => m[1])).toEqual(
+      columns.slice(1),
+    );
+    expect(html).toContain('td[data-label]::before{content:attr(data-label)');
     const shown = [
       ...html.matchAll(/<span class="label">SHA-256<\/span> <code class="sha">([0-9a-f]{64})<\/code>/g),
     ].map((m) => m[1]);

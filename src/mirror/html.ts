@@ -73,17 +73,20 @@ function snippet(name: string, version: MirrorVersion): string {
 
 function cells(name: string, version: MirrorVersion): string {
   const vbt = [version.vbt.signature, version.vbt.source].filter((p) => p !== null).join(' from ');
+  const date = version.built_at ?? version.published_at;
+  // data-label: on a narrow screen the header row is hidden and each cell names its column.
+  const cell = (label: string, html: string): string => `<td data-label="${label}">${html}</td>`;
   return [
-    `<td>${dash(version.generation)}</td>`,
-    `<td>${dash(version.device_ids.join(' '))}</td>`,
-    `<td>${dash(version.gop_build)}</td>`,
-    `<td>${dash(vbt)}</td>`,
-    `<td>${dash(version.edk2.version)}</td>`,
-    `<td>${flags(version)}</td>`,
-    `<td><time datetime="${escapeHtml(version.built_at ?? version.published_at ?? '')}">${dash((version.built_at ?? version.published_at)?.slice(0, 10) ?? null)}</time></td>`,
-    `<td>${verified(version)}</td>`,
-    `<td>${fileList(version)}</td>`,
-    `<td>${snippet(name, version)}</td>`,
+    cell('generation', dash(version.generation)),
+    cell('device IDs', dash(version.device_ids.join(' '))),
+    cell('GOP build', dash(version.gop_build)),
+    cell('VBT', dash(vbt)),
+    cell('EDK2', dash(version.edk2.version)),
+    cell('flags', flags(version)),
+    cell('date', `<time datetime="${escapeHtml(date ?? '')}">${dash(date?.slice(0, 10) ?? null)}</time>`),
+    cell('verified', verified(version)),
+    cell('files', fileList(version)),
+    cell('Proxmox', snippet(name, version)),
   ].join('');
 }
 
@@ -113,7 +116,7 @@ code,pre{background:var(--code);font:12px/1.3 ui-monospace,monospace}
 pre{padding:.5rem;overflow-x:auto;max-width:40rem;white-space:pre-wrap}
 .sha{word-break:break-all}.label,.size,.version,.meta{color:var(--muted)}
 ul.files{margin:0;padding-left:1rem}
-@media (max-width:700px){thead{display:none}table,tbody,tr,th,td{display:block}td{border:0}}
+@media (max-width:700px){thead{display:none}table,tbody,tr,th,td{display:block}td{border:0;padding:.15rem .4rem}td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}
 `.trim();
 
 /** The page for `index`; the same index gives the same bytes. */
