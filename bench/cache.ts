@@ -9,10 +9,11 @@
 // committed EDK2 workspace in the engine makes the cold build shorter (BENCH_COLD below).
 // Run: npm run bench:cache
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CORPUS_DIR, REPO_ROOT } from '../test/corpus.js';
+import { linkSharedEdk2Sources } from './shared-sources.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'ovmf-build.js');
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
@@ -25,14 +26,7 @@ const env = {
   XDG_CONFIG_HOME: path.join(dir, 'config'),
   XDG_STATE_HOME: path.join(dir, 'state'),
 };
-const sharedSources = path.join(
-  process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'),
-  'ovmf-build',
-  'edk2',
-);
-await mkdir(sharedSources, { recursive: true });
-await mkdir(path.join(dir, 'cache', 'ovmf-build'), { recursive: true });
-await symlink(sharedSources, path.join(dir, 'cache', 'ovmf-build', 'edk2'));
+await linkSharedEdk2Sources(path.join(dir, 'cache'));
 
 interface Timed {
   readonly wallMs: number;

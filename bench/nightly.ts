@@ -12,14 +12,15 @@
 // Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
-import { homedir, loadavg, tmpdir } from 'node:os';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { connectEngine } from '../src/container/index.js';
 import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../src/edk2/builder-context.js';
 import { REPO_ROOT } from '../test/corpus.js';
 import { serveCorpusMirror } from '../test/nightly-mirror.js';
+import { linkSharedEdk2Sources } from './shared-sources.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'ovmf-build.js');
 const RECIPES = path.join(REPO_ROOT, 'recipes');
@@ -59,14 +60,7 @@ async function servedRecipes(): Promise<string[]> {
 /** A fresh cache/config/state of its own, sharing only the unpacked EDK2 sources. */
 async function isolated(name: string): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
   const dir = path.join(root, name);
-  const sharedSources = path.join(
-    process.env['XDG_CACHE_HOME'] ?? path.join(homedir(), '.cache'),
-    'ovmf-build',
-    'edk2',
-  );
-  await mkdir(sharedSources, { recursive: true });
-  await mkdir(path.join(dir, 'cache', 'ovmf-build'), { recursive: true });
-  await symlink(sharedSources, path.join(dir, 'cache', 'ovmf-build', 'edk2'));
+  await linkSharedEdk2Sources(path.join(dir, 'cache'));
   const prefix = `localhost/ovmf-build-bench/${name}-${randomBytes(4).toString('hex')}`;
   prefixes.push(prefix);
   return {
