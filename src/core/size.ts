@@ -7,26 +7,27 @@ export function formatSize(sizeInBytes: number | bigint): string {
   const exact = `${String(sizeInBytes)} ${sizeInBytes === 1 || sizeInBytes === 1n ? 'byte' : 'bytes'}`;
   const value = Number(sizeInBytes);
   if (value < 1024) return exact;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
-  let scaled = value / 1024;
-  let unit = 0;
-  while (scaled >= 1024 && unit < units.length - 1) {
-    scaled /= 1024;
-    unit += 1;
-  }
+  const { scaled, unit } = scaleBinary(value);
   const shown = Number.isInteger(scaled) ? String(scaled) : scaled.toFixed(1);
-  return `${exact} (${shown} ${units[unit] as string})`;
+  return `${exact} (${shown} ${unit})`;
 }
 
 /** A short size for table columns: "512 B", "4.0 KiB", "3.5 MiB" (the exact count is in --json). */
 export function formatSizeShort(sizeInBytes: number): string {
   if (sizeInBytes < 1024) return `${sizeInBytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
+  const { scaled, unit } = scaleBinary(sizeInBytes);
+  return `${scaled.toFixed(1)} ${unit}`;
+}
+
+const BINARY_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** A count of at least 1024 bytes in the largest binary unit that keeps it at 1 or more (TiB at most). */
+function scaleBinary(sizeInBytes: number): { readonly scaled: number; readonly unit: string } {
   let scaled = sizeInBytes / 1024;
-  let unit = 0;
-  while (scaled >= 1024 && unit < units.length - 1) {
+  let index = 0;
+  while (scaled >= 1024 && index < BINARY_UNITS.length - 1) {
     scaled /= 1024;
-    unit += 1;
+    index += 1;
   }
-  return `${scaled.toFixed(1)} ${units[unit] as string}`;
+  return { scaled, unit: BINARY_UNITS[index] as string };
 }

@@ -1,6 +1,6 @@
 // `ovmf-build cache ls|gc|why`: show, clean or explain the build cache. `why` with job options
 // runs the job's stages up to the key, so it explains exactly the key the main command would use.
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -30,18 +30,14 @@ const USAGE = [
   ),
 ].join('\n');
 
-const HELP_OPTION = { type: 'boolean', short: 'h' } as const;
-
 function storeFor(ctx: CommandContext): CacheStore {
   return new CacheStore({ root: buildCacheDir(ctx.env) });
 }
 
 async function list(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' }, help: HELP_OPTION }, USAGE, false);
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrHelp(ctx.stdout, argv, { json: { type: 'boolean' } }, USAGE, false);
+  if (parsed === undefined) return EXIT.ok;
+  const { values } = parsed;
   const listings = await storeFor(ctx).list();
   if (values.json === true) {
     writeJson(
@@ -93,22 +89,20 @@ function nonNegative(name: string, value: string | undefined): number | undefine
 }
 
 async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(
+  const parsed = parseArgsOrHelp(
+    ctx.stdout,
     argv,
     {
       'max-age-days': { type: 'string' },
       'max-size-bytes': { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
-      help: HELP_OPTION,
     },
     USAGE,
     false,
   );
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  if (parsed === undefined) return EXIT.ok;
+  const { values } = parsed;
   const maxAgeDays = nonNegative('max-age-days', values['max-age-days']);
   const maxSizeBytes = nonNegative('max-size-bytes', values['max-size-bytes']);
   const report = await storeFor(ctx).gc({
@@ -180,16 +174,9 @@ async function why(
   const store = storeFor(ctx);
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
-    const { values } = parseCommandArgs(
-      argv.slice(1),
-      { json: { type: 'boolean' }, help: HELP_OPTION },
-      USAGE,
-      false,
-    );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return EXIT.ok;
-    }
+    const parsed = parseArgsOrHelp(ctx.stdout, argv.slice(1), { json: { type: 'boolean' } }, USAGE, false);
+    if (parsed === undefined) return EXIT.ok;
+    const { values } = parsed;
     const entry = await store.findByPrefix(first);
     const known = entry?.entry ?? null;
     const recorded =

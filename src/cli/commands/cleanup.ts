@@ -1,8 +1,9 @@
 import pino from 'pino';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
+import { EXIT } from '../exit-codes.js';
 import { connectEngine } from '../../container/index.js';
 import { WORKSPACE_REPOSITORY } from '../../edk2/build.js';
 import { TOOLS_REPOSITORY } from '../../edk2/tools-image.js';
@@ -27,22 +28,20 @@ export const command: Command = {
   summary: 'remove containers left by crashed runs',
   usage: USAGE,
   async run(ctx) {
-    const { values } = parseCommandArgs(
+    const parsed = parseArgsOrHelp(
+      ctx.stdout,
       ctx.argv,
       {
         all: { type: 'boolean' },
         job: { type: 'string' },
         workspaces: { type: 'boolean' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
       false,
     );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return 0;
-    }
+    if (parsed === undefined) return EXIT.ok;
+    const { values } = parsed;
     if (values.job === '') {
       throw new UsageError('--job needs a job id');
     }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -29,15 +29,9 @@ function describe(key: TrustedKey): Record<string, string> {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
-    ctx.argv,
-    { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    USAGE,
-  );
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, { json: { type: 'boolean' } }, USAGE);
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   const [action, ...args] = positionals;
   const configDir = userConfigDir(ctx.env);
   const expectArgs = (count: number, what: string): void => {

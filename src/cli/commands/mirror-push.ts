@@ -2,7 +2,7 @@
 // options, reached from `mirror` (mirror.ts hands it the arguments after `push`); the upload
 // itself is src/mirror/s3-push.ts, the only importer of @aws-sdk.
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -22,20 +22,14 @@ export const PUSH_USAGE = [
 ].join('\n');
 
 export async function runMirrorPush(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
+  const parsed = parseArgsOrHelp(
+    ctx.stdout,
     argv,
-    {
-      endpoint: { type: 'string' },
-      concurrency: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    { endpoint: { type: 'string' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
     PUSH_USAGE,
   );
-  if (values.help === true) {
-    writeLine(ctx.stdout, PUSH_USAGE);
-    return EXIT.ok;
-  }
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   const [url, dir, ...rest] = positionals;
   if (url === undefined || rest.length > 0)
     throw new UsageError('mirror push takes s3://BUCKET/PREFIX and at most one DIR');

@@ -1,7 +1,7 @@
 // `ovmf-build mirror index|sync`: make a static, signed download mirror from the artifact store,
 // and keep a second mirror in step with one over HTTP (src/mirror).
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -35,7 +35,6 @@ const OPTIONS = {
   'grace-hours': { type: 'string' },
   'trust-key': { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 function positiveNumber(value: string | undefined, option: string, integer: boolean): number | undefined {
@@ -148,11 +147,9 @@ async function runSync(
 async function run(ctx: CommandContext): Promise<number> {
   // push has options of its own (--endpoint): mirror-push.ts parses them.
   if (ctx.argv[0] === 'push') return (await import('./mirror-push.js')).runMirrorPush(ctx, ctx.argv.slice(1));
-  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, OPTIONS, USAGE);
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   const [action, ...args] = positionals;
   switch (action) {
     case 'index':

@@ -2,7 +2,7 @@
 // with the Proxmox and QEMU lines for where it landed (src/mirror/pull.ts).
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -42,7 +42,8 @@ export function defaultDescriptorDir(env: NodeJS.ProcessEnv, uid: number | undef
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
+  const parsed = parseArgsOrHelp(
+    ctx.stdout,
     ctx.argv,
     {
       mirror: { type: 'string' },
@@ -51,14 +52,11 @@ async function run(ctx: CommandContext): Promise<number> {
       'install-descriptor': { type: 'boolean' },
       'descriptor-dir': { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
     USAGE,
   );
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   const [spec, ...extra] = positionals;
   if (spec === undefined || extra.length > 0) throw new UsageError('pull needs one NAME[@VERSION]');
   const mirror = values.mirror;

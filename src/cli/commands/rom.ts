@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
+import { EXIT } from '../exit-codes.js';
 import { sha256 } from '../../core/digest.js';
 import { OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
 import { hex } from '../../core/hex.js';
@@ -130,7 +131,8 @@ export const command: Command = {
   summary: 'make the IGD option ROM (IgdAssignmentDxe, PlatformGopPolicyDxe, GOP) for stock OVMF',
   usage: USAGE,
   async run(ctx) {
-    const { values } = parseCommandArgs(
+    const parsed = parseArgsOrHelp(
+      ctx.stdout,
       ctx.argv,
       {
         gop: { type: 'string' },
@@ -141,15 +143,12 @@ export const command: Command = {
         'gop-only': { type: 'boolean' },
         out: { type: 'string', short: 'o' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       USAGE,
       false,
     );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return 0;
-    }
+    if (parsed === undefined) return EXIT.ok;
+    const { values } = parsed;
     if (values.gop === undefined) throw new UsageError(`--gop <file> is required\n${USAGE}`);
     if (values.device === undefined) throw new UsageError(`--device <vendor:device> is required\n${USAGE}`);
     const { vendorId, deviceId } = parseDevice(values.device);

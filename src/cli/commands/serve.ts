@@ -2,7 +2,7 @@
 // serves until SIGINT or SIGTERM, then stops accepting, lets responses in flight finish and
 // exits with the signal's status (130/143) like every other command.
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -33,20 +33,14 @@ function parsePort(value: string | undefined): number {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
+  const parsed = parseArgsOrHelp(
+    ctx.stdout,
     ctx.argv,
-    {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'print-nginx-etags': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    { host: { type: 'string' }, port: { type: 'string' }, 'print-nginx-etags': { type: 'boolean' } },
     USAGE,
   );
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError('serve takes one directory');
   const host = values.host ?? DEFAULT_SERVE_HOST;
   if (host.length === 0) throw new UsageError('--host must not be empty');

@@ -3,9 +3,9 @@
 // those once, here, and read their input files the same way.
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { parseCommandArgs } from '../args.js';
+import type { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { CommandContext } from '../context.js';
-import { writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { readInputFile } from '../../fetch/read-input.js';
 import { ACCEL_MODES, isAccelMode, type AccelMode } from '../../verify/accel.js';
@@ -16,7 +16,6 @@ export const QEMU_CHECK_OPTIONS = {
   accel: { type: 'string' },
   'kvm-device': { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A non-negative (`allowZero`) or positive decimal integer option, or undefined when not given. */
@@ -57,23 +56,15 @@ export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['
   options: O,
   usage: string,
 ): QemuCheckArgs<CheckValues<O>> | undefined {
-  const { values, positionals } = parseCommandArgs(
-    ctx.argv,
-    { ...QEMU_CHECK_OPTIONS, ...options },
-    usage,
-    true,
-  );
+  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, { ...QEMU_CHECK_OPTIONS, ...options }, usage);
+  if (parsed === undefined) return undefined;
+  const { values, positionals } = parsed;
   // parseArgs' value types are not resolved inside this generic function; these are the shared ones.
   const shared = values as {
-    readonly help?: boolean;
     readonly accel?: string;
     readonly 'kvm-device'?: string;
     readonly 'timeout-ms'?: string;
   };
-  if (shared.help === true) {
-    writeLine(ctx.stdout, usage);
-    return undefined;
-  }
   const [codeArg, varsArg, ...extra] = positionals;
   if (codeArg === undefined || varsArg === undefined || extra.length > 0) {
     throw new UsageError(`expected exactly two files, <code.fd> and <vars.fd>\n${usage}`, { positionals });

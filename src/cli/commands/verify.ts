@@ -1,6 +1,6 @@
 import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -69,20 +69,14 @@ async function resolveArtifactDir(cwd: string, given: string): Promise<string> {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
+  const parsed = parseArgsOrHelp(
+    ctx.stdout,
     ctx.argv,
-    {
-      key: { type: 'string' },
-      json: { type: 'boolean' },
-      'print-public-key': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    { key: { type: 'string' }, json: { type: 'boolean' }, 'print-public-key': { type: 'boolean' } },
     USAGE,
   );
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (values['print-public-key'] === true) {
     const key = await loadOrCreateSigningKey(userConfigDir(ctx.env));
     ctx.stdout.write(key.publicKeyPem);
