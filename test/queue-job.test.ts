@@ -1,13 +1,23 @@
 // The parts of the BullMQ scale-out that need no Redis: the --queue URL rule, the backoff the
 // workers apply (the embedded runner's waits, carried in the job data), the failure that rides
-// in BullMQ's failedReason, and the worker command's usage errors (exit 2 before any connection).
+// in BullMQ's failedReason, the --schedule cron rule and scheduler id, the queue-mode summary
+// line, and the worker's and nightly's usage errors (exit 2 before any connection).
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { isOvmfBuildError } from '../src/core/errors.js';
 import { defaultBackoffMs } from '../src/nightly/retry.js';
-import { nightlyJobId, parseQueueUrl, redactedQueueUrl } from '../src/queue/index.js';
+import { renderSummaryMarkdown } from '../src/nightly/summary.js';
+import type { NightlySummary } from '../src/nightly/types.js';
+import {
+  nightlyJobId,
+  nightlyScheduleId,
+  parseCronSchedule,
+  parseQueueUrl,
+  redactedQueueUrl,
+} from '../src/queue/index.js';
 import { BACKOFF_TYPE, decodeFailure, encodeFailure, nightlyBackoff } from '../src/queue/nightly-job.js';
 import { runCli } from './cli-harness.js';
+import { REPO_ROOT } from './corpus.js';
 
 function usageMessage(value: string): string | null {
   try {
@@ -85,5 +95,128 @@ describe('ovmf-build worker usage', () => {
     const error = (JSON.parse(stdout) as { error: { code: string; message: string } }).error;
     expect(error.code).toBe('E_USAGE');
     expect(error.message).toContain(message);
+  });
+});
+
+describe('--schedule cron pattern', () => {
+  // 2026-12-02T10:00:00Z, a Wednesday.
+  const from = Date.UTC(2026, 11, 2, 10, 0, 0);
+
+  it.each([
+    ['0 3 * * *', 'UTC', '2026-12-03T03:00:00.000Z'],
+    [' 30 2 * * 1-5 ', 'UTC', '2026-12-03T02:30:00.000Z'],
+    // Read in the zone given: 03:00 in Berlin (UTC+1 in December) is 02:00 UTC.
+    ['0 3 * * *', 'Europe/Berlin', '2026-12-03T02:00:00.000Z'],
+    ['*/5 * * * * *', 'UTC', '2026-12-02T10:00:05.000Z'],
+    ['@daily', 'UTC', '2026-12-03T00:00:00.000Z'],
+  ])('%j in %s fires next at %s', (pattern, tz, next) => {
+    const schedule = parseCronSchedule(pattern, tz, from);
+    expect([schedule.pattern, schedule.tz, new Date(schedule.nextMs).toISOString()]).toEqual([
+      pattern.trim(),
+      tz,
+      next,
+    ]);
+  });
+
+  it.each([
+    ['61 3 * * *', /got value 61 expected range 0-59/],
+    ['0 3 * *', /4 fields/],
+    ['', /0 fields/],
+    ['* * * * * * *', /7 fields/],
+    ['every night', /2 fields/],
+    ['0 25 * * *', /expected range 0-23/],
+  ])('refuses %j with a usage error naming --schedule', (pattern, reason) => {
+    let error: unknown;
+    try {
+      parseCronSchedule(pattern, 'UTC', from);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(isOvmfBuildError(error) && error.code).toBe('E_USAGE');
+    expect((error as Error).message).toMatch(/^--schedule must be a cron pattern of 5 fields/);
+    expect((error as Error).message).toMatch(reason);
+  });
+
+  it('refuses an unknown time zone', () => {
+    expect(() => parseCronSchedule('0 3 * * *', 'Mars/Olympus', from)).toThrow(
+      /^--tz must be an IANA time zone/,
+    );
+  });
+
+  it('gives one scheduler id per recipe directory, the same every time', () => {
+    const id = nightlyScheduleId('/srv/ovmf/recipes');
+    expect(id).toMatch(/^nightly-recipes-[0-9a-f]{12}$/);
+    expect(nightlyScheduleId('/srv/ovmf/recipes/')).toBe(id);
+    expect(nightlyScheduleId('/srv/ovmf/other/../recipes')).toBe(id);
+    expect(nightlyScheduleId('/srv/other/recipes')).not.toBe(id);
+  });
+});
+
+describe('ovmf-build nightly --schedule usage', () => {
+  const recipes = `${REPO_ROOT}/recipes`;
+  it.each([
+    [
+      ['--queue', 'redis://127.0.0.1:1', '--schedule', '0 3 * *'],
+      '--schedule must be a cron pattern of 5 fields',
+    ],
+    [
+      ['--queue', 'redis://127.0.0.1:1', '--schedule', '0 3 * * *', '--tz', 'Nowhere/X'],
+      '--tz must be an IANA',
+    ],
+    [['--schedule', '0 3 * * *'], '--schedule and --unschedule need --queue'],
+    [['--unschedule'], '--schedule and --unschedule need --queue'],
+    [['--queue', 'redis://127.0.0.1:1', '--schedule', '0 3 * * *', '--unschedule'], 'not both'],
+    [['--queue', 'redis://127.0.0.1:1', '--unschedule', '--tz', 'UTC'], '--tz goes with --schedule'],
+    [['--queue', 'redis://127.0.0.1:1', '--schedule', '0 3 * * *', '--concurrency', '2'], 'does not go with'],
+  ])('%j is a usage error before any connection', async (args, message) => {
+    // Port 1 has no Redis: a usage error must come first, not E_QUEUE_UNREACHABLE.
+    const { code, stdout } = await runCli(['nightly', recipes, ...args, '--json']);
+    expect(code).toBe(EXIT.usage);
+    const error = (JSON.parse(stdout) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('E_USAGE');
+    expect(error.message).toContain(message);
+  });
+});
+
+describe('summary.md of a queued night', () => {
+  const summary = (queue: NightlySummary['queue'], concurrency: number | null): NightlySummary => ({
+    runId: 'q-1',
+    status: 'succeeded',
+    startedAt: '2026-12-02T02:30:00.000Z',
+    finishedAt: '2026-12-02T02:31:00.000Z',
+    durationMs: 60_000,
+    concurrency,
+    ...(queue === undefined ? {} : { queue }),
+    resumedRuns: [],
+    counts: { recipes: 2, succeeded: 2, failed: 0, cacheHits: 1, built: 1 },
+    recipes: [],
+  });
+  const line = (s: NightlySummary): string | undefined =>
+    renderSummaryMarkdown(s)
+      .split('\n')
+      .find((l) => l.startsWith('Started '));
+
+  it('says where the jobs ran and that each worker sets its own concurrency, never "concurrency 0"', () => {
+    const queue = {
+      url: 'redis://:***@queue.example:6379',
+      globalConcurrency: null,
+      workers: ['a:1', 'b:2'],
+      enqueued: 1,
+      joined: 1,
+    };
+    expect(line(summary(queue, null))).toBe(
+      'Started 2026-12-02T02:30:00.000Z, finished 2026-12-02T02:31:00.000Z, on the BullMQ queue ' +
+        'redis://:***@queue.example:6379: 1 jobs enqueued, 1 already in the queue and joined; ' +
+        'run by 2 workers (a:1, b:2), each at its own --concurrency, no global limit.',
+    );
+    expect(line(summary({ ...queue, globalConcurrency: 3, workers: ['a:1'] }, 3))).toMatch(
+      /run by 1 worker \(a:1\), at most 3 jobs at once over all workers\.$/,
+    );
+    expect(line(summary({ ...queue, workers: [], enqueued: 0, joined: 2 }, null))).toMatch(
+      /0 jobs enqueued, 2 already in the queue and joined; no worker ran a job \(all were finished before\)/,
+    );
+    expect(line(summary(undefined, 2))).toBe(
+      'Started 2026-12-02T02:30:00.000Z, finished 2026-12-02T02:31:00.000Z, concurrency 2.',
+    );
   });
 });

@@ -17,6 +17,7 @@ import type {
   NightlyOutcome,
   NightlyStageContext,
   NightlySummary,
+  QueueRunFacts,
   RecipeReport,
 } from './types.js';
 
@@ -69,7 +70,8 @@ export function summarizeNight(night: {
   readonly runId: string;
   readonly startedMs: number;
   readonly finishedMs: number;
-  readonly concurrency: number;
+  readonly concurrency: number | null;
+  readonly queue?: QueueRunFacts;
   readonly resumedRuns: readonly string[];
   readonly reports: readonly RecipeReport[];
 }): NightlySummary {
@@ -82,6 +84,7 @@ export function summarizeNight(night: {
     finishedAt: new Date(night.finishedMs).toISOString(),
     durationMs: Math.round(night.finishedMs - night.startedMs),
     concurrency: night.concurrency,
+    ...(night.queue === undefined ? {} : { queue: night.queue }),
     resumedRuns: night.resumedRuns,
     counts: {
       recipes: reports.length,

@@ -6,6 +6,24 @@ const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** Where the jobs ran and how many at once: the embedded runner's limit, or the queue's facts. */
+function where(summary: NightlySummary): string {
+  const { queue } = summary;
+  if (queue === undefined) return `concurrency ${summary.concurrency}`;
+  const workers =
+    queue.workers.length === 0
+      ? 'no worker ran a job (all were finished before)'
+      : `run by ${queue.workers.length} worker${queue.workers.length === 1 ? '' : 's'} (${queue.workers.join(', ')})`;
+  const limit =
+    queue.globalConcurrency === null
+      ? 'each at its own --concurrency, no global limit'
+      : `at most ${queue.globalConcurrency} jobs at once over all workers`;
+  return (
+    `on the BullMQ queue ${queue.url}: ${queue.enqueued} jobs enqueued, ${queue.joined} already in the queue and joined; ` +
+    `${workers}, ${limit}`
+  );
+}
+
 export function renderSummaryMarkdown(summary: NightlySummary): string {
   const { counts } = summary;
   const lines = [
@@ -14,7 +32,7 @@ export function renderSummaryMarkdown(summary: NightlySummary): string {
     `**${summary.status}**: ${counts.succeeded} of ${counts.recipes} recipes succeeded ` +
       `(${counts.cacheHits} cache hits, ${counts.built} built), ${counts.failed} failed, in ${seconds(summary.durationMs)}.`,
     '',
-    `Started ${summary.startedAt}, finished ${summary.finishedAt}, concurrency ${summary.concurrency}.`,
+    `Started ${summary.startedAt}, finished ${summary.finishedAt}, ${where(summary)}.`,
   ];
   if (summary.resumedRuns.length > 0) {
     lines.push('', `Took over the unfinished jobs of: ${summary.resumedRuns.join(', ')}.`);

@@ -55,6 +55,8 @@ export interface RecipeReport {
   readonly errorCode: string | null;
   readonly exitCode: number | null;
   readonly message: string | null;
+  /** The queue's worker (`<host>:<pid>`) that finished the job; only on a queued night. */
+  readonly worker?: string | null;
   /** The job was left running by a runner that died (kill -9, power loss) or was stopped, and was finished here. */
   readonly recovered: boolean;
 }
@@ -65,7 +67,13 @@ export interface NightlySummary {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
-  readonly concurrency: number;
+  /**
+   * Jobs at once: the embedded runner's --concurrency; on the queue, the global limit when one
+   * was set, else null (each worker's --concurrency decides; see `queue`).
+   */
+  readonly concurrency: number | null;
+  /** Set when the night ran on the BullMQ queue (`nightly --queue`). */
+  readonly queue?: QueueRunFacts;
   /** Runs that died before finishing and whose jobs this run took over. */
   readonly resumedRuns: readonly string[];
   readonly counts: {
@@ -76,6 +84,20 @@ export interface NightlySummary {
     readonly built: number;
   };
   readonly recipes: readonly RecipeReport[];
+}
+
+/** How a queued night ran: where, by whom, and how many of its jobs this run added. */
+export interface QueueRunFacts {
+  /** The Redis URL, password left out. */
+  readonly url: string;
+  /** BullMQ's global concurrency set by this run, or null (the workers' own limits apply). */
+  readonly globalConcurrency: number | null;
+  /** The workers (`<host>:<pid>`) that ran the night's jobs, sorted. */
+  readonly workers: readonly string[];
+  /** Jobs this run added to the queue. */
+  readonly enqueued: number;
+  /** Jobs already in the queue (waiting, running or completed by an earlier run) that it joined. */
+  readonly joined: number;
 }
 
 /** Progress events of a run, in order, for the terminal. */

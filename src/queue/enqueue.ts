@@ -14,13 +14,9 @@ import { errorFields, summarizeNight, writeSummaryFiles, type NightlyResult } fr
 import { currentWriter, NightlyState } from '../nightly/state.js';
 import type { NightlyEvent, NightlyJob, NightlyStageContext, RecipeReport } from '../nightly/types.js';
 import { connectRedis, QUEUE_NAME } from './connection.js';
-import {
-  decodeFailure,
-  nightlyJobId,
-  nightlyJobOptions,
-  type NightlyJobData,
-  type NightlyJobResult,
-} from './nightly-job.js';
+import { redactedQueueUrl } from './url.js';
+import { addRecipeJob } from './add-job.js';
+import { decodeFailure, nightlyJobId, type NightlyJobData, type NightlyJobResult } from './nightly-job.js';
 
 export interface RunQueuedNightlyOptions {
   /** The Redis server (`--queue`). */
@@ -119,23 +115,22 @@ export async function runQueuedNightly(options: RunQueuedNightlyOptions): Promis
       }
     };
 
+    /** Jobs that were in the queue before this run added them. */
+    const joined = new Set<string>();
     /** Enqueues (or joins) the recipe's job and waits for it to finish. */
     const runRecipe = async (recipe: Recipe, key: string): Promise<RecipeReport> => {
-      const jobId = nightlyJobId(recipe.name, key);
-      recipeOf.set(jobId, recipe.name);
-      const log = logger.child({ recipe: recipe.name, jobId });
-      const existing = await queue.getJob(jobId);
-      const before = existing === undefined ? 'absent' : await existing.getState();
-      if (before === 'failed') {
-        // A failure of an earlier night is not this night's answer: run it again.
-        await (existing as Job).retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      }
-      const data: NightlyJobData = {
+      // Known before the add: a worker may report progress at once.
+      recipeOf.set(nightlyJobId(recipe.name, key), recipe.name);
+      const { jobId, job, before } = await addRecipeJob(
+        queue,
         recipe,
         key,
-        backoffMs: Array.from({ length: maxAttempts - 1 }, (_, i) => backoffMs(i + 1)),
-      };
-      const job = await queue.add(recipe.name, data, nightlyJobOptions(jobId, maxAttempts));
+        maxAttempts,
+        Array.from({ length: maxAttempts - 1 }, (_, i) => backoffMs(i + 1)),
+      );
+      // A job that failed in an earlier night runs again: that is enqueued, not joined.
+      if (before !== 'absent' && before !== 'failed') joined.add(jobId);
+      const log = logger.child({ recipe: recipe.name, jobId });
       log.info({ before }, before === 'absent' ? 'job enqueued' : 'job already in the queue');
       emit({ type: 'phase', recipe: recipe.name, phase: 'queued', attempt: 1 });
       let failedReason: string | undefined;
@@ -153,6 +148,8 @@ export async function runQueuedNightly(options: RunQueuedNightlyOptions): Promis
         attempts: before === 'completed' ? 1 : Math.max(1, done?.attemptsMade ?? 1),
         durationMs: before === 'completed' ? 0 : durationMs,
         recovered: (done?.stalledCounter ?? 0) > 0,
+        // A job completed by an earlier enqueue ran for another night.
+        worker: before === 'completed' ? null : (done?.processedBy ?? null),
       };
       if (failedReason === undefined && done?.returnvalue) {
         const result = done.returnvalue;
@@ -212,8 +209,15 @@ export async function runQueuedNightly(options: RunQueuedNightlyOptions): Promis
     const summary = summarizeNight({
       reports,
       resumedRuns: [],
-      // 0: the workers' --concurrency decide, unless a global limit was set.
-      concurrency: options.globalConcurrency ?? 0,
+      // null: the workers' --concurrency decide, unless a global limit was set.
+      concurrency: options.globalConcurrency ?? null,
+      queue: {
+        url: redactedQueueUrl(options.url),
+        globalConcurrency: options.globalConcurrency ?? null,
+        workers: [...new Set(reports.flatMap((r) => (r.worker ? [r.worker] : [])))].sort(),
+        enqueued: reports.filter((r) => r.jobId !== null && !joined.has(r.jobId)).length,
+        joined: joined.size,
+      },
       runId,
       startedMs,
       finishedMs: now(),

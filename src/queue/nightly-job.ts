@@ -14,6 +14,31 @@ export interface NightlyJobData {
   readonly backoffMs: readonly number[];
 }
 
+/**
+ * The job scheduler's template job (`nightly --queue --schedule`): "enqueue this matrix". A
+ * worker that takes it computes each recipe's key on its own engine and adds the recipe jobs
+ * with their usual ids, then completes; it does not wait for them (with --concurrency 1 it would
+ * wait for itself).
+ */
+export interface ScheduleJobData {
+  /** The recipes as they were when the schedule was set (inputs pinned by digest). */
+  readonly recipes: readonly Recipe[];
+  /** Where they were read from, for people reading the queue. */
+  readonly recipeDir: string;
+  readonly maxAttempts: number;
+  /** The recipe jobs' waits before retry n, at index n - 1. */
+  readonly backoffMs: readonly number[];
+}
+
+/** What a schedule job did: the jobs it added or joined, and the recipes whose key failed. */
+export interface ScheduleJobResult {
+  readonly jobs: readonly { readonly recipe: string; readonly jobId: string; readonly before: string }[];
+  readonly failed: readonly { readonly recipe: string; readonly failure: JobFailure }[];
+}
+
+/** The name of the scheduler's jobs; recipe jobs are named after their recipe (no ':' there). */
+export const SCHEDULE_JOB_NAME = 'ovmf-build:schedule';
+
 /** A completed job's return value. */
 export type NightlyJobResult = NightlyOutcome;
 

@@ -5,7 +5,7 @@
 // queue (stalledInterval, maxStalledCount), retries with backoff for transient failures only
 // (exit 7, 8, 9), UnrecoverableError for the rest.
 import { hostname } from 'node:os';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { isOvmfBuildError } from '../core/errors.js';
 import { errorFields } from '../nightly/runner.js';
@@ -15,10 +15,14 @@ import { connectRedis, QUEUE_NAME } from './connection.js';
 import {
   encodeFailure,
   nightlyBackoff,
+  SCHEDULE_JOB_NAME,
   type JobFailure,
   type NightlyJobData,
   type NightlyJobResult,
+  type ScheduleJobData,
+  type ScheduleJobResult,
 } from './nightly-job.js';
+import { enqueueScheduledNight } from './scheduled-night.js';
 
 /** A worker's lock on its job; renewed at half of it while the job runs. */
 export const DEFAULT_LOCK_DURATION_MS = 60_000;
@@ -29,6 +33,7 @@ export type QueueWorkerEvent =
   | { readonly type: 'start'; readonly jobId: string; readonly recipe: string; readonly attempt: number }
   | { readonly type: 'phase'; readonly jobId: string; readonly phase: string }
   | { readonly type: 'completed'; readonly jobId: string; readonly result: NightlyJobResult }
+  | { readonly type: 'scheduled'; readonly jobId: string; readonly result: ScheduleJobResult }
   | {
       readonly type: 'failed';
       readonly jobId: string;
@@ -40,8 +45,11 @@ export type QueueWorkerEvent =
 export interface QueueWorkerOptions {
   /** The Redis server (`--queue`). */
   readonly url: URL;
-  /** Runs one recipe: the nightly command's pipeline job. */
-  readonly job: Pick<NightlyJob, 'run'>;
+  /**
+   * Runs one recipe (`run`: the nightly command's pipeline job), and computes a recipe's key
+   * (`key`) for the jobs a job scheduler's firing enqueues.
+   */
+  readonly job: NightlyJob;
   /** The exit code an error maps to (the CLI's registry): 7, 8 and 9 are retried, others are not. */
   readonly exitCodeOf: (error: unknown) => number;
   /** Aborting it stops the worker: no new jobs, and the running ones are given back to the queue. */
@@ -88,7 +96,26 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const connection = await connectRedis(options.url, signal);
 
-  const processor = async (job: Job<NightlyJobData, NightlyJobResult>, token?: string) => {
+  // The queue the schedule jobs add recipe jobs to (a Queue may share the worker's client).
+  const queue = new Queue<NightlyJobData, NightlyJobResult>(QUEUE_NAME, { connection });
+
+  /** A job scheduler's firing: enqueue its matrix (src/queue/scheduled-night.ts). */
+  const schedule = async (job: Job<ScheduleJobData, ScheduleJobResult>): Promise<ScheduleJobResult> => {
+    const jobId = job.id as string;
+    const log = logger.child({ jobId, scheduler: job.repeatJobKey ?? null });
+    const context: NightlyStageContext = { signal, logger: log, onPhase: () => undefined };
+    const result = await enqueueScheduledNight(queue, job.data, options.job, context, options.exitCodeOf);
+    log.info({ result }, 'scheduled night enqueued');
+    emit({ type: 'scheduled', jobId, result });
+    return result;
+  };
+
+  const processor = async (
+    anyJob: Job<NightlyJobData | ScheduleJobData, NightlyJobResult | ScheduleJobResult>,
+    token?: string,
+  ) => {
+    if (anyJob.name === SCHEDULE_JOB_NAME) return schedule(anyJob as Job<ScheduleJobData, ScheduleJobResult>);
+    const job = anyJob as Job<NightlyJobData, NightlyJobResult>;
     const { recipe } = job.data;
     const jobId = job.id as string;
     const log = logger.child({ jobId, attempt: job.attemptsMade + 1 });
@@ -142,16 +169,20 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
     }
   };
 
-  const worker = new Worker<NightlyJobData, NightlyJobResult>(QUEUE_NAME, processor, {
-    connection,
-    name,
-    concurrency: options.concurrency ?? 1,
-    lockDuration,
-    stalledInterval: options.stalledIntervalMs ?? Math.round(lockDuration / 2),
-    maxStalledCount: options.maxStalledCount ?? 2,
-    settings: { backoffStrategy: nightlyBackoff },
-    autorun: false,
-  });
+  const worker = new Worker<NightlyJobData | ScheduleJobData, NightlyJobResult | ScheduleJobResult>(
+    QUEUE_NAME,
+    processor,
+    {
+      connection,
+      name,
+      concurrency: options.concurrency ?? 1,
+      lockDuration,
+      stalledInterval: options.stalledIntervalMs ?? Math.round(lockDuration / 2),
+      maxStalledCount: options.maxStalledCount ?? 2,
+      settings: { backoffStrategy: nightlyBackoff },
+      autorun: false,
+    },
+  );
   worker.on('error', (error) => logger.warn({ error: error.message }, 'worker error'));
   const running = worker.run();
   try {
@@ -162,6 +193,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   } finally {
     await worker.close();
     await running;
+    await queue.close();
     connection.disconnect();
   }
 }

@@ -20,6 +20,7 @@ import type { NightlyJob } from '../../nightly/types.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { jobRequest, parseJobOptions } from '../job-options.js';
 import type { RunQueuedNightlyOptions } from '../../queue/index.js';
+import { parseCronSchedule } from '../../queue/cron.js';
 import { parseQueueUrl } from '../../queue/url.js';
 
 const OPTIONS = {
@@ -30,12 +31,17 @@ const OPTIONS = {
   'print-systemd': { type: 'boolean' },
   'on-calendar': { type: 'string' },
   queue: { type: 'string' },
+  schedule: { type: 'string' },
+  unschedule: { type: 'boolean' },
+  tz: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const USAGE = [
   'usage: ovmf-build nightly [RECIPE_DIR] [--base-url URL] [--concurrency N] [--out DIR] [--json]',
   '       ovmf-build nightly --print-systemd [RECIPE_DIR] [--base-url URL] [--out DIR] [--on-calendar SPEC] [--json]',
+  '       ovmf-build nightly [RECIPE_DIR] --queue URL --schedule CRON [--tz ZONE] [--base-url URL] [--json]',
+  '       ovmf-build nightly [RECIPE_DIR] --queue URL --unschedule [--json]',
   '',
   'Builds every recipe (*.json) of RECIPE_DIR (default: the recipes/ of this installation)',
   'like the main command: cache, build, verify, publish. Identical inputs are a cache hit, so',
@@ -55,6 +61,12 @@ const USAGE = [
   '  --queue <redis-url>       enqueue the matrix on BullMQ (redis://HOST:PORT) for `ovmf-build worker`s',
   '                            and wait for them; keys are computed here; --concurrency is then the',
   '                            jobs at once over all workers',
+  '  --schedule <cron>         with --queue: keep this schedule in Redis (BullMQ job scheduler, one per',
+  '                            RECIPE_DIR; setting it again replaces it) and exit; at each firing a',
+  '                            worker enqueues the matrix. 5 fields (minute hour day month weekday)',
+  '                            or 6 (seconds first), e.g. "30 2 * * *"',
+  "  --tz <zone>               the schedule's IANA time zone (default: this machine's)",
+  "  --unschedule              with --queue: remove RECIPE_DIR's schedule and exit",
 ].join('\n');
 
 /** recipes/ beside src/ and dist/: the recipes shipped with the package. */
@@ -138,6 +150,66 @@ async function runQueued(options: RunQueuedNightlyOptions): Promise<NightlyResul
   return runQueuedNightly(options);
 }
 
+/**
+ * `--schedule` / `--unschedule`: sets or removes the recipe directory's job scheduler in Redis
+ * (src/queue/schedule.ts) and exits; the workers run the night when it fires.
+ */
+async function runScheduleCommand(
+  ctx: CommandContext,
+  values: {
+    schedule?: string;
+    unschedule?: boolean;
+    tz?: string;
+    queue?: string;
+    concurrency?: string;
+    json?: boolean;
+  },
+  recipeDir: string,
+  baseUrl: string | undefined,
+): Promise<number> {
+  if (values.schedule !== undefined && values.unschedule === true) {
+    throw new UsageError('give --schedule or --unschedule, not both');
+  }
+  if (values.tz !== undefined && values.schedule === undefined)
+    throw new UsageError('--tz goes with --schedule');
+  if (values.concurrency !== undefined) {
+    throw new UsageError("--concurrency does not go with --schedule: each worker's --concurrency decides");
+  }
+  const schedule = values.schedule === undefined ? undefined : parseCronSchedule(values.schedule, values.tz);
+  if (values.queue === undefined) {
+    throw new UsageError(
+      '--schedule and --unschedule need --queue redis://HOST:PORT: the schedule lives in Redis',
+    );
+  }
+  const url = parseQueueUrl(values.queue);
+  const queue = await import('../../queue/index.js');
+  const id = queue.nightlyScheduleId(recipeDir);
+  if (schedule === undefined) {
+    const removed = await queue.removeNightlySchedule(url, id);
+    if (values.json === true) writeJson(ctx.stdout, { schedule: id, removed });
+    else writeLine(ctx.stdout, removed ? `removed schedule ${id}` : `no schedule ${id} to remove`);
+    return EXIT.ok;
+  }
+  const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
+  const info = await queue.upsertNightlySchedule({
+    url,
+    id,
+    schedule,
+    recipes: recipes.map((r) => r.recipe),
+    recipeDir,
+  });
+  if (values.json === true) writeJson(ctx.stdout, info);
+  else {
+    const next = info.nextMs === null ? 'not planned' : new Date(info.nextMs).toISOString();
+    writeLine(
+      ctx.stdout,
+      `scheduled ${id}: "${info.pattern}" (${info.tz}), ${info.recipes.length} recipes, next ${next}; ` +
+        'each firing is run by an `ovmf-build worker` of the queue',
+    );
+  }
+  return EXIT.ok;
+}
+
 /** Runs the command; `stages` stand in for some of the job's stages (tests give a stand-in build). */
 export async function runNightlyCommand(
   ctx: CommandContext,
@@ -185,6 +257,9 @@ export async function runNightlyCommand(
       writeLine(ctx.stdout, '#       loginctl enable-linger $USER   (run while you are logged out)');
     }
     return EXIT.ok;
+  }
+  if (values.schedule !== undefined || values.unschedule === true || values.tz !== undefined) {
+    return runScheduleCommand(ctx, values, recipeDir, baseUrl);
   }
   const concurrency = concurrencyOf(values.concurrency);
   const queueUrl = values.queue === undefined ? undefined : parseQueueUrl(values.queue);

@@ -10,6 +10,7 @@ import { isOvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.
 import { writeFileAtomic } from '../../core/durable-fs.js';
 import { newJobId, openJobLog } from '../../jobs/job-logger.js';
 import { JobSession } from '../../jobs/session.js';
+import type { Recipe } from '../../jobs/recipe.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
 import { parseCommandArgs } from '../args.js';
@@ -80,6 +81,16 @@ export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
   await using session = new JobSession(ctx.env);
   const files = new Map<string, string>();
   const job: NightlyJob = pipelineJob(ctx, files, ['--out', outDir], session, {}, workerId);
+  /** Writes the recipe as a file the job can read; returns its path. */
+  const recipeFile = async (recipe: Recipe): Promise<string> => {
+    // Named by content: two jobs of one recipe name at once never share a file.
+    const text = `${JSON.stringify(recipe, null, 2)}\n`;
+    const dir = path.join(recipeDir, createHash('sha256').update(text).digest('hex').slice(0, 16));
+    const file = path.join(dir, `${recipe.name}.json`);
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(file, text);
+    return file;
+  };
   const { runQueueWorker } = await import('../../queue/index.js');
   if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
   try {
@@ -91,15 +102,13 @@ export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
       logger: log.logger,
       exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
       job: {
-        run: async (recipe, context) => {
-          // Named by content: two jobs of one recipe name at once never share a file.
-          const text = `${JSON.stringify(recipe, null, 2)}\n`;
-          const dir = path.join(recipeDir, createHash('sha256').update(text).digest('hex').slice(0, 16));
-          const file = path.join(dir, `${recipe.name}.json`);
-          await mkdir(dir, { recursive: true });
-          await writeFileAtomic(file, text);
+        key: async (recipe, context) => {
+          files.set(recipe.name, await recipeFile(recipe));
           // Set and read in the same tick (the job looks its file up as it starts).
-          files.set(recipe.name, file);
+          return job.key(recipe, context);
+        },
+        run: async (recipe, context) => {
+          files.set(recipe.name, await recipeFile(recipe));
           return job.run(recipe, context);
         },
       },
@@ -113,6 +122,14 @@ export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
           writeLine(
             ctx.stdout,
             `${event.jobId}: ${event.result.cacheHit ? 'cache hit' : 'built'} ${event.result.artifactDir}`,
+          );
+        else if (event.type === 'scheduled')
+          writeLine(
+            ctx.stdout,
+            `${event.jobId}: scheduled night: ${event.result.jobs.length} jobs enqueued or joined` +
+              (event.result.failed.length === 0
+                ? ''
+                : `, not enqueued: ${event.result.failed.map((f) => `${f.recipe} (${f.failure.code})`).join(', ')}`),
           );
         else if (event.type === 'failed')
           writeLine(
