@@ -14,13 +14,12 @@ type ParsedWithHelp<O extends NonNullable<ParseArgsConfig['options']>> = ReturnT
 >;
 
 /**
- * Parses `argv` with the command's `options` plus -h/--help (a mistake is a UsageError, exit 2).
+ * Parses the command's `argv` with the command's `options` plus -h/--help (a mistake is a UsageError, exit 2).
  * Returns undefined after writing `usage` to `stdout` when --help was given: the caller exits 0.
  * @param allowPositionals whether operands are accepted @default true
  */
 export function parseArgsOrHelp<const O extends NonNullable<ParseArgsConfig['options']>>(
-  stdout: Writable,
-  argv: readonly string[],
+  { stdout, argv }: { readonly stdout: Writable; readonly argv: readonly string[] },
   options: O,
   usage: string,
   allowPositionals = true,

@@ -35,7 +35,7 @@ function storeFor(ctx: CommandContext): CacheStore {
 }
 
 async function list(ctx: CommandContext, argv: readonly string[]): Promise<number> {
-  const parsed = parseArgsOrHelp(ctx.stdout, argv, { json: { type: 'boolean' } }, USAGE, false);
+  const parsed = parseArgsOrHelp({ stdout: ctx.stdout, argv }, { json: { type: 'boolean' } }, USAGE, false);
   if (parsed === undefined) return EXIT.ok;
   const { values } = parsed;
   const listings = await storeFor(ctx).list();
@@ -90,8 +90,7 @@ function nonNegative(name: string, value: string | undefined): number | undefine
 
 async function gc(ctx: CommandContext, argv: readonly string[]): Promise<number> {
   const parsed = parseArgsOrHelp(
-    ctx.stdout,
-    argv,
+    { stdout: ctx.stdout, argv },
     {
       'max-age-days': { type: 'string' },
       'max-size-bytes': { type: 'string' },
@@ -174,7 +173,12 @@ async function why(
   const store = storeFor(ctx);
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
-    const parsed = parseArgsOrHelp(ctx.stdout, argv.slice(1), { json: { type: 'boolean' } }, USAGE, false);
+    const parsed = parseArgsOrHelp(
+      { stdout: ctx.stdout, argv: argv.slice(1) },
+      { json: { type: 'boolean' } },
+      USAGE,
+      false,
+    );
     if (parsed === undefined) return EXIT.ok;
     const { values } = parsed;
     const entry = await store.findByPrefix(first);

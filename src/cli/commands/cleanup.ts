@@ -29,8 +29,7 @@ export const command: Command = {
   usage: USAGE,
   async run(ctx) {
     const parsed = parseArgsOrHelp(
-      ctx.stdout,
-      ctx.argv,
+      ctx,
       {
         all: { type: 'boolean' },
         job: { type: 'string' },

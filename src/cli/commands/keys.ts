@@ -29,7 +29,7 @@ function describe(key: TrustedKey): Record<string, string> {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, { json: { type: 'boolean' } }, USAGE);
+  const parsed = parseArgsOrHelp(ctx, { json: { type: 'boolean' } }, USAGE);
   if (parsed === undefined) return EXIT.ok;
   const { values, positionals } = parsed;
   const [action, ...args] = positionals;

@@ -23,8 +23,7 @@ export const PUSH_USAGE = [
 
 export async function runMirrorPush(ctx: CommandContext, argv: readonly string[]): Promise<number> {
   const parsed = parseArgsOrHelp(
-    ctx.stdout,
-    argv,
+    { stdout: ctx.stdout, argv },
     { endpoint: { type: 'string' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
     PUSH_USAGE,
   );

@@ -147,7 +147,7 @@ async function runSync(
 async function run(ctx: CommandContext): Promise<number> {
   // push has options of its own (--endpoint): mirror-push.ts parses them.
   if (ctx.argv[0] === 'push') return (await import('./mirror-push.js')).runMirrorPush(ctx, ctx.argv.slice(1));
-  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, OPTIONS, USAGE);
+  const parsed = parseArgsOrHelp(ctx, OPTIONS, USAGE);
   if (parsed === undefined) return EXIT.ok;
   const { values, positionals } = parsed;
   const [action, ...args] = positionals;

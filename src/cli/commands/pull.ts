@@ -43,8 +43,7 @@ export function defaultDescriptorDir(env: NodeJS.ProcessEnv, uid: number | undef
 
 async function run(ctx: CommandContext): Promise<number> {
   const parsed = parseArgsOrHelp(
-    ctx.stdout,
-    ctx.argv,
+    ctx,
     {
       mirror: { type: 'string' },
       'trust-key': { type: 'string' },

@@ -132,8 +132,7 @@ export const command: Command = {
   usage: USAGE,
   async run(ctx) {
     const parsed = parseArgsOrHelp(
-      ctx.stdout,
-      ctx.argv,
+      ctx,
       {
         gop: { type: 'string' },
         device: { type: 'string' },

@@ -34,8 +34,7 @@ function parsePort(value: string | undefined): number {
 
 async function run(ctx: CommandContext): Promise<number> {
   const parsed = parseArgsOrHelp(
-    ctx.stdout,
-    ctx.argv,
+    ctx,
     { host: { type: 'string' }, port: { type: 'string' }, 'print-nginx-etags': { type: 'boolean' } },
     USAGE,
   );

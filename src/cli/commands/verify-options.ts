@@ -56,7 +56,7 @@ export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['
   options: O,
   usage: string,
 ): QemuCheckArgs<CheckValues<O>> | undefined {
-  const parsed = parseArgsOrHelp(ctx.stdout, ctx.argv, { ...QEMU_CHECK_OPTIONS, ...options }, usage);
+  const parsed = parseArgsOrHelp(ctx, { ...QEMU_CHECK_OPTIONS, ...options }, usage);
   if (parsed === undefined) return undefined;
   const { values, positionals } = parsed;
   // parseArgs' value types are not resolved inside this generic function; these are the shared ones.

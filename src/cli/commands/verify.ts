@@ -70,8 +70,7 @@ async function resolveArtifactDir(cwd: string, given: string): Promise<string> {
 
 async function run(ctx: CommandContext): Promise<number> {
   const parsed = parseArgsOrHelp(
-    ctx.stdout,
-    ctx.argv,
+    ctx,
     { key: { type: 'string' }, json: { type: 'boolean' }, 'print-public-key': { type: 'boolean' } },
     USAGE,
   );
