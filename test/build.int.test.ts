@@ -2,17 +2,20 @@
 // locked-down container through Podman's Docker API, then the structural and QEMU boot checks
 // buildOvmf runs itself. The clean build is this file's subject, so it happens in any case: the
 // file takes the product's lock of the default workspace (test/harness.ts), moves an existing
-// workspace image out of the way, and commits the new one, which the failure, abort and CLI
-// cases below reuse. When this file is part of a run, files that need the default workspace
-// wait for this build (test/global-setup.ts names it the producer), so none of them uses the
-// image moved away here and none pays for a clean build of its own.
+// workspace image out of the way, and commits the new one. When this file is part of a run,
+// files that need the default workspace wait for this build (test/global-setup.ts names it the
+// producer), so none of them uses the image moved away here and none pays for a clean build of
+// its own. The builds from that workspace (compile errors, the warm path, `ovmf-build build`)
+// are in test/build-warm.int.test.ts, so this file, on the run's critical path, holds only what
+// needs the clean build itself; it checks that the workspace holds the clean build's bytes,
+// which that file compares against.
 // A second build with another VBT starts while the clean one runs: it waits on the workspace
 // lock and then builds warm from the workspace the clean build commits.
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HeldLock, LockOwner } from '../src/cache/lock.js';
 import type { ContainerEngine } from '../src/container/index.js';
@@ -22,20 +25,22 @@ import {
   type BuildOvmfOptions,
   type BuildOvmfResult,
 } from '../src/edk2/build.js';
-import { prepareBuildInputs } from '../src/edk2/build-inputs.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
 import {
   GOP_FILE_GUID,
   IGD_ASSIGNMENT_FILE_GUID,
-  IGD_DEVICE_TABLE_HEADER,
   POLICY_FILE_GUID,
-  POLICY_INF,
   VBT_FILE_GUID,
 } from '../src/edk2/layout.js';
 import type { Edk2Source } from '../src/edk2/source.js';
+import {
+  buildJobId as jobId,
+  containersOfJob as containersOn,
+  dockerOf,
+  failedBuild as failedBuildOf,
+} from './build-jobs.js';
 import { runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
-import { errorOf } from './rejection.js';
 import {
   countCleanBuild,
   edk2Source,
@@ -44,11 +49,11 @@ import {
   testLogger,
   workspaceFor,
   workspaceLock,
+  workspaceOutputs,
 } from './harness.js';
 
 const logger = testLogger();
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-const jobId = (name: string): string => `test-build-${name}-${randomBytes(4).toString('hex')}`;
 
 let engine: ContainerEngine;
 let docker: Docker;
@@ -68,20 +73,13 @@ let tmp: string;
 /** The default workspace that existed before (another run's), moved to this tag and removed after. */
 let retiredRef: string | undefined;
 
-async function containersOfJob(id: string): Promise<string[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`ovmf-build.job=${id}`] } });
-  return list.map((container) => container.Id);
-}
+const containersOfJob = (id: string): Promise<string[]> => containersOn(docker, id);
 
 /** A build of the corpus GOP/VBT (plus `options`) that must fail: its error and the job's containers after it. */
-async function failedBuild(
+const failedBuild = (
   name: string,
   options: Partial<BuildOvmfOptions> = {},
-): Promise<{ error: Awaited<ReturnType<typeof errorOf>>; containers: string[] }> {
-  const id = jobId(name);
-  const error = await errorOf(buildOvmf({ gop, vbt, source, engine, logger, jobId: id, ...options }));
-  return { error, containers: await containersOfJob(id) };
-}
+): ReturnType<typeof failedBuildOf> => failedBuildOf({ gop, vbt, source, engine, logger }, name, options);
 
 beforeAll(async () => {
   // The lock of the default workspace before anything else: a file that asks the harness for a
@@ -97,7 +95,7 @@ beforeAll(async () => {
     );
     source = edk2Source();
     engine = await testEngine(logger);
-    docker = new Docker({ socketPath: engine.info.socketPath });
+    docker = dockerOf(engine);
     // Start without the warm workspace, so the first build is clean and takes the workspace lock.
     // An existing one keeps its image under another tag: a warm build of another file may run
     // from it right now (Podman would refuse to remove it, and must not stop that build).
@@ -257,6 +255,23 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(await containersOfJob(cleanJob)).toEqual([]);
     expect(await engine.imageId(clean.workspace?.ref as string)).not.toBeNull();
   });
+
+  it('committed its workspace with the very bytes it returned (what warm builds are compared with)', async () => {
+    const committed = await workspaceOutputs(engine, clean.workspace?.ref as string);
+    expect({
+      code: sha256(committed.code),
+      vars: sha256(committed.vars),
+      combined: sha256(committed.combined),
+      igdAssignment: sha256(committed.igdAssignment),
+      gopPolicy: sha256(committed.gopPolicy),
+    }).toEqual({
+      code: sha256(clean.code),
+      vars: sha256(clean.vars),
+      combined: sha256(clean.combined),
+      igdAssignment: sha256(clean.helperDrivers.igdAssignment),
+      gopPolicy: sha256(clean.helperDrivers.gopPolicy),
+    });
+  });
 });
 
 describe('the workspace lock', () => {
@@ -279,76 +294,7 @@ describe('the workspace lock', () => {
   });
 });
 
-describe('failures and aborts (on the warm workspace)', () => {
-  it('a C syntax error in the policy driver is E_BUILD_FAILED naming its INF, with the last lines', async () => {
-    const original = new TextDecoder().decode(
-      await readFile(
-        path.resolve(import.meta.dirname, '../containers/edk2-overlay', POLICY_INF.replace('.inf', '.c')),
-      ),
-    );
-    const { error, containers } = await failedBuild('syntax', {
-      // A stand-in preparation: the real inputs with the policy driver's source broken.
-      prepare: (options) =>
-        prepareBuildInputs({
-          ...options,
-          replaceOverlayFiles: { [POLICY_INF.replace('.inf', '.c')]: `${original}\nthis is not C\n` },
-        }),
-    });
-    expect(error.code).toBe('E_BUILD_FAILED');
-    // A compiled input differs from the workspace's: `build` runs (the warm path), not GenFds alone.
-    expect(error.details).toMatchObject({
-      failingModule: POLICY_INF,
-      stage: 'build',
-      mode: 'warm',
-      buildPath: 'warm',
-    });
-    expect((error.details?.['lastLines'] as string[]).length).toBe(30);
-    expect(
-      (error.details?.['errorLines'] as string[]).some((line) => line.includes('PlatformGopPolicyDxe.c')),
-    ).toBe(true);
-    expect(containers).toEqual([]);
-  });
-
-  it('a module missing from the workspace is E_BUILD_FAILED naming that INF', async () => {
-    const { error, containers } = await failedBuild('missing', {
-      prepare: (options) =>
-        prepareBuildInputs({ ...options, patch: { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] } }),
-    });
-    expect(error.code).toBe('E_BUILD_FAILED');
-    expect(error.details).toMatchObject({
-      failingModule: 'OvmfGopPkg/Missing/Missing.inf',
-      stage: 'build',
-      buildPath: 'warm',
-    });
-    expect(containers).toEqual([]);
-  });
-
-  it('a changed IGD device header (compiled into IgdAssignmentDxe) takes the warm path and recompiles it', async () => {
-    const header = IGD_DEVICE_TABLE_HEADER;
-    const built = await buildOvmf({
-      gop,
-      vbt,
-      source,
-      engine,
-      logger,
-      jobId: jobId('header'),
-      // A stand-in preparation: the generated header with one device id changed.
-      prepare: async (options) => {
-        const real = await prepareBuildInputs(options);
-        const text = new TextDecoder().decode(
-          real.files.find((file) => file.path.endsWith(`/${header}`))?.data ?? new Uint8Array(),
-        );
-        const changed = text.replace(/0x[0-9A-Fa-f]{4}(?=[,}\s])/, '0xFFF0');
-        expect(changed).not.toBe(text);
-        return prepareBuildInputs({ ...options, replaceOverlayFiles: { [header]: changed } });
-      },
-    });
-    expect(built.mode).toBe('warm');
-    expect(built.buildPath).toBe('warm');
-    expect(sha256(built.helperDrivers.igdAssignment)).not.toBe(sha256(clean.helperDrivers.igdAssignment));
-    expect(sha256(built.helperDrivers.gopPolicy)).toBe(sha256(clean.helperDrivers.gopPolicy));
-  });
-
+describe('failures and aborts', () => {
   it('an input that is not a GOP driver fails before any container exists', async () => {
     const notGop = await readFile(path.join(CORPUS_DIR, 'gop/not-a-gop-asrock-b85pro4-IntelGopDriver.efi'));
     const { error, containers } = await failedBuild('notgop', { gop: notGop });
@@ -370,47 +316,6 @@ describe('failures and aborts (on the warm workspace)', () => {
 });
 
 describe('ovmf-build build', () => {
-  it('writes verified OVMF_CODE.fd/OVMF_VARS.fd; a warm rebuild of the same inputs equals the clean build', async () => {
-    const out = path.join(tmp, 'cli-out');
-    const result = await runCli([
-      'build',
-      '--gop',
-      path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi'),
-      '--vbt',
-      path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt'),
-      '--out',
-      out,
-      '--json',
-    ]);
-    expect(result.code, result.stderr).toBe(0);
-    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
-    expect(summary).toMatchObject({
-      code: { path: path.join(out, 'OVMF_CODE.fd'), sizeInBytes: 0x37_c000, sha256: sha256(clean.code) },
-      vars: { path: path.join(out, 'OVMF_VARS.fd'), sizeInBytes: 0x8_4000, sha256: sha256(clean.vars) },
-      mode: 'warm',
-      buildPath: 'variant',
-      verification: { boot: { passed: true } },
-    });
-    expect(sha256(await readFile(path.join(out, 'OVMF_CODE.fd')))).toBe(sha256(clean.code));
-    expect(sha256(await readFile(path.join(out, 'OVMF_VARS.fd')))).toBe(sha256(clean.vars));
-    // The helper drivers a ROM-mode chain is made of, byte for byte those of the clean build.
-    expect(summary['helperDrivers']).toEqual({
-      igdAssignment: {
-        path: path.join(out, 'IgdAssignmentDxe.efi'),
-        sizeInBytes: clean.helperDrivers.igdAssignment.length,
-        sha256: sha256(clean.helperDrivers.igdAssignment),
-      },
-      gopPolicy: {
-        path: path.join(out, 'PlatformGopPolicyDxe.efi'),
-        sizeInBytes: clean.helperDrivers.gopPolicy.length,
-        sha256: sha256(clean.helperDrivers.gopPolicy),
-      },
-    });
-    expect(sha256(await readFile(path.join(out, 'IgdAssignmentDxe.efi')))).toBe(
-      sha256(clean.helperDrivers.igdAssignment),
-    );
-  });
-
   it('rejects bad usage with exit code 2 and an unreadable input with 6', async () => {
     expect((await runCli(['build', '--gop', 'x.efi'])).code).toBe(2);
     expect((await runCli(['build', '--gop', 'a', '--vbt', 'b', '--fd-size', '8MB'])).code).toBe(2);

@@ -20,6 +20,7 @@ import {
   type BuildOvmfOptions,
   type BuildOvmfResult,
 } from '../src/edk2/build.js';
+import { fvDir, helperDriverPaths, OUTPUT_FILES, WORKSPACE } from '../src/edk2/build-script.js';
 import { resolveBuildFlags, type BuildFlags } from '../src/edk2/flags.js';
 import type { Edk2Source } from '../src/edk2/source.js';
 import { readCorpus } from './corpus.js';
@@ -113,6 +114,65 @@ export async function workspaceFor(
     flags: resolved,
   }).value;
   return { key, ref: `${WORKSPACE_REPOSITORY}:${key}` };
+}
+
+/** The bytes a build returns, by name: firmware images and the exported helper drivers. */
+export interface BuildOutputs {
+  readonly code: Uint8Array;
+  readonly vars: Uint8Array;
+  readonly combined: Uint8Array;
+  readonly igdAssignment: Uint8Array;
+  readonly gopPolicy: Uint8Array;
+}
+
+/**
+ * What the clean build that made a warm workspace produced, read from the workspace image itself
+ * (its `Build/OvmfX64/<target>_GCC5/FV` images and the helper drivers in the modules' OUTPUT
+ * directories are committed with it, and warm or variant builds never change the image). So a
+ * file that compares a warm build with "the clean build" gets that build's bytes whether the
+ * clean build ran in this run, in another process (build.int) or on an earlier day, without
+ * a copy kept anywhere else. test/build.int.test.ts checks they equal what its clean build returned.
+ */
+export async function workspaceOutputs(
+  engine: ContainerEngine,
+  ref: string,
+  flags: Partial<BuildFlags> = {},
+): Promise<BuildOutputs> {
+  const resolved = resolveBuildFlags(flags);
+  const helpers = helperDriverPaths(resolved);
+  const paths = {
+    code: `${fvDir(resolved)}/${OUTPUT_FILES[0]}`,
+    vars: `${fvDir(resolved)}/${OUTPUT_FILES[1]}`,
+    combined: `${fvDir(resolved)}/${OUTPUT_FILES[2]}`,
+    igdAssignment: helpers.igdAssignment,
+    gopPolicy: helpers.gopPolicy,
+  };
+  const run = await engine.run({
+    image: ref,
+    cmd: ['true'],
+    network: 'none',
+    jobId: `test-harness-workspace-outputs-${process.pid}`,
+    purpose: 'test-read-workspace',
+    outputs: Object.values(paths).map((file) => `${WORKSPACE}/${file}`),
+    logger: testLogger(),
+  });
+  const read = (file: string): Uint8Array => {
+    const name = path.posix.basename(file);
+    const found = [...run.outputs].find(([key]) => key === name || key.endsWith(`/${name}`));
+    if (run.exitCode !== 0 || found === undefined) {
+      throw new Error(
+        `workspace ${ref} has no ${file} (exit ${run.exitCode}, got ${[...run.outputs.keys()].join(', ')})`,
+      );
+    }
+    return found[1];
+  };
+  return {
+    code: read(paths.code),
+    vars: read(paths.vars),
+    combined: read(paths.combined),
+    igdAssignment: read(paths.igdAssignment),
+    gopPolicy: read(paths.gopPolicy),
+  };
 }
 
 /** Adds one line to the run's clean-build log when `result` was a clean build. */
