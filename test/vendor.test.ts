@@ -51,6 +51,7 @@ describe('real vendor packages (test/fixtures/vendor)', () => {
     const files = readdirSync(FIXTURES).filter((f) => f !== 'README.md');
     expect(files.sort()).toEqual([
       'colorhug-als-3.0.2.cab',
+      'dell-tpm1.2-5.81.2.1.cab',
       'starlabs-labtop-mk4-ite-1.07-efi.zip',
       'starlabs-labtop-mk4-ite-1.07.cab',
     ]);

@@ -72,12 +72,23 @@ describe('capsules with an unknown header GUID', () => {
         concat(field(16, 0x1_0001).subarray(0, 24), le32(0x2_0000), new Uint8Array(0x2_0000 - 28)),
       ],
       ['a reserved flag (bit 19)', field(20, 0x8_0000)],
-      ['an all-zero GUID (a volume ZeroVector)', withGuid(unknown, '00000000-0000-0000-0000-000000000000')],
+      [
+        'an all-zero GUID with _FVH at 0x28 (a volume ZeroVector; its FileSystemGuid bytes made to fit)',
+        concat(
+          read('capsule.fv').subarray(0, 16),
+          le32(0x20),
+          le32(0x1_0000),
+          le32(0x200),
+          read('capsule.fv').subarray(28),
+        ),
+      ],
       ['an all-ones GUID (erased flash)', withGuid(unknown, 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF')],
     ];
     for (const [what, bytes] of misses) {
       expect([what, capsuleKindOf(bytes)]).toEqual([what, null]);
     }
+    // Dell's LVFS TPM capsule has an all-zero GUID: without _FVH at 0x28 the zeros are a GUID.
+    expect(capsuleKindOf(withGuid(unknown, '00000000-0000-0000-0000-000000000000'))).toBe('unknown');
     // Without the capsule, the volume inside is still found by scanning, as before.
     expect(detectFileKind(misses[0]?.[1] as Uint8Array)).toBe('image');
     expect(() => parseCapsuleHeader(misses[1]?.[1] as Uint8Array)).toThrow(

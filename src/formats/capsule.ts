@@ -108,11 +108,16 @@ export const MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE = 0x1_0000;
 /** Flags bits the UEFI spec (8.5.3) leaves reserved: PersistAcrossReset, PopulateSystemTable and InitiateReset are 16-18. */
 const RESERVED_CAPSULE_FLAGS = 0xfff8_0000;
 
+/** "_FVH", EFI_FIRMWARE_VOLUME_HEADER.Signature, at 0x28 of a volume (PI spec vol. 3, 3.2.1). */
+const FV_SIGNATURE_AT_0X28 = 0x4856_465f;
+
 /**
  * Whether `bytes` starts with an EFI_CAPSULE_HEADER whatever its GUID: CapsuleImageSize is the
  * file's length exactly, HeaderSize is at least the header and less than the image (and at most
- * MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE), no reserved flag is set, and the GUID is neither all
- * zeros (a firmware volume's ZeroVector) nor all ones (erased flash). Never throws.
+ * MAXIMUM_UNKNOWN_CAPSULE_HEADER_SIZE), no reserved flag is set, and the GUID is not all ones
+ * (erased flash). An all-zero GUID is taken (Dell's LVFS TPM capsule has one, see
+ * test/fixtures/vendor/README.md) unless "_FVH" sits at 0x28: then the zeros are a firmware
+ * volume's ZeroVector. Never throws.
  */
 export function looksLikeCapsuleHeader(bytes: Uint8Array): boolean {
   if (bytes.length < EFI_CAPSULE_HEADER_SIZE) return false;
@@ -122,7 +127,8 @@ export function looksLikeCapsuleHeader(bytes: Uint8Array): boolean {
     if (bytes[i] === 0) zeros++;
     else if (bytes[i] === 0xff) ones++;
   }
-  if (zeros === 16 || ones === 16) return false;
+  if (ones === 16) return false;
+  if (zeros === 16 && bytes.length >= 0x2c && u32(bytes, 0x28) === FV_SIGNATURE_AT_0X28) return false;
   const headerSize = u32(bytes, 16);
   const flags = u32(bytes, 20);
   const imageSize = u32(bytes, 24);

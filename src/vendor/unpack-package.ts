@@ -47,9 +47,10 @@ export interface UnpackPackageOptions {
 /**
  * Kinds a guessed unpacker (confidence below 1) may be tried on. 'image' is in: a stub (PE,
  * ELF) with an archive appended can show an _FVH by chance in its compressed bytes; a guess
- * that fails leaves the piece to the firmware parser.
+ * that fails leaves the piece to the firmware parser. 'dell-pfs' is in: PFS zlib sections
+ * after other bytes (not at 0) are only a guess, and nothing but the PFS layer reads them.
  */
-const GUESSABLE_KINDS: ReadonlySet<FileKind> = new Set(['unknown', 'pe', 'image']);
+const GUESSABLE_KINDS: ReadonlySet<FileKind> = new Set(['unknown', 'pe', 'image', 'dell-pfs']);
 /** Kinds src/formats extracts from; 'pe' too (a vendor updater can carry the volumes). */
 const FIRMWARE_KINDS: ReadonlySet<FileKind> = new Set(['image', 'capsule', 'option-rom', 'pe']);
 
@@ -150,7 +151,10 @@ export async function unpackPackage(
       if (children.length === 0)
         skipped.push({ steps, sizeInBytes: piece.length, reason: `an empty ${best.unpacker.name}` });
       for (const child of children) {
-        await visit(child.bytes, [...steps, { format: best.unpacker.name, entry: child.name }]);
+        await visit(child.bytes, [
+          ...steps,
+          { format: child.format ?? best.unpacker.name, entry: child.name },
+        ]);
       }
       // A guess that unpacked may still have been wrong about the whole (a vendor updater .exe
       // that carries both an unrelated archive and the firmware volumes): the piece is tried too.

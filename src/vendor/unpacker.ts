@@ -8,6 +8,11 @@ export interface PackageChild {
   /** The name the package gives it (archive path, section name), shown in the chain. */
   readonly name: string;
   readonly bytes: Uint8Array;
+  /**
+   * The layer's name in the chain when it is more precise than the unpacker's (a capsule layer
+   * says "unknown capsule GUID <guid>"); the unpacker's `name` otherwise.
+   */
+  readonly format?: string;
 }
 
 /** Bounds on everything one package unpacks to, across all of its layers. */
