@@ -1,7 +1,8 @@
 // The main job's IGD assignment stage with a stand-in build (the real check in QEMU is
 // test/igd-check.int.test.ts and the embedded/ROM-mode int tests): which device and ROM it
-// checks, that the verdict lands in the manifest and --json, and that a failed check caches
-// and publishes nothing.
+// checks, that the verdict lands in the manifest and --json, that a failed check caches
+// and publishes nothing, and that the boot check's own boot is skipped exactly when the
+// embedded-mode boot gives its verdict (stand-in checks counting their calls).
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,8 +15,11 @@ import type { OvmfBuildError } from '../src/core/errors.js';
 import { optionRomPeBytes, parseOptionRom } from '../src/formats/option-rom.js';
 import type { BuiltFirmware } from '../src/jobs/job-types.js';
 import type { BuildInput } from '../src/jobs/stage-build.js';
-import type { VerifyChecks } from '../src/jobs/stage-verify.js';
+import type { BootCheckRequest, IgdCheckRequest, VerifyChecks } from '../src/jobs/stage-verify.js';
 import type { StageContext } from '../src/jobs/stage.js';
+import type { BootVerification } from '../src/verify/boot.js';
+import { parseDebugLog } from '../src/verify/debug-log.js';
+import { VerificationError } from '../src/verify/errors.js';
 import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
 import { isolatedEnv, NO_CHECKS, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
@@ -211,5 +215,169 @@ describe('the main job checks IGD assignment before caching and publishing', () 
     );
     expect(unchecked.igd).toBeNull();
     expect(backend.requests).toHaveLength(1);
+  });
+});
+
+/** A verdict no real boot gives by chance: the facts must carry exactly these numbers. */
+const ONE_BOOT: BootVerification = {
+  passed: true,
+  durationMs: 41_234,
+  timeToBdsMs: 30_567,
+  loadedDrivers: ['283B2335-ABD8-4B75-A8AA-004177A20A4B', '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2'],
+  reachedBds: true,
+  failures: [],
+  info: [],
+  logSource: 'debugcon',
+  summary: parseDebugLog(''),
+  qemu: { binary: 'qemu-system-x86_64', args: [] },
+  accel: { accelerator: 'tcg', reason: 'no /dev/kvm' },
+};
+
+/** Stand-in checks with all three QEMU entries, counting which ones the stage calls. */
+class OneBootStandIn extends IgdStandIn {
+  readonly calls: string[] = [];
+  readonly combined: { boot: BootCheckRequest; igd: IgdCheckRequest }[] = [];
+  bootFails = false;
+
+  override checks(): VerifyChecks {
+    return {
+      ...super.checks(),
+      boot: () => {
+        this.calls.push('boot');
+        return Promise.resolve({ ...ONE_BOOT, durationMs: 9_999 });
+      },
+      igd: (request) => {
+        this.calls.push('igd');
+        return this.verifyIgd(request);
+      },
+      bootAndIgd: async (boot, igd) => {
+        this.calls.push('bootAndIgd');
+        this.combined.push({ boot, igd });
+        if (this.bootFails) {
+          throw new VerificationError('E_BOOT_CHECK_FAILED', 'the OVMF boot did not pass verification: GOP');
+        }
+        const verification = await this.verifyIgd({ ...igd, accelerator: 'tcg', smm: boot.secureBoot });
+        return { boot: ONE_BOOT, igd: verification };
+      },
+    };
+  }
+}
+
+interface BootFactsJson {
+  boot: Record<string, unknown> | null;
+  igd: IgdVerification | null;
+}
+
+async function manifestFacts(artifactDir: string): Promise<BootFactsJson> {
+  const manifest = JSON.parse(await readFile(path.join(artifactDir, 'manifest.json'), 'utf8')) as {
+    build: { facts: BootFactsJson };
+  };
+  return { boot: manifest.build.facts.boot, igd: manifest.build.facts.igd ?? null };
+}
+
+describe('one QEMU boot for the boot check and the embedded IGD check', () => {
+  it('a DEBUG build with helper drivers: no boot-check boot, the verdict comes from the embedded-mode boot', async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    const result = await job(backend, '--gop', GOP, '--vbt', VBT, '--device', '8086:9b41');
+    expect(backend.calls).toEqual(['bootAndIgd']);
+    const { boot, igd } = backend.combined[0] ?? {};
+    expect({ boot: { ...boot, code: boot?.code.length, vars: boot?.vars.length, env: undefined } }).toEqual({
+      boot: {
+        code: 0x1_0000,
+        vars: 0x4000,
+        secureBoot: false,
+        vbtSizeInBytes: 4608,
+        accel: 'auto',
+        env: undefined,
+      },
+    });
+    expect([igd?.deviceId, igd?.platform.key, igd?.rom === null]).toEqual(['9b41', 'cml', false]);
+    const facts = await manifestFacts(result.artifactDir);
+    expect(facts.boot).toEqual({
+      checked: true,
+      passed: true,
+      durationMs: 41_234,
+      timeToBdsMs: 30_567,
+      reachedBds: true,
+      loadedDrivers: 2,
+      accel: { accelerator: 'tcg', reason: 'no /dev/kvm' },
+      source: 'igd-embedded-boot',
+      qemuBoots: 2,
+    });
+    expect(facts.igd).toEqual(result.igd);
+    expect(result.igd?.embedded).toMatchObject({ checked: true, passed: true, deviceId: '9b41' });
+  });
+
+  it('a user ROM: ROM mode is not booted, so one QEMU boot in all', async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    const result = await job(backend, '--gop', GOP, '--vbt', VBT, '--rom', USER_ROM);
+    expect(backend.calls).toEqual(['bootAndIgd']);
+    expect((await manifestFacts(result.artifactDir)).boot).toMatchObject({
+      source: 'igd-embedded-boot',
+      qemuBoots: 1,
+    });
+  });
+
+  it('no helper drivers (no IGD check): the boot check boots on its own', async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    const plain = Object.assign(new StandInBuild(), { checks: () => backend.checks() });
+    const captured = captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir);
+    expect(await runMain(captured.ctx, plain.stages)).toBe(0);
+    const result = JSON.parse(captured.stdout()) as JobJson;
+    expect(backend.calls).toEqual(['boot']);
+    expect(result.igd).toBeNull();
+    expect((await manifestFacts(result.artifactDir)).boot).toMatchObject({
+      checked: true,
+      durationMs: 9_999,
+      source: 'boot-check',
+      qemuBoots: 1,
+    });
+  });
+
+  it('RELEASE: no boot check, the IGD check alone; --no-verify-boot: neither', async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    const release = await job(backend, '--gop', GOP, '--vbt', VBT, '--target', 'RELEASE');
+    expect(backend.calls).toEqual(['igd']);
+    expect((await manifestFacts(release.artifactDir)).boot).toEqual({
+      checked: false,
+      reason: 'RELEASE builds print no debug log',
+    });
+    expect(release.igd?.embedded).toMatchObject({ checked: true, passed: true });
+    await job(backend, '--gop', GOP, '--vbt', VBT, '--no-verify-boot');
+    expect(backend.calls).toEqual(['igd']);
+  });
+
+  it('stand-in checks without the combined entry keep two boots: boot check, then IGD', async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    const checks = backend.checks();
+    const twoBoots = Object.assign(new IgdStandIn(backend.helpers), {
+      checks: (): VerifyChecks => ({
+        structure: checks.structure,
+        boot: checks.boot,
+        ...(checks.igd === undefined ? {} : { igd: checks.igd }),
+      }),
+    });
+    const captured = captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir);
+    expect(await runMain(captured.ctx, twoBoots.stages)).toBe(0);
+    const result = JSON.parse(captured.stdout()) as JobJson;
+    expect(backend.calls).toEqual(['boot', 'igd']);
+    expect((await manifestFacts(result.artifactDir)).boot).toMatchObject({
+      durationMs: 9_999,
+      source: 'boot-check',
+      qemuBoots: 3,
+    });
+  });
+
+  it("the combined boot's boot-check failure is the boot check's code (exit 10): nothing cached or published", async () => {
+    const backend = new OneBootStandIn(await corpusHelpers());
+    backend.bootFails = true;
+    await expect(
+      runMain(captureContext(['--gop', GOP, '--vbt', VBT, '--json'], env, dir).ctx, backend.stages),
+    ).rejects.toSatisfy(
+      (error: OvmfBuildError) => error.code === 'E_BOOT_CHECK_FAILED' && exitCodeFor(error) === 10,
+    );
+    expect(backend.calls).toEqual(['bootAndIgd']);
+    expect(existsSync(path.join(dir, 'artifacts'))).toBe(false);
+    expect((await readdir(buildCacheDir(env))).filter((name) => /^[0-9a-f]{64}$/u.test(name))).toEqual([]);
   });
 });

@@ -4,7 +4,8 @@
 //   builds only; RELEASE builds print no debug log);
 // - IGD (issue 9, item 5): our firmware with the device at 00:02.0 (embedded mode) and the
 //   generated ROM on Debian's stock OVMF (ROM mode), for --device or a device of the GOP's
-//   generation.
+//   generation. When both run, the embedded-mode boot gives the boot check's verdict too
+//   (verify/boot-igd.ts): the same firmware booted once, not twice (issues 10 and 11).
 // It also makes the ROM from the build's own helper drivers, since ROM mode checks that ROM.
 // Each check is a parameter (createVerifyStage) so tests can stand in for QEMU.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -53,7 +54,20 @@ export interface VerifyChecks {
   boot(request: BootCheckRequest, context: StageContext): Promise<BootVerification | null>;
   /** Undefined: no IGD check. */
   igd?(request: IgdVerifyRequest): Promise<IgdVerification>;
+  /**
+   * The boot check and the IGD check with one boot: the embedded-mode boot of the IGD check
+   * gives the boot check's verdict too (verify/boot-igd.ts). Used when both would run;
+   * undefined: they boot separately.
+   */
+  bootAndIgd?(
+    boot: BootCheckRequest,
+    igd: IgdCheckRequest,
+    context: StageContext,
+  ): Promise<{ readonly boot: BootVerification; readonly igd: IgdVerification }>;
 }
+
+/** The IGD check's request before the accelerator is known (the boot check chooses it). */
+export type IgdCheckRequest = Omit<IgdVerifyRequest, 'accelerator' | 'smm'>;
 
 async function realStructure(
   code: Uint8Array,
@@ -99,8 +113,28 @@ async function realIgd(request: IgdVerifyRequest): Promise<IgdVerification> {
   return verifyIgdModes(request);
 }
 
+async function realBootAndIgd(
+  boot: BootCheckRequest,
+  igd: IgdCheckRequest,
+): Promise<{ readonly boot: BootVerification; readonly igd: IgdVerification }> {
+  const { verifyBootAndIgdModes } = await import('../verify/boot-igd.js');
+  return verifyBootAndIgdModes({
+    ...igd,
+    secureBoot: boot.secureBoot,
+    vbtSizeInBytes: boot.vbtSizeInBytes,
+    igdAssignmentFileGuid: IGD_ASSIGNMENT_FILE_GUID,
+    accel: boot.accel,
+    env: boot.env,
+  });
+}
+
 /** The checks in QEMU and our parser, for real. */
-export const REAL_CHECKS: VerifyChecks = { structure: realStructure, boot: realBoot, igd: realIgd };
+export const REAL_CHECKS: VerifyChecks = {
+  structure: realStructure,
+  boot: realBoot,
+  igd: realIgd,
+  bootAndIgd: realBootAndIgd,
+};
 
 /**
  * The verify stage's structural and boot checks on a raw EDK2 build (edk2/build.ts), for
@@ -158,7 +192,15 @@ async function igdDevice(
   };
 }
 
-function bootFacts(boot: BootVerification | null, request: VerifyInput['request']): Record<string, unknown> {
+/** How `facts.boot` was obtained: its own boot, or the IGD check's embedded-mode boot. */
+export type BootSource = 'boot-check' | 'igd-embedded-boot';
+
+function bootFacts(
+  boot: BootVerification | null,
+  request: VerifyInput['request'],
+  source: BootSource,
+  qemuBoots: number,
+): Record<string, unknown> {
   if (boot === null) {
     return {
       checked: false,
@@ -177,7 +219,19 @@ function bootFacts(boot: BootVerification | null, request: VerifyInput['request'
     reachedBds: boot.reachedBds,
     loadedDrivers: boot.loadedDrivers.length,
     accel: boot.accel,
+    source,
+    qemuBoots,
   };
+}
+
+/** QEMU boots that gave the stage's verdicts (a KVM boot retried under TCG is not counted). */
+function countQemuBoots(
+  source: BootSource,
+  boot: BootVerification | null,
+  igd: IgdVerification | null,
+): number {
+  const igdBoots = igd === null ? 0 : [igd.embedded, igd.rom].filter((mode) => mode.checked).length;
+  return (boot !== null && source === 'boot-check' ? 1 : 0) + igdBoots;
 }
 
 /** The verify stage with these checks (tests stand in for QEMU; the job uses REAL_CHECKS). */
@@ -191,56 +245,78 @@ export function createVerifyStage(checks: VerifyChecks = REAL_CHECKS): Stage<Ver
       inputs.vbt.bytes,
       built.helperDrivers,
     );
-    const boot =
+    const bootRequest: BootCheckRequest | null =
       request.verifyBoot && request.flags.target === 'DEBUG'
-        ? await checks.boot(
-            {
-              code: built.code,
-              vars: built.vars,
-              secureBoot: request.flags.secureBoot,
-              vbtSizeInBytes: inputs.vbt.bytes.length,
-              accel: request.bootAccel ?? 'auto',
-              env: request.env,
-            },
-            context,
-          )
+        ? {
+            code: built.code,
+            vars: built.vars,
+            secureBoot: request.flags.secureBoot,
+            vbtSizeInBytes: inputs.vbt.bytes.length,
+            accel: request.bootAccel ?? 'auto',
+            env: request.env,
+          }
         : null;
     const rom = await inputs.rom.bytes(built.helperDrivers ?? null);
-    let igd: IgdVerification | null = null;
     const device =
       request.verifyBoot && checks.igd !== undefined && built.helperDrivers !== undefined
         ? await igdDevice(inputs)
         : null;
     const platform = device === null ? undefined : lookupDevice(await loadIgdDeviceTable(), device.deviceId);
-    if (device !== null && platform !== undefined && checks.igd !== undefined) {
+    const igdRequest: IgdCheckRequest | null =
+      device !== null && platform !== undefined
+        ? {
+            code: built.code,
+            vars: built.vars,
+            rom: inputs.rom.source.kind === 'generated' ? rom : null,
+            romSkipReason: 'a user ROM: ROM mode is checked only for the generated IGD ROM chain',
+            vbt: inputs.vbt.bytes,
+            deviceId: device.deviceId,
+            platform,
+            deviceReason: device.reason,
+            env: request.env,
+            signal: context.signal,
+            logger: context.logger,
+          }
+        : null;
+    let boot: BootVerification | null;
+    let igd: IgdVerification | null = null;
+    let source: BootSource = 'boot-check';
+    if (bootRequest !== null && igdRequest !== null && checks.bootAndIgd !== undefined) {
+      // Embedded mode boots the same firmware with the same machine: one boot gives both verdicts.
       context.emit({
         type: 'phase',
         phase: 'verify-igd',
-        message: 'checking IGD assignment in QEMU (embedded and ROM mode)',
+        message:
+          'booting in QEMU: the boot check and IGD assignment (embedded mode in the same boot, ROM mode)',
       });
-      igd = await checks.igd({
-        code: built.code,
-        vars: built.vars,
-        rom: inputs.rom.source.kind === 'generated' ? rom : null,
-        romSkipReason: 'a user ROM: ROM mode is checked only for the generated IGD ROM chain',
-        vbt: inputs.vbt.bytes,
-        deviceId: device.deviceId,
-        platform,
-        deviceReason: device.reason,
-        accelerator: boot?.accel.accelerator === 'kvm' ? 'kvm' : 'tcg',
-        smm: request.flags.secureBoot,
-        env: request.env,
-        signal: context.signal,
-        logger: context.logger,
-      });
+      ({ boot, igd } = await checks.bootAndIgd(bootRequest, igdRequest, context));
+      source = 'igd-embedded-boot';
+    } else {
+      boot = bootRequest === null ? null : await checks.boot(bootRequest, context);
+      if (igdRequest !== null && checks.igd !== undefined) {
+        context.emit({
+          type: 'phase',
+          phase: 'verify-igd',
+          message: 'checking IGD assignment in QEMU (embedded and ROM mode)',
+        });
+        igd = await checks.igd({
+          ...igdRequest,
+          accelerator: boot?.accel.accelerator === 'kvm' ? 'kvm' : 'tcg',
+          smm: request.flags.secureBoot,
+        });
+      }
+    }
+    if (igd !== null) {
       context.logger.info({ igd }, 'IGD assignment check');
       const { assertIgdVerificationPassed } = await import('../verify/igd-check.js');
       assertIgdVerificationPassed(igd);
     }
+    const qemuBoots = countQemuBoots(source, boot, igd);
+    context.logger.info({ qemuBoots, bootSource: boot === null ? null : source }, 'verify stage: QEMU boots');
     const facts = {
       ...built.facts,
       ...(structure === null ? {} : { structure }),
-      boot: bootFacts(boot, request),
+      boot: bootFacts(boot, request, source, qemuBoots),
       ...(igd === null ? {} : { igd }),
     };
     return {

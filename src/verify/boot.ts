@@ -17,10 +17,11 @@ import {
   recordKvmBootFailure,
   retryUnderTcg,
   type AccelMode,
+  type AcceleratorChoice,
 } from './accel.js';
 import type { SpawnProcess } from './qemu-process.js';
 import { runBoot, type BootRun, type BootRunSettings } from './boot-run.js';
-import { bootLogOf, bootRunFailure, evaluateBootLog } from './boot-verdict.js';
+import { bootLogOf, bootRunFailure, evaluateBootLog, type ExpectedDriver } from './boot-verdict.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import {
@@ -192,15 +193,26 @@ async function keepLog(target: string, text: string): Promise<void> {
   await rename(temporary, target);
 }
 
+/** What a boot check settles before QEMU starts: checked options, the QEMU binary, the accelerator. */
+export interface BootCheckSetup {
+  readonly binary: string;
+  readonly settings: BootRunSettings;
+  readonly mode: AccelMode;
+  readonly choice: AcceleratorChoice;
+  readonly stateDir: string;
+  /** The drivers whose loading the verdict requires. */
+  readonly expected: readonly ExpectedDriver[];
+  readonly machine: QemuMachine;
+  readonly smm: boolean;
+  readonly memoryMiB: number;
+}
+
 /**
- * Boots OVMF_CODE + a copy of OVMF_VARS in QEMU and checks the DEBUG log. Returns the
- * verdict (`passed: false` with `failures` when a driver did not load or BDS was not
- * reached); throws VerificationError E_BOOT_NO_DEBUG_OUTPUT (RELEASE build),
- * E_BOOT_ASSERT, E_BOOT_TIMEOUT, E_BOOT_QEMU_FAILED, E_BOOT_LOG_TOO_LARGE,
- * E_BOOT_QEMU_MISSING, E_BOOT_KVM_FAILED / E_BOOT_KVM_UNAVAILABLE (forced KVM), InputError
- * E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed on every path.
+ * Checks `options`, finds QEMU, checks the inputs are readable and chooses the accelerator
+ * (the KVM probe, cached). Throws TypeError for a bad option, E_BOOT_QEMU_MISSING,
+ * E_INPUT_NOT_FOUND, E_BOOT_KVM_UNAVAILABLE (forced KVM), or AbortError.
  */
-export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerification> {
+export async function prepareBootCheck(options: VerifyBootOptions): Promise<BootCheckSetup> {
   const gopFileGuid = (options.gopFileGuid ?? DEFAULT_GOP_FILE_GUID).toUpperCase();
   const policyFileGuid = (options.policyFileGuid ?? DEFAULT_POLICY_FILE_GUID).toUpperCase();
   checkGuid('gopFileGuid', gopFileGuid);
@@ -242,6 +254,131 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
     ...(logger === undefined ? {} : { logger }),
     ...(options.spawnProcess === undefined ? {} : { spawnProcess: options.spawnProcess }),
   });
+  return {
+    binary,
+    settings,
+    mode,
+    choice,
+    stateDir,
+    expected: [
+      { role: 'GOP driver', guid: gopFileGuid },
+      { role: 'policy driver', guid: policyFileGuid },
+      ...(igdAssignmentFileGuid === undefined
+        ? []
+        : [{ role: 'IGD assignment driver', guid: igdAssignmentFileGuid }]),
+    ],
+    machine,
+    smm: options.smm ?? options.secureBoot ?? false,
+    memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
+  };
+}
+
+/**
+ * What the boot check does when KVM fails during a boot: a forced KVM is E_BOOT_KVM_FAILED;
+ * otherwise a warning, and the failure is recorded so later runs go straight to TCG.
+ */
+export function onBootKvmFailure(
+  setup: BootCheckSetup,
+  logger: BootLogger | undefined,
+): (
+  why: string,
+  first: { readonly durationMs: number; readonly stderr: string; readonly args: readonly string[] },
+) => Promise<void> {
+  return async (why, first) => {
+    if (setup.mode === 'kvm') {
+      throw new VerificationError(
+        'E_BOOT_KVM_FAILED',
+        `KVM failed during the boot check (forced by --accel kvm): ${why}; use --accel auto or --accel tcg`,
+        { reason: why, durationMs: first.durationMs, stderr: first.stderr, args: first.args },
+      );
+    }
+    logger?.warn(
+      { reason: why, durationMs: first.durationMs },
+      'KVM failed during the boot check; retrying under TCG',
+    );
+    const key = setup.choice.verdictKey;
+    if (key === undefined) return;
+    await recordKvmBootFailure(setup.stateDir, key, why).catch((error: unknown) => {
+      logger?.warn({ error: String(error) }, 'could not record the KVM failure');
+    });
+  };
+}
+
+/**
+ * The boot check's verdict on the boot that ran last (`run`, after a failed KVM boot when
+ * `failedKvm` is set): throws the coded error of a boot that did not reach BDS
+ * (bootRunFailure), else returns the verdict on its debug log (`passed: false` with
+ * `failures` when a driver did not load).
+ */
+export async function bootVerdictOf(
+  run: BootRun,
+  failedKvm: { readonly reason: string; readonly run: { readonly durationMs: number } } | undefined,
+  setup: BootCheckSetup,
+  options: Pick<VerifyBootOptions, 'logPath' | 'vbtSizeInBytes' | 'signal' | 'logger'>,
+): Promise<BootVerification> {
+  const { choice, settings, binary } = setup;
+  const accel: BootAccelerator = {
+    ...(failedKvm === undefined
+      ? { accelerator: choice.accelerator, reason: choice.reason }
+      : {
+          accelerator: 'tcg',
+          reason: `kvm failed during the boot check: ${failedKvm.reason}; retried under tcg`,
+        }),
+    ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
+    ...(failedKvm === undefined ? {} : { failedKvmBootMs: failedKvm.run.durationMs }),
+  };
+  const { text: logText, source: logSource } = bootLogOf(run);
+  let logPath: string | undefined;
+  if (options.logPath !== undefined && logText.length > 0) {
+    await keepLog(options.logPath, logText);
+    logPath = options.logPath;
+  }
+  const common = { durationMs: run.durationMs, ...(logPath === undefined ? {} : { logPath }) };
+  const failure = bootRunFailure(run, { settings, common, accel, signal: options.signal });
+  if (failure !== undefined) throw failure;
+  const summary = parseDebugLog(logText);
+  const evaluation = evaluateBootLog(
+    summary,
+    setup.expected,
+    options.vbtSizeInBytes === undefined ? {} : { vbtSizeInBytes: options.vbtSizeInBytes },
+  );
+  const result: BootVerification = {
+    passed: evaluation.passed,
+    ...common,
+    ...(run.timeToBdsMs === undefined ? {} : { timeToBdsMs: run.timeToBdsMs }),
+    loadedDrivers: summary.loadedDrivers.map((driver) => driver.guid),
+    reachedBds: summary.reachedBds,
+    failures: evaluation.failures,
+    info: evaluation.info,
+    logSource,
+    summary,
+    qemu: { binary, args: run.args },
+    accel,
+  };
+  options.logger?.info(
+    {
+      passed: result.passed,
+      durationMs: result.durationMs,
+      timeToBdsMs: result.timeToBdsMs,
+      accelerator: accel.accelerator,
+      accelReason: accel.reason,
+    },
+    'OVMF boot verified',
+  );
+  return result;
+}
+
+/**
+ * Boots OVMF_CODE + a copy of OVMF_VARS in QEMU and checks the DEBUG log. Returns the
+ * verdict (`passed: false` with `failures` when a driver did not load or BDS was not
+ * reached); throws VerificationError E_BOOT_NO_DEBUG_OUTPUT (RELEASE build),
+ * E_BOOT_ASSERT, E_BOOT_TIMEOUT, E_BOOT_QEMU_FAILED, E_BOOT_LOG_TOO_LARGE,
+ * E_BOOT_QEMU_MISSING, E_BOOT_KVM_FAILED / E_BOOT_KVM_UNAVAILABLE (forced KVM), InputError
+ * E_INPUT_NOT_FOUND, or AbortError. The temp dir is removed on every path.
+ */
+export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerification> {
+  const setup = await prepareBootCheck(options);
+  const { signal, logger } = options;
   const directory = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'ovmf-build-boot-'));
   try {
     // Each attempt gets its own vars copy and logs: a failed KVM boot may have written to them.
@@ -253,90 +390,20 @@ export async function verifyBoot(options: VerifyBootOptions): Promise<BootVerifi
         varsPath,
         debugLogPath: path.join(directory, `debug.${accelerator}.log`),
         serialLogPath: path.join(directory, `serial.${accelerator}.log`),
-        machine,
-        smm: options.smm ?? options.secureBoot ?? false,
+        machine: setup.machine,
+        smm: setup.smm,
         accelerator,
-        memoryMiB: options.memoryMiB ?? DEFAULTS.memoryMiB,
+        memoryMiB: setup.memoryMiB,
       };
-      return runBoot(binary, plan, settings, signal, logger);
+      return runBoot(setup.binary, plan, setup.settings, signal, logger);
     };
     const { run, failedKvm } = await retryUnderTcg(
-      choice.accelerator,
+      setup.choice.accelerator,
       attempt,
       (first) => (first.outcome === 'kvm-failed' ? (first.kvmFailure ?? 'KVM failed') : undefined),
-      async (why, first) => {
-        if (mode === 'kvm') {
-          throw new VerificationError(
-            'E_BOOT_KVM_FAILED',
-            `KVM failed during the boot check (forced by --accel kvm): ${why}; use --accel auto or --accel tcg`,
-            { reason: why, durationMs: first.durationMs, stderr: first.stderr, args: first.args },
-          );
-        }
-        logger?.warn(
-          { reason: why, durationMs: first.durationMs },
-          'KVM failed during the boot check; retrying under TCG',
-        );
-        if (choice.verdictKey === undefined) return;
-        await recordKvmBootFailure(stateDir, choice.verdictKey, why).catch((error: unknown) => {
-          logger?.warn({ error: String(error) }, 'could not record the KVM failure');
-        });
-      },
+      onBootKvmFailure(setup, logger),
     );
-    const accel: BootAccelerator = {
-      ...(failedKvm === undefined
-        ? { accelerator: choice.accelerator, reason: choice.reason }
-        : {
-            accelerator: 'tcg',
-            reason: `kvm failed during the boot check: ${failedKvm.reason}; retried under tcg`,
-          }),
-      ...(choice.probeMs === undefined ? {} : { probeMs: choice.probeMs }),
-      ...(failedKvm === undefined ? {} : { failedKvmBootMs: failedKvm.run.durationMs }),
-    };
-    const { text: logText, source: logSource } = bootLogOf(run);
-    let logPath: string | undefined;
-    if (options.logPath !== undefined && logText.length > 0) {
-      await keepLog(options.logPath, logText);
-      logPath = options.logPath;
-    }
-    const common = { durationMs: run.durationMs, ...(logPath === undefined ? {} : { logPath }) };
-    const failure = bootRunFailure(run, { settings, common, accel, signal });
-    if (failure !== undefined) throw failure;
-    const summary = parseDebugLog(logText);
-    const evaluation = evaluateBootLog(
-      summary,
-      [
-        { role: 'GOP driver', guid: gopFileGuid },
-        { role: 'policy driver', guid: policyFileGuid },
-        ...(igdAssignmentFileGuid === undefined
-          ? []
-          : [{ role: 'IGD assignment driver', guid: igdAssignmentFileGuid }]),
-      ],
-      options.vbtSizeInBytes === undefined ? {} : { vbtSizeInBytes: options.vbtSizeInBytes },
-    );
-    const result: BootVerification = {
-      passed: evaluation.passed,
-      ...common,
-      ...(run.timeToBdsMs === undefined ? {} : { timeToBdsMs: run.timeToBdsMs }),
-      loadedDrivers: summary.loadedDrivers.map((driver) => driver.guid),
-      reachedBds: summary.reachedBds,
-      failures: evaluation.failures,
-      info: evaluation.info,
-      logSource,
-      summary,
-      qemu: { binary, args: run.args },
-      accel,
-    };
-    logger?.info(
-      {
-        passed: result.passed,
-        durationMs: result.durationMs,
-        timeToBdsMs: result.timeToBdsMs,
-        accelerator: accel.accelerator,
-        accelReason: accel.reason,
-      },
-      'OVMF boot verified',
-    );
-    return result;
+    return await bootVerdictOf(run, failedKvm, setup, options);
   } finally {
     await rm(directory, { recursive: true, force: true });
   }

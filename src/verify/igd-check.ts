@@ -141,7 +141,29 @@ export function assertIgdCheckPassed(result: IgdCheckResult): void {
  * machines") runs the check again under TCG at once, with a note in `info`. The temp dir is
  * removed on every path.
  */
-export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdCheckResult> {
+export function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdCheckResult> {
+  return checkIgdAssignmentWith(options, {});
+}
+
+/**
+ * How a caller that takes more than the IGD verdict from the same boot steps in (boot-igd.ts:
+ * the boot check's verdict comes from the embedded-mode boot).
+ */
+export interface IgdBootHooks {
+  /** Replaces the warning when KVM failed and the check runs again under TCG; may throw. */
+  readonly onKvmFailure?: (reason: string, run: IgdRun) => Promise<void> | void;
+  /** Sees the boot that gives the verdict before the IGD verdict is made; may throw. */
+  readonly beforeVerdict?: (
+    run: IgdRun,
+    failedKvm: { readonly reason: string; readonly run: IgdRun } | undefined,
+  ) => Promise<void> | void;
+}
+
+/** checkIgdAssignment with `hooks`. */
+export async function checkIgdAssignmentWith(
+  options: IgdCheckOptions,
+  hooks: IgdBootHooks,
+): Promise<IgdCheckResult> {
   const deviceId = normalizeDeviceId(options.deviceId);
   if (deviceId === null) {
     throw new TypeError(`Expected \`deviceId\` to be 1-4 hex digits, got \`${options.deviceId}\``);
@@ -196,10 +218,12 @@ export async function checkIgdAssignment(options: IgdCheckOptions): Promise<IgdC
       accelerator,
       (attempt) => runIgdBoot(binary, { ...plan, accelerator: attempt }, settings, signal, logger),
       (first: IgdRun) => (first.outcome === 'kvm-failed' ? (first.kvmFailure ?? 'KVM failed') : undefined),
-      (reason) => {
-        logger?.warn({ reason }, 'IGD check: KVM failed; running it under TCG');
-      },
+      hooks.onKvmFailure ??
+        ((reason) => {
+          logger?.warn({ reason }, 'IGD check: KVM failed; running it under TCG');
+        }),
     );
+    await hooks.beforeVerdict?.(run, failedKvm);
     const common = { durationMs: run.durationMs, deviceId, platform: options.platform.key, args: run.args };
     const failure = igdRunFailure(run, { timeoutMs: settings.timeoutMs, common, signal });
     if (failure !== undefined) throw failure;
@@ -373,7 +397,15 @@ const readable = (file: string): Promise<boolean> =>
  * (the ROM alone on Debian's stock OVMF, when installed), side by side. Returns both verdicts;
  * `assertIgdVerificationPassed` turns a failed one into E_VERIFY_IGD_CHECK_FAILED.
  */
-export async function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVerification> {
+export function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVerification> {
+  return verifyIgdModesWith(request, {});
+}
+
+/** verifyIgdModes with `embeddedHooks` on the embedded-mode boot. */
+export async function verifyIgdModesWith(
+  request: IgdVerifyRequest,
+  embeddedHooks: IgdBootHooks,
+): Promise<IgdVerification> {
   const opRegion = buildOpRegion({ vbt: request.vbt, version: '2.1' });
   const directory = await mkdtemp(path.join(request.tmpDir ?? os.tmpdir(), 'ovmf-build-igd-job-'));
   try {
@@ -395,8 +427,19 @@ export async function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVeri
       ...(request.signal === undefined ? {} : { signal: request.signal }),
       ...(request.logger === undefined ? {} : { logger: request.logger }),
     };
-    const embedded = checkIgdAssignment({ ...common, codePath, varsPath, smm: request.smm === true }).then(
+    // A failed embedded mode stops ROM mode: its QEMU must not outlive the temp dir.
+    const romAbort = new AbortController();
+    const stopRom = (): void => romAbort.abort(request.signal?.reason);
+    request.signal?.addEventListener('abort', stopRom, { once: true });
+    const embedded = checkIgdAssignmentWith(
+      { ...common, codePath, varsPath, smm: request.smm === true },
+      embeddedHooks,
+    ).then(
       (result) => summarizeIgdCheck(result, 'built OVMF_CODE.fd'),
+      (error: unknown) => {
+        romAbort.abort(error);
+        throw error;
+      },
     );
     let rom: Promise<IgdModeSummary>;
     if (request.rom === null) {
@@ -408,17 +451,24 @@ export async function verifyIgdModes(request: IgdVerifyRequest): Promise<IgdVeri
         reason: `Debian's stock OVMF (${stock.code}) is not installed (apt-get install ovmf)`,
       });
     } else {
-      rom = checkIgdAssignment({ ...common, codePath: stock.code, varsPath: stock.vars, romPath }).then(
-        (result) => summarizeIgdCheck(result, stock.code),
-      );
+      rom = checkIgdAssignment({
+        ...common,
+        signal: romAbort.signal,
+        codePath: stock.code,
+        varsPath: stock.vars,
+        romPath,
+      }).then((result) => summarizeIgdCheck(result, stock.code));
     }
-    const [embeddedSummary, romSummary] = await Promise.all([embedded, rom]);
+    const [embeddedSettled, romSettled] = await Promise.allSettled([embedded, rom]);
+    request.signal?.removeEventListener('abort', stopRom);
+    if (embeddedSettled.status === 'rejected') throw embeddedSettled.reason;
+    if (romSettled.status === 'rejected') throw romSettled.reason;
     return {
       deviceId: request.deviceId,
       platform: request.platform.key,
       deviceReason: request.deviceReason,
-      embedded: embeddedSummary,
-      rom: romSummary,
+      embedded: embeddedSettled.value,
+      rom: romSettled.value,
     };
   } finally {
     await rm(directory, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { findKvmStall } from './accel.js';
+import { BDS_ENTRY_MARKER } from './debug-log.js';
 import type { IgdCheckOptions } from './igd-check.js';
 import type { IgdRegisters } from './igd-verdict.js';
 import { ASLS_WRITE_RE, FOUR_GIB, IGD_REGISTERS, IGD_SLOT, MiB } from './igd-trace.js';
@@ -28,7 +29,8 @@ export const FW_CFG_DEVICE_ID = 'opt/ovmf-build/igd-device-id';
 const BOOT_MANAGER_RE =
   /BdsDxe: (?:loading|starting|failed to load) Boot[^\n]*\n|\[Bds\]\s?Booting [^\n]*\n|Shell> /u;
 export const ASSERT_RE = /^ASSERT [^\n]*\n/mu;
-const MAX_LOG_BYTES = 16 * MiB;
+/** Past this a console is no longer read (GrowingFile's cap). */
+export const IGD_MAX_LOG_BYTES = 16 * MiB;
 const MAX_STOLEN_DUMP_BYTES = 256 * MiB;
 /** A working KVM vCPU prints SEC's first debug lines and config writes within milliseconds. */
 const KVM_NO_OUTPUT_MS = 10_000;
@@ -76,6 +78,8 @@ export interface IgdRun extends GuestState {
   readonly durationMs: number;
   readonly timeToAslsMs: number | null;
   readonly timeToBootManagerMs: number | null;
+  /** QEMU start to the first `[Bds] Entry` on either console (the boot check's mark, boot-igd.ts). */
+  readonly timeToBdsMs: number | null;
   /** Why the KVM run was given up (outcome `kvm-failed`). */
   readonly kvmFailure?: string;
   readonly args: readonly string[];
@@ -178,12 +182,15 @@ export async function runIgdBoot(
     `IGD check: booting in QEMU (${accelerator})`,
   );
   const qemu = new QemuProcess(binary, args);
-  const trace = new GrowingFile(tracePath, { maxSizeInBytes: MAX_LOG_BYTES });
-  const debug = new GrowingFile(file(`debug.${accelerator}.log`), { maxSizeInBytes: MAX_LOG_BYTES });
-  const serial = new GrowingFile(file(`serial.${accelerator}.log`), { maxSizeInBytes: MAX_LOG_BYTES });
+  const trace = new GrowingFile(tracePath, { maxSizeInBytes: IGD_MAX_LOG_BYTES });
+  const debug = new GrowingFile(file(`debug.${accelerator}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
+  const serial = new GrowingFile(file(`serial.${accelerator}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
   let qmp: QmpClient | undefined;
   let timeToAslsMs: number | null = null;
   let timeToBootManagerMs: number | null = null;
+  let timeToBdsMs: number | null = null;
+  /** Where the next search for BDS_ENTRY_MARKER starts (a marker cut at the end is searched again). */
+  let bdsSearchFrom = 0;
   let kvmFailure: string | undefined;
   let outcome: IgdRunOutcome | undefined;
   let guest: GuestState = { registers: null, memoryAtAsls: null };
@@ -209,6 +216,13 @@ export async function runIgdBoot(
       signal,
       decide: (elapsedMs) => {
         if (timeToAslsMs === null && ASLS_WRITE_RE.test(trace.text)) timeToAslsMs = Math.round(elapsedMs);
+        if (timeToBdsMs === null) {
+          const debugText = debug.text;
+          if (debugText.includes(BDS_ENTRY_MARKER, bdsSearchFrom) || serial.text.includes(BDS_ENTRY_MARKER)) {
+            timeToBdsMs = Math.round(elapsedMs);
+          }
+          bdsSearchFrom = Math.max(0, debugText.length - BDS_ENTRY_MARKER.length);
+        }
         if (
           timeToBootManagerMs === null &&
           (BOOT_MANAGER_RE.test(serial.text) || BOOT_MANAGER_RE.test(debug.text))
@@ -265,6 +279,7 @@ export async function runIgdBoot(
     durationMs: qemu.durationMs(),
     timeToAslsMs,
     timeToBootManagerMs,
+    timeToBdsMs,
     ...(kvmFailure === undefined ? {} : { kvmFailure }),
     args,
   };
