@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareBuildInputs } from './build-inputs.js';
+import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
 import { workspaceKey } from './build.js';
 import { DEFAULT_BUILD_FLAGS, resolveBuildFlags } from './flags.js';
 
@@ -31,15 +31,24 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** The inputs of every case here: the small tree above, the test GOP and VBT, default flags. */
+function prepare(
+  mode: PrepareBuildOptions['mode'],
+  replaceOverlayFiles?: PrepareBuildOptions['replaceOverlayFiles'],
+): Promise<PreparedBuild> {
+  return prepareBuildInputs({
+    gop,
+    vbt,
+    sourceDir: root,
+    flags: DEFAULT_BUILD_FLAGS,
+    mode,
+    ...(replaceOverlayFiles === undefined ? {} : { replaceOverlayFiles }),
+  });
+}
+
 describe('prepareBuildInputs', () => {
   it('stages the overlay, GOP, VBT and patched platform files under /ovmf-build/input, the script last', async () => {
-    const prepared = await prepareBuildInputs({
-      gop,
-      vbt,
-      sourceDir: root,
-      flags: DEFAULT_BUILD_FLAGS,
-      mode: 'clean',
-    });
+    const prepared = await prepare('clean');
     expect(prepared.files.map((file) => [file.path, file.mode ?? 0o644])).toEqual([
       ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.c', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf', 0o644],
@@ -68,34 +77,16 @@ describe('prepareBuildInputs', () => {
   });
 
   it('test replacements change the shipped overlay digest but not the package digest', async () => {
-    const base = await prepareBuildInputs({
-      gop,
-      vbt,
-      sourceDir: root,
-      flags: DEFAULT_BUILD_FLAGS,
-      mode: 'warm',
-    });
-    const hooked = await prepareBuildInputs({
-      gop,
-      vbt,
-      sourceDir: root,
-      flags: DEFAULT_BUILD_FLAGS,
-      mode: 'warm',
-      replaceOverlayFiles: { 'OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.c': 'broken' },
+    const base = await prepare('warm');
+    const hooked = await prepare('warm', {
+      'OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.c': 'broken',
     });
     expect(hooked.packageOverlayDigest).toBe(base.packageOverlayDigest);
     expect(hooked.overlayDigest).not.toBe(base.overlayDigest);
     expect(base.script).not.toContain('BaseTools');
-    await expect(
-      prepareBuildInputs({
-        gop,
-        vbt,
-        sourceDir: root,
-        flags: DEFAULT_BUILD_FLAGS,
-        mode: 'clean',
-        replaceOverlayFiles: { 'x.c': '' },
-      }),
-    ).rejects.toThrow(new TypeError('Expected `replaceOverlayFiles` to name overlay files, got `x.c`'));
+    await expect(prepare('clean', { 'x.c': '' })).rejects.toThrow(
+      new TypeError('Expected `replaceOverlayFiles` to name overlay files, got `x.c`'),
+    );
   });
 });
 

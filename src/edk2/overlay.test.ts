@@ -93,27 +93,14 @@ describe('loadOverlay', () => {
       const overlay = await loadOverlay();
       const header = overlay.files.find((file) => file.path === IGD_DEVICE_TABLE_HEADER);
       expect(text(header?.data ?? new Uint8Array())).toBe(igdDeviceHeader(await loadIgdDeviceTable()));
-      const table = path.join(dir, 'igd-devices.json');
-      await writeFile(
-        table,
-        JSON.stringify({
-          platforms: [
-            {
-              key: 'cfl',
-              name: 'Coffee Lake',
-              graphicsVersion: '9.5',
-              bdsm: 'bdsm32',
-              gms: 'gen9',
-              deviceIds: ['3e9b'],
-            },
-          ],
-        }),
-      );
-      const other = await loadOverlay(DEFAULT_OVERLAY_DIR, { deviceTablePath: table });
+      // The small table of the header's own test (test/fixtures/igd-device-table).
+      const small = path.resolve(import.meta.dirname, '../../test/fixtures/igd-device-table/small.json');
+      const other = await loadOverlay(DEFAULT_OVERLAY_DIR, { deviceTablePath: small });
       expect(other.digest).not.toBe(overlay.digest);
       expect(
         text(other.files.find((file) => file.path === IGD_DEVICE_TABLE_HEADER)?.data ?? new Uint8Array()),
       ).toContain('  { 0x3e9b, 0 }, // cfl\n');
+      const table = path.join(dir, 'igd-devices.json');
       await writeFile(table, '{"platforms": 3}');
       await expect(loadOverlay(DEFAULT_OVERLAY_DIR, { deviceTablePath: table })).rejects.toMatchObject({
         code: 'E_INPUT_DEVICE_TABLE_INVALID',

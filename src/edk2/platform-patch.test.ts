@@ -8,8 +8,10 @@ import { Edk2Error } from './errors.js';
 import { DSC_PATH, FDF_PATH } from './layout.js';
 import { patchDsc, patchFdf, patchPlatform, shellNeedsSecureBootVariableLib } from './platform-patch.js';
 
-// Small excerpts written for these tests in the shape of OvmfPkgX64.dsc/.fdf (CRLF, as upstream).
-const DSC = [
+// Small excerpts written for these tests in the shape of OvmfPkgX64.dsc/.fdf (CRLF, as upstream),
+// in two parts: up to the anchor, where the patch inserts its block, and after it. The expected
+// results are these same lines with the block, spelled out once, between them.
+const DSC_TO_ANCHOR = [
   '[Defines]',
   '  PLATFORM_NAME                  = Ovmf',
   '',
@@ -23,11 +25,19 @@ const DSC = [
   '!endif',
   '',
   '  OvmfPkg/PlatformDxe/Platform.inf',
-  '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
-  '',
-].join('\r\n');
+];
+const DSC_AFTER_ANCHOR = ['  OvmfPkg/IoMmuDxe/IoMmuDxe.inf', ''];
+const DSC = [...DSC_TO_ANCHOR, ...DSC_AFTER_ANCHOR].join('\r\n');
+/** What patchDsc inserts after the anchor. */
+const DSC_BLOCK = [
+  '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
+  '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
+  '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+  '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+  '  # ovmf-build OvmfGopPkg end',
+];
 
-const FDF = [
+const FDF_TO_ANCHOR = [
   '[FV.PEIFV]',
   'INF  OvmfPkg/PlatformDxe/Platform.inf',
   '',
@@ -35,51 +45,19 @@ const FDF = [
   'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
   'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
   'INF  OvmfPkg/PlatformDxe/Platform.inf',
-  'INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf',
-  '',
-  '[Rule.Common.SEC]',
-].join('\r\n');
+];
+const FDF_AFTER_ANCHOR = ['INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf', '', '[Rule.Common.SEC]'];
+const FDF = [...FDF_TO_ANCHOR, ...FDF_AFTER_ANCHOR].join('\r\n');
 
 describe('patchDsc', () => {
   it('inserts our modules after the anchor in [Components], keeping CRLF', () => {
-    expect(patchDsc(DSC)).toBe(
-      [
-        '[Defines]',
-        '  PLATFORM_NAME                  = Ovmf',
-        '',
-        '[LibraryClasses]',
-        '  OvmfPkg/PlatformDxe/Platform.inf',
-        '',
-        '[Components]',
-        '  OvmfPkg/ResetVector/ResetVector.inf',
-        '!if $(SECURE_BOOT_ENABLE) == TRUE',
-        '  OvmfPkg/EnrollDefaultKeys/EnrollDefaultKeys.inf',
-        '!endif',
-        '',
-        '  OvmfPkg/PlatformDxe/Platform.inf',
-        '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
-        '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
-        '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
-        '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
-        '  # ovmf-build OvmfGopPkg end',
-        '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
-        '',
-      ].join('\r\n'),
-    );
+    expect(patchDsc(DSC)).toBe([...DSC_TO_ANCHOR, ...DSC_BLOCK, ...DSC_AFTER_ANCHOR].join('\r\n'));
   });
 
   it('keeps LF files LF and the missing final newline missing', () => {
     const lf = '[Components]\n  OvmfPkg/PlatformDxe/Platform.inf';
     expect(patchDsc(lf)).toBe(
-      [
-        '[Components]',
-        '  OvmfPkg/PlatformDxe/Platform.inf',
-        '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
-        '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
-        '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
-        '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
-        '  # ovmf-build OvmfGopPkg end',
-      ].join('\n'),
+      ['[Components]', '  OvmfPkg/PlatformDxe/Platform.inf', ...DSC_BLOCK].join('\n'),
     );
   });
 
@@ -98,11 +76,7 @@ describe('patchDsc', () => {
       '  }',
       '  OvmfPkg/IoMmuDxe/IoMmuDxe.inf',
     ].join('\n');
-    expect(patchDsc(text).split('\n').slice(4, 7)).toEqual([
-      '  }',
-      '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
-      '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
-    ]);
+    expect(patchDsc(text).split('\n').slice(4, 7)).toEqual(['  }', ...DSC_BLOCK.slice(0, 2)]);
   });
 
   it('adds test-only extra components inside the block', () => {
@@ -180,13 +154,7 @@ describe('patchFdf', () => {
   it('inserts the drivers and the VBT freeform file into [FV.DXEFV] only', () => {
     expect(patchFdf(FDF)).toBe(
       [
-        '[FV.PEIFV]',
-        'INF  OvmfPkg/PlatformDxe/Platform.inf',
-        '',
-        '[FV.DXEFV]',
-        'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
-        'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
-        'INF  OvmfPkg/PlatformDxe/Platform.inf',
+        ...FDF_TO_ANCHOR,
         '# ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy, the Intel GOP driver and its VBT',
         'INF  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
         'INF  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
@@ -195,9 +163,7 @@ describe('patchFdf', () => {
         '  SECTION RAW = OvmfGopPkg/Vbt/Vbt.bin',
         '}',
         '# ovmf-build OvmfGopPkg end',
-        'INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf',
-        '',
-        '[Rule.Common.SEC]',
+        ...FDF_AFTER_ANCHOR,
       ].join('\r\n'),
     );
     expect(patchFdf(patchFdf(FDF))).toBe(patchFdf(FDF));
