@@ -167,6 +167,12 @@ describe('a real capsule holding a Dell PFS: Dell TPM 1.2 on LVFS (MSZIP cab > c
       ['cab', 'cab:firmware.bin.asc', 490],
     ]);
     expect(() => readdirSync(out)).toThrow(/ENOENT/);
+    const text = await runCli(['extract', DELL_TPM_CAB, '--out', out]);
+    expect([text.code, text.stdout]).toEqual([4, '']);
+    expect(text.stderr).toBe(
+      `ovmf-build: ${DELL_TPM_CAB} is a vendor package with no Intel GOP driver and no firmware image inside: cab:firmware.metainfo.xml: ${NOT_UEFI}; cab:firmware.bin > ${TPM_CAPSULE}:image at 0x1000 > Dell PFS:Firmware/1 TPM 1.2 v5.81.2.1: ${NOT_UEFI}; cab:firmware.bin.asc: ${NOT_UEFI} [E_PACKAGE_NO_GOP]\n`,
+    );
+    expect(() => readdirSync(out)).toThrow(/ENOENT/);
   });
 
   it('the PFS payload the chain names is the exact bytes (digest computed outside the parser)', async () => {
