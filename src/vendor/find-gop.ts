@@ -54,10 +54,13 @@ export interface PackageChoice {
   readonly pieces: readonly PieceOutcome[];
 }
 
-function outcomeOf(leaf: PackageLeaf): { outcome: string; hasGop: boolean; inner: string[] | null } {
+function outcomeOf(
+  leaf: PackageLeaf,
+  signal: AbortSignal | undefined,
+): { outcome: string; hasGop: boolean; inner: string[] | null } {
   if (leaf.kind === 'option-rom') {
     try {
-      const rom = extractFromOptionRom(leaf.bytes);
+      const rom = extractFromOptionRom(leaf.bytes, signal === undefined ? {} : { signal });
       return rom.gop === null
         ? { outcome: 'a PCI option ROM without an Intel GOP driver', hasGop: false, inner: ['option ROM'] }
         : {
@@ -66,6 +69,7 @@ function outcomeOf(leaf: PackageLeaf): { outcome: string; hasGop: boolean; inner
             inner: ['option ROM', 'GOP'],
           };
     } catch (error) {
+      if (error instanceof OvmfBuildError && error.code === 'E_ABORTED') throw error;
       return { outcome: `a damaged PCI option ROM: ${(error as Error).message}`, hasGop: false, inner: null };
     }
   }
@@ -77,9 +81,15 @@ function outcomeOf(leaf: PackageLeaf): { outcome: string; hasGop: boolean; inner
   let tree: FirmwareTree;
   let located: LocateResult;
   try {
-    tree = parseFirmware(leaf.bytes, { verifyChecksums: false, summarizePe: false });
+    tree = parseFirmware(leaf.bytes, {
+      verifyChecksums: false,
+      summarizePe: false,
+      ...(signal === undefined ? {} : { signal }),
+    });
     located = locateGopAndVbt(tree);
   } catch (error) {
+    // An interruption is no property of the piece.
+    if (error instanceof OvmfBuildError && error.code === 'E_ABORTED') throw error;
     if (error instanceof OvmfBuildError && error.code === 'E_NOT_FIRMWARE') {
       return {
         outcome: leaf.kind === 'pe' ? 'a program (PE) with no firmware volume' : 'no firmware volume',
@@ -113,7 +123,12 @@ function outcomeOf(leaf: PackageLeaf): { outcome: string; hasGop: boolean; inner
  * first that is a firmware image (extract then reports its VBT and the missing GOP). Throws
  * E_PACKAGE_NO_GOP, naming every piece and what it was, when no piece is firmware at all.
  */
-export function choosePackagePiece(unpacked: UnpackedPackage, name: string): PackageChoice {
+export function choosePackagePiece(
+  unpacked: UnpackedPackage,
+  name: string,
+  /** Checked between the parser's steps (the pieces are parsed synchronously). */
+  signal?: AbortSignal,
+): PackageChoice {
   const pieces: PieceOutcome[] = unpacked.skipped.map((s) => ({
     chain: formatChain(s.steps),
     path: describeSteps(s.steps),
@@ -123,7 +138,7 @@ export function choosePackagePiece(unpacked: UnpackedPackage, name: string): Pac
   let withGop: PackageChoice | null = null;
   let firmware: PackageChoice | null = null;
   for (const leaf of unpacked.leaves) {
-    const { outcome, hasGop, inner } = outcomeOf(leaf);
+    const { outcome, hasGop, inner } = outcomeOf(leaf, signal);
     pieces.push({
       chain: formatChain(leaf.steps),
       path: describeSteps(leaf.steps),

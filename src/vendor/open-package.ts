@@ -15,7 +15,7 @@ export async function openPackage(
 ): Promise<PackageChoice | null> {
   const unpacked = await unpackPackage(bytes, options);
   if (unpacked.layers === 0) return null;
-  return choosePackagePiece(unpacked, options.name);
+  return choosePackagePiece(unpacked, options.name, options.signal);
 }
 
 /** "zip > FV > LZMA > GOP", or "cab > UEFI image" when the chosen piece has no GOP. */
