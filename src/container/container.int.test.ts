@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, testLogger } from '../../test/harness.js';
 import { errorOf } from '../../test/rejection.js';
 import { connectEngine } from './index.js';
-import type { BuilderImage, ContainerEngine } from './index.js';
+import type { BuilderImage, ContainerEngine, RunResult, RunSpec } from './index.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const contextDir = path.join(repoRoot, 'containers/edk2-builder');
@@ -54,6 +54,11 @@ async function spawnOwner(
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+}
+
+/** Runs a shell script in the builder image under this file's logger; `spec` gives the rest. */
+function runScript(script: string, spec: Omit<RunSpec, 'image' | 'cmd' | 'logger'>): Promise<RunResult> {
+  return engine.run({ image: image.ref, cmd: ['sh', '-c', script], logger, ...spec });
 }
 
 function jobId(name: string): string {
@@ -155,13 +160,10 @@ describe('run', () => {
       'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs):" /proc/self/status | tr -d "\\t"',
       "python3 -c \"import socket\ntry:\n socket.create_connection(('192.0.2.1', 80), timeout=5)\nexcept OSError as e:\n print('connect errno', e.errno)\"",
     ].join('; ');
-    const result = await engine.run({
-      image: image.ref,
-      cmd: ['sh', '-c', probe],
+    const result = await runScript(probe, {
       jobId: id,
       purpose: 'lockdown-test',
       limits: { memoryBytes: 300 * 1024 * 1024, pids: 321 },
-      logger,
       onLine: (line, stream) => out.push(`${stream}: ${line}`),
     });
     expect(result.exitCode).toBe(0);
@@ -201,9 +203,7 @@ describe('run', () => {
       'cp /opt/new/deep/small.bin /edk2/out/FV/OVMF_VARS.fd',
       'echo report > /edk2/out/report.txt',
     ].join('\n');
-    const result = await engine.run({
-      image: image.ref,
-      cmd: ['sh', '-c', script],
+    const result = await runScript(script, {
       jobId: jobId('io'),
       purpose: 'io-test',
       files: [
@@ -212,7 +212,6 @@ describe('run', () => {
       ],
       directories: [{ hostDir: tree, containerDir: '/edk2/in' }],
       outputs: ['/edk2/out/FV', '/edk2/out/report.txt'],
-      logger,
       onLine: (line) => out.push(line),
     });
     expect(out).toEqual([
@@ -239,13 +238,10 @@ describe('run', () => {
   it('refuses a symlink in the outputs with E_ARCHIVE_UNSAFE_ENTRY and removes the container', async () => {
     const id = jobId('unsafe-output');
     const error = await errorOf(
-      engine.run({
-        image: image.ref,
-        cmd: ['sh', '-c', 'mkdir -p /edk2/out && echo data > /edk2/out/a && ln -s /etc/shadow /edk2/out/b'],
+      runScript('mkdir -p /edk2/out && echo data > /edk2/out/a && ln -s /etc/shadow /edk2/out/b', {
         jobId: id,
         purpose: 'unsafe-output-test',
         outputs: ['/edk2/out'],
-        logger,
       }),
     );
     expect(error.code).toBe('E_ARCHIVE_UNSAFE_ENTRY');
@@ -260,18 +256,10 @@ describe('run', () => {
 
   it('returns a non-zero exit code with the tail of the log and no outputs', async () => {
     const id = jobId('fail');
-    const result = await engine.run({
-      image: image.ref,
-      cmd: [
-        'sh',
-        '-c',
-        'for i in $(seq 1 250); do echo "line $i"; done; echo "error: module X failed" >&2; exit 3',
-      ],
-      jobId: id,
-      purpose: 'fail-test',
-      outputs: ['/edk2'],
-      logger,
-    });
+    const result = await runScript(
+      'for i in $(seq 1 250); do echo "line $i"; done; echo "error: module X failed" >&2; exit 3',
+      { jobId: id, purpose: 'fail-test', outputs: ['/edk2'] },
+    );
     expect(result.exitCode).toBe(3);
     expect(result.outputs.size).toBe(0);
     expect(result.tailLines).toHaveLength(200);
@@ -324,13 +312,10 @@ describe('run', () => {
 
   it('commits the container to an image on request', async () => {
     const ref = `localhost/ovmf-build/test-commit:${randomBytes(4).toString('hex')}`;
-    const result = await engine.run({
-      image: image.ref,
-      cmd: ['sh', '-c', 'echo committed > /edk2/marker'],
+    const result = await runScript('echo committed > /edk2/marker', {
       jobId: jobId('commit'),
       purpose: 'commit-test',
       commitAs: ref,
-      logger,
     });
     try {
       expect(result.committedImageId).toMatch(/^(sha256:)?[0-9a-f]{64}$/);

@@ -6,16 +6,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256OfRegularFile } from '../publish/safe-read.js';
 import { PublishError } from '../publish/errors.js';
-import {
-  CODE_FILE,
-  MANIFEST_FILE,
-  PROXMOX_FILE,
-  PUBLIC_KEY_FILE,
-  QEMU_FILE,
-  SIGNATURE_FILE,
-  SUMS_FILE,
-  VARS_FILE,
-} from '../publish/layout.js';
+import { CODE_FILE, FIXED_FILE_ROLES, PUBLIC_KEY_FILE, UNSUMMED, VARS_FILE } from '../publish/layout.js';
 import { readLatest } from '../publish/artifact.js';
 import type { TrustedKey } from '../publish/trust.js';
 import { verifyArtifact } from '../publish/verify.js';
@@ -94,15 +85,7 @@ function roleOf(file: string, manifest: Record<string, unknown>): string {
   if (file === str(get(manifest, 'files', 'code')) || file === CODE_FILE) return 'code';
   if (file === str(get(manifest, 'files', 'vars')) || file === VARS_FILE) return 'vars';
   if (file === str(get(manifest, 'files', 'rom'))) return 'rom';
-  const fixed: Record<string, string> = {
-    [MANIFEST_FILE]: 'manifest',
-    [SUMS_FILE]: 'sums',
-    [SIGNATURE_FILE]: 'signature',
-    [PUBLIC_KEY_FILE]: 'key',
-    [PROXMOX_FILE]: 'proxmox',
-    [QEMU_FILE]: 'qemu',
-  };
-  return fixed[file] ?? (/^60-ovmf-build-.*\.json$/.test(file) ? 'descriptor' : 'other');
+  return FIXED_FILE_ROLES[file] ?? (/^60-ovmf-build-.*\.json$/.test(file) ? 'descriptor' : 'other');
 }
 
 function versionFacts(
@@ -180,7 +163,7 @@ export async function scanStore(storeDir: string, trustedKeys: readonly TrustedK
     for (const version of (await listDirs(nameDir)).filter((v) => VERSION_DIR.test(v)).reverse()) {
       const dir = path.join(nameDir, version);
       const check = await verifyArtifact(dir, { trustedKeys });
-      const listed = [...check.checkedFiles, SUMS_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE].sort();
+      const listed = [...check.checkedFiles, ...UNSUMMED].sort();
       const files: MirrorFile[] = [];
       for (const file of listed) {
         const full = path.join(dir, file);

@@ -13,6 +13,15 @@ export const QEMU_FILE = 'qemu.sh';
 export const LATEST_LINK = 'latest';
 /** Files that cannot be listed in SHA256SUMS (they are made from it). */
 export const UNSUMMED: readonly string[] = [SUMS_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE];
+/** What each fixed file is (the `role` of a file in the mirror index); code, vars and ROM names vary. */
+export const FIXED_FILE_ROLES: Readonly<Record<string, string>> = {
+  [MANIFEST_FILE]: 'manifest',
+  [SUMS_FILE]: 'sums',
+  [SIGNATURE_FILE]: 'signature',
+  [PUBLIC_KEY_FILE]: 'key',
+  [PROXMOX_FILE]: 'proxmox',
+  [QEMU_FILE]: 'qemu',
+};
 
 /** A name inside an artifact directory: letters, digits, '.', '_', '-', starting with a letter or digit. */
 const PLAIN_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
