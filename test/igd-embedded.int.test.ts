@@ -5,21 +5,35 @@
 // and a stolen size, both as fw_cfg files exactly as QEMU's vfio-pci IGD support hands them over.
 // QEMU is the oracle: its pci_cfg_write trace (ASLS and BDSM writes, offset and width), the
 // registers read back over the monitor, and `pmemsave` of the guest memory at ASLS.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// The job's verify stage (a real warm build through the main command) boots this firmware once
+// for the boot check and embedded mode together: its facts say so and carry the exact drivers.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMain } from '../src/cli/commands/ovmf.js';
 import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
+import type { VerifiedFirmware } from '../src/jobs/job-types.js';
+import { createVerifyStage, REAL_CHECKS, type VerifyChecks } from '../src/jobs/stage-verify.js';
 import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import type { StructureReport } from '../src/verify/structural.js';
-import { readCorpus } from './corpus.js';
-import { testLogger } from './harness.js';
-import { buildIgdTestFirmware, expectIgdCasePassed, IGD_CASES } from './igd-oracle.js';
+import { captureContext } from './cli-harness.js';
+import { corpusPath, readCorpus } from './corpus.js';
+import { isolatedCliEnv, testLogger } from './harness.js';
+import { EXPECTED_DXE_DISPATCH_ORDER } from './igd-dxe-dispatch-order.js';
+import {
+  buildIgdTestFirmware,
+  expectIgdCasePassed,
+  IGD_CASES,
+  IGD_EMBEDDED_VBT,
+  IGD_GOP_FILE,
+} from './igd-oracle.js';
 
 const logger = testLogger();
 const MiB = 1_048_576;
@@ -111,6 +125,63 @@ beforeAll(async () => {
   });
   results.set('OVMF and ROM', { result: both, opRegion, platform });
 }, 1_800_000); // may wait for the run's clean build of the default workspace (test/harness.ts)
+
+/** The main command's job with the real verify stage, counting which QEMU checks it calls. */
+async function jobWithRealChecks(): Promise<{
+  calls: string[];
+  verified: VerifiedFirmware;
+  json: { artifactDir: string; igd: unknown };
+  stageMs: number;
+}> {
+  const jobDir = path.join(work, 'job');
+  const env = await isolatedCliEnv(jobDir);
+  const calls: string[] = [];
+  const checks: VerifyChecks = {
+    ...REAL_CHECKS,
+    boot: (request, context) => {
+      calls.push('boot');
+      return REAL_CHECKS.boot(request, context);
+    },
+    igd: (request) => {
+      calls.push('igd');
+      return (REAL_CHECKS.igd as NonNullable<VerifyChecks['igd']>)(request);
+    },
+    bootAndIgd: (boot, igd, context) => {
+      calls.push('bootAndIgd');
+      return (REAL_CHECKS.bootAndIgd as NonNullable<VerifyChecks['bootAndIgd']>)(boot, igd, context);
+    },
+  };
+  const stage = createVerifyStage(checks);
+  let verified: VerifiedFirmware | undefined;
+  let stageMs = 0;
+  const captured = captureContext(
+    ['--gop', corpusPath(IGD_GOP_FILE), '--vbt', corpusPath(IGD_EMBEDDED_VBT), '--json'],
+    env,
+    jobDir,
+  );
+  const exitCode = await runMain(captured.ctx, {
+    verify: async (input, context) => {
+      const started = performance.now();
+      verified = await stage(input, context);
+      stageMs = Math.round(performance.now() - started);
+      return verified;
+    },
+  });
+  expect({ exitCode, stderr: captured.stderr() }).toEqual({ exitCode: 0, stderr: '' });
+  if (verified === undefined) throw new Error('the verify stage did not run');
+  return {
+    calls,
+    verified,
+    json: JSON.parse(captured.stdout()) as { artifactDir: string; igd: unknown },
+    stageMs,
+  };
+}
+
+let job: Awaited<ReturnType<typeof jobWithRealChecks>>;
+beforeAll(async () => {
+  job = await jobWithRealChecks();
+  console.log(`job verify stage (one boot for the boot check and embedded mode): ${job.stageMs} ms`);
+}, 1_800_000);
 
 afterAll(async () => {
   await engine?.[Symbol.asyncDispose]();
@@ -204,5 +275,57 @@ describe('IGD assignment, embedded mode (our DEBUG OVMF, QEMU TCG)', () => {
           `BDSM 0x${upperHex(testCase.expectedBdsm.offset)} (${testCase.expectedBdsm.width}-bit)`,
       );
     }
+  });
+});
+
+describe("the job's verify stage: one boot for the boot check and embedded mode", () => {
+  it('calls the combined check only; the boot verdict is the embedded boot: exact drivers, BDS, facts', async () => {
+    expect(job.calls).toEqual(['bootAndIgd']);
+    const boot = job.verified.boot;
+    expect(boot?.passed).toBe(true);
+    expect(boot?.failures).toEqual([]);
+    expect(boot?.reachedBds).toBe(true);
+    expect(boot?.loadedDrivers).toEqual(EXPECTED_DXE_DISPATCH_ORDER);
+    // The boot that gave the verdict is the IGD check's: the device at 00:02.0 and its fw_cfg files.
+    const args = boot?.qemu.args ?? [];
+    expect(args).toContain('VGA,bus=pcie.0,addr=02.0');
+    expect(args.some((arg) => arg.startsWith('name=etc/igd-opregion,file='))).toBe(true);
+    expect(boot?.summary.policyVbt).toMatchObject({
+      found: true,
+      sizeInBytes: readCorpus(IGD_EMBEDDED_VBT).length,
+    });
+    const romChecked = existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd');
+    const manifest = JSON.parse(await readFile(path.join(job.json.artifactDir, 'manifest.json'), 'utf8')) as {
+      build: { facts: { boot: Record<string, unknown> } };
+      igdChecks: unknown;
+    };
+    expect(manifest.build.facts.boot).toEqual({
+      checked: true,
+      passed: true,
+      durationMs: boot?.durationMs,
+      timeToBdsMs: boot?.timeToBdsMs,
+      reachedBds: true,
+      loadedDrivers: EXPECTED_DXE_DISPATCH_ORDER.length,
+      accel: boot?.accel,
+      source: 'igd-embedded-boot',
+      qemuBoots: romChecked ? 2 : 1,
+    });
+    expect(typeof boot?.timeToBdsMs).toBe('number');
+    expect(boot?.timeToBdsMs).toBeLessThan(boot?.durationMs as number);
+    // The same boot's IGD verdict: embedded mode passed on the device of the GOP's generation.
+    expect(job.verified.igd?.embedded).toMatchObject({
+      mode: 'embedded',
+      checked: true,
+      passed: true,
+      deviceId: '3e9b',
+      platform: 'cfl',
+      accelerator: boot?.accel.accelerator,
+      durationMs: boot?.durationMs,
+      failures: [],
+    });
+    expect(job.verified.igd?.rom).toMatchObject(
+      romChecked ? { checked: true, passed: true } : { checked: false },
+    );
+    expect(manifest.igdChecks).toEqual(job.json.igd);
   });
 });
