@@ -3,10 +3,28 @@
 // not write (a "../" name, an absolute name) are written here byte by byte (APPNOTE 6.3,
 // stored or deflated entries) around harmless bytes or zeros: nothing here claims to be a vendor's file.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
+import { afterAll } from 'vitest';
+
+/** A temp dir for one test file, removed after its tests, and `file(name, bytes)` writing into it. */
+export function scratchDir(prefix: string): {
+  readonly dir: string;
+  file(name: string, bytes: Uint8Array): string;
+} {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir,
+    file(name, bytes) {
+      const target = path.join(dir, name);
+      writeFileSync(target, bytes);
+      return target;
+    },
+  };
+}
 
 /** `7z a <type flags> archive.exe <file...>` (named .exe: an extension, so 7z adds none, that -sfx accepts; -t sets the type) run in a temp dir holding copies of `files`; returns the archive bytes. */
 export function sevenZipArchive(

@@ -6,10 +6,9 @@
 // layouts (2.10, 8.5.3 and 23.2) around real bytes (the Dell TB16 PFS section, the TPM capsule,
 // corpus firmware); they stand for no vendor's file.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '../src/core/digest.js';
 import { guidToBytes } from '../src/core/guid.js';
 import { EFI_CAPSULE_GUID, EFI_FMP_CAPSULE_GUID, parseCapsuleHeader } from '../src/formats/capsule.js';
@@ -21,7 +20,7 @@ import { DEFAULT_PACKAGE_LIMITS } from '../src/vendor/unpacker.js';
 import { runCli } from './cli-harness.js';
 import { readCorpus, REPO_ROOT } from './corpus.js';
 import { concat, le16, le32, le64, u8 } from './ffs-builder.js';
-import { storedZip } from './vendor-archive.js';
+import { scratchDir, storedZip } from './vendor-archive.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures');
 const DELL_TPM_CAB = path.join(FIXTURES, 'vendor/dell-tpm1.2-5.81.2.1.cab');
@@ -72,13 +71,7 @@ function testBuiltFmpCapsule(image: Uint8Array): Uint8Array {
   return testBuiltCapsule(concat(fmpHeader, imageHeader, image), EFI_FMP_CAPSULE_GUID);
 }
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-vendor-capsule-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-const file = (name: string, bytes: Uint8Array): string => {
-  const target = path.join(work, name);
-  writeFileSync(target, bytes);
-  return target;
-};
+const { dir: work, file } = scratchDir('ovmf-build-vendor-capsule-');
 const unpack = (bytes: Uint8Array, name = 'package') => unpackPackage(bytes, { name });
 const pieceList = async (bytes: Uint8Array): Promise<[string, string, number][]> => {
   const unpacked = await unpack(bytes);

@@ -2,17 +2,16 @@
 // exact GOP and VBT, or says plainly that there is none, with its exit code; `--firmware`
 // takes a package through the real input stage (stand-in build, as test/cache-job.test.ts).
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runMain } from '../src/cli/commands/ovmf.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
 import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
 import { captureContext, runCli } from './cli-harness.js';
 import { corpusPath, REPO_ROOT } from './corpus.js';
-import { sevenZipArchive, storedZip } from './vendor-archive.js';
+import { scratchDir, sevenZipArchive, storedZip } from './vendor-archive.js';
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const GK41 = 'images/geminilake-ovmf-with-gop-vbt-gk41.fd';
@@ -23,13 +22,7 @@ const GK41_VBT = 'bc417184182b778f120ffb34f328b017a153f8ed6f72aa83378236409d30fd
 const REAL_CAB = path.join(REPO_ROOT, 'test/fixtures/vendor/starlabs-labtop-mk4-ite-1.07.cab');
 const NOT_UEFI = 'not a UEFI image or a known package';
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-vendor-cli-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-const file = (name: string, bytes: Uint8Array): string => {
-  const target = path.join(work, name);
-  writeFileSync(target, bytes);
-  return target;
-};
+const { dir: work, file } = scratchDir('ovmf-build-vendor-cli-');
 const gk41Zip = file('gk41.zip', sevenZipArchive(['-tzip'], [corpusPath(GK41)]));
 
 describe('ovmf-build extract on a vendor package', () => {
