@@ -6,20 +6,29 @@
 // be compared build for build.
 //
 // Why two integration processes: on two cores a clean EDK2 build takes both cores, so the three
-// clean builds of the run (test/build.int.test.ts, then test/reproducible.int.test.ts) go one
-// after the other in the "builds" part, while the "rest" part (QEMU under TCG, the engine, warm
-// builds: mostly one core or waiting) runs beside them. Files of the rest that need the default
-// warm workspace wait for build.int's marker in the shared run directory (test/harness.ts), so
-// neither part depends on the other's order, and each file still runs alone (harness).
+// clean builds of the run (test/build.int.test.ts, then test/reproducible.int.test.ts, which
+// waits for build.int's marker) go one after the other in the "builds" part, while the "rest"
+// part (QEMU under TCG, the engine, warm builds) runs beside them. Files of the rest that need
+// the default warm workspace wait for build.int's marker in the shared run directory
+// (test/harness.ts), so neither part depends on the other's order, and each file still runs
+// alone (harness). build.int holds only what needs its clean build; the builds from the
+// workspace it commits are in the rest (test/build-warm.int.test.ts).
 //
-// The static checks (typecheck, lint, format) run here too, beside the builds part, instead of
-// before it in `npm test`: each is a test that can fail, and none needs to hold the builds back.
+// Priority: the chain of clean builds is the run's critical path (measured: ~1,740 s of a
+// ~1,780 s run), and everything else has slack. So the builds part runs at normal priority and
+// every other part (static checks, unit project, rest) under `nice -n 10`
+// (OVMF_BUILD_TEST_NICE, 0 turns it off). Children inherit it: QEMU, CLI processes, and the
+// rest's own `podman system service` (test/global-setup.ts starts one per vitest process when
+// no engine socket exists), whose conmon and build containers therefore run niced too, while
+// the builds part's service and its clean-build containers stay at normal priority. The niced
+// parts still get every cycle the builds leave idle (engine setup, EDK2's single-threaded
+// AutoGen, I/O), and a core to themselves once the builds are done.
 //
-// Order: the builds part starts first, because its chain of clean builds is the run's critical
-// path; the unit project runs beside its start (engine checks, source unpacking and EDK2's
-// single-threaded AutoGen leave a core idle), and the rest starts once the unit project is done
-// (most of its files wait for build.int's workspace anyway). The unit output is shown live; the
-// two integration parts are held back and printed in one piece each.
+// Order: everything starts at once. The builds part first; beside it the static checks (each a
+// test that can fail; none needs to hold the builds back), then the unit project (its output
+// shown live); and the rest (its files that need the workspace wait for the marker, so the
+// longest of them, test/nightly.int.test.ts, starts as soon as the workspace exists). The two
+// integration parts' output is held back and printed in one piece each.
 import { spawn } from 'node:child_process';
 import {
   createWriteStream,
@@ -38,8 +47,36 @@ import { performance } from 'node:perf_hooks';
 const BUILD_FILES = ['test/build.int.test.ts', 'test/reproducible.int.test.ts'];
 /** The file that builds the default warm workspace clean (test/global-setup.ts). */
 const PRODUCER = 'test/build.int.test.ts';
-/** Files of the rest at once: QEMU under TCG takes about one core each. */
-const REST_WORKERS = process.env['OVMF_BUILD_TEST_INT_WORKERS'] ?? '2';
+/**
+ * Files of the rest at once. Three: most of the rest waits for the workspace, then runs a chain
+ * of long files (nightly.int ~600 s, verify-boot.int ~300 s, build-warm.int ~290 s, queue.int
+ * ~220 s, ovmf-e2e.int ~170 s), mostly waiting on QEMU (one core each) or on niced containers.
+ */
+const REST_WORKERS = process.env['OVMF_BUILD_TEST_INT_WORKERS'] ?? '3';
+/** Niceness of every part but the builds part (see the header); 0: no change. */
+const NICE = Number(process.env['OVMF_BUILD_TEST_NICE'] ?? '10');
+if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) {
+  console.error(
+    `OVMF_BUILD_TEST_NICE must be an integer from 0 to 19, got ${process.env['OVMF_BUILD_TEST_NICE']}`,
+  );
+  process.exit(2);
+}
+/** coreutils' nice, when on PATH (it is wherever the integration tests can run). */
+const NICE_BINARY = (process.env['PATH'] ?? '')
+  .split(path.delimiter)
+  .filter((dir) => dir !== '')
+  .map((dir) => path.join(dir, 'nice'))
+  .find((file) => existsSync(file));
+
+/** The command line of `npx <args>`, under `nice -n NICE` when `lowPriority` (and NICE > 0). */
+function npx(args, lowPriority) {
+  if (!lowPriority || NICE === 0) return ['npx', args];
+  if (NICE_BINARY === undefined) {
+    console.error('run-tests: nice not found on PATH; the parts beside the builds run at normal priority');
+    return ['npx', args];
+  }
+  return [NICE_BINARY, ['-n', String(NICE), 'npx', ...args]];
+}
 
 // `--project <name>` runs that part alone (unit, integration); other arguments go to vitest.
 const extra = process.argv.slice(2);
@@ -57,13 +94,15 @@ function restFiles() {
     .sort();
 }
 
-/** Runs one vitest process; its console output goes to `logFile` when given (printed later). */
-function vitest(name, args, logFile) {
+/**
+ * Runs one vitest process (niced when `lowPriority`); its console output goes to `logFile` when
+ * given (printed later).
+ */
+function vitest(name, args, logFile, lowPriority) {
   const report = path.join(dir, `${name}.json`);
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(
-      'npx',
+    const [command, commandArgs] = npx(
       [
         'vitest',
         'run',
@@ -73,16 +112,17 @@ function vitest(name, args, logFile) {
         `--outputFile.json=${report}`,
         ...extra,
       ],
-      {
-        stdio: logFile === undefined ? 'inherit' : ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          OVMF_BUILD_TEST_CLEAN_BUILDS: cleanBuildLog,
-          OVMF_BUILD_TEST_RUN_DIR: runDir,
-          OVMF_BUILD_TEST_WORKSPACE_PRODUCER: PRODUCER,
-        },
-      },
+      lowPriority,
     );
+    const child = spawn(command, commandArgs, {
+      stdio: logFile === undefined ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        OVMF_BUILD_TEST_CLEAN_BUILDS: cleanBuildLog,
+        OVMF_BUILD_TEST_RUN_DIR: runDir,
+        OVMF_BUILD_TEST_WORKSPACE_PRODUCER: PRODUCER,
+      },
+    });
     if (logFile !== undefined) {
       const out = createWriteStream(logFile);
       child.stdout.pipe(out);
@@ -108,11 +148,12 @@ const STATIC_CHECKS = [
   ['format', ['prettier', '--check', '.']],
 ];
 
-/** Runs one static check with its output held back; printed only when it fails. */
+/** Runs one static check (niced: it is not on the critical path) with its output held back; printed only when it fails. */
 function check(name, args) {
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, commandArgs] = npx(args, true);
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     const output = [];
     child.stdout.on('data', (chunk) => output.push(chunk));
     child.stderr.on('data', (chunk) => output.push(chunk));
@@ -147,19 +188,8 @@ function account(result) {
   totals.skipped += summary.numPendingTests + summary.numTodoTests;
 }
 
-try {
-  const runUnit = selected === null || selected === 'unit';
-  const runIntegration = selected === null || selected === 'integration';
-  const started = performance.now();
-  const buildsLog = path.join(dir, 'integration-builds.log');
-  const restLog = path.join(dir, 'integration-rest.log');
-  const builds = runIntegration
-    ? vitest(
-        'integration (builds)',
-        ['--project', 'integration', '--maxWorkers=2', ...BUILD_FILES],
-        buildsLog,
-      )
-    : null;
+/** The static checks one after the other, then the unit project: one chain beside the builds. */
+async function staticThenUnit() {
   if (selected === null) {
     for (const [name, args] of STATIC_CHECKS) {
       const result = await check(name, args);
@@ -175,24 +205,53 @@ try {
       }
     }
   }
-  if (runUnit) account(await vitest('unit', ['--project', 'unit']));
-  if (builds !== null) {
-    const rest = await vitest(
-      'integration (rest)',
-      ['--project', 'integration', `--maxWorkers=${REST_WORKERS}`, ...restFiles()],
-      restLog,
+  if (runUnit) account(await vitest('unit', ['--project', 'unit'], undefined, runIntegration));
+}
+
+const runUnit = selected === null || selected === 'unit';
+const runIntegration = selected === null || selected === 'integration';
+try {
+  const started = performance.now();
+  const buildsLog = path.join(dir, 'integration-builds.log');
+  const restLog = path.join(dir, 'integration-rest.log');
+  if (runIntegration) {
+    lines.push(
+      NICE === 0 || NICE_BINARY === undefined
+        ? 'priority: every part at normal priority'
+        : `priority: builds part at normal priority; static checks, unit and rest under nice -n ${NICE}`,
     );
-    const buildsResult = await builds;
+  }
+  const builds = runIntegration
+    ? vitest(
+        'integration (builds)',
+        ['--project', 'integration', '--maxWorkers=2', ...BUILD_FILES],
+        buildsLog,
+        false,
+      )
+    : null;
+  const rest = runIntegration
+    ? vitest(
+        'integration (rest)',
+        ['--project', 'integration', `--maxWorkers=${REST_WORKERS}`, ...restFiles()],
+        restLog,
+        true,
+      )
+    : null;
+  await staticThenUnit();
+  if (builds !== null && rest !== null) {
+    const [buildsResult, restResult] = await Promise.all([builds, rest]);
     for (const log of [buildsLog, restLog]) if (existsSync(log)) process.stdout.write(readFileSync(log));
     account(buildsResult);
-    account(rest);
+    account(restResult);
+    // Both parts start together: the integration project's wall time is the longer of the two.
     lines.push(
-      `integration: ${((performance.now() - started) / 1000).toFixed(0)} s wall (both parts, from the start of the builds part)`,
+      `integration: ${Math.max(buildsResult.wallSeconds, restResult.wallSeconds).toFixed(0)} s wall (both parts)`,
     );
   }
   const cleanBuilds = existsSync(cleanBuildLog)
     ? readFileSync(cleanBuildLog, 'utf8').split('\n').filter(Boolean)
     : [];
+  lines.push(`all parts: ${((performance.now() - started) / 1000).toFixed(0)} s wall`);
   lines.push(`clean EDK2 builds: ${cleanBuilds.length}`);
   for (const line of cleanBuilds) lines.push(`  ${line}`);
 } finally {
