@@ -16,6 +16,7 @@ import { scratchDir, sevenZipArchive, storedZip } from './vendor-archive.js';
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const GK41 = 'images/geminilake-ovmf-with-gop-vbt-gk41.fd';
 const IFWI = 'images/geminilake-protectli-vp2410-ifwi.bin';
+const SPI = 'images/kabylake-platform-clevo-p870km-modded-spi.rom';
 /** The corpus manifest's GOP (pe_sha256) and VBT (body_sha256) of GK41. */
 const GK41_GOP = 'c731f7ab56c6378a6fdff3339f4056fd69540d247e70b4ed8ff621dfa34c3006';
 const GK41_VBT = 'bc417184182b778f120ffb34f328b017a153f8ed6f72aa83378236409d30fd1e';
@@ -106,6 +107,27 @@ describe('ovmf-build extract on a vendor package', () => {
       /^ovmf-build: this image ships no Intel GOP driver: .*\[E_GOP_NOT_FOUND\]\n$/u,
     );
     expect(readdirSync(out).sort()).toEqual(['Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin', 'Vbt.bin']);
+  });
+
+  it('an SPI image (flash descriptor) inside a 7z self-extracting archive: no GOP, said with the chain, exit 4', async () => {
+    const out = path.join(work, 'out-spi-sfx');
+    const sfx = file('spi-update.exe', sevenZipArchive(['-sfx'], [corpusPath(SPI)]));
+    const result = await runCli(['extract', sfx, '--out', out, '--json']);
+    expect(result.code).toBe(4);
+    const json = JSON.parse(result.stdout) as {
+      error: { code: string; message: string; details: { chain: string[] } };
+    };
+    expect([json.error.code, json.error.details.chain]).toEqual([
+      'E_PACKAGE_NO_GOP',
+      ['self-extracting archive', 'flash descriptor'],
+    ]);
+    expect(json.error.message).toMatch(
+      new RegExp(
+        `^${sfx} holds no Intel GOP driver: unpacked self-extracting archive > flash descriptor; this image ships no Intel GOP driver: searched 6 volumes, 381 files, `,
+        'u',
+      ),
+    );
+    expect(() => readdirSync(out)).toThrow(/ENOENT/);
   });
 
   it('a zip entry that climbs out is refused with exit 6 and nothing written', async () => {

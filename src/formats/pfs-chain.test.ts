@@ -66,6 +66,21 @@ describe('Dell PFS in the package chain (extract)', () => {
     expect(() => readdirSync(out)).toThrow(/ENOENT/);
   });
 
+  it('after other bytes (no PE, no capsule): the sections are still found and unpacked', async () => {
+    const prefixed = path.join(work, 'prefixed.bin');
+    const text = new TextEncoder().encode('a README a vendor put in front of the section\n');
+    writeFileSync(prefixed, Buffer.concat([text, readFileSync(FIXTURE)]));
+    const result = await runCli(['extract', prefixed, '--out', path.join(work, 'out-prefixed'), '--json']);
+    expect(result.code).toBe(4);
+    const json = JSON.parse(result.stdout) as {
+      error: { code: string; details: { pieces: { path: string; sizeInBytes: number }[] } };
+    };
+    expect(json.error.code).toBe('E_PACKAGE_NO_GOP');
+    expect(json.error.details.pieces.map((p) => [p.path, p.sizeInBytes])).toEqual(
+      PIECES.map(([name, size]) => [`Dell PFS:${name}`, size]),
+    );
+  });
+
   it('inside a zip: the chain is zip > Dell PFS', async () => {
     const zip = path.join(work, 'dock.zip');
     writeFileSync(zip, storedZip([{ name: 'TB16/pfs.bin', data: new Uint8Array(readFileSync(FIXTURE)) }]));
