@@ -97,3 +97,51 @@ export function storedZip(
   end.writeUInt32LE(offset, 16);
   return new Uint8Array(Buffer.concat([...locals, directory, end]));
 }
+
+/** Most bytes one CFDATA block holds (MS-CAB: cbData is at most 0x8000). */
+const CAB_BLOCK_BYTES = 0x8000;
+
+/**
+ * A cabinet with one uncompressed folder holding these files, written as the Microsoft Cabinet
+ * Format ([MS-CAB] 2.1-2.4) lays it out: CFHEADER, one CFFOLDER (typeCompress 0), a CFFILE per
+ * file, CFDATA blocks with checksum 0 ("no checksum"). Stands for no vendor's file: the real
+ * cabinets are in test/fixtures/vendor; this only nests other bytes in a cab (no cab writer is
+ * installed here).
+ */
+export function storedCab(entries: readonly { name: string; data: Uint8Array }[]): Uint8Array {
+  const folderData = Buffer.concat(entries.map((e) => Buffer.from(e.data)));
+  const files: Buffer[] = [];
+  let offsetInFolder = 0;
+  for (const entry of entries) {
+    const file = Buffer.alloc(16);
+    file.writeUInt32LE(entry.data.length, 0);
+    file.writeUInt32LE(offsetInFolder, 4);
+    file.writeUInt16LE(0x20, 14); // _A_ARCH
+    files.push(file, Buffer.from(`${entry.name}\0`, 'latin1'));
+    offsetInFolder += entry.data.length;
+  }
+  const fileTable = Buffer.concat(files);
+  const blocks: Buffer[] = [];
+  for (let at = 0; at < folderData.length || blocks.length === 0; at += CAB_BLOCK_BYTES) {
+    const chunk = folderData.subarray(at, at + CAB_BLOCK_BYTES);
+    const header = Buffer.alloc(8);
+    header.writeUInt16LE(chunk.length, 4);
+    header.writeUInt16LE(chunk.length, 6);
+    blocks.push(header, chunk);
+  }
+  const headerBytes = 36;
+  const dataStart = headerBytes + 8 + fileTable.length;
+  const total = dataStart + blocks.reduce((n, b) => n + b.length, 0);
+  const header = Buffer.alloc(headerBytes);
+  header.write('MSCF', 0, 'latin1');
+  header.writeUInt32LE(total, 8);
+  header.writeUInt32LE(headerBytes + 8, 16); // coffFiles
+  header.writeUInt8(3, 24);
+  header.writeUInt8(1, 25);
+  header.writeUInt16LE(1, 26); // cFolders
+  header.writeUInt16LE(entries.length, 28);
+  const folder = Buffer.alloc(8);
+  folder.writeUInt32LE(dataStart, 0);
+  folder.writeUInt16LE(blocks.length / 2, 4);
+  return new Uint8Array(Buffer.concat([header, folder, fileTable, ...blocks]));
+}

@@ -15,7 +15,7 @@ import { unpackPackage, type UnpackPackageOptions } from '../src/vendor/unpack-p
 import { DEFAULT_PACKAGE_LIMITS, type UnpackContext } from '../src/vendor/unpacker.js';
 import { zipUnpacker } from '../src/vendor/zip.js';
 import { corpusPath, readCorpus, REPO_ROOT } from './corpus.js';
-import { sevenZipArchive, storedZip } from './vendor-archive.js';
+import { sevenZipArchive, storedCab, storedZip } from './vendor-archive.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/vendor');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(path.join(FIXTURES, name)));
@@ -188,6 +188,25 @@ describe('corpus firmware wrapped by 7z (the reference tool makes these fixtures
       ],
       ['7z:inner.zip > zip:geminilake-ovmf-with-gop-vbt-gk41.fd', 'a UEFI image with an Intel GOP driver'],
     ]);
+  });
+
+  it('a zip inside a cab (a stored cabinet written by test/vendor-archive.ts; cabextract accepts it): cab > zip > GOP', async () => {
+    const cab = storedCab([
+      { name: 'firmware.metainfo.xml', data: new TextEncoder().encode('<component/>') },
+      { name: 'firmware.zip', data: storedZip([{ name: 'gk41.fd', data: gk41 }]) },
+    ]);
+    const cabFile = path.join(work, 'zip-in.cab');
+    writeFileSync(cabFile, cab);
+    expect(execFileSync('cabextract', ['-t', cabFile], { encoding: 'utf8' })).toContain(
+      'All done, no errors.',
+    );
+    const choice = choosePackagePiece(await unpack(cab), 'zip-in.cab');
+    expect(choice.chain).toEqual(['cab', 'zip', ...GOP_CHAIN]);
+    expect(choice.leaf.steps).toEqual([
+      { format: 'cab', entry: 'firmware.zip' },
+      { format: 'zip', entry: 'gk41.fd' },
+    ]);
+    expect(sha256(choice.leaf.bytes)).toBe(sha256(gk41));
   });
 
   it('a plain image is no package: layers 0, the image itself is the one leaf', async () => {
