@@ -26,9 +26,11 @@
 //
 // Order: everything starts at once. The builds part first; beside it the static checks (each a
 // test that can fail; none needs to hold the builds back), then the unit project (its output
-// shown live); and the rest (its files that need the workspace wait for the marker, so the
-// longest of them, test/nightly.int.test.ts, starts as soon as the workspace exists). The two
-// integration parts' output is held back and printed in one piece each.
+// shown live); and the rest, whose global setup first waits for the builds part's (so on a cold
+// machine no niced process makes the EDK2 source or the builder image under a lock the builds
+// wait on) and whose files that need the workspace wait for build.int's marker, so the longest
+// of them, test/nightly.int.test.ts, starts as soon as the workspace exists. The two integration
+// parts' output is held back and printed in one piece each.
 import { spawn } from 'node:child_process';
 import {
   createWriteStream,
