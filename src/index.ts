@@ -94,11 +94,7 @@ export {
 export { verifyBoot, type VerifyBootOptions, type BootVerification } from './verify/boot.js';
 export { chooseAccelerator, type AccelMode, type AcceleratorChoice } from './verify/accel.js';
 export { checkIgdAssignment, type IgdCheckOptions } from './verify/igd-check.js';
-export {
-  verifyBootAndIgdModes,
-  type BootAndIgdRequest,
-  type BootAndIgdResult,
-} from './verify/boot-igd.js';
+export { verifyBootAndIgdModes, type BootAndIgdRequest, type BootAndIgdResult } from './verify/boot-igd.js';
 export { parseOpRegion, buildOpRegion } from './formats/opregion.js';
 export {
   parseIgdDeviceTable,
