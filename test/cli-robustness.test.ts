@@ -6,10 +6,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { AbortError } from '../src/core/errors.js';
+import { captureContext } from './cli-harness.js';
 import { corpusPath } from './corpus.js';
 
 const GOP = corpusPath('gop/cometlake-mrchromebox-cml.efi');
@@ -26,25 +27,13 @@ interface Outcome {
 }
 
 async function cli(argv: readonly string[], stdout?: Writable, signal?: AbortSignal): Promise<Outcome> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errChunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  err.on('data', (c: Buffer) => errChunks.push(c));
+  const captured = captureContext(argv, env, dir, signal);
   const started = performance.now();
-  const code = await main({
-    argv,
-    stdout: stdout ?? out,
-    stderr: err,
-    env,
-    cwd: dir,
-    signal: signal ?? new AbortController().signal,
-  });
+  const code = await main(stdout === undefined ? captured.ctx : { ...captured.ctx, stdout });
   return {
     code,
-    stdout: Buffer.concat(chunks).toString('utf8'),
-    stderr: Buffer.concat(errChunks).toString('utf8'),
+    stdout: captured.stdout(),
+    stderr: captured.stderr(),
     elapsedMs: performance.now() - started,
   };
 }

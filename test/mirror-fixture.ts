@@ -12,6 +12,7 @@ import { renderIndexHtml } from '../src/mirror/html.js';
 import { MIRROR_LAYOUT } from '../src/mirror/index-types.js';
 import { assertIndexSignature, parseSignedIndex, serializeJson } from '../src/mirror/signed-index.js';
 import { publishArtifact, type PublishedArtifact } from '../src/publish/artifact.js';
+import { loadOrCreateSigningKey, type SigningKey } from '../src/publish/signing.js';
 import { parsePublicKey } from '../src/publish/trust.js';
 import { verifyArtifact } from '../src/publish/verify.js';
 import { startMirrorServer, type MirrorServer } from '../src/serve/server.js';
@@ -107,6 +108,22 @@ export const TIGERLAKE_V1: Omit<FixtureVersion, 'name'> = {
   vars: 'ovmf/OVMF_VARS_4M.fd',
   rom: 'gop/tigerlake-mrchromebox-tgl.efi',
 };
+
+/**
+ * The publisher's key (created in `configDir`) and a store holding cometlake V1 and V2, then
+ * tigerlake V1 unless `tigerlake` is false: the sample store of the mirror and pull tests.
+ */
+export async function publishSampleStore(
+  store: string,
+  configDir: string,
+  { tigerlake = true }: { readonly tigerlake?: boolean } = {},
+): Promise<SigningKey> {
+  const key = await loadOrCreateSigningKey(configDir);
+  await publishFixture(store, configDir, { name: 'cometlake', ...COMETLAKE_V1 });
+  await publishFixture(store, configDir, { name: 'cometlake', ...COMETLAKE_V2 });
+  if (tigerlake) await publishFixture(store, configDir, { name: 'tigerlake', ...TIGERLAKE_V1 });
+  return key;
+}
 
 export interface ProxyRecord {
   readonly method: string;

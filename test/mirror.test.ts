@@ -20,13 +20,10 @@ import { runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
 import {
   assertMirrorComplete,
-  COMETLAKE_V1,
-  COMETLAKE_V2,
   configDirOf,
   configEnv,
-  publishFixture,
+  publishSampleStore,
   serveWithProxy,
-  TIGERLAKE_V1,
   type RecordingProxy,
 } from './mirror-fixture.js';
 
@@ -73,12 +70,7 @@ beforeAll(async () => {
   publisherHome = path.join(work, 'publisher');
   consumerHome = path.join(work, 'consumer');
   store = path.join(work, 'artifacts');
-  const key = await loadOrCreateSigningKey(configDirOf(publisherHome));
-  fingerprint = key.fingerprint;
-  publicKeyPem = key.publicKeyPem;
-  await publishFixture(store, configDirOf(publisherHome), { name: 'cometlake', ...COMETLAKE_V1 });
-  await publishFixture(store, configDirOf(publisherHome), { name: 'cometlake', ...COMETLAKE_V2 });
-  await publishFixture(store, configDirOf(publisherHome), { name: 'tigerlake', ...TIGERLAKE_V1 });
+  ({ fingerprint, publicKeyPem } = await publishSampleStore(store, configDirOf(publisherHome)));
 });
 
 afterAll(async () => {

@@ -15,11 +15,9 @@ import { verifyArtifact } from '../src/publish/verify.js';
 import { defaultDescriptorDir } from '../src/cli/commands/pull.js';
 import { runCli } from './cli-harness.js';
 import {
-  COMETLAKE_V1,
-  COMETLAKE_V2,
   configDirOf,
   configEnv,
-  publishFixture,
+  publishSampleStore,
   serveWithProxy,
   type RecordingProxy,
 } from './mirror-fixture.js';
@@ -36,6 +34,15 @@ const consumer = (): NodeJS.ProcessEnv => ({
   SOURCE_DATE_EPOCH: String(Date.parse('2026-11-03T00:00:00Z') / 1000),
 });
 
+/** `pull <spec>` from the served mirror, trusting the publisher's key, into `out`, as the consumer. */
+function pullTrusted(spec: string, out: string, ...extra: string[]): ReturnType<typeof runCli> {
+  return runCli(
+    ['pull', spec, '--mirror', proxy.url, '--trust-key', fingerprint, '--out', out, ...extra],
+    work,
+    consumer(),
+  );
+}
+
 function errorCode(stdout: string): unknown {
   return (JSON.parse(stdout) as { error: { code: string } }).error.code;
 }
@@ -43,12 +50,8 @@ function errorCode(stdout: string): unknown {
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ovmf-pull-'));
   const publisher = configDirOf(path.join(work, 'publisher'));
-  const key = await loadOrCreateSigningKey(publisher);
-  fingerprint = key.fingerprint;
-  publicKeyPem = key.publicKeyPem;
   store = path.join(work, 'artifacts');
-  await publishFixture(store, publisher, { name: 'cometlake', ...COMETLAKE_V1 });
-  await publishFixture(store, publisher, { name: 'cometlake', ...COMETLAKE_V2 });
+  ({ fingerprint, publicKeyPem } = await publishSampleStore(store, publisher, { tigerlake: false }));
   const origin = path.join(work, 'origin');
   index = (
     await writeMirrorIndex({
@@ -70,22 +73,12 @@ describe('pull', () => {
   it('downloads the latest version, verified, prints local Proxmox and QEMU lines, installs the descriptor', async () => {
     const out = path.join(work, 'out');
     const firmwareDir = path.join(work, 'qemu-firmware');
-    const result = await runCli(
-      [
-        'pull',
-        'cometlake',
-        '--mirror',
-        proxy.url,
-        '--trust-key',
-        fingerprint,
-        '--out',
-        out,
-        '--install-descriptor',
-        '--descriptor-dir',
-        firmwareDir,
-      ],
-      work,
-      consumer(),
+    const result = await pullTrusted(
+      'cometlake',
+      out,
+      '--install-descriptor',
+      '--descriptor-dir',
+      firmwareDir,
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -126,11 +119,7 @@ describe('pull', () => {
     // Again: the directory is there and verified; only the index and the key (by fingerprint, then
     // as the index lists it) are fetched.
     proxy.log.length = 0;
-    const again = await runCli(
-      ['pull', 'cometlake', '--mirror', proxy.url, '--trust-key', fingerprint, '--out', out],
-      work,
-      consumer(),
-    );
+    const again = await pullTrusted('cometlake', out);
     expect(again.stdout.split('\n')[0]).toBe(
       `already here: cometlake ${version} in ${dir} (index serial 1, verified)`,
     );
@@ -143,21 +132,7 @@ describe('pull', () => {
 
   it('pulls a named older version, with --json', async () => {
     const out = path.join(work, 'out-old');
-    const result = await runCli(
-      [
-        'pull',
-        'cometlake@20261101T020000Z-11111111',
-        '--mirror',
-        proxy.url,
-        '--trust-key',
-        fingerprint,
-        '--out',
-        out,
-        '--json',
-      ],
-      work,
-      consumer(),
-    );
+    const result = await pullTrusted('cometlake@20261101T020000Z-11111111', out, '--json');
     expect(result.code).toBe(0);
     const json = JSON.parse(result.stdout) as { version: string; files: { code: string }; serial: number };
     expect(json).toMatchObject({

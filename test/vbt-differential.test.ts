@@ -56,16 +56,24 @@ describe.skipIf(binary === null)('inspect agrees with intel_vbt_decode', () => {
     return file;
   }
 
+  /** Compares a crafted copy: what each case asserts, [ours accepts, theirs accepts, differences], and our note. */
+  async function compareCrafted(
+    kind: string,
+    name: string,
+    edit: Parameters<typeof crafted>[1],
+  ): Promise<{ verdicts: unknown[]; note: string | undefined }> {
+    const comparison = await compareFile(crafted(`${kind}-${name.replace(/\W+/g, '-')}`, edit), bin);
+    return {
+      verdicts: [comparison.ours.accepted, comparison.theirs.accepted, comparison.differences],
+      note: comparison.ours.note,
+    };
+  }
+
   it.each([
     ['no $VBT anywhere', (b: Uint8Array) => void (b[0] = 0x25)],
     ['bdb_offset past the end of the file', (_b: Uint8Array, dv: DataView) => dv.setUint32(28, 0xfff0, true)],
   ])('both refuse: %s', async (name, edit) => {
-    const comparison = await compareFile(crafted(`refuse-${name.replace(/\W+/g, '-')}`, edit), bin);
-    expect([comparison.ours.accepted, comparison.theirs.accepted, comparison.differences]).toEqual([
-      false,
-      false,
-      [],
-    ]);
+    expect((await compareCrafted('refuse', name, edit)).verdicts).toEqual([false, false, []]);
   });
 
   it.each([
@@ -82,13 +90,9 @@ describe.skipIf(binary === null)('inspect agrees with intel_vbt_decode', () => {
       'i915 ignores it and any block after it',
     ],
   ])('both accept, we warn: %s', async (name, edit, warning) => {
-    const comparison = await compareFile(crafted(`accept-${name.replace(/\W+/g, '-')}`, edit), bin);
-    expect([comparison.ours.accepted, comparison.theirs.accepted, comparison.differences]).toEqual([
-      true,
-      true,
-      [],
-    ]);
-    expect(comparison.ours.note).toContain(warning);
+    const { verdicts, note } = await compareCrafted('accept', name, edit);
+    expect(verdicts).toEqual([true, true, []]);
+    expect(note).toContain(warning);
   });
 
   // intel_vbt_decode only looks for "$VBT" and a BDB header inside the file (tools/
@@ -116,13 +120,9 @@ describe.skipIf(binary === null)('inspect agrees with intel_vbt_decode', () => {
       'inspect says kind "unknown"',
     ],
   ])('known difference, intel_vbt_decode is more lenient than i915: %s', async (name, edit, why) => {
-    const comparison = await compareFile(crafted(`lenient-${name.replace(/\W+/g, '-')}`, edit), bin);
-    expect([comparison.ours.accepted, comparison.theirs.accepted, comparison.differences]).toEqual([
-      false,
-      true,
-      ['verdict'],
-    ]);
-    expect(comparison.ours.note).toContain(why);
+    const { verdicts, note } = await compareCrafted('lenient', name, edit);
+    expect(verdicts).toEqual([false, true, ['verdict']]);
+    expect(note).toContain(why);
   });
 
   /** i915 intel_bios_is_valid_vbt, written out from intel_bios.c for the fuzz below. */
