@@ -8,12 +8,12 @@
 // process. In scripts/run-tests.mjs they run in the lower-priority part beside
 // test/reproducible.int.test.ts's clean builds instead of before them at equal priority (about
 // 290 s of warm builds and boots, measured in CI, that held the critical path's CPU).
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../src/container/index.js';
+import { sha256 } from '../src/core/digest.js';
 import { buildOvmf } from '../src/edk2/build.js';
 import { prepareBuildInputs } from '../src/edk2/build-inputs.js';
 import { IGD_DEVICE_TABLE_HEADER, POLICY_INF } from '../src/edk2/layout.js';
@@ -32,7 +32,6 @@ import {
 } from './harness.js';
 
 const logger = testLogger();
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 let engine: ContainerEngine;
 /** The workspace's inputs (the corpus GOP and VBT the harness builds it with). */
