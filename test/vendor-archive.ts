@@ -1,7 +1,8 @@
 // Test helper: archives made for the vendor-package tests. Real firmware from the corpus is
 // wrapped with 7z itself (the reference tool: `7z a`), and the few malformed zips a tool will
 // not write (a "../" name, an absolute name) are written here byte by byte (APPNOTE 6.3,
-// stored or deflated entries) around harmless bytes or zeros: nothing here claims to be a vendor's file.
+// stored or deflated entries) around harmless bytes or zeros, as is a stored cabinet ([MS-CAB],
+// for nesting other bytes in a cab): nothing here claims to be a vendor's file.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
