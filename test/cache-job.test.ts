@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { runCache } from '../src/cli/commands/cache.js';
 import { runMain } from '../src/cli/commands/ovmf.js';
 import { main } from '../src/cli/main.js';
@@ -13,6 +12,7 @@ import { verifyArtifact } from '../src/publish/index.js';
 import { CORPUS_DIR } from './corpus.js';
 import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
+import { tempDirPerTest } from './temp-dir.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
@@ -23,14 +23,12 @@ const sha = async (file: string): Promise<string> =>
     .update(await readFile(file))
     .digest('hex');
 
+const tempDir = tempDirPerTest('ovmf-job-');
 let dir: string;
 let env: NodeJS.ProcessEnv;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-job-'));
+beforeEach(() => {
+  dir = tempDir();
   env = isolatedEnv(dir);
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** What `--json` prints: the job's result, its id and its log file. */

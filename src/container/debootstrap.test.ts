@@ -1,24 +1,18 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tar from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { errorOf } from '../../test/rejection.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 import { debootstrapInputs, packRootfs } from './debootstrap.js';
 import { removeDanglingServices, SERVICE_DIR_PREFIX } from './private-service.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-debootstrap-test-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = tempDirPerTest('ovmf-build-debootstrap-test-');
 
 describe('debootstrap inputs', () => {
   it('take the first bookworm deb entry of the apt configuration', async () => {
-    await mkdir(path.join(dir, 'sources.list.d'));
+    await mkdir(path.join(dir(), 'sources.list.d'));
     const files = {
       'sources.list': 'deb-src http://src.invalid/debian bookworm main\n',
       'sources.list.d/a.sources':
@@ -28,9 +22,9 @@ describe('debootstrap inputs', () => {
       'sources.list.d/c.list.disabled': 'deb http://off.invalid/debian bookworm main\n',
     };
     for (const [name, text] of Object.entries(files)) {
-      await writeFile(path.join(dir, name), text);
+      await writeFile(path.join(dir(), name), text);
     }
-    expect(await debootstrapInputs(dir, 'bookworm')).toEqual({
+    expect(await debootstrapInputs(dir(), 'bookworm')).toEqual({
       suite: 'bookworm',
       variant: 'minbase',
       mirror: 'https://main.invalid/debian',
@@ -40,14 +34,14 @@ describe('debootstrap inputs', () => {
   });
 
   it('fail with E_IMAGE_BASE_UNAVAILABLE when no entry has the suite', async () => {
-    await writeFile(path.join(dir, 'sources.list'), 'deb http://old.invalid/debian bullseye main\n');
-    expect((await errorOf(debootstrapInputs(dir, 'bookworm'))).code).toBe('E_IMAGE_BASE_UNAVAILABLE');
+    await writeFile(path.join(dir(), 'sources.list'), 'deb http://old.invalid/debian bullseye main\n');
+    expect((await errorOf(debootstrapInputs(dir(), 'bookworm'))).code).toBe('E_IMAGE_BASE_UNAVAILABLE');
   });
 });
 
 describe('packRootfs', () => {
   it('keeps owners, modes, symlinks and hardlinks, and skips fifos', async () => {
-    const root = path.join(dir, 'rootfs');
+    const root = path.join(dir(), 'rootfs');
     await mkdir(path.join(root, 'usr/bin'), { recursive: true });
     await writeFile(path.join(root, 'usr/bin/tool'), 'ELF', { mode: 0o4755 });
     await link(path.join(root, 'usr/bin/tool'), path.join(root, 'usr/bin/tool2'));
@@ -80,8 +74,8 @@ describe('packRootfs', () => {
 describe('bootstrapBaseImage', () => {
   it.runIf(process.getuid?.() === 0)('refuses to run debootstrap without root (as uid 65534)', async () => {
     const { chmod } = await import('node:fs/promises');
-    await chmod(dir, 0o755);
-    const script = path.join(dir, 'child.mts');
+    await chmod(dir(), 0o755);
+    const script = path.join(dir(), 'child.mts');
     const module = path.resolve(import.meta.dirname, 'debootstrap.ts');
     await writeFile(
       script,
@@ -98,7 +92,7 @@ describe('bootstrapBaseImage', () => {
       cwd: path.resolve(import.meta.dirname, '../..'),
       uid: 65_534,
       gid: 65_534,
-      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir() },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
@@ -118,10 +112,10 @@ describe('removeDanglingServices', () => {
     const dead = spawn(process.execPath, ['-e', '0']);
     const deadPid = dead.pid;
     await new Promise((resolve) => dead.on('exit', resolve));
-    const gone = path.join(dir, `${SERVICE_DIR_PREFIX}gone`);
-    const alive = path.join(dir, `${SERVICE_DIR_PREFIX}alive`);
-    const orphanNoOwner = path.join(dir, `${SERVICE_DIR_PREFIX}noowner`);
-    const justCreated = path.join(dir, `${SERVICE_DIR_PREFIX}new`);
+    const gone = path.join(dir(), `${SERVICE_DIR_PREFIX}gone`);
+    const alive = path.join(dir(), `${SERVICE_DIR_PREFIX}alive`);
+    const orphanNoOwner = path.join(dir(), `${SERVICE_DIR_PREFIX}noowner`);
+    const justCreated = path.join(dir(), `${SERVICE_DIR_PREFIX}new`);
     for (const d of [gone, alive, orphanNoOwner, justCreated]) {
       await mkdir(d);
     }
@@ -133,10 +127,10 @@ describe('removeDanglingServices', () => {
       path.join(alive, 'owner.json'),
       JSON.stringify({ ownerPid: process.pid, ownerStart: null }),
     );
-    await mkdir(path.join(dir, 'unrelated'));
-    expect(removeDanglingServices(dir).sort()).toEqual([gone, orphanNoOwner].sort());
+    await mkdir(path.join(dir(), 'unrelated'));
+    expect(removeDanglingServices(dir()).sort()).toEqual([gone, orphanNoOwner].sort());
     const { readdir } = await import('node:fs/promises');
-    expect((await readdir(dir)).sort()).toEqual([
+    expect((await readdir(dir())).sort()).toEqual([
       `${SERVICE_DIR_PREFIX}alive`,
       `${SERVICE_DIR_PREFIX}new`,
       'unrelated',
