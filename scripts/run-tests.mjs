@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Runs the static checks, the unit project and the integration project (as two vitest
 // processes), and prints one closing line `N passed, N failed, N skipped` summed over all, so CI
-// can read the outcome. Before it: the wall time of each part and the number of clean EDK2 builds
+// can read the outcome. Before it: the wall time of each part, the number of clean EDK2 builds
 // the run made (each one appends a line to the file named by OVMF_BUILD_TEST_CLEAN_BUILDS), so runs can
-// be compared build for build.
+// be compared build for build, and the machine's CPU time over the run split into normal
+// priority, niced, system and idle (/proc/stat), which says whether the run was bound by its
+// critical path or by its CPU work.
 //
 // Why two integration processes: on two cores a clean EDK2 build takes both cores, so the three
 // clean builds of the run (test/build.int.test.ts, then test/reproducible.int.test.ts, which
@@ -41,7 +43,7 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -170,6 +172,31 @@ function check(name, args) {
   });
 }
 
+/**
+ * The machine's CPU time so far by kind, in seconds, from /proc/stat (Linux; null elsewhere):
+ * `normal` is user time at nice <= 0 (here: the builds part and everything else on the machine),
+ * `niced` user time at nice > 0 (the parts run under nice, their containers included), `system`
+ * kernel time, `idle` idle and I/O wait. Their difference over the run says whether a run was
+ * bound by its critical path (idle left) or by the CPU work itself (no idle left), which decides
+ * what can still make it faster.
+ */
+function cpuTimes() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+    // USER_HZ is 100 on every Linux architecture Node runs on (sysconf(_SC_CLK_TCK)).
+    return {
+      normal: user / 100,
+      niced: nice / 100,
+      system: (system + irq + softirq + steal) / 100,
+      idle: (idle + iowait) / 100,
+    };
+  } catch {
+    return null;
+  }
+}
+const cpuAtStart = cpuTimes();
+
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
 let exitCode = 0;
@@ -254,6 +281,14 @@ try {
     ? readFileSync(cleanBuildLog, 'utf8').split('\n').filter(Boolean)
     : [];
   lines.push(`all parts: ${((performance.now() - started) / 1000).toFixed(0)} s wall`);
+  const cpuAtEnd = cpuTimes();
+  if (cpuAtStart !== null && cpuAtEnd !== null) {
+    const used = (kind) => (cpuAtEnd[kind] - cpuAtStart[kind]).toFixed(0);
+    lines.push(
+      `machine CPU over the run (all processes, containers included): ${used('normal')} s user at normal priority, ` +
+        `${used('niced')} s user niced, ${used('system')} s system, ${used('idle')} s idle (${availableParallelism()} cores)`,
+    );
+  }
   lines.push(`clean EDK2 builds: ${cleanBuilds.length}`);
   for (const line of cleanBuilds) lines.push(`  ${line}`);
 } finally {
