@@ -46,26 +46,13 @@ describe('resolveBuildFlags', () => {
 
 describe('buildDefines', () => {
   it('passes every define explicitly', () => {
-    expect(buildDefines(DEFAULT_BUILD_FLAGS)).toEqual([
-      '-D',
-      'FD_SIZE_4MB',
-      '-D',
-      'NETWORK_ENABLE=TRUE',
-      '-D',
-      'SECURE_BOOT_ENABLE=FALSE',
-      '-D',
-      'SMM_REQUIRE=FALSE',
-    ]);
-    expect(buildDefines(resolveBuildFlags({ fdSize: '2MB', network: false, secureBoot: true }))).toEqual([
-      '-D',
-      'FD_SIZE_2MB',
-      '-D',
-      'NETWORK_ENABLE=FALSE',
-      '-D',
-      'SECURE_BOOT_ENABLE=TRUE',
-      '-D',
-      'SMM_REQUIRE=TRUE',
-    ]);
+    // The build's argv, written as the command line reads (split on single spaces).
+    expect(buildDefines(DEFAULT_BUILD_FLAGS)).toEqual(
+      '-D FD_SIZE_4MB -D NETWORK_ENABLE=TRUE -D SECURE_BOOT_ENABLE=FALSE -D SMM_REQUIRE=FALSE'.split(' '),
+    );
+    expect(buildDefines(resolveBuildFlags({ fdSize: '2MB', network: false, secureBoot: true }))).toEqual(
+      '-D FD_SIZE_2MB -D NETWORK_ENABLE=FALSE -D SECURE_BOOT_ENABLE=TRUE -D SMM_REQUIRE=TRUE'.split(' '),
+    );
   });
 });
 
