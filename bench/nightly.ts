@@ -9,13 +9,15 @@
 // digest), and no warm workspace or tools image: each run gets an image prefix of its own
 // (OVMF_BUILD_IMAGE_PREFIX), removed at the end. The builder image is shared; it is made before
 // the timed runs if missing, and the output says which.
-// Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs)
+// Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs; else the
+// nightly's default, DEFAULT_NIGHTLY_CONCURRENCY)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { DEFAULT_NIGHTLY_CONCURRENCY } from '../src/cli/commands/nightly.js';
 import { connectEngine } from '../src/container/index.js';
 import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from '../src/edk2/builder-context.js';
 import { REPO_ROOT } from '../test/corpus.js';
@@ -152,7 +154,7 @@ try {
     `cold ${MATRIX_SIZE}-recipe matrix (${matrix.join(', ')}): ${(many.wallMs / 1000).toFixed(1)} s`,
   );
   console.log(
-    `ratio ${ratio.toFixed(3)} (goal <= 1.15: ${ratio <= 1.15 ? 'met' : 'missed'}), concurrency ${concurrency ?? 'default'}`,
+    `ratio ${ratio.toFixed(3)} (goal <= 1.15: ${ratio <= 1.15 ? 'met' : 'missed'}), concurrency ${concurrency ?? `${DEFAULT_NIGHTLY_CONCURRENCY} (default)`}`,
   );
 } finally {
   // The bench's own workspaces and tools images, then its directories; nothing else.

@@ -3,11 +3,12 @@
 // stand-in build and verify stage (test/cache-stand-in.ts): every recipe is published once, a
 // rerun is all cache hits, and a mirror serving wrong bytes fails each recipe with exit 7 after
 // 3 attempts. Real EDK2 builds and QEMU boots: test/nightly.int.test.ts.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightlyCommand } from '../src/cli/commands/nightly.js';
+import { STAGES, type PipelineStages } from '../src/jobs/pipeline.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import type { NightlySummary } from '../src/nightly/types.js';
 import { isolatedEnv, StandInBuild } from './cache-stand-in.js';
@@ -76,6 +77,45 @@ describe('ovmf-build nightly (stand-in build)', () => {
     expect(second.summary.recipes.map((r) => [r.jobId, r.artifactDir])).toEqual(
       first.summary.recipes.map((r) => [r.jobId, r.artifactDir]),
     );
+  });
+
+  it("resolves each recipe's inputs once: the key stage's inputs serve the run that follows it", async () => {
+    const build = new StandInBuild();
+    const recipes = path.join(dir, 'recipes-once');
+    await mkdir(recipes);
+    // A GOP and VBT recipe, and a vendor firmware one (its extraction is the costly part).
+    for (const file of ['cometlake.json', 'geminilake.json']) {
+      await copyFile(path.join(REPO_ROOT, 'recipes', file), path.join(recipes, file));
+    }
+    const resolved: string[] = [];
+    const stages: Partial<PipelineStages> = {
+      ...build.stages,
+      resolveInputs: async (request, context) => {
+        const inputs = await STAGES.resolveInputs(request, context);
+        resolved.push(inputs.name);
+        return inputs;
+      },
+    };
+    // A cache and state of its own: the first test's entries would make these cache hits.
+    const fresh = {
+      ...env,
+      XDG_CACHE_HOME: path.join(dir, 'cache-once'),
+      XDG_STATE_HOME: path.join(dir, 'state-once'),
+    };
+    const captured = captureContext(
+      ['--base-url', mirror.baseUrl, '--json', recipes, '--out', 'artifacts-once'],
+      fresh,
+      dir,
+    );
+    expect(await runNightlyCommand(captured.ctx, stages)).toBe(0);
+    const summary = JSON.parse(captured.stdout()) as Printed;
+    expect(summary.recipes.map((r) => [r.recipe, r.status, r.cache])).toEqual([
+      ['cometlake', 'succeeded', 'miss'],
+      ['geminilake', 'succeeded', 'miss'],
+    ]);
+    // Once per recipe (key and run), not twice.
+    expect(resolved.sort()).toEqual(['cometlake', 'geminilake']);
+    expect(build.builds).toBe(2);
   });
 
   it('a mirror serving wrong bytes: E_DOWNLOAD_DIGEST_MISMATCH, 3 attempts each, exit 7, nothing published', async () => {

@@ -3,8 +3,10 @@
 // "enqueue this matrix" job. BullMQ's jobId deduplicates: a job already waiting, running or
 // completed (within KEEP_FINISHED_JOBS_S) is joined, not added again; one that failed in an
 // earlier night is not this night's answer and is run again.
-import type { Job, Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Recipe } from '../jobs/recipe.js';
+import { DEFAULT_MAX_ATTEMPTS, defaultBackoffMs } from '../nightly/retry.js';
+import { connectRedis, QUEUE_NAME } from './connection.js';
 import {
   nightlyJobId,
   nightlyJobOptions,
@@ -39,4 +41,27 @@ export async function addRecipeJob(
   const data: NightlyJobData = { recipe, key, backoffMs };
   const job = await queue.add(recipe.name, data, nightlyJobOptions(jobId, maxAttempts));
   return { jobId, job, before };
+}
+
+/**
+ * Adds one recipe's job under a key computed elsewhere, on its own connection: for a tool that
+ * keys recipes its own way, and for tests of what a worker does with a job another client
+ * queued (the enqueuer of this package refuses invalid input before it becomes a job).
+ */
+export async function addRecipeJobAt(
+  url: URL,
+  recipe: Recipe,
+  key: string,
+  maxAttempts = DEFAULT_MAX_ATTEMPTS,
+): Promise<{ readonly jobId: string; readonly before: string }> {
+  const connection = await connectRedis(url);
+  const queue = new Queue<NightlyJobData, NightlyJobResult>(QUEUE_NAME, { connection });
+  try {
+    const backoff = Array.from({ length: maxAttempts - 1 }, (_, i) => defaultBackoffMs(i + 1));
+    const { jobId, before } = await addRecipeJob(queue, recipe, key, maxAttempts, backoff);
+    return { jobId, before };
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 }
