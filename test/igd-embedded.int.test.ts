@@ -21,6 +21,9 @@ import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
+import { exitCodeFor } from '../src/cli/exit-codes.js';
+import { verifyBootAndIgdModes } from '../src/verify/boot-igd.js';
+import { VerificationError } from '../src/verify/errors.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import type { StructureReport } from '../src/verify/structural.js';
 import { captureContext } from './cli-harness.js';
@@ -327,5 +330,35 @@ describe("the job's verify stage: one boot for the boot check and embedded mode"
       romChecked ? { checked: true, passed: true } : { checked: false },
     );
     expect(manifest.igdChecks).toEqual(job.json.igd);
+  });
+
+  it("a driver the boot check requires and the boot did not load: the boot check's E_BOOT_CHECK_FAILED (exit 10), before any IGD verdict", async () => {
+    const absent = '00000000-1111-2222-3333-444444444444';
+    const vbt = readCorpus(IGD_EMBEDDED_VBT);
+    const error = await verifyBootAndIgdModes({
+      code: build.code,
+      vars: build.vars,
+      rom: null,
+      vbt,
+      deviceId: '3e9b',
+      platform: lookupDevice(await loadIgdDeviceTable(), '3e9b') as IgdPlatform,
+      deviceReason: 'test',
+      secureBoot: false,
+      vbtSizeInBytes: vbt.length,
+      igdAssignmentFileGuid: absent,
+      accel: 'tcg',
+      tmpDir: work,
+      logger,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(VerificationError);
+    expect(error).toMatchObject({
+      code: 'E_BOOT_CHECK_FAILED',
+      details: {
+        failures: [`IGD assignment driver ${absent} was not dispatched: no "Loading driver ${absent}" line`],
+        loadedDrivers: EXPECTED_DXE_DISPATCH_ORDER,
+        reachedBds: true,
+      },
+    });
+    expect(exitCodeFor(error as VerificationError)).toBe(10);
   });
 });

@@ -89,7 +89,7 @@ export async function verifyBootAndIgdModes(request: BootAndIgdRequest): Promise
       secureBoot: request.secureBoot,
       vbtSizeInBytes: request.vbtSizeInBytes,
       accel: request.accel ?? 'auto',
-      tmpDir: directory,
+      ...(request.tmpDir === undefined ? {} : { tmpDir: request.tmpDir }),
       ...(request.env === undefined ? {} : { env: request.env }),
       ...(signal === undefined ? {} : { signal }),
       ...(logger === undefined ? {} : { logger }),
@@ -98,7 +98,8 @@ export async function verifyBootAndIgdModes(request: BootAndIgdRequest): Promise
     const kvmFailed = onBootKvmFailure(setup, logger);
     let boot: BootVerification | undefined;
     const igd = await verifyIgdModesWith(
-      { ...request, accelerator: setup.choice.accelerator, smm: setup.smm, tmpDir: directory },
+      // Not nested in `directory`: QEMU's QMP socket path must stay under 108 bytes (sun_path).
+      { ...request, accelerator: setup.choice.accelerator, smm: setup.smm },
       {
         onKvmFailure: (reason, run) => kvmFailed(reason, run),
         beforeVerdict: async (run, failedKvm) => {
