@@ -1,23 +1,21 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { computeCacheKey, type CacheKeyDetails } from '../src/cache/key.js';
 import { CacheStore } from '../src/cache/store.js';
 import { SAMPLE_KEY_DETAILS } from './cache-key-details.js';
+import { tempDirPerTest } from './temp-dir.js';
 
 const run = promisify(execFile);
 const CHILD = path.join(import.meta.dirname, 'cache-lock-child.ts');
 const DETAILS: CacheKeyDetails = { ...SAMPLE_KEY_DETAILS, vbt: '1'.repeat(64) };
 
+const tempDir = tempDirPerTest('ovmf-lock-');
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-lock-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  dir = tempDir();
 });
 
 function child(...args: string[]): Promise<{ stdout: string }> {

@@ -1,22 +1,23 @@
 // `ovmf-build verify` and `ovmf-build keys` through the real CLI entry, with a real artifact
 // directory, a real config directory (XDG_CONFIG_HOME) and real files: the trust model, the
 // messages for wrong paths and the exit codes.
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from './cli-harness.js';
 import { loadOrCreateSigningKey, publishArtifact, type PublishedArtifact } from '../src/publish/index.js';
 import { signedMessage, signMessage } from '../src/publish/signing.js';
 import { sha256 } from '../src/core/digest.js';
+import { tempDirPerTest } from './temp-dir.js';
 
 const KEY = 'c0ffee00'.repeat(8);
 
+const tempDir = tempDirPerTest('ovmf-verify-cli-');
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let published: PublishedArtifact;
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-verify-cli-'));
+  dir = tempDir();
   env = { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config') };
   published = await publishArtifact({
     name: 'cml',
@@ -34,9 +35,6 @@ beforeEach(async () => {
     secureBoot: false,
     now: new Date('2026-11-24T05:15:00Z'),
   });
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 const cli = (...argv: string[]): Promise<CliResult> => runCli(argv, dir, env);

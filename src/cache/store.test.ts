@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SAMPLE_KEY_DETAILS as DETAILS } from '../../test/cache-key-details.js';
 import { computeCacheKey } from './key.js';
 import { CacheStore } from './store.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const KEY = computeCacheKey(DETAILS);
 const CODE = new Uint8Array(4096).map((_, i) => i & 0xff);
@@ -14,14 +15,12 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 /** A pid far above any pid_max, so never alive. */
 const DEAD_PID = 2 ** 30;
 
+const tempDir = tempDirPerTest('ovmf-cache-');
 let root: string;
 let store: CacheStore;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'ovmf-cache-'));
+beforeEach(() => {
+  root = tempDir();
   store = new CacheStore({ root });
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 describe('CacheStore put/lookup', () => {

@@ -2,10 +2,8 @@
 // where they once disagreed (hex case of --edk2-sha256, a tarball and a git source together,
 // the directory a tarball path is relative to, --no-warm against --clean-build), each is now
 // decided once, checked here through each command and through the CLI's exit codes.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { captureContext } from '../../test/cli-harness.js';
 import { CORPUS_DIR } from '../../test/corpus.js';
 import type { JobRequest } from '../jobs/job-types.js';
@@ -16,19 +14,18 @@ import { runCache } from './commands/cache.js';
 import { runMain } from './commands/ovmf.js';
 import { main } from './main.js';
 import { isolatedEnv } from '../../test/cache-stand-in.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
 const DIGEST = 'AB'.repeat(32);
 
+const tempDir = tempDirPerTest('ovmf-job-options-');
 let dir: string;
 let env: NodeJS.ProcessEnv;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-job-options-'));
+beforeEach(() => {
+  dir = tempDir();
   env = isolatedEnv(dir);
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 type Runner = (ctx: CommandContext, stages: Partial<PipelineStages>) => Promise<number>;

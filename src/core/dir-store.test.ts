@@ -1,12 +1,11 @@
 // The directory store against real crashes and real races: a writer killed with SIGKILL in
 // the middle of filling its temp dir, and writers racing for one target.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   findStaleTemps,
   fsyncTree,
@@ -14,18 +13,17 @@ import {
   writeDirAtomic,
   type SweepOptions,
 } from './dir-store.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 /** A pid far above any pid_max, so never alive. */
 const DEAD_PID = 2 ** 30;
 const HOUR_MS = 3_600_000;
 const STORE_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dir-store.ts');
 
+const tempDir = tempDirPerTest('ovmf-dir-store-');
 let work: string;
-beforeEach(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'ovmf-dir-store-'));
-});
-afterEach(async () => {
-  await rm(work, { recursive: true, force: true });
+beforeEach(() => {
+  work = tempDir();
 });
 
 /** A reader's view: the target is complete when its marker is there. */

@@ -1,11 +1,10 @@
 // The stage runner with stand-in stages for EDK2 and QEMU and the real input, key, cache and
 // publish stages: which stages a prefix runs, a stand-in stage, the stale-environment loop
 // ending in a value, and the bounded number of resolutions before a coded error.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { buildCacheDir } from '../cache/paths.js';
 import { exitCodeFor } from '../cli/exit-codes.js';
 import { OvmfBuildError } from '../core/errors.js';
@@ -16,13 +15,15 @@ import type { BuildEnvironment, JobRequest } from './job-types.js';
 import { MAX_ENVIRONMENT_RESOLUTIONS, runPipeline, STAGES, type PipelineStages } from './pipeline.js';
 import { keyFor } from './stage-key.js';
 import type { Stage } from './stage.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const logger = pino({ level: 'silent' });
 
+const tempDir = tempDirPerTest('ovmf-pipeline-');
 let dir: string;
 let request: JobRequest;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-pipeline-'));
+beforeEach(() => {
+  dir = tempDir();
   request = {
     inputs: {
       gop: { path: path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi') },
@@ -39,9 +40,6 @@ beforeEach(async () => {
     jobId: 'pipeline-test',
     toolVersion: '0.0.0-test',
   };
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** Every stage (stand-ins over the real ones) wrapped to record its name and its logger's label. */

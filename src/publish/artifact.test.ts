@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { errorOf } from '../../test/rejection.js';
 import { findPublished, publishArtifact, type PublishedArtifact, type PublishOptions } from './artifact.js';
 import { verifyArtifact } from './verify.js';
 import { artifactVersion, deriveArtifactName } from './naming.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const run = promisify(execFile);
 const RACE_CHILD = path.resolve(import.meta.dirname, '../../test/publish-race-child.ts');
@@ -20,10 +20,11 @@ const ROM = new Uint8Array([0x55, 0xaa, ...new Array<number>(510).fill(0)]);
 const NOW = new Date('2026-11-24T05:15:00.123Z');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+const tempDir = tempDirPerTest('ovmf-publish-');
 let dir: string;
 let options: PublishOptions;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-publish-'));
+beforeEach(() => {
+  dir = tempDir();
   options = {
     name: 'cometlake-vbt-gop1034',
     keyValue: KEY,
@@ -36,9 +37,6 @@ beforeEach(async () => {
     secureBoot: false,
     now: NOW,
   };
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('naming', () => {

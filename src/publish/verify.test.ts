@@ -3,26 +3,27 @@
 // what `sha256sum -c` and a careful reader would refuse, each with its own code.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { publishArtifact, type PublishOptions, type PublishedArtifact } from './artifact.js';
 import { verifyArtifact } from './verify.js';
 import { loadOrCreateSigningKey, signedMessage, signMessage, type SigningKey } from './signing.js';
 import { addTrustedKey, loadTrustedKeys, removeTrustedKey } from './trust.js';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const run = promisify(execFile);
 const KEY = '3f1c2a9b'.repeat(8);
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
+const tempDir = tempDirPerTest('ovmf-verify-');
 let dir: string;
 let configDir: string;
 let published: PublishedArtifact;
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-verify-'));
+  dir = tempDir();
   configDir = path.join(dir, 'config');
   const options: PublishOptions = {
     name: 'cml',
@@ -41,9 +42,6 @@ beforeEach(async () => {
     now: new Date('2026-11-24T05:15:00Z'),
   };
   published = await publishArtifact(options);
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function failure(promise: Promise<unknown>): Promise<OvmfBuildError> {
