@@ -19,24 +19,22 @@ import { tempDirPerTest } from '../../test/temp-dir.js';
 
 const logger = pino({ level: 'silent' });
 
-const tempDir = tempDirPerTest('ovmf-pipeline-');
-let dir: string;
+const dir = tempDirPerTest('ovmf-pipeline-');
 let request: JobRequest;
 beforeEach(() => {
-  dir = tempDir();
   request = {
     inputs: {
       gop: { path: path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi') },
       vbt: { path: path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt') },
     },
     machine: 'q35',
-    storeDir: path.join(dir, 'artifacts'),
+    storeDir: path.join(dir(), 'artifacts'),
     flags: DEFAULT_BUILD_FLAGS,
     source: { kind: 'debian' },
     offline: true,
     verifyBoot: true,
-    env: isolatedEnv(dir),
-    cwd: dir,
+    env: isolatedEnv(dir()),
+    cwd: dir(),
     jobId: 'pipeline-test',
     toolVersion: '0.0.0-test',
   };
@@ -103,7 +101,7 @@ describe('runPipeline', () => {
       boot: { checked: false, reason: 'no boot check for this build' },
     });
     expect(await cacheEntries()).toEqual([]);
-    expect(await readdir(dir)).not.toContain('artifacts');
+    expect(await readdir(dir())).not.toContain('artifacts');
   });
 
   it('a full run stores and publishes; the same request again is a hit that builds nothing', async () => {
@@ -135,7 +133,7 @@ describe('runPipeline', () => {
     expect(error).toBeInstanceOf(OvmfBuildError);
     expect((error as OvmfBuildError).code).toBe('E_BOOT_CHECK_FAILED');
     expect(await cacheEntries()).toEqual([]);
-    expect(await readdir(dir)).not.toContain('artifacts');
+    expect(await readdir(dir())).not.toContain('artifacts');
     // The lock is free: the next run with the real (stand-in) verify stage builds and stores.
     const result = await runPipeline(request, { ...options, stages: standIn.stages });
     expect(result.cacheHit).toBe(false);

@@ -20,18 +20,16 @@ const ROM = new Uint8Array([0x55, 0xaa, ...new Array<number>(510).fill(0)]);
 const NOW = new Date('2026-11-24T05:15:00.123Z');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-const tempDir = tempDirPerTest('ovmf-publish-');
-let dir: string;
+const dir = tempDirPerTest('ovmf-publish-');
 let options: PublishOptions;
 beforeEach(() => {
-  dir = tempDir();
   options = {
     name: 'cometlake-vbt-gop1034',
     keyValue: KEY,
     files: { code: CODE, vars: VARS, rom: ROM },
     manifest: { tool: { name: 'ovmf-build', version: '0.1.0' }, cache: { key: KEY } },
-    storeDir: path.join(dir, 'artifacts'),
-    configDir: path.join(dir, 'config'),
+    storeDir: path.join(dir(), 'artifacts'),
+    configDir: path.join(dir(), 'config'),
     machine: 'q35',
     target: 'DEBUG',
     secureBoot: false,
@@ -60,7 +58,7 @@ describe('publishArtifact', () => {
   it('writes a complete signed directory that sha256sum -c and verifyArtifact accept', async () => {
     const published = await publishArtifact(options);
     const version = '20261124T051500Z-3f1c2a9b';
-    const nameDir = path.join(dir, 'artifacts', 'cometlake-vbt-gop1034');
+    const nameDir = path.join(dir(), 'artifacts', 'cometlake-vbt-gop1034');
     expect(published.artifactDir).toBe(path.join(nameDir, version));
     expect((await readdir(nameDir)).sort()).toEqual([version, 'latest']);
     expect(await readlink(path.join(nameDir, 'latest'))).toBe(version);
@@ -105,7 +103,7 @@ describe('publishArtifact', () => {
       },
     });
     expect(manifest['cache']).toEqual({ key: KEY });
-    const keyStat = await stat(path.join(dir, 'config', 'signing-key.pem'));
+    const keyStat = await stat(path.join(dir(), 'config', 'signing-key.pem'));
     expect(keyStat.mode & 0o777).toBe(0o600);
     expect((await stat(path.join(published.artifactDir, 'qemu.sh'))).mode & 0o777).toBe(0o755);
   });
@@ -245,7 +243,7 @@ describe('publishArtifact', () => {
       '20261124T060000Z-3f1c2a9b',
       '20261124T060000Z-3f1c2a9b.2',
     ]);
-    const nameDir = path.join(dir, 'artifacts', options.name);
+    const nameDir = path.join(dir(), 'artifacts', options.name);
     expect(await readlink(path.join(nameDir, 'latest'))).toBe(third.version);
   });
 
@@ -258,7 +256,7 @@ describe('publishArtifact', () => {
     const again = await publishArtifact({ ...options, now: new Date('2026-11-24T07:00:00Z') });
     expect(other.version).toBe('20261124T051500Z-3f1c2a9b.2');
     expect(again).toEqual({ ...first, reused: true });
-    const nameDir = path.join(dir, 'artifacts', options.name);
+    const nameDir = path.join(dir(), 'artifacts', options.name);
     expect(await readlink(path.join(nameDir, 'latest'))).toBe(first.version);
     expect((await readdir(nameDir)).sort()).toEqual([first.version, other.version, 'latest']);
   });
@@ -267,7 +265,7 @@ describe('publishArtifact', () => {
     const results = await Promise.all([publishArtifact(options), publishArtifact(options)]);
     expect(results.map((r) => r.version)).toEqual(['20261124T051500Z-3f1c2a9b', '20261124T051500Z-3f1c2a9b']);
     expect(results.map((r) => r.reused).sort()).toEqual([false, true]);
-    const nameDir = path.join(dir, 'artifacts', options.name);
+    const nameDir = path.join(dir(), 'artifacts', options.name);
     expect((await readdir(nameDir)).sort()).toEqual(['20261124T051500Z-3f1c2a9b', 'latest']);
     const [a, b] = results as [PublishedArtifact, PublishedArtifact];
     expect(a.artifactDir).toBe(b.artifactDir);
@@ -277,7 +275,7 @@ describe('publishArtifact', () => {
   });
 
   it('two processes publishing the same content at once both succeed with the same version and bytes', async () => {
-    const barrier = path.join(dir, 'ready');
+    const barrier = path.join(dir(), 'ready');
     await writeFile(barrier, '');
     const child = (): Promise<{ stdout: string }> =>
       run(process.execPath, ['--import', 'tsx', RACE_CHILD, options.storeDir, options.configDir, barrier], {
@@ -300,7 +298,7 @@ describe('publishArtifact', () => {
   });
 
   it('ignores and removes temp dirs of dead publishers; findPublished reuses an intact version only', async () => {
-    const nameDir = path.join(dir, 'artifacts', options.name);
+    const nameDir = path.join(dir(), 'artifacts', options.name);
     const abandoned = path.join(nameDir, `.tmp-${2 ** 30}-abc`);
     await mkdir(abandoned, { recursive: true });
     await writeFile(path.join(abandoned, 'OVMF_CODE.fd'), CODE);
