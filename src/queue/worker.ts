@@ -100,11 +100,23 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   const queue = new Queue<NightlyJobData, NightlyJobResult>(QUEUE_NAME, { connection });
 
   /** A job scheduler's firing: enqueue its matrix (src/queue/scheduled-night.ts). */
-  const schedule = async (job: Job<ScheduleJobData, ScheduleJobResult>): Promise<ScheduleJobResult> => {
+  const schedule = async (
+    job: Job<ScheduleJobData, ScheduleJobResult>,
+    token: string | undefined,
+  ): Promise<ScheduleJobResult> => {
     const jobId = job.id as string;
     const log = logger.child({ jobId, scheduler: job.repeatJobKey ?? null });
     const context: NightlyStageContext = { signal, logger: log, onPhase: () => undefined };
-    const result = await enqueueScheduledNight(queue, job.data, options.job, context, options.exitCodeOf);
+    let result: ScheduleJobResult;
+    try {
+      result = await enqueueScheduledNight(queue, job.data, options.job, context, options.exitCodeOf);
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      // Stopped mid-firing: another worker enqueues the matrix (the jobs added so far are joined).
+      await job.moveToWait(token);
+      emit({ type: 'returned', jobId });
+      throw new WaitingError();
+    }
     log.info({ result }, 'scheduled night enqueued');
     emit({ type: 'scheduled', jobId, result });
     return result;
@@ -114,7 +126,9 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
     anyJob: Job<NightlyJobData | ScheduleJobData, NightlyJobResult | ScheduleJobResult>,
     token?: string,
   ) => {
-    if (anyJob.name === SCHEDULE_JOB_NAME) return schedule(anyJob as Job<ScheduleJobData, ScheduleJobResult>);
+    if (anyJob.name === SCHEDULE_JOB_NAME) {
+      return schedule(anyJob as Job<ScheduleJobData, ScheduleJobResult>, token);
+    }
     const job = anyJob as Job<NightlyJobData, NightlyJobResult>;
     const { recipe } = job.data;
     const jobId = job.id as string;
