@@ -20,6 +20,21 @@ import { buildTinyFirmware } from './tiny-firmware.js';
 const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
 
+/** A tiny firmware that prints our two drivers loading and BDS, and a blank variable store, in `dir`. */
+async function tinyPair(dir: string): Promise<{ code: string; vars: string }> {
+  const code = path.join(dir, 'tiny.fd');
+  const vars = path.join(dir, 'vars.fd');
+  const log = [
+    `Loading driver ${DEFAULT_GOP_FILE_GUID}`,
+    `Loading driver ${DEFAULT_POLICY_FILE_GUID}`,
+    '[Bds] Entry',
+    '',
+  ].join('\n');
+  await writeFile(code, buildTinyFirmware({ text: log, port: 0x402, end: 'hang' }));
+  await writeFile(vars, new Uint8Array(0x1_0000).fill(0xff));
+  return { code, vars };
+}
+
 /** The stand-in build, with a real boot check of a tiny firmware under the requested accelerator. */
 class BootingStandIn extends StandInBuild {
   readonly requests: BootCheckRequest['accel'][] = [];
@@ -36,16 +51,7 @@ class BootingStandIn extends StandInBuild {
 
   async boot(request: BootCheckRequest): Promise<BootVerification> {
     this.requests.push(request.accel);
-    const codePath = path.join(this.work, 'tiny.fd');
-    const varsPath = path.join(this.work, 'vars.fd');
-    const log = [
-      `Loading driver ${DEFAULT_GOP_FILE_GUID}`,
-      `Loading driver ${DEFAULT_POLICY_FILE_GUID}`,
-      '[Bds] Entry',
-      '',
-    ].join('\n');
-    await writeFile(codePath, buildTinyFirmware({ text: log, port: 0x402, end: 'hang' }));
-    await writeFile(varsPath, new Uint8Array(0x1_0000).fill(0xff));
+    const { code: codePath, vars: varsPath } = await tinyPair(this.work);
     return verifyBoot({
       codePath,
       varsPath,
@@ -117,20 +123,6 @@ describe('--accel on the main command', () => {
 });
 
 describe('ovmf-build verify-boot --accel', () => {
-  async function tinyPair(): Promise<{ code: string; vars: string }> {
-    const code = path.join(dir, 'tiny.fd');
-    const vars = path.join(dir, 'vars.fd');
-    const log = [
-      `Loading driver ${DEFAULT_GOP_FILE_GUID}`,
-      `Loading driver ${DEFAULT_POLICY_FILE_GUID}`,
-      '[Bds] Entry',
-      '',
-    ].join('\n');
-    await writeFile(code, buildTinyFirmware({ text: log, port: 0x402, end: 'hang' }));
-    await writeFile(vars, new Uint8Array(0x1_0000).fill(0xff));
-    return { code, vars };
-  }
-
   async function cli(argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const captured = captureContext(argv, env, dir);
     const exitCode = await main(captured.ctx);
@@ -138,7 +130,7 @@ describe('ovmf-build verify-boot --accel', () => {
   }
 
   it('--json carries the accelerator and why; the human verdict names them', async () => {
-    const { code, vars } = await tinyPair();
+    const { code, vars } = await tinyPair(dir);
     const missing = path.join(dir, 'no-kvm');
     const json = await cli(['verify-boot', code, vars, '--kvm-device', missing, '--json']);
     expect(json.exitCode).toBe(0);
@@ -155,7 +147,7 @@ describe('ovmf-build verify-boot --accel', () => {
   });
 
   it('--accel kvm without a usable device exits 10 (E_BOOT_KVM_UNAVAILABLE) at once; a bad --accel exits 2', async () => {
-    const { code, vars } = await tinyPair();
+    const { code, vars } = await tinyPair(dir);
     const missing = path.join(dir, 'no-kvm');
     const forced = await cli(['verify-boot', code, vars, '--accel', 'kvm', '--kvm-device', missing]);
     expect(forced.exitCode).toBe(10);
