@@ -14,9 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rename } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sha256 } from '../src/core/digest.js';
 import { publish } from '../src/cli/commands/extract.js';
 import { runCli } from './cli-harness.js';
+import { cpuSeconds, startCli } from './cli-spawn.js';
 import { corpusPath, firmwareEntries, loadManifest, readCorpus } from './corpus.js';
 import { ffsFile, section, sections, utf16z, volume } from './ffs-builder.js';
 
@@ -403,5 +405,57 @@ describe('publish rolls back a move that fails half-way', () => {
       'IntelGopDriver.efi': sha256(new Uint8Array([1, 2, 3])),
       'Vbt.bin': sha256(new Uint8Array([4, 5, 6])),
     });
+  });
+});
+
+describe('extract as a real process: the main thread first, a worker for a long parse', () => {
+  // Nine copies of the Gemini Lake OVMF (31.4 MiB, under MAIN_THREAD_MAX_INPUT_BYTES): it starts
+  // on the main thread and parses for seconds, so the busy bound moves it to a worker.
+  const copies = 9;
+  const gk41 = readCorpus(GK41);
+  const big = path.join(work, 'nine-gk41.fd');
+  writeFileSync(big, Buffer.concat(Array.from({ length: copies }, () => gk41)));
+
+  it('a long parse that moved to the worker prints its result once and writes the files once', async () => {
+    const out = outDir();
+    const result = await startCli(['extract', big, '--out', out, '--json']).exited;
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    // One JSON document: a second run's output after a move would make this throw.
+    const json = JSON.parse(result.stdout) as { gop: { sha256: string }; others: unknown[] };
+    expect(json.gop.sha256).toBe(GK41_GOP_SHA256);
+    expect(json.others).toHaveLength(copies - 1);
+    expect(sha256(readFileSync(path.join(out, 'IntelGopDriver.efi')))).toBe(GK41_GOP_SHA256);
+    expect(sha256(readFileSync(path.join(out, 'Vbt.bin')))).toBe(GK41_VBT_SHA256);
+  });
+
+  it('SIGINT early and late in the parse: exit 130 within a second, one line, nothing in --out', async () => {
+    // The CPU a whole run on a small image costs: past it (plus a little), the big one is
+    // parsing, on the main thread or already in the worker; at 2 s more it is in the worker.
+    const small = startCli(['extract', corpusPath('ovmf/OVMF_VARS_4M.fd'), '--out', outDir()]);
+    let startup = 0;
+    while (small.child.exitCode === null) {
+      startup = Math.max(startup, cpuSeconds(small.child.pid as number));
+      await sleep(20);
+    }
+    expect((await small.exited).status).toBe(4);
+    for (const extra of [0.1, 2]) {
+      const out = outDir();
+      const { child, exited } = startCli(['extract', big, '--out', out]);
+      const pid = child.pid as number;
+      while (cpuSeconds(pid) < startup + extra) await sleep(20);
+      const sentAt = performance.now();
+      child.kill('SIGINT');
+      const result = await exited;
+      const elapsedMs = performance.now() - sentAt;
+      expect({ extra, status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+        extra,
+        status: 130,
+        stdout: '',
+        stderr: 'ovmf-build: interrupted by SIGINT\n',
+      });
+      expect(elapsedMs).toBeLessThan(1_000);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(work).filter((name) => name.includes('.extract-'))).toEqual([]);
+    }
   });
 });

@@ -1,5 +1,9 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// Command-line parsing for every command. node:util is taken with process.getBuiltinModule: an ESM
+// import of it builds its export list through getters that load modules no command needs.
+import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from '../core/errors.js';
+
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /**
  * node:util parseArgs in strict mode, with a parse failure turned into a one-line UsageError

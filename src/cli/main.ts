@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { ErrorCode } from '../core/error-codes.js';
 import { isOvmfBuildError, OvmfBuildError, UsageError } from '../core/errors.js';
 import type { Command, CommandContext } from './context.js';
-import { writeJson, writeLine } from './context.js';
+import { MOVED_TO_WORKER, MoveToWorker, writeJson, writeLine } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Commands load lazily so `ovmf-build extract` does not pay for the container stack. */
@@ -96,9 +96,12 @@ function jsonSafe(value: unknown): unknown {
   ) as unknown;
 }
 
-/** The signal an abort came from (run.ts aborts with details.signal), if any. */
+/**
+ * The signal an abort came from (run.ts aborts with details.signal), if any. It reads only
+ * `reason` (undefined until aborted): on the main thread, reading `aborted` is a check that may
+ * move the command to a worker (run.ts), which must not happen once the command has ended.
+ */
 function abortSignalName(signal: AbortSignal): NodeJS.Signals | null {
-  if (!signal.aborted) return null;
   const reason: unknown = signal.reason;
   const name = isOvmfBuildError(reason) ? reason.details['signal'] : undefined;
   return name === 'SIGINT' || name === 'SIGTERM' ? name : null;
@@ -149,6 +152,8 @@ function outputWriteFailed(error: NodeJS.ErrnoException): OvmfBuildError {
 
 /** The single place where an error becomes a message and an exit code. */
 function report(ctx: CommandContext, error: unknown, json: boolean): number {
+  // Whatever failed after the move failed because of it; the worker runs the command again.
+  if (ctx.signal.reason instanceof MoveToWorker) return MOVED_TO_WORKER;
   const interruptedBy = abortSignalName(ctx.signal);
   if (interruptedBy !== null) {
     // Whatever failed after the abort (an aborted request, a killed QEMU) failed because of it.

@@ -2,8 +2,9 @@
 // a key, a cache entry): a regular file within a size limit, or a coded error. Reading a FIFO
 // blocks forever and /dev/zero never ends, so neither may reach readFile.
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+// constants from fs/promises, not node:fs: an ESM import of node:fs loads the fs streams
+// (export getters), a cost in every cold `extract` that reads through here.
+import { constants, open, stat } from 'node:fs/promises';
 import { InputError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { fileKind } from '../core/file-kind.js';
 import { formatSize } from '../core/size.js';

@@ -6,7 +6,7 @@
 import { hex } from '../core/hex.js';
 import { isOvmfBuildError } from '../core/errors.js';
 import type { ErrorCode } from '../core/error-codes.js';
-import type { DecompressLimits } from './compression/index.js';
+import type { DecompressLimits } from './compression/limits.js';
 import { classifyGopDriver, type GopDriverInfo } from './gop.js';
 import { optionRomPeBytes, parseOptionRom, type OptionRomImage, type OptionRomInfo } from './option-rom.js';
 import { parseVbt, type VbtInfo } from './vbt.js';

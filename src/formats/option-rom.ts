@@ -5,8 +5,10 @@ import { FormatError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
 import type { ErrorCode } from '../core/error-codes.js';
-import type { DecompressLimits } from './compression/index.js';
-import { decompressEfi } from './compression/index.js';
+// The decompressors' own files, not the compression/index.ts barrel, which also loads the
+// EFI compressor: a cold `extract` never compresses.
+import { decompressEfi } from './compression/efi-decompress.js';
+import type { DecompressLimits } from './compression/limits.js';
 import { scanForVbt, type VbtScanRejection } from './vbt.js';
 
 export interface OptionRomImage {

@@ -6,7 +6,7 @@
 // helpers are plain EDK2 drivers. EFI-compressed images are decompressed first.
 import { isOvmfBuildError } from '../core/errors.js';
 import { guidToBytes } from '../core/guid.js';
-import type { DecompressLimits } from './compression/index.js';
+import type { DecompressLimits } from './compression/limits.js';
 import { classifyGopDriver } from './gop.js';
 import { GOP_POLICY_PROTOCOL_GUID } from './known-guids.js';
 import { optionRomPeBytes, parseOptionRom, type OptionRomImage, type OptionRomInfo } from './option-rom.js';

@@ -4,7 +4,7 @@
 // every walker instead of a parameter each.
 import { FormatError, OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import { hex } from '../core/hex.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, NATIVE_LZMA_MAX_OUTPUT_BYTES } from './compression/index.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, NATIVE_LZMA_MAX_OUTPUT_BYTES } from './compression/limits.js';
 import {
   createNode,
   nodePath,

@@ -3,15 +3,15 @@
 // walked again as a section stream. Volume-image and raw sections go back to the area walker.
 import { FormatError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+// The decoders' own files, not the compression/index.ts barrel (it also loads the compressor).
+import { decompressBrotli } from './compression/brotli.js';
+import { crc32 } from './compression/crc32.js';
 import {
-  crc32,
-  decompressBrotli,
-  decompressLzma,
-  decompressLzmaF86,
   decompressStandard,
   decompressTiano,
-  type StandardCompressionVariant,
-} from './compression/index.js';
+  type EfiVariant as StandardCompressionVariant,
+} from './compression/efi-decompress.js';
+import { decompressLzma, decompressLzmaF86 } from './compression/lzma.js';
 import type { FileNode, SectionNode } from './firmware-node.js';
 import { parsePeImage } from './pe-coff.js';
 import {

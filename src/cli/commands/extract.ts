@@ -3,16 +3,25 @@ import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promis
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
-import { writeJson, writeLine } from '../context.js';
+import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { FormatError, NotFoundError, OvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { fsyncPath, writeFileSynced } from '../../core/durable-fs.js';
 import { hex } from '../../core/hex.js';
 import { readInputFile } from '../../fetch/read-input.js';
+import type { FileKind } from '../../formats/detect.js';
 import type { LocatedVbt } from '../../formats/locate.js';
 import type { RomExtraction } from '../../formats/option-rom-extract.js';
 import type { VbtInfo } from '../../formats/vbt.js';
 import { EXIT } from '../exit-codes.js';
+
+/**
+ * Inputs parsed on the main thread when run.ts starts the command there: bare images, option
+ * ROMs and VBTs. Anything else (a capsule, a PE, a zip or other package) is unpacked first,
+ * partly in child processes and with inflates the parser's abort checks do not bound, and
+ * the worker's start-up is small beside that: it moves to the worker at once.
+ */
+const MAIN_THREAD_KINDS: ReadonlySet<FileKind> = new Set(['image', 'option-rom', 'vbt']);
 
 const GOP_FILE = 'IntelGopDriver.efi';
 const VBT_FILE = 'Vbt.bin';
@@ -362,11 +371,16 @@ export const command: Command = {
     ]);
     const inputPath = path.resolve(ctx.cwd, input);
     const downloaded = await reading;
+    const downloadedKind = detectFileKind(downloaded);
+    if (ctx.moveToWorker !== undefined) {
+      if (downloaded.length > MAIN_THREAD_MAX_INPUT_BYTES) ctx.moveToWorker('a large input');
+      if (!MAIN_THREAD_KINDS.has(downloadedKind)) ctx.moveToWorker(`an input of kind ${downloadedKind}`);
+    }
     // A vendor package is unpacked outside-in; its firmware piece is then the image.
     const pkg = await openPackage(downloaded, { name: input, signal: ctx.signal });
     const bytes = pkg?.leaf.bytes ?? downloaded;
     const outDir = path.resolve(ctx.cwd, values.out);
-    const kind = detectFileKind(bytes);
+    const kind = pkg === null ? downloadedKind : detectFileKind(bytes);
 
     let extraction: Extraction;
     /** Layers inside the image down to the GOP, e.g. ["FV", "LZMA", "FV", "GOP"] (--json "chain"). */
@@ -411,7 +425,7 @@ export const command: Command = {
       // Extraction needs no file data checksums or PE summaries: skip both passes.
       let tree: ReturnType<typeof parseFirmware>;
       try {
-        tree = parseFirmware(bytes, { verifyChecksums: false, summarizePe: false });
+        tree = parseFirmware(bytes, { verifyChecksums: false, summarizePe: false, signal: ctx.signal });
       } catch (error) {
         if (kind === 'pe' && error instanceof FormatError && error.code === 'E_NOT_FIRMWARE') {
           const gop = classifyGopDriver(bytes);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { writeJson, writeLine } from '../context.js';
+import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { readInputFile } from '../../fetch/read-input.js';
@@ -49,6 +49,8 @@ export const command: Command = {
     if (input === undefined || extra.length > 0) throw new UsageError(`expected one <file>\n${USAGE}`);
     const resolved = path.resolve(ctx.cwd, input);
     const bytes = await readInputFile(resolved, { signal: ctx.signal });
+    // On the main thread (run.ts), the digest below and the tree's rendering run without abort checks.
+    if (bytes.length > MAIN_THREAD_MAX_INPUT_BYTES) ctx.moveToWorker?.('a large input');
     const json = values.json === true;
     const common = { file: resolved, size: bytes.length, sha256: sha256(bytes) };
     const kind = detectFileKind(bytes);
@@ -165,7 +167,7 @@ export const command: Command = {
       return EXIT.ok;
     }
     if (kind === 'image' || kind === 'capsule') {
-      const tree = parseFirmware(bytes);
+      const tree = parseFirmware(bytes, { signal: ctx.signal });
       if (json) {
         writeJson(
           ctx.stdout,

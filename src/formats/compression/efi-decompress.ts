@@ -11,7 +11,7 @@
 // produce, and is stricter on the rest: over-subscribed or incomplete codes, symbols
 // outside their alphabet, back-references before the start of the output, and streams
 // that need more bits than the header's compressed size are E_DECOMPRESS_CORRUPT.
-import { FormatError } from '../../core/errors.js';
+import { FormatError, throwIfAborted } from '../../core/errors.js';
 import {
   corruptError,
   headerView,
@@ -70,17 +70,18 @@ export interface EfiDecodeResult {
   readonly compressedSizeInBytes: number;
 }
 
-/** Decodes one variant; throws E_DECOMPRESS_* on any inconsistency. */
+/** Decodes one variant; throws E_DECOMPRESS_* on any inconsistency, E_ABORTED when `signal` fires (checked per block). */
 export function decodeEfiVariant(
   data: Uint8Array,
   variant: EfiVariant,
   maxOutputBytes: number,
+  signal?: AbortSignal,
 ): EfiDecodeResult {
   const header = readEfiHeader(data, maxOutputBytes, variant);
   startReader(data.subarray(EFI_HEADER_SIZE, EFI_HEADER_SIZE + header.compressedSizeInBytes), variant);
   const output = new Uint8Array(header.originalSizeInBytes);
   try {
-    decodeInto(output);
+    decodeInto(output, signal);
     return { output, consumedBits: consumedBits(), compressedSizeInBytes: header.compressedSizeInBytes };
   } finally {
     // The reader state is module-wide: it must not keep the caller's image alive.
@@ -90,12 +91,12 @@ export function decodeEfiVariant(
 
 /** EFI 1.1 "standard" compression (EFI_STANDARD_COMPRESSION, UEFI spec 19). */
 export function decompressEfi(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
-  return decodeEfiVariant(data, 'efi', resolveMaxOutputBytes(limits)).output;
+  return decodeEfiVariant(data, 'efi', resolveMaxOutputBytes(limits), limits.signal).output;
 }
 
 /** Tiano compression (the EFI format with a larger dictionary, EDK TianoCompress). */
 export function decompressTiano(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
-  return decodeEfiVariant(data, 'tiano', resolveMaxOutputBytes(limits)).output;
+  return decodeEfiVariant(data, 'tiano', resolveMaxOutputBytes(limits), limits.signal).output;
 }
 
 /**
@@ -125,7 +126,7 @@ export function decompressStandard(
   const maxOutputBytes = resolveMaxOutputBytes(limits);
   const attempt = (variant: EfiVariant): EfiDecodeResult | FormatError => {
     try {
-      return decodeEfiVariant(data, variant, maxOutputBytes);
+      return decodeEfiVariant(data, variant, maxOutputBytes, limits.signal);
     } catch (error) {
       // The header is common to both variants: a size or truncation problem is final.
       if (
@@ -417,8 +418,12 @@ function readBlockHeader(position: number): number {
   return symbols;
 }
 
-/** EDK2 Decode: fills `output` from the reader, block by block; throws E_DECOMPRESS_CORRUPT. */
-function decodeInto(output: Uint8Array): void {
+/**
+ * EDK2 Decode: fills `output` from the reader, block by block; throws E_DECOMPRESS_CORRUPT.
+ * A block is at most 65,536 symbols (16 MiB of output): `signal` is checked before each, so
+ * a large decode stops within a fraction of a second.
+ */
+function decodeInto(output: Uint8Array, signal: AbortSignal | undefined): void {
   const size = output.length;
   if (size === 0) {
     // EDK2 returns before reading any bits when the original size is 0.
@@ -428,6 +433,7 @@ function decodeInto(output: Uint8Array): void {
   fill(16);
   let position = 0;
   while (position < size) {
+    throwIfAborted(signal);
     const symbols = readBlockHeader(position);
     position = decodeSymbols(output, position, symbols);
   }
