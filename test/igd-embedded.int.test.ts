@@ -32,6 +32,7 @@ import { isolatedCliEnv, testLogger } from './harness.js';
 import { EXPECTED_DXE_DISPATCH_ORDER } from './igd-dxe-dispatch-order.js';
 import {
   buildIgdTestFirmware,
+  checkIgdCase,
   expectIgdCasePassed,
   IGD_CASES,
   IGD_EMBEDDED_VBT,
@@ -63,20 +64,9 @@ beforeAll(async () => {
   const table = await loadIgdDeviceTable();
   // One QEMU at a time: 2 cores, and TCG boots are CPU bound.
   for (const testCase of CASES) {
-    const platform = lookupDevice(table, testCase.deviceId);
-    if (platform === undefined) throw new Error(`${testCase.deviceId} is not in the device table`);
-    const opRegion = buildOpRegion({ vbt: readCorpus(testCase.vbtFile) });
-    const result = await checkIgdAssignment({
-      codePath,
-      varsPath,
-      deviceId: testCase.deviceId,
-      opRegion,
-      bdsmSizeInBytes: testCase.bdsmSizeInBytes,
-      platform,
-      tmpDir: work,
-      logger,
-    });
-    results.set(testCase.name, { result, opRegion, platform });
+    const checked = await checkIgdCase(testCase, { codePath, varsPath }, { tmpDir: work, logger });
+    const { result } = checked;
+    results.set(testCase.name, checked);
     // The closing note of issue 9 asks for the trace lines and boot times of one run per mode.
     console.log(
       `igd embedded ${testCase.name}: ASLS after ${String(result.timeToAslsMs)} ms, boot manager after ` +

@@ -7,7 +7,10 @@ import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
 import type { StructureReport } from '../src/verify/structural.js';
-import type { IgdCheckResult } from '../src/verify/igd-check.js';
+import { buildOpRegion } from '../src/formats/opregion.js';
+import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
+import { loadIgdDeviceTable } from '../src/igd/load.js';
+import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
 import { readCorpus } from './corpus.js';
 import { buildFromWorkspace, edk2Source, testEngine, warmWorkspace } from './harness.js';
 
@@ -91,6 +94,26 @@ export async function buildIgdTestFirmware(
     boot: false,
   });
   return { engine, build, structure };
+}
+
+/** One case booted: its platform from the device table, an OpRegion around its VBT, the verdict. */
+export async function checkIgdCase(
+  testCase: IgdCase,
+  firmware: { readonly codePath: string; readonly varsPath: string; readonly romPath?: string },
+  options: { readonly tmpDir: string; readonly logger: Logger },
+): Promise<{ result: IgdCheckResult; opRegion: Uint8Array; platform: IgdPlatform }> {
+  const platform = lookupDevice(await loadIgdDeviceTable(), testCase.deviceId);
+  if (platform === undefined) throw new Error(`${testCase.deviceId} is not in the device table`);
+  const opRegion = buildOpRegion({ vbt: readCorpus(testCase.vbtFile) });
+  const result = await checkIgdAssignment({
+    ...firmware,
+    deviceId: testCase.deviceId,
+    opRegion,
+    bdsmSizeInBytes: testCase.bdsmSizeInBytes,
+    platform,
+    ...options,
+  });
+  return { result, opRegion, platform };
 }
 
 export interface ExpectedIgdAssignment {

@@ -15,17 +15,22 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
-import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
+import { parseOpRegion } from '../src/formats/opregion.js';
 import { classifyRomChain } from '../src/formats/rom-chain.js';
-import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
-import { loadIgdDeviceTable } from '../src/igd/load.js';
+import type { IgdPlatform } from '../src/igd/device-table.js';
 import { prepareRom } from '../src/jobs/rom.js';
 import { proxmoxSnippet, qemuCommandLine, type FirmwareFacts } from '../src/publish/snippets.js';
-import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
+import type { IgdCheckResult } from '../src/verify/igd-check.js';
 import { QmpClient } from '../src/verify/qmp.js';
 import { CORPUS_DIR, readCorpus } from './corpus.js';
 import { testLogger } from './harness.js';
-import { buildIgdTestFirmware, expectIgdCasePassed, IGD_CASES, IGD_GOP_FILE } from './igd-oracle.js';
+import {
+  buildIgdTestFirmware,
+  checkIgdCase,
+  expectIgdCasePassed,
+  IGD_CASES,
+  IGD_GOP_FILE,
+} from './igd-oracle.js';
 
 const logger = testLogger();
 const GOP_FILE = IGD_GOP_FILE;
@@ -46,10 +51,7 @@ describe("IGD assignment, ROM mode (Debian's stock OVMF + our option ROM, QEMU T
   beforeAll(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-igd-rom-'));
     ({ engine, build } = await buildIgdTestFirmware(`igd-rom-int-${process.pid}`, logger));
-    const table = await loadIgdDeviceTable();
     for (const testCase of CASES) {
-      const platform = lookupDevice(table, testCase.deviceId);
-      if (platform === undefined) throw new Error(`${testCase.deviceId} is not in the device table`);
       const rom = prepareRom({
         kind: 'generated',
         gop: readCorpus(GOP_FILE),
@@ -58,19 +60,13 @@ describe("IGD assignment, ROM mode (Debian's stock OVMF + our option ROM, QEMU T
       });
       const romPath = path.join(work, `igd-${testCase.deviceId}.rom`);
       await writeFile(romPath, rom.bytes);
-      const opRegion = buildOpRegion({ vbt: readCorpus(testCase.vbtFile) });
-      const result = await checkIgdAssignment({
-        codePath: STOCK_CODE,
-        varsPath: STOCK_VARS,
-        romPath,
-        deviceId: testCase.deviceId,
-        opRegion,
-        bdsmSizeInBytes: testCase.bdsmSizeInBytes,
-        platform,
-        tmpDir: work,
-        logger,
-      });
-      results.set(testCase.name, { result, opRegion, platform, roles: rom.roles });
+      const checked = await checkIgdCase(
+        testCase,
+        { codePath: STOCK_CODE, varsPath: STOCK_VARS, romPath },
+        { tmpDir: work, logger },
+      );
+      const { result } = checked;
+      results.set(testCase.name, { ...checked, roles: rom.roles });
       console.log(
         `igd rom mode ${testCase.name}: ASLS after ${String(result.timeToAslsMs)} ms, boot manager after ` +
           `${String(result.timeToBootManagerMs)} ms, QEMU ${result.durationMs} ms\n  ${result.traceLines.join('\n  ')}`,
