@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
-import { FormatError, NotFoundError, OvmfBuildError, UsageError } from '../../core/errors.js';
+import { FormatError, NotFoundError, OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { fsyncPath, writeFileSynced } from '../../core/durable-fs.js';
 import { hex } from '../../core/hex.js';
@@ -515,6 +515,8 @@ export const command: Command = {
         ? packageWithoutGop(input, pkg, first.message)
         : first;
     }
+    // A signal answered only after the parse (on the main thread, see run.ts) still writes nothing.
+    throwIfAborted(ctx.signal);
     const removed = await publish(outDir, files);
     const removedNotes = removed.map(
       (name) =>
