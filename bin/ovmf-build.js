@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The installed command: turns on V8's compile cache, then hands over to the CLI (dist/cli/run.js).
-import { existsSync, mkdirSync } from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
 import { userCacheDir } from '../dist/cache/paths.js';
+
+// Not `import ... from 'node:fs'`: its ESM export list is built through getters that load the
+// fs streams, a few ms of every cold start (see src/cli/run.ts).
+const { existsSync, mkdirSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Creates `dir` one missing component at a time. Not mkdir's `recursive` (nor Node's own
