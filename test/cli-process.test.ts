@@ -1,18 +1,14 @@
 // The CLI as a real process (node --import tsx test/cli-entry.ts): SIGINT and SIGTERM end a
 // command busy in a long synchronous parse within a second, with 130 / 143 and one line;
 // a closed pipe ends quietly; a full disk (/dev/full) is a coded error, not a stack.
-import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corpusPath, REPO_ROOT } from './corpus.js';
-
-const ENTRY = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
-/** The Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
+import { startCli as start, cpuSeconds } from './cli-spawn.js';
+import { corpusPath } from './corpus.js';
 
 let dir: string;
 let busyImage: string;
@@ -29,35 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-interface Exited {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function start(args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO_ROOT, stdio });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<Exited>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) =>
-      // A process that died by a signal has the status a shell shows for it: 128 + the number.
-      resolve({ status: code ?? 128 + (signal === null ? 0 : constants.signals[signal]), stdout, stderr }),
-    );
-  });
-  return { child, exited };
-}
-
-/** CPU seconds the process has used (user + system), from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-}
 
 describe('signals', () => {
   it.each([
