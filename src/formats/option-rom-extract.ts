@@ -58,7 +58,9 @@ export interface RomExtraction {
 }
 
 function describe(error: unknown): { code: ErrorCode; message: string } {
-  if (isOvmfBuildError(error)) return { code: error.code, message: error.message };
+  // An interruption (limits.signal) is no property of the image.
+  if (isOvmfBuildError(error) && error.code !== 'E_ABORTED')
+    return { code: error.code, message: error.message };
   throw error;
 }
 

@@ -85,6 +85,8 @@ function classifyImage(
   try {
     pe = asBuffer(optionRomPeBytes(bytes, image, limits));
   } catch (error) {
+    // An interruption (limits.signal) is no property of the image.
+    if (isOvmfBuildError(error) && error.code === 'E_ABORTED') throw error;
     const problem = isOvmfBuildError(error) ? `${error.code}: ${error.message}` : String(error);
     return { ...base, role: 'other', capabilities: none, gopBuild: null, moduleName: null, problem };
   }

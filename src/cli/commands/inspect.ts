@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
-import { UsageError } from '../../core/errors.js';
+import { isOvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
 import { readInputFile } from '../../fetch/read-input.js';
 import { hex } from '../../core/hex.js';
@@ -111,7 +111,8 @@ export const command: Command = {
       return EXIT.ok;
     }
     if (kind === 'option-rom') {
-      const chain = classifyRomChain(bytes);
+      // The signal bounds EFI decompression on the main thread too (run.ts), block by block.
+      const chain = classifyRomChain(bytes, { signal: ctx.signal });
       const rom = chain.info;
       const images = chain.images.map((named) => {
         const { image } = named;
@@ -119,11 +120,12 @@ export const command: Command = {
         let peError: string | null = named.problem;
         if (image.efi !== null && named.problem === null) {
           try {
-            const result = classifyGopDriver(optionRomPeBytes(bytes, image));
+            const result = classifyGopDriver(optionRomPeBytes(bytes, image, { signal: ctx.signal }));
             gop = result.isGop
               ? { build: result.info.build, sha256: result.info.sha256, size: result.info.sizeInBytes }
               : null;
           } catch (error) {
+            if (isOvmfBuildError(error) && error.code === 'E_ABORTED') throw error;
             peError = error instanceof Error ? error.message : String(error);
           }
         }
