@@ -17,6 +17,8 @@ import { rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sha256 } from '../src/core/digest.js';
 import { publish } from '../src/cli/commands/extract.js';
+import { extractFromOptionRom } from '../src/formats/option-rom-extract.js';
+import { classifyRomChain } from '../src/formats/rom-chain.js';
 import { runCli } from './cli-harness.js';
 import { cpuSeconds, startCli } from './cli-spawn.js';
 import { corpusPath, firmwareEntries, loadManifest, readCorpus } from './corpus.js';
@@ -374,6 +376,17 @@ describe('extract on what is not an image: GOP drivers, VBTs and option ROMs', (
     expect(result.stderr).toContain(
       'this option ROM holds no Intel GOP driver: 1 image(s), image 0 (EFI, compressed): x64 EFI boot-service driver of 7488 bytes without the UTF-16LE "Intel(R) GOP Driver" string (a policy, helper or debug module, whatever its file name) [E_GOP_NOT_FOUND]',
     );
+  });
+
+  it('an abort during the EFI decompression of a ROM image is an abort, not a damaged image', () => {
+    const rom = readFileSync(path.join(import.meta.dirname, 'fixtures/edk2/app-ec.rom'));
+    const signal = AbortSignal.abort();
+    expect(() => extractFromOptionRom(rom, { signal })).toThrow(
+      expect.objectContaining({ code: 'E_ABORTED' }),
+    );
+    expect(() => classifyRomChain(rom, { signal })).toThrow(expect.objectContaining({ code: 'E_ABORTED' }));
+    // Without the abort the same image decodes (the checks cost nothing else).
+    expect(extractFromOptionRom(rom).problems).toEqual([]);
   });
 });
 
