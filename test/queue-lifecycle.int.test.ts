@@ -5,7 +5,8 @@
 // refuses a job with invalid input at once (exit 6, one attempt, nothing published); SIGTERM to
 // a worker mid-job hands the job back (exit 143 within its bound, the other worker finishes
 // it); and the cron schedule in Redis (BullMQ's upsertJobScheduler) enqueues the matrix, once
-// per job however often it fires, until it is removed.
+// per job however often it fires, leaving out (and reporting) a recipe it cannot key, until it
+// is removed.
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -86,6 +87,22 @@ async function nightly(args: readonly string[]): Promise<{ code: number; json: u
   return { code, json: JSON.parse(captured.stdout()) as unknown, stderr: captured.stderr() };
 }
 
+/**
+ * `<target>/not-a-gop.json`: the Comet Lake recipe with its VBT pinned as the GOP. The bytes are
+ * what the recipe pins, and they are not a GOP driver (exit 6).
+ */
+async function writeNotAGopRecipe(target: string): Promise<string> {
+  const good = JSON.parse(await readFile(path.join(REPO_ROOT, 'recipes', 'cometlake.json'), 'utf8')) as {
+    vbt: unknown;
+  };
+  const file = path.join(target, 'not-a-gop.json');
+  await writeFile(
+    file,
+    JSON.stringify({ name: 'not-a-gop', gop: good.vbt, vbt: good.vbt, device: '8086:9b41' }),
+  );
+  return file;
+}
+
 /** Worker events of one job (or of every schedule job when jobId is undefined), from all workers. */
 const eventsOf = (jobId: string | undefined, type: string) =>
   workers.flatMap((w) =>
@@ -101,17 +118,9 @@ async function tree(root: string): Promise<string[]> {
 
 describe('the life of a queued night (BullMQ on a real Redis, two workers)', () => {
   it('a worker refuses a job with invalid input: exit 6 at once, one attempt, nothing published', async () => {
-    // The Comet Lake recipe with its VBT pinned as the GOP: the bytes are what the recipe pins,
-    // and they are not a GOP driver. Our enqueuer refuses this before it becomes a job, so it is
-    // queued here as another client (or an older enqueuer) would.
-    const good = JSON.parse(await readFile(path.join(REPO_ROOT, 'recipes', 'cometlake.json'), 'utf8')) as {
-      vbt: unknown;
-    };
-    const file = path.join(dir, 'not-a-gop.json');
-    await writeFile(
-      file,
-      JSON.stringify({ name: 'not-a-gop', gop: good.vbt, vbt: good.vbt, device: '8086:9b41' }),
-    );
+    // Our enqueuer refuses this recipe before it becomes a job, so it is queued here as another
+    // client (or an older enqueuer) would.
+    const file = await writeNotAGopRecipe(dir);
     const recipe = await loadRecipe(file, { baseUrl: corpus.baseUrl });
     const key = createHash('sha256').update('not-a-gop').digest('hex');
     const url = new URL(redis.url);
@@ -230,14 +239,17 @@ describe('the life of a queued night (BullMQ on a real Redis, two workers)', () 
     workers.push(await startWorker(workerArgs, { cwd: dir, env: workerEnv }));
   });
 
-  it('the cron schedule in Redis enqueues the matrix once per job, however often it fires, until removed', async () => {
+  it('the cron schedule in Redis enqueues the matrix once per job, however often it fires, without a recipe it cannot key, until removed', async () => {
     const recipes = await recipeDir('recipes-scheduled', ['haswell.json', 'broadwell.json']);
+    // And the first test's not-a-GOP recipe: a firing's worker cannot key it, reports it and
+    // enqueues the others.
+    await writeNotAGopRecipe(recipes);
     const id = nightlyScheduleId(recipes);
     // Every 4 seconds (6 fields: seconds first), set twice: one scheduler, replaced.
     for (const pattern of ['0 3 * * *', '*/4 * * * * *']) {
       const { code, json, stderr } = await nightly([recipes, '--schedule', pattern, '--tz', 'UTC']);
       expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-      expect(json).toMatchObject({ id, pattern, tz: 'UTC', recipes: ['broadwell', 'haswell'] });
+      expect(json).toMatchObject({ id, pattern, tz: 'UTC', recipes: ['broadwell', 'haswell', 'not-a-gop'] });
     }
     const url = new URL(redis.url);
     expect((await listNightlySchedules(url)).map((s: NightlyScheduleInfo) => [s.id, s.pattern])).toEqual([
@@ -269,7 +281,10 @@ describe('the life of a queued night (BullMQ on a real Redis, two workers)', () 
     // At least one more firing after the jobs were queued, all naming the same jobs.
     await waitFor('another firing', () => (scheduled().length >= 2 ? true : undefined), 60_000);
     for (const result of scheduled()) {
-      expect([result.jobs.map((j) => j.jobId), result.failed]).toEqual([jobIds, []]);
+      expect(result.jobs.map((j) => j.jobId)).toEqual(jobIds);
+      expect(
+        result.failed.map((f) => [f.recipe, f.failure.exitCode, /^E_(GOP|INPUT)_/.test(f.failure.code)]),
+      ).toEqual([['not-a-gop', 6, true]]);
     }
     for (const jobId of jobIds) {
       // Built once: one start, one completion, over both workers and every firing.
