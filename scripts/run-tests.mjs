@@ -21,8 +21,12 @@
 // every other part (static checks, unit project, rest) under `nice -n 10`
 // (OVMF_BUILD_TEST_NICE, 0 turns it off). Children inherit it: QEMU, CLI processes, and the
 // rest's own `podman system service` (test/global-setup.ts starts one per vitest process when
-// no engine socket exists), whose conmon and build containers therefore run niced too, while
-// the builds part's service and its clean-build containers stay at normal priority. The niced
+// no engine socket exists) and its conmon. Nice does not reach across CPU cgroups, though: every
+// container is a cgroup of its own, weighed against the other containers by its CPU shares (a
+// clean build measured about 15 min beside the rest's warm builds, each container at the default 1024,
+// against ~6 min alone). So the low-priority parts also run their builds with
+// OVMF_BUILD_CPU_SHARES=128 (src/jobs/stage-build.ts), while the builds part's clean-build
+// containers keep the engine's 1024. The niced
 // parts still get every cycle the builds leave idle (engine setup, EDK2's single-threaded
 // AutoGen, I/O), and a core to themselves once the builds are done.
 //
@@ -65,6 +69,12 @@ if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) {
   );
   process.exit(2);
 }
+/**
+ * The CPU shares of the low-priority parts' build containers (the engine's default is 1024): about
+ * the weight ratio of nice 10 to nice 0 (110 : 1024).
+ */
+const LOW_PRIORITY_CPU_SHARES = 128;
+
 /** coreutils' nice, when on PATH (it is wherever the integration tests can run). */
 const NICE_BINARY = (process.env['PATH'] ?? '')
   .split(path.delimiter)
@@ -125,6 +135,9 @@ function vitest(name, args, logFile, lowPriority) {
         OVMF_BUILD_TEST_CLEAN_BUILDS: cleanBuildLog,
         OVMF_BUILD_TEST_RUN_DIR: runDir,
         OVMF_BUILD_TEST_WORKSPACE_PRODUCER: PRODUCER,
+        // Each container is a CPU cgroup of its own, weighed against its siblings by its shares,
+        // whatever the nice of the processes in it: the low-priority parts' builds ask for less.
+        ...(lowPriority && NICE !== 0 ? { OVMF_BUILD_CPU_SHARES: String(LOW_PRIORITY_CPU_SHARES) } : {}),
       },
     });
     if (logFile !== undefined) {

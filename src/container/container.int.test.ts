@@ -184,6 +184,25 @@ describe('run', () => {
     expect(await containersOfJob(id)).toEqual([]);
   });
 
+  it('gives the container the CPU weight asked for (limits.cpuShares, OVMF_BUILD_CPU_SHARES)', async () => {
+    const id = jobId('cpu-shares');
+    const out: string[] = [];
+    const result = await runScript(
+      'cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight',
+      {
+        jobId: id,
+        purpose: 'cpu-shares-test',
+        limits: { cpuShares: 256 },
+        onLine: (line) => out.push(line),
+      },
+    );
+    expect(result.exitCode).toBe(0);
+    // cgroup v1 keeps the shares; on v2 the runtime writes cpu.weight = 1 + (shares - 2) * 9999 / 262142.
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    expect(out).toEqual([v2 ? String(1 + Math.floor(((256 - 2) * 9999) / 262_142)) : '256']);
+    expect(await containersOfJob(id)).toEqual([]);
+  });
+
   it('puts files and trees in owned by 1000 and fetches outputs byte-exact', async () => {
     const tree = path.join(tmp, 'tree');
     await mkdir(path.join(tree, 'sub/deeper'), { recursive: true });

@@ -57,6 +57,7 @@ function createOptions(spec: RunSpec): Docker.ContainerCreateOptions {
       MemorySwap: memoryBytes,
       PidsLimit: spec.limits?.pids ?? DEFAULT_PIDS,
       ...(spec.limits?.nanoCpus === undefined ? {} : { NanoCpus: spec.limits.nanoCpus }),
+      ...(spec.limits?.cpuShares === undefined ? {} : { CpuShares: spec.limits.cpuShares }),
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       ReadonlyRootfs: false,

@@ -132,8 +132,17 @@ export interface RunSpec {
   readonly env?: Readonly<Record<string, string>>;
   readonly files?: readonly InputFile[];
   readonly directories?: readonly InputDirectory[];
-  /** @default { memoryBytes: 4 GiB, pids: 4096 } */
-  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number; readonly nanoCpus?: number };
+  /**
+   * `cpuShares` is the container's relative CPU weight (the engine's `--cpu-shares`; 1024 when
+   * unset; on cgroup v2 the engine turns it into `cpu.weight`).
+   * @default { memoryBytes: 4 GiB, pids: 4096 }
+   */
+  readonly limits?: {
+    readonly memoryBytes?: number;
+    readonly pids?: number;
+    readonly nanoCpus?: number;
+    readonly cpuShares?: number;
+  };
   /** @default 'none' */
   readonly network?: 'none' | 'default';
   /** Labels added to the container besides the tool's own (job id, owner pid, purpose). */

@@ -73,10 +73,11 @@ export interface BuildOvmfOptions {
   /** @default containers/edk2-builder and 'localhost/ovmf-build/edk2-builder' */
   readonly builder?: { readonly contextDir?: string; readonly repository?: string };
   /**
-   * Container limits.
+   * Container limits; `cpuShares` is the build containers' relative CPU weight (unset: the
+   * engine's default, 1024).
    * @default { memoryBytes: 4 GiB, pids: 4096 }
    */
-  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number };
+  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number; readonly cpuShares?: number };
   /** `make -j` and `build -n`. @default 2 */
   readonly jobs?: number;
   /**
@@ -279,6 +280,7 @@ async function buildWithWorkspace(
   const limits = {
     memoryBytes: options.limits?.memoryBytes ?? 4 * 1024 * 1024 * 1024,
     pids: options.limits?.pids ?? 4096,
+    ...(options.limits?.cpuShares === undefined ? {} : { cpuShares: options.limits.cpuShares }),
   };
   // The tools image's compile shows as the clean build's basetools stage.
   const toolsParser = new BuildLogParser();

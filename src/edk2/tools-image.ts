@@ -50,7 +50,7 @@ export interface EnsureToolsImageOptions {
   /** `make -j`. @default 2 */
   readonly jobs?: number;
   /** Container limits, as the build's. */
-  readonly limits: { readonly memoryBytes: number; readonly pids: number };
+  readonly limits: { readonly memoryBytes: number; readonly pids: number; readonly cpuShares?: number };
   /** Each log line (the build's progress parser shows the basetools stage). */
   readonly onLine?: (line: string) => void;
 }

@@ -3,6 +3,7 @@
 // workspace compile it once under the `workspace-<key>` lock; the others wait, then build warm
 // (the variant path when only the GOP and VBT differ: GenFds alone, edk2/build-path.ts).
 // It returns bytes and facts; the verify stage decides whether they are good.
+import { UsageError } from '../core/errors.js';
 import type { BuildEnvironment, BuiltFirmware, JobRequest, ResolvedInputs } from './job-types.js';
 import type { StageContext } from './stage.js';
 
@@ -11,6 +12,27 @@ export interface BuildInput {
   readonly inputs: Pick<ResolvedInputs, 'gop' | 'vbt'>;
   /** The verified environment the key was computed from. */
   readonly environment: BuildEnvironment;
+}
+
+/** The engine's --cpu-shares range (Docker: 2 to 262144). */
+const CPU_SHARES_MIN = 2;
+const CPU_SHARES_MAX = 262_144;
+
+/**
+ * `OVMF_BUILD_CPU_SHARES` from the job's environment: the build containers' relative CPU weight
+ * (unset or empty: the engine's default, 1024). Anything but an integer in the engine's range is
+ * a usage error (exit 2) when a build is about to start.
+ */
+export function buildCpuShares(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const text = env['OVMF_BUILD_CPU_SHARES'];
+  if (text === undefined || text === '') return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < CPU_SHARES_MIN || value > CPU_SHARES_MAX) {
+    throw new UsageError(
+      `OVMF_BUILD_CPU_SHARES must be an integer from ${CPU_SHARES_MIN} to ${CPU_SHARES_MAX}, not ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
 }
 
 /** Stage `build`. */
@@ -26,6 +48,7 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
   emit({ type: 'phase', phase: 'build', message: 'building OVMF with EDK2 in a container' });
   const { buildOvmf } = await import('../edk2/build.js');
   const imagePrefix = request.env['OVMF_BUILD_IMAGE_PREFIX'];
+  const cpuShares = buildCpuShares(request.env);
   const result = await buildOvmf({
     gop: input.inputs.gop.bytes,
     vbt: input.inputs.vbt.bytes,
@@ -46,6 +69,9 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     workspace: { reuse: request.cleanBuild !== true, commit: true },
     // OVMF_BUILD_IMAGE_PREFIX: workspaces and tools images of their own (bench:nightly's cold runs).
     ...(imagePrefix === undefined || imagePrefix === '' ? {} : { imagePrefix }),
+    // OVMF_BUILD_CPU_SHARES: the build containers' CPU weight (a nightly on a shared host, or the
+    // test runner's parts beside the clean-build chain, give their builds less).
+    ...(cpuShares === undefined ? {} : { limits: { cpuShares } }),
     // The tools image (source + compiled BaseTools) is made once, under the builder image's lock.
     toolsLock: () =>
       session.lock('builder-image', signal, (owner) => {
