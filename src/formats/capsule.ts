@@ -20,6 +20,7 @@ import { FormatError } from '../core/errors.js';
 import { readGuid } from '../core/guid.js';
 import { hex } from '../core/hex.js';
 import type { ErrorCode } from '../core/error-codes.js';
+import { u16, u32 } from './le-bytes.js';
 
 export const EFI_CAPSULE_GUID = '3B6686BD-0D76-4030-B70E-B5519E2FC5A0';
 export const EFI_FMP_CAPSULE_GUID = '6DCBD5ED-E82D-4C44-BDA1-7194199AD92A';
@@ -94,13 +95,6 @@ export interface CapsuleHeader {
     readonly embeddedDriverOffsets: readonly number[];
     readonly payloads: readonly FmpPayload[];
   } | null;
-}
-
-function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (u16(b, at) | (u16(b, at + 2) << 16)) >>> 0;
 }
 
 /** Largest HeaderSize an unknown-GUID capsule may state (known ones use 0x1C..0x1000). */

@@ -8,6 +8,7 @@
 //   FRBA: UINT32 FLREG[n]            Base[14:0] (x4 KiB), Limit[30:16] (x4 KiB, inclusive)
 import { FormatError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+import { u32 } from './le-bytes.js';
 
 export const FLASH_DESCRIPTOR_SIGNATURE = 0x0ff0_a55a;
 /** The descriptor region is 4 KiB; FLREG entries beyond it are not read. */
@@ -51,21 +52,11 @@ export interface FlashDescriptor {
   readonly regions: readonly FlashRegion[];
 }
 
-function readU32(bytes: Uint8Array, offset: number): number {
-  return (
-    ((bytes[offset] as number) |
-      ((bytes[offset + 1] as number) << 8) |
-      ((bytes[offset + 2] as number) << 16) |
-      ((bytes[offset + 3] as number) << 24)) >>>
-    0
-  );
-}
-
 /** Offset of the descriptor signature (0x10 or 0), or -1. Never throws. */
 export function findFlashDescriptorSignature(bytes: Uint8Array): number {
   if (bytes.length >= FLASH_DESCRIPTOR_SIZE) {
-    if (readU32(bytes, 0x10) === FLASH_DESCRIPTOR_SIGNATURE) return 0x10;
-    if (readU32(bytes, 0) === FLASH_DESCRIPTOR_SIGNATURE) return 0;
+    if (u32(bytes, 0x10) === FLASH_DESCRIPTOR_SIGNATURE) return 0x10;
+    if (u32(bytes, 0) === FLASH_DESCRIPTOR_SIGNATURE) return 0;
   }
   return -1;
 }
@@ -80,7 +71,7 @@ export function parseFlashDescriptor(bytes: Uint8Array): FlashDescriptor {
       {},
     );
   }
-  const flmap0 = readU32(bytes, signatureOffset + 4);
+  const flmap0 = u32(bytes, signatureOffset + 4);
   const regionBaseOffset = ((flmap0 >>> 16) & 0xff) << 4;
   if (regionBaseOffset === 0 || regionBaseOffset + 4 > FLASH_DESCRIPTOR_SIZE) {
     throw new FormatError(
@@ -93,7 +84,7 @@ export function parseFlashDescriptor(bytes: Uint8Array): FlashDescriptor {
   for (let index = 0; index < MAXIMUM_FLASH_REGIONS; index++) {
     const at = regionBaseOffset + index * 4;
     if (at + 4 > FLASH_DESCRIPTOR_SIZE) break;
-    const flreg = readU32(bytes, at);
+    const flreg = u32(bytes, at);
     const base = (flreg & 0x7fff) << 12;
     const limit = (((flreg >>> 16) & 0x7fff) << 12) | 0xfff;
     // Unused regions have base > limit (0x7FFF/0x0000); erased entries point past the chip.

@@ -12,6 +12,7 @@
 //   typedef struct { UINT16 Type; UINT16 Flags; UINT32 Offset; UINT32 Size; } BPDT_ENTRY;  // 12 bytes
 import { FormatError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
+import { u32 } from './le-bytes.js';
 
 export const BPDT_GREEN_SIGNATURE = 0x0000_55aa;
 export const BPDT_YELLOW_SIGNATURE = 0x00aa_55aa;
@@ -70,16 +71,6 @@ export interface BpdtTable {
   readonly entries: readonly BpdtEntry[];
   /** End of the furthest partition: the extent of the BPDT region. */
   readonly endOffset: number;
-}
-
-function u32(bytes: Uint8Array, at: number): number {
-  return (
-    ((bytes[at] as number) |
-      ((bytes[at + 1] as number) << 8) |
-      ((bytes[at + 2] as number) << 16) |
-      ((bytes[at + 3] as number) << 24)) >>>
-    0
-  );
 }
 
 /** True when a BPDT header starts at `offset`. Never throws. */

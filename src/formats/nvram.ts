@@ -8,6 +8,7 @@
 //   EFI_FAULT_TOLERANT_WORKING_BLOCK_HEADER { EFI_GUID Signature; UINT32 Crc; UINT8 WorkingBlockValid:1 ...; UINT64 WriteQueueSize; }
 import { firstNotErased } from './erased.js';
 import { readGuid } from '../core/guid.js';
+import { u32 } from './le-bytes.js';
 
 export const VSS2_AUTH_STORE_GUID = 'AAF32C78-947B-439A-A180-2E144EC37792';
 export const VSS2_STORE_GUID = 'DDCF3616-3275-4164-98B6-FE85707FFE7D';
@@ -27,16 +28,6 @@ export interface NvramStore {
 
 /** Bounds the number of stores examined in one volume. */
 export const MAXIMUM_NVRAM_STORES = 16;
-
-function u32(b: Uint8Array, at: number): number {
-  return (
-    ((b[at] as number) |
-      ((b[at + 1] as number) << 8) |
-      ((b[at + 2] as number) << 16) |
-      ((b[at + 3] as number) << 24)) >>>
-    0
-  );
-}
 
 function countVariables(bytes: Uint8Array, from: number, to: number, authenticated: boolean): number {
   // VARIABLE_HEADER / AUTHENTICATED_VARIABLE_HEADER: StartId 0x55AA, State, Reserved, Attributes,
@@ -78,6 +69,9 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
       at + size <= bytes.length
     ) {
       const authenticated = guid === VSS2_AUTH_STORE_GUID;
+      // VARIABLE_STORE_HEADER (EDK2 VariableFormat.h): GUID, Size, Format, State, reserved = 28
+      // bytes. The '$VSS' branch below is the older 16-byte header of the same store; the two
+      // pushes differ in the header they skip.
       stores.push({
         format: 'VSS2',
         offset: at,

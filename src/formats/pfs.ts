@@ -24,6 +24,7 @@ import { readGuid } from '../core/guid.js';
 import { hex } from '../core/hex.js';
 import type { ErrorCode } from '../core/error-codes.js';
 import { crc32 } from './compression/crc32.js';
+import { u16, u32 } from './le-bytes.js';
 
 export const PFS_SECTION_HEADER_SIZE = 16;
 export const PFS_SECTION_FOOTER_SIZE = 16;
@@ -112,12 +113,6 @@ interface Budget {
   inflatedBytes: number;
 }
 
-function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (u16(b, at) | (u16(b, at + 2) << 16)) >>> 0;
-}
 function matchesAt(b: Uint8Array, at: number, pattern: Uint8Array): boolean {
   if (at < 0 || at + pattern.length > b.length) return false;
   for (let i = 0; i < pattern.length; i++) if (b[at + i] !== pattern[i]) return false;

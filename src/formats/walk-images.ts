@@ -55,6 +55,8 @@ function walkEnclosedImage(
   }
 }
 
+// Each walker below takes the same (ctx, parent, bytes, base, depth) as the volume and section
+// walkers (walk-volumes.ts, walk-sections.ts): one shape per container kind, not a copy.
 function walkCapsule(
   ctx: WalkContext,
   parent: FirmwareNode,

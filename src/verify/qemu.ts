@@ -61,6 +61,7 @@ export function buildQemuArgs(plan: QemuBootPlan): string[] {
     // ASSERTs when QEMU offers S3 (S3Verification), so S3 is switched off on the ICH9 LPC.
     args.push('-global', 'ICH9-LPC.disable_s3=1');
   }
+  // verify/qemu.test.ts spells this list out again on purpose (COMMON_TAIL): the exact argv is what it pins.
   args.push(
     '-m',
     String(plan.memoryMiB),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { FormatError, NotFoundError, OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
@@ -328,20 +328,13 @@ export const command: Command = {
   summary: 'take the GOP driver and VBT out of a firmware image or option ROM',
   usage: USAGE,
   async run(ctx) {
-    const { values, positionals } = parseCommandArgs(
-      ctx.argv,
-      {
-        out: { type: 'string', short: 'o' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const parsed = parseArgsOrHelp(
+      ctx,
+      { out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
       USAGE,
-      true,
     );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return EXIT.ok;
-    }
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const [input, ...extra] = positionals;
     if (input === undefined || extra.length > 0 || values.out === undefined || values.out === '') {
       throw new UsageError(`expected one <image> and --out <dir>\n${USAGE}`);

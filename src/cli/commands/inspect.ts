@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command } from '../context.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { isOvmfBuildError, UsageError } from '../../core/errors.js';
@@ -35,16 +35,9 @@ export const command: Command = {
   summary: 'show what a file is (image, capsule, GOP, VBT, option ROM)',
   usage: USAGE,
   async run(ctx) {
-    const { values, positionals } = parseCommandArgs(
-      ctx.argv,
-      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      USAGE,
-      true,
-    );
-    if (values.help === true) {
-      writeLine(ctx.stdout, USAGE);
-      return EXIT.ok;
-    }
+    const parsed = parseArgsOrHelp(ctx, { json: { type: 'boolean' } }, USAGE);
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const [input, ...extra] = positionals;
     if (input === undefined || extra.length > 0) throw new UsageError(`expected one <file>\n${USAGE}`);
     const resolved = path.resolve(ctx.cwd, input);

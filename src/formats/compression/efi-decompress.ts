@@ -23,6 +23,8 @@ import { CBIT, EFI_HEADER_SIZE, NC, NT, TBIT, THRESHOLD } from './efi-format.js'
 
 export type EfiVariant = 'efi' | 'tiano';
 
+// Names and values as EDK2's BaseUefiDecompressLib.h / .c define them (MAXNP, NPT), plus the
+// table widths of its MakeTable calls (12 for the C table, 8 for the P and T tables).
 /** Largest P alphabet either variant can declare: (1 << MAXPBIT) - 1. */
 const MAXNP = 31;
 const NPT = 31;
@@ -222,7 +224,11 @@ function checkNotOverread(position: number): void {
   }
 }
 
-/** EDK2 FillBuf: drops `count` (<= 29) bits and refills from the input. */
+/**
+ * EDK2 FillBuf (MdePkg/Library/BaseUefiDecompressLib/BaseUefiDecompressLib.c): drops `count`
+ * (<= 29) bits and refills from the input. The same lines stand again, inlined on purpose, in
+ * decodeBlock's hot loop below (see the comment there); keep the copies in step with this one.
+ */
 function fill(count: number): void {
   bitBuffer <<= count;
   while (count > pendingBits) {

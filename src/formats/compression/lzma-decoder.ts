@@ -7,6 +7,8 @@ import { throwIfAborted } from '../../core/errors.js';
 import { corruptError, type CompressionFormat } from './limits.js';
 import type { LzmaHeader } from './lzma.js';
 
+// Names and values as in LzmaSpec.cpp (kNumBitModelTotalBits, kNumStates, ...), so each line
+// can be checked against the reference decoder.
 const NUM_BIT_MODEL_TOTAL_BITS = 11;
 const BIT_MODEL_TOTAL = 1 << NUM_BIT_MODEL_TOTAL_BITS;
 const NUM_MOVE_BITS = 5;
@@ -178,6 +180,7 @@ export function decodeLzmaInto(
   const dictionary = Math.max(header.dictionarySizeInBytes, MIN_DICTIONARY_BYTES);
   const pbMask = (1 << pb) - 1;
   const lpMask = (1 << lp) - 1;
+  // The decoder state of LzmaSpec.cpp's CLzmaDecoder::Decode (state, rep0..rep3), kept in locals.
   let state = 0;
   let rep0 = 0;
   let rep1 = 0;
