@@ -110,25 +110,35 @@ async function parseInChild(file: string): Promise<ChildResult> {
   return JSON.parse(stdout) as ChildResult;
 }
 
+/**
+ * Parses `bytes` (written to `name` in the work dir) in a child and asserts that it stopped at the
+ * budget with `details`, and that the child's peak RSS stayed below the budget's 512 MiB + 200 MiB.
+ * Returns the file, for a CLI run on the same bytes.
+ */
+async function expectStoppedAtBudget(
+  name: string,
+  bytes: Uint8Array,
+  details: Record<string, unknown>,
+): Promise<string> {
+  const file = path.join(work, name);
+  writeFileSync(file, bytes);
+  const result = await parseInChild(file);
+  expect(result).toMatchObject({ ok: false, code: 'E_FW_DECOMPRESSED_TOO_LARGE', details });
+  const peakMiB = result.maxRssKiB / 1024;
+  expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);
+  return file;
+}
+
 describe('decompression bombs stop at the budget, with the peak RSS near it', () => {
   it('a ~100 KB nested LZMA bomb: E_FW_DECOMPRESSED_TOO_LARGE, peak RSS < budget + 200 MiB', async () => {
     const { bomb, outerBytes } = nestedBomb();
     expect(bomb.length).toBeLessThan(120_000);
-    const file = path.join(work, 'nested.fd');
-    writeFileSync(file, bomb);
-    const result = await parseInChild(file);
-    expect(result).toMatchObject({
-      ok: false,
-      code: 'E_FW_DECOMPRESSED_TOO_LARGE',
-      details: {
-        limit: BUDGET,
-        declaredBytes: 200 * MiB,
-        leftBytes: BUDGET - outerBytes - 200 * MiB,
-        decompressedSections: 2,
-      },
+    const file = await expectStoppedAtBudget('nested.fd', bomb, {
+      limit: BUDGET,
+      declaredBytes: 200 * MiB,
+      leftBytes: BUDGET - outerBytes - 200 * MiB,
+      decompressedSections: 2,
     });
-    const peakMiB = result.maxRssKiB / 1024;
-    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);
 
     const cli = await runCli(['extract', file, '--out', path.join(work, 'nested-out')]);
     expect(cli.code).toBe(6);
@@ -138,33 +148,20 @@ describe('decompression bombs stop at the budget, with the peak RSS near it', ()
   }, 120_000);
 
   it('40 sections of 16 MiB: stops at the 33rd, peak RSS < budget + 200 MiB', async () => {
-    const file = path.join(work, 'wide.fd');
-    writeFileSync(file, wideBomb());
-    const result = await parseInChild(file);
-    expect(result).toMatchObject({
-      ok: false,
-      code: 'E_FW_DECOMPRESSED_TOO_LARGE',
-      details: { limit: BUDGET, declaredBytes: 16 * MiB, leftBytes: 0, decompressedSections: 32 },
+    await expectStoppedAtBudget('wide.fd', wideBomb(), {
+      limit: BUDGET,
+      declaredBytes: 16 * MiB,
+      leftBytes: 0,
+      decompressedSections: 32,
     });
-    const peakMiB = result.maxRssKiB / 1024;
-    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);
   }, 120_000);
 
   it('a Brotli section gets half the budget left (zlib holds its output twice)', async () => {
-    const file = path.join(work, 'brotli.fd');
-    writeFileSync(file, brotliBomb());
-    const result = await parseInChild(file);
-    expect(result).toMatchObject({
-      ok: false,
-      code: 'E_FW_DECOMPRESSED_TOO_LARGE',
-      details: {
-        limit: BUDGET,
-        declaredBytes: 250 * MiB,
-        leftBytes: BUDGET - 250 * MiB,
-        decompressedSections: 1,
-      },
+    await expectStoppedAtBudget('brotli.fd', brotliBomb(), {
+      limit: BUDGET,
+      declaredBytes: 250 * MiB,
+      leftBytes: BUDGET - 250 * MiB,
+      decompressedSections: 1,
     });
-    const peakMiB = result.maxRssKiB / 1024;
-    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(512 + 200);
   }, 120_000);
 });

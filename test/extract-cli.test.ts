@@ -28,6 +28,9 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-extract-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 const outDir = (): string => path.join(work, `out-${counter++}`);
+/** `extract` of the Gemini Lake IFWI (a VBT and no GOP: exit 4) into `out`. */
+const extractIfwi = (out: string) =>
+  runCli(['extract', corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'), '--out', out]);
 
 describe('ovmf-build extract on every corpus image', () => {
   for (const entry of firmwareEntries()) {
@@ -149,20 +152,10 @@ describe('ovmf-build extract edge cases', () => {
 
   it('replaces existing outputs atomically and leaves no temp files', async () => {
     const out = outDir();
-    const first = await runCli([
-      'extract',
-      corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'),
-      '--out',
-      out,
-    ]);
+    const first = await extractIfwi(out);
     expect(first.code).toBe(4);
     writeFileSync(path.join(out, 'Vbt.bin'), 'stale');
-    const second = await runCli([
-      'extract',
-      corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'),
-      '--out',
-      out,
-    ]);
+    const second = await extractIfwi(out);
     expect(second.code).toBe(4);
     expect(readdirSync(out).sort()).toEqual(['Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin', 'Vbt.bin']);
     expect(sha256(readFileSync(path.join(out, 'Vbt.bin')))).toBe(
@@ -219,12 +212,7 @@ describe('extract publishes the pair atomically: both or nothing, no stale file'
     const out = outDir();
     expect((await runCli(['extract', corpusPath(GK41), '--out', out])).code).toBe(0);
     writeFileSync(path.join(out, 'notes.txt'), 'mine');
-    const result = await runCli([
-      'extract',
-      corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'),
-      '--out',
-      out,
-    ]);
+    const result = await extractIfwi(out);
     expect(result.code).toBe(4);
     expect(Object.keys(snapshot(out))).toEqual([
       'Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin',

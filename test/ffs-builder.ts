@@ -161,3 +161,14 @@ export function volume(files: readonly Uint8Array[], options: VolumeOptions = {}
   out.set(le16((0x1_0000 - sum) & 0xffff), 0x32);
   return out;
 }
+
+/** EFI_CAPSULE_GUID (UEFI spec 2.10, 23.2 "Capsule Definitions"). */
+export const EFI_CAPSULE_GUID = '3B6686BD-0D76-4030-B70E-B5519E2FC5A0';
+
+/**
+ * An EFI_CAPSULE_HEADER (GUID, HeaderSize 28, Flags, CapsuleImageSize) around `body`; the flags
+ * default to PERSIST_ACROSS_RESET | POPULATE_SYSTEM_TABLE (0x50000).
+ */
+export function uefiCapsule(body: Uint8Array, flags = 0x5_0000): Uint8Array {
+  return concat(guidToBytes(EFI_CAPSULE_GUID), le32(28), le32(flags), le32(28 + body.length), body);
+}

@@ -15,7 +15,17 @@ import type { ParseOptions } from '../src/formats/walk-context.js';
 import { findVolumeCandidates } from '../src/formats/firmware-volume.js';
 import { locateGopAndVbt } from '../src/formats/locate.js';
 import { readCorpus } from './corpus.js';
-import { concat, ffsFile, le16, le32, section, sections, utf16z, volume } from './ffs-builder.js';
+import {
+  concat,
+  ffsFile,
+  le16,
+  le32,
+  section,
+  sections,
+  uefiCapsule,
+  utf16z,
+  volume,
+} from './ffs-builder.js';
 
 const SCALE = Number(process.env['FUZZ_RUNS'] ?? 1);
 const PER_INPUT_LIMIT_MS = 1_000;
@@ -90,13 +100,7 @@ function containerSamples(): { name: string; bytes: Uint8Array }[] {
       sections(section(0x19, vbt), section(0x15, utf16z('IntelGopVbt'))),
     ),
   ]);
-  const capsule = concat(
-    guidToBytes('3B6686BD-0D76-4030-B70E-B5519E2FC5A0'),
-    le32(28),
-    le32(0x5_0000),
-    le32(28 + fv.length),
-    fv,
-  );
+  const capsule = uefiCapsule(fv);
   const aptio = concat(
     guidToBytes('4A3CA68B-7723-48FB-803D-578CC1FEC44D'),
     le32(32),

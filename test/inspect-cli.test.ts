@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { guidToBytes } from '../src/core/guid.js';
 import { dig, runCli } from './cli-harness.js';
 import { corpusEntries, corpusPath } from './corpus.js';
-import { concat, ffsFile, le32, section, sections, u8, volume } from './ffs-builder.js';
+import { ffsFile, section, sections, u8, uefiCapsule, volume } from './ffs-builder.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-inspect-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -115,13 +114,7 @@ describe('ovmf-build inspect text and other kinds', () => {
     const fv = volume([
       ffsFile('01234567-89AB-CDEF-0123-456789ABCDEF', 0x02, sections(section(0x19, u8(1, 2, 3)))),
     ]);
-    const capsule = concat(
-      guidToBytes('3B6686BD-0D76-4030-B70E-B5519E2FC5A0'),
-      le32(28),
-      le32(0x0005_0000),
-      le32(28 + fv.length),
-      fv,
-    );
+    const capsule = uefiCapsule(fv);
     const file = path.join(work, 'test.cap');
     writeFileSync(file, capsule);
     const json = await inspectJson(file);

@@ -8,8 +8,7 @@
 // per job however often it fires, leaving out (and reporting) a recipe it cannot key, until it
 // is removed.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,11 +25,11 @@ import {
   type NightlyScheduleInfo,
   type ScheduleJobResult,
 } from '../src/queue/index.js';
-import { captureContext, ensureFreshDist, runCli } from './cli-harness.js';
+import { captureContext } from './cli-harness.js';
 import { REPO_ROOT } from './corpus.js';
-import { isolatedCliEnv, warmWorkspace } from './harness.js';
-import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
-import { startRedis, startWorker, waitFor, type RedisServer, type WorkerProcess } from './queue-harness.js';
+import { type CorpusMirror } from './nightly-mirror.js';
+import { startWorker, waitFor, type RedisServer, type WorkerProcess } from './queue-harness.js';
+import { startQueueRig, type QueueRig } from './queue-rig.js';
 
 let dir: string;
 let redis: RedisServer;
@@ -39,42 +38,23 @@ let enqueuerEnv: NodeJS.ProcessEnv;
 let workerEnv: NodeJS.ProcessEnv;
 let artifacts: string;
 let workerArgs: string[];
-const workers: WorkerProcess[] = [];
+let workers: WorkerProcess[];
+let rig: QueueRig;
 
 /** What `ovmf-build worker` promises for a stop (README exit codes: within a second), with slack for load. */
 const STOP_BOUND_MS = 5_000;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-queue-life-'));
-  await warmWorkspace();
-  ensureFreshDist();
-  redis = await startRedis();
-  corpus = await serveCorpusMirror();
-  enqueuerEnv = await isolatedCliEnv(path.join(dir, 'enqueuer'));
-  workerEnv = await isolatedCliEnv(path.join(dir, 'workers'));
-  artifacts = path.join(dir, 'artifacts');
-  await mkdir(artifacts);
-  workerArgs = ['--queue', redis.url, '--out', artifacts, '--lock-seconds', '10'];
-  workers.push(
-    ...(await Promise.all([0, 1].map(() => startWorker(workerArgs, { cwd: dir, env: workerEnv })))),
-  );
+  rig = await startQueueRig('ovmf-queue-life-', 10);
+  ({ dir, redis, corpus, enqueuerEnv, workerEnv, artifacts, workerArgs, workers } = rig);
 });
 
 afterAll(async () => {
-  for (const worker of workers) await worker[Symbol.asyncDispose]();
-  if (workerEnv !== undefined) await runCli(['cleanup'], dir, workerEnv);
-  await corpus?.[Symbol.asyncDispose]();
-  await redis?.[Symbol.asyncDispose]();
-  await rm(dir, { recursive: true, force: true });
+  await rig?.close();
 });
 
 /** A recipe directory of the test with copies of the repository's recipes. */
-async function recipeDir(name: string, recipes: readonly string[]): Promise<string> {
-  const target = path.join(dir, name);
-  await mkdir(target);
-  for (const file of recipes) await copyFile(path.join(REPO_ROOT, 'recipes', file), path.join(target, file));
-  return target;
-}
+const recipeDir = (name: string, recipes: readonly string[]): Promise<string> => rig.recipeDir(name, recipes);
 
 /** `ovmf-build nightly ARGS --queue URL --base-url MIRROR --json` in this process. */
 async function nightly(args: readonly string[]): Promise<{ code: number; json: unknown; stderr: string }> {

@@ -4,8 +4,7 @@
 // pipeline (warm EDK2 build in a container, structural and QEMU checks, cache, signed publish).
 // The enqueuer and the workers have cache directories of their own, as on separate hosts: the
 // enqueuer downloads inputs to compute the keys, each worker downloads them again to build.
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightlyCommand } from '../src/cli/commands/nightly.js';
@@ -13,64 +12,42 @@ import type { NightlySummary } from '../src/nightly/types.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { queueJobFacts } from '../src/queue/index.js';
 import { loadRecipe, type GopVbtRecipe } from '../src/jobs/recipe.js';
-import { captureContext, ensureFreshDist, runCli } from './cli-harness.js';
+import { captureContext } from './cli-harness.js';
 import { REPO_ROOT } from './corpus.js';
-import { isolatedCliEnv, warmWorkspace } from './harness.js';
-import { serveCorpusMirror, type CorpusMirror } from './nightly-mirror.js';
+import type { CorpusMirror } from './nightly-mirror.js';
 import {
   serveFlakyMirror,
-  startRedis,
-  startWorker,
   waitFor,
   type FlakyMirror,
   type RedisServer,
   type WorkerProcess,
 } from './queue-harness.js';
+import { startQueueRig, type QueueRig } from './queue-rig.js';
 
 let dir: string;
 let redis: RedisServer;
 let corpus: CorpusMirror;
 let mirror: FlakyMirror;
 let enqueuerEnv: NodeJS.ProcessEnv;
-let workerEnv: NodeJS.ProcessEnv;
-let artifacts: string;
-const workers: WorkerProcess[] = [];
+let workers: WorkerProcess[];
+let rig: QueueRig;
 
 /** Lock of a job in the test: a killed worker's job is back in the queue within about 1.5 times it. */
 const LOCK_SECONDS = 10;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'ovmf-queue-int-'));
-  await warmWorkspace();
-  ensureFreshDist();
-  redis = await startRedis();
-  corpus = await serveCorpusMirror();
+  rig = await startQueueRig('ovmf-queue-int-', LOCK_SECONDS);
+  ({ dir, redis, corpus, enqueuerEnv, workers } = rig);
   mirror = await serveFlakyMirror(corpus.baseUrl);
-  enqueuerEnv = await isolatedCliEnv(path.join(dir, 'enqueuer'));
-  workerEnv = await isolatedCliEnv(path.join(dir, 'workers'));
-  artifacts = path.join(dir, 'artifacts');
-  await mkdir(artifacts);
-  const args = ['--queue', redis.url, '--out', artifacts, '--lock-seconds', String(LOCK_SECONDS)];
-  workers.push(...(await Promise.all([0, 1].map(() => startWorker(args, { cwd: dir, env: workerEnv })))));
 });
 
 afterAll(async () => {
-  for (const worker of workers) await worker[Symbol.asyncDispose]();
-  // Containers a killed worker left behind.
-  if (workerEnv !== undefined) await runCli(['cleanup'], dir, workerEnv);
   await mirror?.[Symbol.asyncDispose]();
-  await corpus?.[Symbol.asyncDispose]();
-  await redis?.[Symbol.asyncDispose]();
-  await rm(dir, { recursive: true, force: true });
+  await rig?.close();
 });
 
 /** A recipe directory of the test with copies of the repository's recipes. */
-async function recipeDir(name: string, recipes: readonly string[]): Promise<string> {
-  const target = path.join(dir, name);
-  await mkdir(target);
-  for (const file of recipes) await copyFile(path.join(REPO_ROOT, 'recipes', file), path.join(target, file));
-  return target;
-}
+const recipeDir = (name: string, recipes: readonly string[]): Promise<string> => rig.recipeDir(name, recipes);
 
 /** `ovmf-build nightly DIR --queue URL --json` in this process (so the retry wait can be short). */
 async function nightly(recipes: string): Promise<{ code: number; summary: NightlySummary; stderr: string }> {

@@ -21,7 +21,7 @@ import {
   type KvmVerdictKey,
 } from './accel.js';
 import type { SpawnProcess } from './qemu-process.js';
-import { verifyBoot } from './boot.js';
+import { verifyBoot, type VerifyBootOptions } from './boot.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import { findQemu } from './qemu.js';
@@ -47,6 +47,11 @@ let qemu: string;
 let code: string;
 let vars: string;
 let scratch: string;
+
+/** A boot check of the tiny firmware pair; the KVM device is /dev/null unless `options` names one. */
+function bootTiny(options: Partial<VerifyBootOptions>): ReturnType<typeof verifyBoot> {
+  return verifyBoot({ codePath: code, varsPath: vars, tmpDir: scratch, kvmDevice: '/dev/null', ...options });
+}
 
 /** Real spawn, counting the QEMU processes started (the probe's and the version read's). */
 function countingSpawn(): { spawnProcess: SpawnProcess; starts: string[][] } {
@@ -221,12 +226,8 @@ describe.runIf(KVM_ABSENT)('without a KVM module (this machine: no /dev/kvm)', (
     const stateDir = path.join(work, 'state-retry');
     const key = await passedProbeVerdict(qemu, stateDir);
     const started = performance.now();
-    const result = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const result = await bootTiny({
       stateDir,
-      kvmDevice: '/dev/null',
       bdsGraceMs: 200,
       qemuPath: qemu,
     });
@@ -250,12 +251,8 @@ describe.runIf(KVM_ABSENT)('without a KVM module (this machine: no /dev/kvm)', (
       reason: 'could not access the KVM kernel module: No such file or directory',
     });
     // The next boot goes straight to TCG.
-    const next = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const next = await bootTiny({
       stateDir,
-      kvmDevice: '/dev/null',
       bdsGraceMs: 200,
       qemuPath: qemu,
     });
@@ -334,12 +331,8 @@ describe('a KVM that opens and then stops the vCPU (the CI hosts)', () => {
     const stateDir = path.join(work, 'state-broken-boot');
     await passedProbeVerdict(broken, stateDir);
     const started = performance.now();
-    const result = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const result = await bootTiny({
       stateDir,
-      kvmDevice: '/dev/null',
       qemuPath: broken,
       bdsGraceMs: 200,
       timeoutMs: 120_000,
@@ -368,12 +361,8 @@ describe('a KVM that opens and then stops the vCPU (the CI hosts)', () => {
     const silent = await brokenKvmQemu('silent-kvm-boot', { stderrText: '' });
     const stateDir = path.join(work, 'state-silent-boot');
     await passedProbeVerdict(silent, stateDir);
-    const result = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const result = await bootTiny({
       stateDir,
-      kvmDevice: '/dev/null',
       qemuPath: silent,
       bdsGraceMs: 200,
       kvmNoOutputMs: 1_500,
@@ -389,12 +378,8 @@ describe('a KVM that opens and then stops the vCPU (the CI hosts)', () => {
   it('--accel kvm with a failing KVM is E_BOOT_KVM_FAILED at once, never a hang', async () => {
     const broken = await brokenKvmQemu('broken-kvm-forced', { stderrText: KVM_INTERNAL_ERROR_TEXT });
     const started = performance.now();
-    const error = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const error = await bootTiny({
       stateDir: path.join(work, 'state-forced'),
-      kvmDevice: '/dev/null',
       qemuPath: broken,
       accel: 'kvm',
       timeoutMs: 120_000,
@@ -411,12 +396,8 @@ describe('a KVM that opens and then stops the vCPU (the CI hosts)', () => {
 
   it('--accel tcg never starts the KVM wrapper path', async () => {
     const broken = await brokenKvmQemu('broken-kvm-tcg', { stderrText: KVM_INTERNAL_ERROR_TEXT });
-    const result = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const result = await bootTiny({
       stateDir: path.join(work, 'state-tcg'),
-      kvmDevice: '/dev/null',
       qemuPath: broken,
       accel: 'tcg',
       bdsGraceMs: 200,
@@ -431,10 +412,7 @@ describe('auto with a KVM device that cannot be opened', () => {
   it('boots under TCG with the reason, without probing', async () => {
     const missing = path.join(work, 'no-kvm-here');
     const stateDir = path.join(work, 'state-missing');
-    const result = await verifyBoot({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
+    const result = await bootTiny({
       stateDir,
       kvmDevice: missing,
       bdsGraceMs: 200,
