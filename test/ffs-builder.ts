@@ -1,6 +1,7 @@
 // Builds small, valid firmware structures (volumes, FFS files, sections) for unit and fuzz
 // tests, following the PI spec vol. 3 layouts. Checksums are computed, not faked.
 import { guidToBytes } from '../src/core/guid.js';
+import { EFI_CAPSULE_GUID } from '../src/formats/capsule.js';
 
 export function u8(...values: number[]): Uint8Array {
   return Uint8Array.from(values);
@@ -161,9 +162,6 @@ export function volume(files: readonly Uint8Array[], options: VolumeOptions = {}
   out.set(le16((0x1_0000 - sum) & 0xffff), 0x32);
   return out;
 }
-
-/** EFI_CAPSULE_GUID (UEFI spec 2.10, 23.2 "Capsule Definitions"). */
-export const EFI_CAPSULE_GUID = '3B6686BD-0D76-4030-B70E-B5519E2FC5A0';
 
 /**
  * An EFI_CAPSULE_HEADER (GUID, HeaderSize 28, Flags, CapsuleImageSize) around `body`; the flags
