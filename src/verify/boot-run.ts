@@ -23,6 +23,11 @@ export interface BootRun {
   readonly timeToBdsMs?: number;
   /** Why the KVM run was given up (outcome `kvm-failed`). */
   readonly kvmFailure?: string;
+  /**
+   * What showed a build without DEBUG output (outcome `no-debug-output`): the serial console
+   * already showed the boot manager, or the debug console stayed silent for `noDebugOutputMs`.
+   */
+  readonly noDebugOutputBy?: 'serial-boot-manager' | 'silence';
   /** The QEMU arguments of this run. */
   readonly args: readonly string[];
 }
@@ -58,6 +63,7 @@ export async function runBoot(
   /** Start of the first line not yet searched for an ASSERT (an incomplete line is searched again). */
   let assertFrom = 0;
   let kvmFailure: string | undefined;
+  let noDebugOutputBy: BootRun['noDebugOutputBy'];
   let outcome: BootRunOutcome | undefined;
   try {
     outcome = await qemu.pollUntil<BootRunOutcome>({
@@ -86,12 +92,10 @@ export async function runBoot(
         if (qemu.exit() !== undefined) return bdsSeenAt === undefined ? 'exited' : 'bds';
         if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) return 'bds';
         if (debugLog.sizeInBytes > settings.maxLogBytes) return 'too-large';
-        if (
-          debugLog.sizeInBytes === 0 &&
-          !SERIAL_DEBUG_RE.test(serialLog.text) &&
-          (SERIAL_BDS_RE.test(serialLog.text) || elapsedMs >= settings.noDebugOutputMs)
-        ) {
-          return 'no-debug-output';
+        if (debugLog.sizeInBytes === 0 && !SERIAL_DEBUG_RE.test(serialLog.text)) {
+          if (SERIAL_BDS_RE.test(serialLog.text)) noDebugOutputBy = 'serial-boot-manager';
+          else if (elapsedMs >= settings.noDebugOutputMs) noDebugOutputBy = 'silence';
+          if (noDebugOutputBy !== undefined) return 'no-debug-output';
         }
         return elapsedMs >= settings.timeoutMs ? 'timeout' : undefined;
       },
@@ -111,6 +115,7 @@ export async function runBoot(
     durationMs: qemu.durationMs(),
     ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
     ...(kvmFailure === undefined ? {} : { kvmFailure }),
+    ...(noDebugOutputBy === undefined ? {} : { noDebugOutputBy }),
     args,
   };
 }

@@ -163,12 +163,14 @@ describe('bootRunFailure', () => {
     const silent = bootRunFailure(
       run({
         outcome: 'no-debug-output',
+        noDebugOutputBy: 'serial-boot-manager',
         serialText: '\x1b[1mBdsDxe: loading Boot0001 "UEFI Shell"\x1b[0m\n',
       }),
       CONTEXT,
     );
     expect(silent?.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
     expect(silent?.details).toMatchObject({
+      detectedBy: 'serial-boot-manager',
       serialReachedBds: true,
       serialLastLines: ['BdsDxe: loading Boot0001 "UEFI Shell"'],
     });

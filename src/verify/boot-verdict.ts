@@ -69,6 +69,7 @@ export function bootRunFailure(run: BootRun, context: BootFailureContext): OvmfB
         {
           ...common,
           accel,
+          detectedBy: run.noDebugOutputBy,
           serialReachedBds: SERIAL_BDS_RE.test(run.serialText),
           serialLastLines: lastLogLines(withoutAnsi(run.serialText), 10),
         },

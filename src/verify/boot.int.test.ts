@@ -212,7 +212,7 @@ describe('verifyBoot with tiny firmware', () => {
       noDebugOutputMs: 1_500,
     });
     expect(error.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
-    expect(error.details).toMatchObject({ serialReachedBds: false, serialLastLines: [] });
+    expect(error.details).toMatchObject({ detectedBy: 'silence', serialReachedBds: false, serialLastLines: [] });
   });
 
   it('reads DEBUG output from the serial port when the debug console is silent (DEBUG_ON_SERIAL_PORT)', async () => {
@@ -260,21 +260,20 @@ describe('verifyBoot with tiny firmware', () => {
 
 describe("verifyBoot with Debian's RELEASE OVMF", () => {
   it('E_BOOT_NO_DEBUG_OUTPUT: a RELEASE build prints nothing on 0x402, the serial console shows BdsDxe', async () => {
-    const started = performance.now();
     const error = await expectFailure({
       codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
       varsPath: corpusPath('ovmf/OVMF_VARS_4M.fd'),
       tmpDir: scratch,
     });
-    const elapsedMs = performance.now() - started;
     expect(error.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
     expect(error.message).toContain('build with target DEBUG to verify by booting');
     expect(error.details['serialReachedBds']).toBe(true);
     expect(error.details['serialLastLines']).toContain(
       'BdsDxe: loading Boot0001 "EFI Internal Shell" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)',
     );
-    // Detected from the serial console, well before the 30 s silence limit.
-    expect(elapsedMs).toBeLessThan(25_000);
+    // Decided by the boot manager on the serial console, not by the 30 s silence limit (a
+    // timed assertion here failed in CI at load ~8, where TCG took 29.9 s to reach it).
+    expect(error.details['detectedBy']).toBe('serial-boot-manager');
     expect(await readdir(scratch)).toEqual([]);
   });
 });
