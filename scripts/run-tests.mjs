@@ -7,7 +7,7 @@
 // priority, niced, system and idle (/proc/stat), which says whether the run was bound by its
 // critical path or by its CPU work.
 //
-// Why two integration processes: on two cores a clean EDK2 build takes both cores, so the three
+// Why two integration processes: on two cores a clean EDK2 build takes both cores, so the two
 // clean builds of the run (test/build.int.test.ts, then test/reproducible.int.test.ts, which
 // waits for build.int's marker) go one after the other in the "builds" part, while the "rest"
 // part (QEMU under TCG, the engine, warm builds) runs beside them. Files of the rest that need

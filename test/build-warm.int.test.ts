@@ -6,7 +6,7 @@
 // clean build returned).
 // Why apart from test/build.int.test.ts: these builds need the workspace, not the clean build's
 // process. In scripts/run-tests.mjs they run in the lower-priority part beside
-// test/reproducible.int.test.ts's clean builds instead of before them at equal priority (about
+// test/reproducible.int.test.ts's clean build instead of before them at equal priority (about
 // 290 s of warm builds and boots, measured in CI, that held the critical path's CPU).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -146,7 +146,7 @@ beforeAll(async () => {
       workspaceLock: (key) => workspaceLock(key, (owner) => followerWaits.push(owner)),
     });
     // The marker as soon as the workspace is committed, not after the follower too: the files
-    // waiting for it (reproducible.int's clean builds first) are the run's critical path.
+    // waiting for it (reproducible.int's clean build first) are the run's critical path.
     const cleanDone = cleanBuild.then(async (result) => {
       await countCleanBuild(result, 'build.int clean build');
       await markDefaultWorkspace('done');
