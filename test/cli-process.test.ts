@@ -7,19 +7,28 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCli as start, cpuSeconds } from './cli-spawn.js';
+import { startCli as start, cpuOfWholeRun, cpuSeconds } from './cli-spawn.js';
 import { corpusPath } from './corpus.js';
 
 let dir: string;
 let busyImage: string;
+/** CPU seconds of a whole `inspect` of busyImage, and of a small image (start-up and little else). */
+let wholeCpu: number;
+let startupCpu: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'cli-process-'));
-  // Ten copies of Debian's OVMF: ten volumes each with an LZMA-compressed DXE volume, about
-  // 10 s of synchronous parsing on this machine, all of it in one call to parseFirmware.
+  // Ten copies of Debian's OVMF: ten volumes each with an LZMA-compressed DXE volume, all of it
+  // in one call to parseFirmware (about 2.7 CPU seconds in all, 2026-12-02; 10 s earlier).
   const ovmf = readFileSync(corpusPath('ovmf/OVMF_CODE_4M.fd'));
   busyImage = path.join(dir, 'ten-ovmf.fd');
   await writeFile(busyImage, Buffer.concat(Array.from({ length: 10 }, () => ovmf)));
+  const small = await cpuOfWholeRun(['inspect', corpusPath('ovmf/OVMF_VARS_4M.fd')]);
+  const whole = await cpuOfWholeRun(['inspect', busyImage]);
+  expect([small.status, whole.status]).toEqual([0, 0]);
+  [startupCpu, wholeCpu] = [small.cpu, whole.cpu];
+  // Enough parse after start-up to aim a signal into its middle.
+  expect(wholeCpu - startupCpu).toBeGreaterThan(1);
 });
 
 afterAll(async () => {
@@ -35,9 +44,10 @@ describe('signals', () => {
     async (signal, status) => {
       const { child, exited } = start(['inspect', busyImage]);
       const pid = child.pid as number;
-      // Start-up (tsx compiling the sources) costs well under 2 CPU seconds; past that the
-      // process is inside the parse, where a signal handler on the parsing thread could not run.
-      while (cpuSeconds(pid) < 2) await sleep(50);
+      // Halfway through the parse, measured in beforeAll (a fixed 2 CPU seconds was once most of
+      // the run): the process is inside parseFirmware, where a signal handler on the parsing
+      // thread could not run.
+      while (cpuSeconds(pid) < startupCpu + (wholeCpu - startupCpu) / 2) await sleep(20);
       const sentAt = performance.now();
       child.kill(signal);
       const result = await exited;

@@ -5,6 +5,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from './corpus.js';
 
 const ENTRY = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
@@ -32,6 +33,21 @@ export function startCli(args: readonly string[], stdio: StdioOptions = ['ignore
     );
   });
   return { child, exited };
+}
+
+/**
+ * Runs `ovmf-build ARGS` to its end and returns its exit status and the most CPU seconds seen
+ * (sampled every 20 ms, so up to a sample short): what a test needs to send a signal at a
+ * chosen point of a run's own work instead of at a fixed number that a faster parser outruns.
+ */
+export async function cpuOfWholeRun(args: readonly string[]): Promise<{ status: number; cpu: number }> {
+  const run = startCli(args);
+  let cpu = 0;
+  while (run.child.exitCode === null) {
+    cpu = Math.max(cpu, cpuSeconds(run.child.pid as number));
+    await sleep(20);
+  }
+  return { status: (await run.exited).status, cpu };
 }
 
 /** CPU seconds a process has used (user + system), from /proc/<pid>/stat. */
