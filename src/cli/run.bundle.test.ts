@@ -1,0 +1,179 @@
+// dist/cli/run.bundle.js, the CLI as one file that bin/ovmf-build.js runs extract and inspect
+// from (`npm run build:cli-bundle`): it must answer exactly as the modules of dist/ do (exit
+// status, stdout, stderr, every byte written), through the worker thread too, and load no
+// package when it starts: a command esbuild took in by mistake would bring its imports
+// (dockerode, the S3 client) into every extract.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFreshDist } from '../../test/cli-harness.js';
+import { corpusPath, REPO_ROOT } from '../../test/corpus.js';
+
+const DIST_RUN = path.join(REPO_ROOT, 'dist/cli/run.js');
+const BUNDLE = path.join(REPO_ROOT, 'dist/cli/run.bundle.js');
+const BIN = path.join(REPO_ROOT, 'bin/ovmf-build.js');
+const work = mkdtempSync(path.join(os.tmpdir(), 'ovmf-build-bundle-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** An entry script that runs the CLI from `module` (what bin/ovmf-build.js does, without the compile cache). */
+function entry(name: string, module: string): string {
+  const file = path.join(work, name);
+  writeFileSync(
+    file,
+    `const { run } = await import(${JSON.stringify(pathToFileURL(module).href)});\nawait run();\n`,
+  );
+  return file;
+}
+
+interface Outcome {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Every file extract left in --out, name -> bytes as hex. */
+  readonly files: Record<string, string>;
+}
+
+/** Runs `node script ARGS` with --out <work>/out (emptied first), so both runs print the same paths. */
+function runWith(script: string, args: readonly string[]): Outcome {
+  const out = path.join(work, 'out');
+  rmSync(out, { recursive: true, force: true });
+  const result = spawnSync(process.execPath, [script, ...args.map((a) => (a === '<out>' ? out : a))], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
+  const files: Record<string, string> = {};
+  if (existsSync(out)) {
+    for (const name of readdirSync(out).sort())
+      files[name] = readFileSync(path.join(out, name)).toString('hex');
+  }
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, files };
+}
+
+let modules = '';
+let bundle = '';
+beforeAll(() => {
+  ensureFreshDist();
+  if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < statSync(DIST_RUN).mtimeMs) {
+    execFileSync('npm', ['run', '--silent', 'build:cli-bundle'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  }
+  modules = entry('modules.mjs', DIST_RUN);
+  bundle = entry('bundle.mjs', BUNDLE);
+}, 300_000);
+
+const vendor = (name: string): string => path.join(REPO_ROOT, 'test/fixtures/vendor', name);
+
+// [what, argv, the exit status both must give, files both must write]
+const CASES: readonly [string, readonly string[], number, readonly string[]][] = [
+  [
+    'an OVMF with GOP and VBT',
+    ['extract', corpusPath('images/geminilake-ovmf-with-gop-vbt-gk41.fd'), '--out', '<out>', '--json'],
+    0,
+    ['IntelGopDriver.efi', 'Vbt.bin'],
+  ],
+  [
+    'an IFWI with two VBTs and no GOP (text output)',
+    ['extract', corpusPath('images/geminilake-protectli-vp2410-ifwi.bin'), '--out', '<out>'],
+    4,
+    ['Vbt.DBADD769-E86A-4819-8120-E991792C0BC1.bin', 'Vbt.bin'],
+  ],
+  [
+    'the Coffee Lake FSP (neither part)',
+    ['extract', corpusPath('images/coffeelake-intel-fsp.fd'), '--out', '<out>', '--json'],
+    4,
+    [],
+  ],
+  ['an OVMF VARS store', ['extract', corpusPath('ovmf/OVMF_VARS_4M.fd'), '--out', '<out>', '--json'], 4, []],
+  [
+    'a legacy VBIOS option ROM',
+    ['extract', corpusPath('roms/haswell-devid-0406-legacy-vbios.rom'), '--out', '<out>', '--json'],
+    4,
+    ['Vbt.bin'],
+  ],
+  [
+    'a zip package (moves to the worker thread)',
+    ['extract', vendor('starlabs-labtop-mk4-ite-1.07-efi.zip'), '--out', '<out>', '--json'],
+    4,
+    [],
+  ],
+  [
+    'an LVFS cabinet (7z in a child process, from the worker)',
+    ['extract', vendor('dell-tpm1.2-5.81.2.1.cab'), '--out', '<out>', '--json'],
+    4,
+    [],
+  ],
+  [
+    'a GOP driver given as the image',
+    ['extract', corpusPath('gop/cometlake-mrchromebox-cml.efi'), '--out', '<out>'],
+    6,
+    [],
+  ],
+  [
+    'no firmware at all',
+    ['extract', path.join(REPO_ROOT, 'package.json'), '--out', '<out>', '--json'],
+    3,
+    [],
+  ],
+  ['a usage mistake', ['extract', corpusPath('ovmf/OVMF_VARS_4M.fd')], 2, []],
+  ['inspect of an option ROM', ['inspect', corpusPath('roms/skylake-i915ovmf.rom'), '--json'], 0, []],
+  ['inspect of a VBT', ['inspect', corpusPath('vbt/kabylake-lenovo-t480.vbt')], 0, []],
+];
+
+describe('the bundled CLI answers as the modules do', () => {
+  for (const [what, args, status, files] of CASES) {
+    it(what, () => {
+      const fromModules = runWith(modules, args);
+      const fromBundle = runWith(bundle, args);
+      expect(fromModules.status).toBe(status);
+      expect(Object.keys(fromModules.files)).toEqual(files);
+      expect(fromModules.stderr).not.toMatch(/unexpected error|this is a bug/u);
+      expect(fromBundle).toEqual(fromModules);
+    });
+  }
+});
+
+describe('dist/cli/run.bundle.js', () => {
+  it('imports only Node built-ins when it starts (packages load with the code that needs them)', () => {
+    const text = readFileSync(BUNDLE, 'utf8');
+    const specifiers = [...text.matchAll(/^import\s(?:[^'"]*?\sfrom\s)?["']([^"']+)["'];?$/gmu)].map(
+      (m) => m[1],
+    );
+    // node:fs/promises at least: the bundle holds extract, which reads the image with it.
+    expect(specifiers).toContain('node:fs/promises');
+    expect(specifiers.filter((s) => !s?.startsWith('node:'))).toEqual([]);
+  });
+
+  it('is what bin/ovmf-build.js runs extract and inspect from; every other command runs from dist/cli/run.js', () => {
+    // Lists the modules the process loads from dist/ (module.registerHooks sees every load).
+    const hooks = path.join(work, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      [
+        "import module from 'node:module';",
+        'const loaded = [];',
+        'module.registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });',
+        "process.on('exit', () => process.stderr.write(`LOADED ${JSON.stringify(loaded.filter((u) => u.includes('/dist/')))}\\n`));",
+      ].join('\n'),
+    );
+    const loadedBy = (args: readonly string[]): string[] => {
+      const result = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, BIN, ...args], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' },
+      });
+      const line = /^LOADED (.*)$/mu.exec(result.stderr)?.[1];
+      if (line === undefined) throw new Error(`no module list: ${result.stderr}`);
+      return (JSON.parse(line) as string[]).map((url) => path.relative(REPO_ROOT, new URL(url).pathname));
+    };
+    expect(loadedBy(['inspect', corpusPath('vbt/kabylake-lenovo-t480.vbt')])).toEqual([
+      'dist/cache/paths.js',
+      'dist/cli/run.bundle.js',
+    ]);
+    const version = loadedBy(['--version']);
+    expect(version).toContain('dist/cli/run.js');
+    expect(version).toContain('dist/cli/main.js');
+    expect(version).not.toContain('dist/cli/run.bundle.js');
+  });
+});
