@@ -5,7 +5,9 @@
 // - "broken KVM": a wrapper that prints the KVM internal error the CI hosts print and starts
 //   the real QEMU with its vCPU stopped (-S, under TCG): the state QEMU is left in there,
 //   which cannot be produced on demand otherwise;
-// - "silent stop": the same wrapper without the stderr text.
+// - "silent stop": the same wrapper without the stderr text;
+// - "this host's own /dev/kvm" (runs only where it exists): the probe's verdict must be what
+//   Debian's OVMF itself does under that KVM, and auto then boots once, under that choice.
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -24,7 +26,9 @@ import type { SpawnProcess } from './qemu-process.js';
 import { verifyBoot, type VerifyBootOptions } from './boot.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
-import { findQemu } from './qemu.js';
+import { buildQemuArgs, findQemu } from './qemu.js';
+import { findKvmFailure } from './accel.js';
+import { corpusPath } from '../../test/corpus.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
 const KVM_ABSENT = !existsSync('/dev/kvm');
@@ -134,6 +138,90 @@ describe('the probe firmware', () => {
     console.info(`probe firmware under TCG: marker after ${result.durationMs} ms (QEMU start included)`);
     expect(result).toMatchObject({ kvmWorks: true, reason: '' });
     expect(result.durationMs).toBeLessThan(5_000);
+  });
+});
+
+/**
+ * How Debian's OVMF itself fares under this host's KVM: `works` once the serial console shows
+ * the boot manager (BdsDxe), or not, with QEMU's KVM failure or silence for 60 s. The oracle the
+ * probe is checked against.
+ */
+async function ovmfUnderKvm(): Promise<{ works: boolean; reason: string }> {
+  const dir = await mkdtemp(path.join(work, 'ovmf-kvm-'));
+  const ovmfVars = path.join(dir, 'vars.fd');
+  await writeFile(ovmfVars, await readFile(corpusPath('ovmf/OVMF_VARS_4M.fd')));
+  const serial = path.join(dir, 'serial.log');
+  const args = buildQemuArgs({
+    codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
+    varsPath: ovmfVars,
+    debugLogPath: path.join(dir, 'debug.log'),
+    serialLogPath: serial,
+    machine: 'q35',
+    smm: false,
+    accelerator: 'kvm',
+    memoryMiB: 512,
+  });
+  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    for (let waited = 0; waited < 60_000; waited += 100) {
+      const failure = findKvmFailure(stderr);
+      if (failure !== undefined) return { works: false, reason: failure };
+      const text = await readFile(serial, 'latin1').catch(() => '');
+      if (text.includes('BdsDxe')) return { works: true, reason: '' };
+      if (child.exitCode !== null)
+        return { works: false, reason: `QEMU exited ${child.exitCode}: ${stderr}` };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { works: false, reason: 'no boot manager on the serial console within 60 s' };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+describe.runIf(!KVM_ABSENT)("with this host's own /dev/kvm", () => {
+  it("the probe's verdict is OVMF's own: KVM works for the probe exactly when it runs Debian's OVMF to BDS", async () => {
+    const probe = await probeKvm({ qemuBinary: qemu, tmpDir: scratch });
+    const ovmf = await ovmfUnderKvm();
+    console.info(`this host's KVM: probe ${JSON.stringify(probe)}, OVMF ${JSON.stringify(ovmf)}`);
+    // Before 2026-12-02 the probe ran FNINIT alone; on a kernel 6.18 host it passed, and OVMF then
+    // stopped at the FWAIT of SEC's `finit` (emulation failure) on every first boot.
+    expect({ kvmWorks: probe.kvmWorks, reason: probe.reason }).toEqual({
+      kvmWorks: ovmf.works,
+      reason: ovmf.reason,
+    });
+  });
+
+  it("auto boots Debian's OVMF once, under the accelerator the probe chose, with a fresh verdict", async () => {
+    const stateDir = path.join(work, 'state-own-kvm');
+    const counting = countingSpawn();
+    const ovmfVars = path.join(work, 'own-kvm-vars.fd');
+    await writeFile(ovmfVars, await readFile(corpusPath('ovmf/OVMF_VARS_4M.fd')));
+    const error = await verifyBoot({
+      codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
+      varsPath: ovmfVars,
+      tmpDir: scratch,
+      stateDir,
+      spawnProcess: counting.spawnProcess,
+    }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    // A RELEASE build: verdict from the serial console, whichever accelerator ran it.
+    expect(error).toBeInstanceOf(VerificationError);
+    expect((error as VerificationError).code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
+    const verdict = await readKvmVerdict(stateDir);
+    expect(verdict?.from).toBe('probe');
+    const accelerator = verdict?.kvmWorks === true ? 'kvm' : 'tcg';
+    // The probe's choice, and no KVM boot given up and retried (no failedKvmBootMs).
+    expect((error as VerificationError).details['accel']).toEqual({
+      accelerator,
+      reason: verdict?.kvmWorks === true ? 'kvm probe passed' : `kvm failed the probe: ${verdict?.reason}`,
+      probeMs: verdict?.probeMs,
+    });
+    // QEMU for its version and for the probe (the boot's own QEMU is not started through this hook).
+    expect(counting.starts.map((argv) => argv.slice(1, 3))).toEqual([['-version'], ['-machine', 'q35']]);
   });
 });
 

@@ -6,6 +6,7 @@ import {
   checkKvmDevice,
   chooseAccelerator,
   findKvmFailure,
+  KVM_NO_SMM,
   kvmProbeFirmware,
   KVM_PROBE_MARKER,
   KVM_VERDICT_FILE,
@@ -14,6 +15,7 @@ import {
   type KvmVerdict,
 } from './accel.js';
 import type { SpawnProcess } from './qemu-process.js';
+import { onBootKvmFailure, type BootCheckSetup } from './boot.js';
 
 /**
  * What QEMU 7.2 printed on stderr on the CI hosts whose KVM cannot run OVMF (issue 8):
@@ -36,6 +38,23 @@ const KVM_EMULATION_FAILURE_STDERR = [
   '',
 ].join('\n');
 
+/**
+ * What QEMU 7.2 printed on 2026-12-02 on a host (kernel 6.18) whose KVM ran FNINIT alone and
+ * stopped OVMF's SEC at the FWAIT of `finit` (instruction bytes 9b db e3 d9 2d ..., 32-bit SEC).
+ */
+const KVM_FWAIT_FAILURE_STDERR = [
+  "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]",
+  'KVM internal error. Suberror: 1',
+  'extra data[0]: 0x0000000000000001',
+  'extra data[1]: 0xed742dd9e3db9b0f',
+  'extra data[2]: 0x0f00000001b8fffc',
+  'extra data[3]: 0x0000000000001000',
+  'emulation failure',
+  'EAX=00000000 EBX=00807000 ECX=00000001 EDX=00807154',
+  'EIP=fffced45 EFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0',
+  '',
+].join('\n');
+
 let work: string;
 
 beforeAll(async () => {
@@ -49,6 +68,7 @@ afterAll(async () => {
 describe('findKvmFailure', () => {
   it('names the emulation failure in real QEMU stderr of a KVM that cannot run OVMF', () => {
     expect(findKvmFailure(KVM_EMULATION_FAILURE_STDERR)).toBe('emulation failure');
+    expect(findKvmFailure(KVM_FWAIT_FAILURE_STDERR)).toBe('emulation failure');
     // Other suberrors (KVM_INTERNAL_ERROR_SIMUL_EX = 2) print no "emulation failure" line.
     expect(findKvmFailure('KVM internal error. Suberror: 2\nextra data[0]: 0x80000b0e\n')).toBe(
       'KVM internal error, suberror 2',
@@ -70,6 +90,13 @@ describe('findKvmFailure', () => {
       'KVM entry failed, hardware error 0x80000021',
     );
     expect(findKvmFailure('error: kvm run failed Bad address\n')).toBe('kvm run failed: Bad address');
+    // QEMU 7.2 with smm=on on the 2026-12-02 host: the whole stderr, then exit 1.
+    expect(
+      findKvmFailure(
+        "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]\n" +
+          'qemu-system-x86_64: System Management Mode not supported by this hypervisor.\n',
+      ),
+    ).toBe(KVM_NO_SMM);
   });
 
   it('is silent on stderr without a KVM failure', () => {
@@ -111,15 +138,19 @@ describe('checkKvmDevice', () => {
 });
 
 describe('kvmProbeFirmware', () => {
-  it('enters through fninit at 0x80, jumps to the tiny firmware program at 0, and carries the marker', () => {
+  it("enters through SEC's first instructions (finit, fldcw) at 0x80, jumps to the tiny firmware at 0, and carries the marker", () => {
     const image = kvmProbeFirmware();
     expect(image.length).toBe(0x1_0000);
     // Reset vector 0xfff0: E9 rel16, relative to 0xfff3, wrapping in the 64 KiB segment.
     expect([...image.subarray(0xfff0, 0xfff3)]).toEqual([0xe9, 0x8d, 0x00]);
     expect((0xfff3 + 0x008d) & 0xffff).toBe(0x80);
-    // 0x80: fninit; jmp 0x0000 (rel16 from 0x85).
-    expect([...image.subarray(0x80, 0x85)]).toEqual([0xdb, 0xe3, 0xe9, 0x7b, 0xff]);
-    expect((0x85 + 0xff7b) & 0xffff).toBe(0x0000);
+    // 0x80: finit (9b db e3); fldcw cs:[0x00f0] (2e d9 2e f0 00); jmp 0x0000 (rel16 from 0x8b).
+    expect([...image.subarray(0x80, 0x8b)]).toEqual([
+      0x9b, 0xdb, 0xe3, 0x2e, 0xd9, 0x2e, 0xf0, 0x00, 0xe9, 0x75, 0xff,
+    ]);
+    expect((0x8b + 0xff75) & 0xffff).toBe(0x0000);
+    // The control word SEC loads (mFpuControlWord).
+    expect([...image.subarray(0xf0, 0xf2)]).toEqual([0x7f, 0x02]);
     // The tiny firmware's program (cld; mov si, 0x100; mov dx, 0x402) and text are untouched.
     expect([...image.subarray(0, 7)]).toEqual([0xfc, 0xbe, 0x00, 0x01, 0xba, 0x02, 0x04]);
     expect(Buffer.from(image.subarray(0x100, 0x100 + KVM_PROBE_MARKER.length + 1)).toString('latin1')).toBe(
@@ -203,6 +234,65 @@ describe('chooseAccelerator without a usable KVM device', () => {
       chooseAccelerator({ ...common, mode: 'fast' as 'auto', kvmDevice: missing }),
     ).rejects.toThrow(TypeError);
     expect(starts).toEqual([]);
+    await expect(readdir(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe("the boot check's KVM failure handler (boot.ts onBootKvmFailure)", () => {
+  /** A setup as prepareBootCheck leaves it in auto mode after a passed probe; `stateDir` its own. */
+  const setupIn = async (stateDir: string): Promise<BootCheckSetup> => ({
+    binary: process.execPath,
+    settings: {
+      timeoutMs: 1,
+      bdsGraceMs: 1,
+      noDebugOutputMs: 1,
+      pollIntervalMs: 1,
+      maxLogBytes: 1,
+      kvmNoOutputMs: 1,
+    },
+    mode: 'auto',
+    choice: {
+      accelerator: 'kvm',
+      reason: 'kvm probe passed',
+      verdictKey: {
+        // Any existing file serves as the binary: the verdict records its identity.
+        qemuBinary: process.execPath,
+        qemuVersion: 'QEMU emulator version 7.2.22',
+        kernelRelease: os.release(),
+        kvmDevice: '/dev/kvm',
+      },
+    },
+    stateDir,
+    expected: [],
+    machine: 'q35',
+    smm: true,
+    memoryMiB: 512,
+  });
+  const first = { durationMs: 12, stderr: '', args: [] };
+
+  it('records a KVM that failed a boot, so later boots go straight to TCG', async () => {
+    const stateDir = path.join(work, 'kvm-failure-recorded');
+    await onBootKvmFailure(await setupIn(stateDir), undefined)('emulation failure', first);
+    expect(await readKvmVerdict(stateDir)).toMatchObject({
+      kvmWorks: false,
+      reason: 'emulation failure',
+      from: 'boot-check',
+    });
+  });
+
+  it('records nothing for a KVM without SMM: that boot alone runs under TCG', async () => {
+    const stateDir = path.join(work, 'kvm-no-smm');
+    await onBootKvmFailure(await setupIn(stateDir), undefined)(KVM_NO_SMM, first);
+    await expect(readdir(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a forced KVM is E_BOOT_KVM_FAILED, recorded nowhere', async () => {
+    const stateDir = path.join(work, 'kvm-forced');
+    const setup = { ...(await setupIn(stateDir)), mode: 'kvm' as const };
+    await expect(onBootKvmFailure(setup, undefined)(KVM_NO_SMM, first)).rejects.toMatchObject({
+      code: 'E_BOOT_KVM_FAILED',
+      details: { reason: KVM_NO_SMM },
+    });
     await expect(readdir(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

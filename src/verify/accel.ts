@@ -33,11 +33,20 @@ const VERDICT_FORMAT_VERSION = 1;
 export const KVM_PROBE_MARKER = 'ovmf-build KVM probe: running';
 
 /**
+ * What findKvmFailure answers when QEMU refused `smm=on` under KVM (target/i386/kvm/kvm.c,
+ * kvm_arch_init: "System Management Mode not supported by this hypervisor.", then exit 1).
+ * It says nothing about KVM for a boot without SMM, so the boot check retries that one boot
+ * under TCG without recording a verdict against KVM.
+ */
+export const KVM_NO_SMM = 'KVM offers no System Management Mode (smm=on)';
+
+/**
  * The KVM failure QEMU reports on stderr, as a short reason, or undefined. Texts from QEMU 7.2
  * accel/kvm/kvm-all.c: kvm_init ("Could not access KVM kernel module", "failed to initialize
  * kvm"), kvm_handle_internal_error ("KVM internal error. Suberror: %d", then "emulation
  * failure" for KVM_INTERNAL_ERROR_EMULATION), kvm_cpu_exec ("error: kvm run failed") and the
- * x86 hardware entry failure ("KVM: entry failed, hardware error 0x%x").
+ * x86 hardware entry failure ("KVM: entry failed, hardware error 0x%x"); and from
+ * target/i386/kvm/kvm.c, a KVM without SMM (KVM_NO_SMM).
  */
 export function findKvmFailure(stderr: string): string | undefined {
   const internal = /KVM internal error\. Suberror: (\d+)/.exec(stderr);
@@ -53,6 +62,7 @@ export function findKvmFailure(stderr: string): string | undefined {
   if (module !== null) return `could not access the KVM kernel module: ${(module[1] ?? '').trim()}`;
   const init = /failed to initialize kvm: ([^\n]*)/i.exec(stderr);
   if (init !== null) return `failed to initialize kvm: ${(init[1] ?? '').trim()}`;
+  if (/System Management Mode not supported by this hypervisor/.test(stderr)) return KVM_NO_SMM;
   return undefined;
 }
 
@@ -230,18 +240,38 @@ export async function readQemuVersion(binary: string, spawnProcess?: SpawnProces
 }
 
 /**
- * The probe image: the tiny firmware, entered through a stub that first runs `fninit`, the
- * instruction at which the failing KVM stopped OVMF's SEC (BUILD-NOTES), then writes
- * KVM_PROBE_MARKER to the debug console and halts.
+ * The probe image: the tiny firmware, entered through a stub that first runs what OVMF's SEC
+ * runs first of all (UefiCpuPkg InitializeFloatingPointUnits: `finit`, that is FWAIT then
+ * FNINIT, and `fldcw`), then writes KVM_PROBE_MARKER to the debug console and halts. Where a
+ * failing KVM stops SEC depends on the host: BUILD-NOTES saw FNINIT; on 2026-12-02 a host
+ * (kernel 6.18) ran FNINIT alone and stopped at the FWAIT before it ("emulation failure",
+ * instruction bytes 9b db e3 d9 2d ...), so a probe of FNINIT alone passed and every first boot
+ * of OVMF then failed. The stub runs the same bytes as SEC, in real mode.
  */
 export function kvmProbeFirmware(): Uint8Array {
   const image = buildTinyFirmware({ text: `${KVM_PROBE_MARKER}\n`, port: 0x402, end: 'hang' });
-  // tiny-firmware.ts: program at 0x0000, IDT descriptor at 0x0020, text from 0x0100; 0x0080 is free.
+  // tiny-firmware.ts: program at 0x0000, IDT descriptor at 0x0020, text from 0x0100; 0x0080 to
+  // 0x00ff is free: the stub at 0x80, the FPU control word it loads at 0xf0.
   const stub = 0x80;
+  const controlWord = 0xf0;
   const resetVector = 0xfff0;
-  // fninit (DB E3); jmp near 0x0000 (rel16 from the next instruction at stub + 5).
-  const back = (0x1_0000 - (stub + 5)) & 0xffff;
-  image.set([0xdb, 0xe3, 0xe9, back & 0xff, back >> 8], stub);
+  // SEC's mFpuControlWord: 0x027f (precision 64 bits, round to nearest, exceptions masked).
+  image.set([0x7f, 0x02], controlWord);
+  const code = [
+    // finit (FWAIT; FNINIT)
+    0x9b,
+    0xdb,
+    0xe3,
+    // fldcw cs:[controlWord] (CS override: the word is in the flash, DS is 0 at reset)
+    0x2e,
+    0xd9,
+    0x2e,
+    controlWord & 0xff,
+    controlWord >> 8,
+  ];
+  // jmp near 0x0000 (rel16 from the next instruction).
+  const back = (0x1_0000 - (stub + code.length + 3)) & 0xffff;
+  image.set([...code, 0xe9, back & 0xff, back >> 8], stub);
   // jmp near stub, from the reset vector (rel16 from 0xfff3, wrapping in the 64 KiB segment).
   const there = (stub - (resetVector + 3) + 0x1_0000) & 0xffff;
   image.set([0xe9, there & 0xff, there >> 8], resetVector);

@@ -14,6 +14,7 @@ import { parseDebugLog, type DebugLogSummary } from './debug-log.js';
 import {
   chooseAccelerator,
   isAccelMode,
+  KVM_NO_SMM,
   recordKvmBootFailure,
   retryUnderTcg,
   type AccelMode,
@@ -297,7 +298,8 @@ export function onBootKvmFailure(
       'KVM failed during the boot check; retrying under TCG',
     );
     const key = setup.choice.verdictKey;
-    if (key === undefined) return;
+    // No SMM says nothing about boots without it: this boot alone goes to TCG.
+    if (key === undefined || why === KVM_NO_SMM) return;
     await recordKvmBootFailure(setup.stateDir, key, why).catch((error: unknown) => {
       logger?.warn({ error: String(error) }, 'could not record the KVM failure');
     });
