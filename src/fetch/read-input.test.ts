@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
-import { readInputFile, readInputText } from './read-input.js';
+import { readInputFile, readInputText, SYNC_READ_MAX_BYTES } from './read-input.js';
 
 let dir: string;
 
@@ -37,6 +37,22 @@ describe('readInputFile', () => {
     expect(await readInputFile(path.join(dir, 'link.bin'))).toEqual(bytes);
     await writeFile(path.join(dir, 'empty'), '');
     expect((await readInputFile(path.join(dir, 'empty'))).length).toBe(0);
+  });
+
+  it('reads a file above the synchronous bound through the thread pool, byte for byte', async () => {
+    const file = path.join(dir, 'large.bin');
+    const bytes = new Uint8Array(SYNC_READ_MAX_BYTES + 4097);
+    for (let i = 0; i < bytes.length; i += 4093) bytes[i] = (i >>> 12) & 0xff;
+    bytes[bytes.length - 1] = 0x5a;
+    await writeFile(file, bytes);
+    const read = await readInputFile(file);
+    expect(read.length).toBe(bytes.length);
+    expect(Buffer.compare(read, bytes)).toBe(0);
+    expect(await failure(readInputFile(file, { maxBytes: SYNC_READ_MAX_BYTES + 4096 }))).toEqual({
+      code: 'E_INPUT_TOO_LARGE',
+      details: { path: file, sizeInBytes: SYNC_READ_MAX_BYTES + 4097, maxBytes: SYNC_READ_MAX_BYTES + 4096 },
+    });
+    await rm(file);
   });
 
   it('refuses a FIFO without opening it for a blocking read (E_INPUT_NOT_A_FILE)', async () => {
