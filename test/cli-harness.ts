@@ -2,7 +2,7 @@
 // keeps the compiled CLI (dist/, what bin/ovmf-build.js runs) as new as the source for tests
 // that run it as users do.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { CommandContext } from '../src/cli/context.js';
@@ -76,19 +76,44 @@ function staleDistFiles(): string[] {
   return stale;
 }
 
+/** The one-file CLI that bin/ovmf-build.js runs extract and inspect from, when it is not older than DIST_RUN. */
+const BUNDLE = path.join(REPO_ROOT, 'dist/cli/run.bundle.js');
+const DIST_RUN = path.join(REPO_ROOT, 'dist/cli/run.js');
+
+function buildFailed(what: string, error: unknown): Error {
+  // tsc reports on stdout, esbuild on stderr.
+  const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
+  const output = `${String(stdout ?? '')}${String(stderr ?? '')}`.trim();
+  return new Error(`${what} failed, so bin/ovmf-build.js cannot be tested:\n${output}`, { cause: error });
+}
+
 /**
  * Compiles dist/ when it is missing or older than the source (`npm test` builds it first, so
  * then this costs nothing), so a test of bin/ovmf-build.js never runs yesterday's code and never
- * skips. Throws with the compiler's output when the build fails.
+ * skips; then makes the CLI bundle when it is missing or older than dist/cli/run.js, as
+ * `npm run build` does: after tsc alone bin/ovmf-build.js would run extract and inspect from
+ * the modules, and the tests would miss what users run. Throws with the build's output when it
+ * fails.
  */
 export function ensureFreshDist(): void {
-  if (staleDistFiles().length === 0) return;
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'pipe' });
-  } catch (error) {
-    const output = String((error as { stdout?: Buffer }).stdout ?? '').trim();
-    throw new Error(`npm run build failed, so bin/ovmf-build.js cannot be tested:\n${output}`, {
-      cause: error,
-    });
+  if (staleDistFiles().length > 0) {
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'pipe' });
+    } catch (error) {
+      throw buildFailed('npm run build', error);
+    }
   }
+  if (existsSync(BUNDLE) && statSync(BUNDLE).mtimeMs >= statSync(DIST_RUN).mtimeMs) return;
+  // Written beside it and renamed into place: other test files may be starting
+  // bin/ovmf-build.js meanwhile, and must never load a half-written bundle.
+  const partial = path.join(path.dirname(BUNDLE), `.run.bundle.${process.pid}.js`);
+  try {
+    execFileSync('npm', ['run', '--silent', 'build:cli-bundle', '--', `--outfile=${partial}`], {
+      cwd: REPO_ROOT,
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    throw buildFailed('npm run build:cli-bundle', error);
+  }
+  renameSync(partial, BUNDLE);
 }
