@@ -133,6 +133,47 @@ describe('decompressEfi on hand-written streams', () => {
     );
   });
 
+  it('rejects a symbol read from an empty code (all lengths zero) in each table, with offsets', () => {
+    const emptyCode = (stream: BitWriter, size: number): Record<string, unknown> =>
+      expectFormatError(() => decompressEfi(stream.stream(size)), 'E_DECOMPRESS_CORRUPT').details;
+    const reason = 'symbol read from an empty Huffman code';
+    // T: three zero lengths, then the zero-run field after the third; the first C length needs T.
+    const t = new BitWriter().put(1, 16).put(3, 5).put(0, 3).put(0, 3).put(0, 3).put(0, 2).put(1, 9);
+    expect(emptyCode(t, 1)).toEqual({ format: 'efi', offset: 13, reason, outputOffset: 0 });
+    // C: single-symbol T code 0 (one zero length, zero bits) read five times.
+    const c = new BitWriter().put(1, 16).put(0, 5).put(0, 5).put(5, 9).put(0, 4).put(0, 4);
+    expect(emptyCode(c, 1)).toEqual({ format: 'efi', offset: 13, reason, outputOffset: 0 });
+    // P: C is the single match symbol 256, P three zero lengths.
+    const pEmpty = new BitWriter().put(1, 16).put(0, 5).put(0, 5).put(0, 9).put(256, 9);
+    pEmpty.put(3, 4).put(0, 3).put(0, 3).put(0, 3);
+    expect(emptyCode(pEmpty, 4)).toEqual({ format: 'efi', offset: 15, reason, outputOffset: 0 });
+    // P again after two literals: the offset is where the block's tables end, as before this
+    // decoder dropped its tree walk (the T and C codes are those of the overlapping-match test).
+    const later = new BitWriter()
+      .put(3, 16)
+      .put(4, 5)
+      .put(2, 3)
+      .put(2, 3)
+      .put(2, 3)
+      .put(0, 2)
+      .put(2, 3)
+      .put(258, 9)
+      .put(0b10, 2)
+      .put(0x78 - 20, 9)
+      .put(0b11, 2)
+      .put(0b10, 2)
+      .put(257 - 0x79 - 20, 9)
+      .put(0b11, 2)
+      .put(3, 4)
+      .put(0, 3)
+      .put(0, 3)
+      .put(0, 3)
+      .put(0, 1)
+      .put(0, 1)
+      .put(1, 1);
+    expect(emptyCode(later, 8)).toEqual({ format: 'efi', offset: 18, reason, outputOffset: 2 });
+  });
+
   it('checks the header: short, compressed size past the input, original size above the limit', () => {
     expect(expectFormatError(() => decompressEfi(new Uint8Array(7)), 'E_DECOMPRESS_CORRUPT').message).toBe(
       'efi stream is corrupt at 0x0: header needs 8 bytes, only 7 present',

@@ -23,16 +23,16 @@ import { CBIT, EFI_HEADER_SIZE, NC, NT, TBIT, THRESHOLD } from './efi-format.js'
 
 export type EfiVariant = 'efi' | 'tiano';
 
-// Names and values as EDK2's BaseUefiDecompressLib.h / .c define them (MAXNP, NPT), plus the
-// table widths of its MakeTable calls (12 for the C table, 8 for the P and T tables).
+// Names and values as EDK2's BaseUefiDecompressLib.h / .c define them (MAXNP, NPT).
 /** Largest P alphabet either variant can declare: (1 << MAXPBIT) - 1. */
 const MAXNP = 31;
 const NPT = 31;
-const C_TABLE_BITS = 12;
-const PT_TABLE_BITS = 8;
 const MAX_CODE_LENGTH = 16;
-/** Marks a table slot with no symbol (an empty code) or a tree node not yet allocated. */
-const NONE = 0xffff;
+/** A table entry is symbol | length << LENGTH_SHIFT: symbols are below NC (510), lengths at most 16. */
+const LENGTH_SHIFT = 9;
+const SYMBOL_MASK = (1 << LENGTH_SHIFT) - 1;
+/** A table slot of an empty code: a symbol above every alphabet, no length. */
+const NONE = SYMBOL_MASK;
 
 const P_COUNT_BITS: Readonly<Record<EfiVariant, number>> = { efi: 4, tiano: 5 };
 
@@ -199,13 +199,15 @@ function startReader(data: Uint8Array, variant: EfiVariant): void {
   pendingBits = 0;
 }
 
+// Decoding tables indexed by the next 16 bits, the longest code, where EDK2 indexes by 12 (C) or
+// 8 (P, T) bits and walks a tree below for longer codes. One lookup gives a symbol and its
+// length, so the hot loop has no tree walk: in a cold process a branch the interpreter has not
+// yet run sends optimized code back to the interpreter (a deopt) and costs a recompile, and
+// filling 65,536 slots per table and block costs less than that.
 const ptLength = new Uint8Array(NPT + 1);
 const cLength = new Uint8Array(NC);
-const ptTable = new Uint16Array(1 << PT_TABLE_BITS);
-const cTable = new Uint16Array(1 << C_TABLE_BITS);
-/** Tree nodes below table slots; the P/T trees number theirs from 19 or 31, the C tree from 510, so they never meet. */
-const left = new Uint16Array(2 * NC);
-const right = new Uint16Array(2 * NC);
+const ptTable = new Uint16Array(1 << MAX_CODE_LENGTH);
+const cTable = new Uint16Array(1 << MAX_CODE_LENGTH);
 const lengthCount = new Uint32Array(MAX_CODE_LENGTH + 2);
 const nextCode = new Uint32Array(MAX_CODE_LENGTH + 2);
 
@@ -248,28 +250,6 @@ function getBits(count: number): number {
   return value;
 }
 
-/** Follows tree nodes below a table slot; a valid code needs at most 16 - tableBits steps. */
-function walkTree(
-  node: number,
-  alphabetSize: number,
-  tableBits: number,
-  buffer: number,
-  position: number,
-): number {
-  if (node === NONE) {
-    throw corrupt('symbol read from an empty Huffman code', position);
-  }
-  let mask = 1 << (31 - tableBits);
-  for (let step = tableBits; step < MAX_CODE_LENGTH; step++) {
-    node = buffer & mask ? right[node]! : left[node]!;
-    if (node < alphabetSize) {
-      return node;
-    }
-    mask >>>= 1;
-  }
-  throw corrupt('Huffman code longer than 16 bits', position);
-}
-
 /** EDK2 ReadPTLen: the T table (count in 5 bits) or the P table (count in 4/5 bits). */
 function readPtLengths(alphabetSize: number, countBits: number, zeroRunAfter: number): void {
   const count = getBits(countBits);
@@ -307,7 +287,7 @@ function readPtLengths(alphabetSize: number, countBits: number, zeroRunAfter: nu
     }
   }
   ptLength.fill(0, Math.min(index, alphabetSize));
-  makeTable(alphabetSize, ptLength, PT_TABLE_BITS, ptTable);
+  makeTable(alphabetSize, ptLength, ptTable);
 }
 
 /** EDK2 ReadCLen: C code lengths, themselves coded with the T table. */
@@ -324,11 +304,12 @@ function readCLengths(): void {
   }
   let index = 0;
   while (index < count && index < NC) {
-    let symbol = ptTable[bitBuffer >>> (32 - PT_TABLE_BITS)]!;
+    const entry = ptTable[bitBuffer >>> (32 - MAX_CODE_LENGTH)]!;
+    const symbol = entry & SYMBOL_MASK;
     if (symbol >= NT) {
-      symbol = walkTree(symbol, NT, PT_TABLE_BITS, bitBuffer, 0);
+      throw corrupt('symbol read from an empty Huffman code', 0);
     }
-    fill(ptLength[symbol]!);
+    fill(entry >>> LENGTH_SHIFT);
     if (symbol > 2) {
       cLength[index++] = symbol - 2;
       continue;
@@ -340,15 +321,15 @@ function readCLengths(): void {
     index = end;
   }
   cLength.fill(0, index);
-  makeTable(NC, cLength, C_TABLE_BITS, cTable);
+  makeTable(NC, cLength, cTable);
 }
 
 /**
- * Canonical Huffman decoding table (EDK2 MakeTable): codes of up to `tableBits` bits fill a
- * direct lookup table; longer ones hang below their table slot as a binary tree whose nodes
- * are numbered from `alphabetSize` up.
+ * Canonical Huffman decoding table (EDK2 MakeTable), one slot per 16-bit prefix: a code of
+ * `length` bits fills the 2^(16 - length) slots that start with it. Only a complete code (Kraft
+ * sum exactly 1) or an empty one is accepted, so every slot is filled or every slot is NONE.
  */
-function makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number, table: Uint16Array): void {
+function makeTable(alphabetSize: number, lengths: Uint8Array, table: Uint16Array): void {
   lengthCount.fill(0);
   for (let symbol = 0; symbol < alphabetSize; symbol++) {
     lengthCount[lengths[symbol]!]!++;
@@ -357,8 +338,8 @@ function makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number,
   for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
     kraft += lengthCount[length]! << (MAX_CODE_LENGTH - length);
   }
-  table.fill(NONE);
   if (kraft === 0) {
+    table.fill(NONE);
     return;
   }
   if (kraft !== 1 << MAX_CODE_LENGTH) {
@@ -371,43 +352,15 @@ function makeTable(alphabetSize: number, lengths: Uint8Array, tableBits: number,
   for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
     nextCode[length + 1] = nextCode[length]! + (lengthCount[length]! << (MAX_CODE_LENGTH - length));
   }
-  const shift = MAX_CODE_LENGTH - tableBits;
-  let nextNode = alphabetSize;
   for (let symbol = 0; symbol < alphabetSize; symbol++) {
     const length = lengths[symbol]!;
     if (length === 0) {
       continue;
     }
-    // Codes are 16-bit left-aligned here, so a table slot is the top tableBits bits.
     const code = nextCode[length]!;
-    nextCode[length] = code + (1 << (MAX_CODE_LENGTH - length));
-    if (length <= tableBits) {
-      table.fill(symbol, code >>> shift, (code >>> shift) + (1 << (tableBits - length)));
-      continue;
-    }
-    const slot = code >>> shift;
-    let node = table[slot]!;
-    if (node === NONE) {
-      node = nextNode++;
-      left[node] = NONE;
-      right[node] = NONE;
-      table[slot] = node;
-    }
-    for (let bit = MAX_CODE_LENGTH - 1 - tableBits; ; bit--) {
-      const children = (code >>> bit) & 1 ? right : left;
-      if (bit === MAX_CODE_LENGTH - length) {
-        children[node] = symbol;
-        break;
-      }
-      let child = children[node]!;
-      if (child === NONE) {
-        child = nextNode++;
-        left[child] = NONE;
-        right[child] = NONE;
-        children[node] = child;
-      }
-      node = child;
-    }
+    const end = code + (1 << (MAX_CODE_LENGTH - length));
+    nextCode[length] = end;
+    table.fill(symbol | (length << LENGTH_SHIFT), code, end);
   }
 }
 
@@ -466,13 +419,16 @@ function decodeSymbols(output: Uint8Array, start: number, symbols: number): numb
   let remaining = symbols;
   while (remaining > 0 && position < size) {
     remaining--;
-    let symbol = cTable[buffer >>> (32 - C_TABLE_BITS)]!;
+    let entry = cTable[buffer >>> (32 - MAX_CODE_LENGTH)]!;
+    const symbol = entry & SYMBOL_MASK;
     if (symbol >= NC) {
-      symbol = walkTree(symbol, NC, C_TABLE_BITS, buffer, position);
+      // The reader state is left as the block began, where the tree walk of earlier versions
+      // reported it from.
+      throw corrupt('symbol read from an empty Huffman code', position);
     }
     // The bit refill below is written out three times on purpose: the hot loop keeps the
     // bit reader's state in locals, which a helper would have to spill to module variables per symbol.
-    let count = cLength[symbol]!;
+    let count = entry >>> LENGTH_SHIFT;
     buffer <<= count;
     while (count > bits) {
       count -= bits;
@@ -488,11 +444,12 @@ function decodeSymbols(output: Uint8Array, start: number, symbols: number): numb
       continue;
     }
     const matchLength = symbol - (256 - THRESHOLD);
-    let slot = ptTable[buffer >>> (32 - PT_TABLE_BITS)]!;
+    entry = ptTable[buffer >>> (32 - MAX_CODE_LENGTH)]!;
+    const slot = entry & SYMBOL_MASK;
     if (slot >= MAXNP) {
-      slot = walkTree(slot, MAXNP, PT_TABLE_BITS, buffer, position);
+      throw corrupt('symbol read from an empty Huffman code', position);
     }
-    count = ptLength[slot]!;
+    count = entry >>> LENGTH_SHIFT;
     buffer <<= count;
     while (count > bits) {
       count -= bits;
