@@ -302,24 +302,61 @@ function readCLengths(): void {
     cTable.fill(only);
     return;
   }
+  // The bit reader in locals with FillBuf inlined, as in decodeSymbols: a cold process runs this
+  // loop (up to 510 lengths per block) in the interpreter, where a call per length costs more
+  // than the rest of it. A zero run's count field is taken with its code in one refill.
+  const bytes = input;
+  const length = inputLength;
+  let buffer = bitBuffer;
+  let byte = pendingByte;
+  let bits = pendingBits;
+  let at = inputPosition;
+  let fetched = fetchedBytes;
   let index = 0;
   while (index < count && index < NC) {
-    const entry = ptTable[bitBuffer >>> (32 - MAX_CODE_LENGTH)]!;
+    const entry = ptTable[buffer >>> (32 - MAX_CODE_LENGTH)]!;
     const symbol = entry & SYMBOL_MASK;
     if (symbol >= NT) {
+      bitBuffer = buffer;
+      pendingByte = byte;
+      pendingBits = bits;
+      inputPosition = at;
+      fetchedBytes = fetched;
       throw corrupt('symbol read from an empty Huffman code', 0);
     }
-    fill(entry >>> LENGTH_SHIFT);
+    let take = entry >>> LENGTH_SHIFT;
+    // 0: one zero length; 1: 3..18 zeros (4-bit count); 2: 20..531 zeros (9-bit count).
+    let zeros = 1;
+    if (symbol === 1) {
+      take += 4;
+      zeros = ((buffer >>> (32 - take)) & 0xf) + 3;
+    } else if (symbol === 2) {
+      take += CBIT;
+      zeros = ((buffer >>> (32 - take)) & 0x1ff) + 20;
+    }
+    buffer <<= take;
+    while (take > bits) {
+      take -= bits;
+      buffer |= byte << take;
+      byte = at < length ? bytes[at++]! : 0;
+      fetched++;
+      bits = 8;
+    }
+    bits -= take;
+    buffer |= byte >>> bits;
     if (symbol > 2) {
       cLength[index++] = symbol - 2;
       continue;
     }
-    // 0: one zero length; 1: 3..18 zeros; 2: 20..531 zeros.
-    const zeros = symbol === 0 ? 1 : symbol === 1 ? getBits(4) + 3 : getBits(CBIT) + 20;
     const end = Math.min(index + zeros, NC);
     cLength.fill(0, index, end);
     index = end;
   }
+  bitBuffer = buffer;
+  pendingByte = byte;
+  pendingBits = bits;
+  inputPosition = at;
+  fetchedBytes = fetched;
   cLength.fill(0, index);
   makeTable(NC, cLength, cTable);
 }
