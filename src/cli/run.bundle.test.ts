@@ -3,17 +3,8 @@
 // status, stdout, stderr, every byte written), through the worker thread too, and load no
 // package when it starts: a command esbuild took in by mistake would bring its imports
 // (dockerode, the S3 client) into every extract.
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -64,17 +55,8 @@ function runWith(script: string, args: readonly string[]): Outcome {
 let modules = '';
 let bundle = '';
 beforeAll(() => {
+  // Rebuilds dist/ and the bundle when the sources are newer (the bundle renamed into place).
   ensureFreshDist();
-  if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < statSync(DIST_RUN).mtimeMs) {
-    // Written beside it and renamed into place: other test files may be starting
-    // bin/ovmf-build.js meanwhile, and must never load a half-written bundle.
-    const partial = path.join(path.dirname(BUNDLE), `.run.bundle.${process.pid}.js`);
-    execFileSync('npm', ['run', '--silent', 'build:cli-bundle', '--', `--outfile=${partial}`], {
-      cwd: REPO_ROOT,
-      stdio: 'pipe',
-    });
-    renameSync(partial, BUNDLE);
-  }
   modules = entry('modules.mjs', DIST_RUN);
   bundle = entry('bundle.mjs', BUNDLE);
 }, 300_000);
