@@ -34,6 +34,9 @@ packages=(
   nginx-light wrk chromium
   # build of native npm modules if a prebuilt one is missing
   make g++ python3
+  # the WebAssembly EFI/Tiano decoder (npm run build:wasm; its output is committed, so only
+  # needed to change it, and by the unit test that rebuilds it)
+  clang-14 lld-14
 )
 
 log "apt packages: ${packages[*]}"
