@@ -131,12 +131,15 @@ describe.each(Object.keys(SERVERS) as Array<keyof typeof SERVERS>)('%s serving t
     const bytes = await treeBytes(tree, 'index.json');
     const etag = `"${sha256(bytes)}"`;
     const other = `"${'0'.repeat(64)}"`;
+    // The tag with its last hex digit changed (always changed: a fixed '0' equalled the tag
+    // itself whenever the digest ended in 0, one index.json in 16, and failed a CI rehearsal).
+    const nearMiss = `${etag.slice(0, -2)}${etag.at(-2) === '0' ? '1' : '0'}"`;
     for (const [header, status] of [
       [etag, 304],
       [`${other}, W/${etag}`, 304],
       [`W/${other}, ${etag} , "x"`, 304],
       [other, 200],
-      [etag.slice(0, -2) + '0"', 200],
+      [nearMiss, 200],
     ] as const) {
       const response = await get('/index.json', { 'If-None-Match': header });
       expect({ header, status: response.status }).toEqual({ header, status });
