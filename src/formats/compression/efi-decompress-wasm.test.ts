@@ -11,13 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { corpusAvailable, readCorpus, REPO_ROOT } from '../../../test/corpus.js';
 import { FormatError } from '../../core/errors.js';
 import { EFI_DECOMPRESS_WASM_BASE64 } from './efi-decompress-wasm.generated.js';
-import {
-  decodeEfiJs,
-  decodeEfiVariant,
-  decodeEfiWasm,
-  readEfiHeader,
-  type EfiVariant,
-} from './efi-decompress.js';
+import { decodeEfiJs, decodeEfiVariant, readEfiHeader, type EfiVariant } from './efi-decompress.js';
+import { decodeEfiWasm } from './efi-decompress-wasm.js';
 import { EFI_HEADER_SIZE } from './efi-format.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
