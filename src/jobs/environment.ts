@@ -133,7 +133,7 @@ export async function resolveEnvironment(
   let image = memo.images[imageKey];
   let fromMemo = true;
   if (verify || source === undefined || source.stamp !== stamp) {
-    const acquired = await session.source(request.source, logger, signal, true);
+    const acquired = await session.source(request.source, logger, signal, true, stamp);
     source = { digest: acquired.digest, dir: acquired.dir, description: acquired.description, stamp };
     fromMemo = false;
   }

@@ -12,8 +12,11 @@ import type { Edk2Source, Edk2SourceSpec } from '../edk2/source.js';
 export class JobSession implements AsyncDisposable {
   readonly env: NodeJS.ProcessEnv;
   #engine: ContainerEngine | null = null;
-  /** The source tree of the last verified resolution, reused by the build. */
-  #acquired: { readonly key: string; readonly source: Edk2Source } | null = null;
+  /**
+   * The source tree of the last acquisition, reused by the build; `stamp` is the state it was
+   * acquired under (environment.ts sourceStamp: for Debian's package, the apt lists), when known.
+   */
+  #acquired: { readonly key: string; readonly source: Edk2Source; readonly stamp?: string } | null = null;
 
   constructor(env: NodeJS.ProcessEnv) {
     this.env = env;
@@ -26,18 +29,30 @@ export class JobSession implements AsyncDisposable {
     return this.#engine;
   }
 
-  /** The EDK2 tree of `spec`: acquired (or found in the source cache) once per session. */
+  /**
+   * The EDK2 tree of `spec`: acquired (or found in the source cache) once per session. `fresh`
+   * asks for a new acquisition (the verified resolution before a build), except for Debian's
+   * package when `stamp` equals the one this session acquired it under: apt answers from its
+   * lists alone, and an unchanged lists directory gives the same answer. So a nightly's jobs
+   * pay `apt-get source --print-uris` (about 1 s here) once per run, not once per recipe, and an
+   * `apt-get update` between two jobs still makes the next one ask again.
+   */
   async source(
     spec: Edk2SourceSpec,
     logger: Logger,
     signal: AbortSignal,
     fresh = false,
+    stamp?: string,
   ): Promise<Edk2Source> {
     const key = JSON.stringify(spec);
-    if (!fresh && this.#acquired?.key === key) return this.#acquired.source;
+    const previous = this.#acquired?.key === key ? this.#acquired : null;
+    if (previous !== null && !fresh) return previous.source;
+    if (previous !== null && spec.kind === 'debian' && stamp !== undefined && previous.stamp === stamp) {
+      return previous.source;
+    }
     const { acquireEdk2Source } = await import('../edk2/source.js');
     const source = await acquireEdk2Source(spec, { env: this.env, logger, signal });
-    this.#acquired = { key, source };
+    this.#acquired = { key, source, ...(stamp === undefined ? {} : { stamp }) };
     return source;
   }
 
