@@ -69,6 +69,10 @@ describe('findKvmFailure', () => {
   it('names the emulation failure in real QEMU stderr of a KVM that cannot run OVMF', () => {
     expect(findKvmFailure(KVM_EMULATION_FAILURE_STDERR)).toBe('emulation failure');
     expect(findKvmFailure(KVM_FWAIT_FAILURE_STDERR)).toBe('emulation failure');
+    // Read before QEMU printed the "emulation failure" line: the same reason.
+    expect(findKvmFailure('KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\n')).toBe(
+      'emulation failure',
+    );
     // Other suberrors (KVM_INTERNAL_ERROR_SIMUL_EX = 2) print no "emulation failure" line.
     expect(findKvmFailure('KVM internal error. Suberror: 2\nextra data[0]: 0x80000b0e\n')).toBe(
       'KVM internal error, suberror 2',

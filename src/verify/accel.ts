@@ -51,7 +51,10 @@ export const KVM_NO_SMM = 'KVM offers no System Management Mode (smm=on)';
 export function findKvmFailure(stderr: string): string | undefined {
   const internal = /KVM internal error\. Suberror: (\d+)/.exec(stderr);
   if (internal !== null) {
-    if (/^emulation failure\s*$/m.test(stderr)) return 'emulation failure';
+    // Suberror 1 is KVM_INTERNAL_ERROR_EMULATION (linux/kvm.h), which QEMU then prints as
+    // "emulation failure": read from the number, the reason does not depend on whether that
+    // later line had arrived when stderr was read (a probe and a boot read it mid-stream).
+    if (internal[1] === '1' || /^emulation failure\s*$/m.test(stderr)) return 'emulation failure';
     return `KVM internal error, suberror ${internal[1] ?? '?'}`;
   }
   const entry = /KVM: entry failed, hardware error (0x[0-9a-f]+)/i.exec(stderr);
