@@ -68,6 +68,11 @@ export const SYNC_READ_MAX_BYTES = 16 * 1024 * 1024;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
+/**
+ * The synchronous twin of the pool read below: the same steps, checks and errors line for line,
+ * with fs.*Sync for the handle's methods (a loop cannot be shared between a sync and an async
+ * reader without making the sync one async); keep the two in step.
+ */
 function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: number): Uint8Array {
   let fd;
   try {
