@@ -44,6 +44,29 @@ const singleSymbolBlock = (blockSize: number, cSymbol: number, pSymbol: number, 
     .put(0, pBits)
     .put(pSymbol, pBits);
 
+/**
+ * The T and C codes of the hand-made blocks below: T has 4 lengths of 2 bits (symbols 0..3,
+ * symbol 3 is the C length "1"); C gives 0x78 'x' and 257 length 1 each, through runs of zeros
+ * (T symbol 2, 20 + 9 bits). The count is the number of lengths written (up to symbol 257), not
+ * of T symbols.
+ */
+function putXAnd257Codes(writer: BitWriter): BitWriter {
+  return writer
+    .put(4, 5)
+    .put(2, 3)
+    .put(2, 3)
+    .put(2, 3)
+    .put(0, 2)
+    .put(2, 3)
+    .put(258, 9)
+    .put(0b10, 2)
+    .put(0x78 - 20, 9)
+    .put(0b11, 2)
+    .put(0b10, 2)
+    .put(257 - 0x79 - 20, 9)
+    .put(0b11, 2);
+}
+
 describe('decompressEfi on hand-written streams', () => {
   it('decodes single-symbol codes that cost zero bits per symbol', () => {
     // Block size 0 stands for 65536 symbols (EDK2's UINT16 decrement); 100 are used.
@@ -53,24 +76,7 @@ describe('decompressEfi on hand-written streams', () => {
 
   it('repeats a pattern through an overlapping match', () => {
     // Literal 'x', then match symbol 256 + 4 - 3 = 257 (length 4) at distance 0 (the byte before).
-    const stream = new BitWriter()
-      .put(2, 16)
-      // T code: 4 lengths of 2 bits (symbols 0..3, symbol 3 is the C length "1").
-      .put(4, 5)
-      .put(2, 3)
-      .put(2, 3)
-      .put(2, 3)
-      .put(0, 2)
-      .put(2, 3)
-      // C code: 0x78 'x' and 257 with length 1 each: runs of zeros via T symbol 2 (20 + 9 bits).
-      // The count is the number of lengths written (up to symbol 257), not of T symbols.
-      .put(258, 9)
-      .put(0b10, 2)
-      .put(0x78 - 20, 9)
-      .put(0b11, 2)
-      .put(0b10, 2)
-      .put(257 - 0x79 - 20, 9)
-      .put(0b11, 2)
+    const stream = putXAnd257Codes(new BitWriter().put(2, 16))
       // P code: single symbol 0 (distance 1).
       .put(0, 4)
       .put(0, 4)
@@ -149,21 +155,7 @@ describe('decompressEfi on hand-written streams', () => {
     expect(emptyCode(pEmpty, 4)).toEqual({ format: 'efi', offset: 15, reason, outputOffset: 0 });
     // P again after two literals: the offset is where the block's tables end, as before this
     // decoder dropped its tree walk (the T and C codes are those of the overlapping-match test).
-    const later = new BitWriter()
-      .put(3, 16)
-      .put(4, 5)
-      .put(2, 3)
-      .put(2, 3)
-      .put(2, 3)
-      .put(0, 2)
-      .put(2, 3)
-      .put(258, 9)
-      .put(0b10, 2)
-      .put(0x78 - 20, 9)
-      .put(0b11, 2)
-      .put(0b10, 2)
-      .put(257 - 0x79 - 20, 9)
-      .put(0b11, 2)
+    const later = putXAnd257Codes(new BitWriter().put(3, 16))
       .put(3, 4)
       .put(0, 3)
       .put(0, 3)
