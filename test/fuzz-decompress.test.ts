@@ -8,6 +8,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusAvailable, readCorpus } from './corpus.js';
+import { mutateStream, streamMutation } from './stream-mutation.js';
 import { FormatError } from '../src/core/errors.js';
 import {
   decompressBrotli,
@@ -119,56 +120,6 @@ if (corpusAvailable()) {
   }
 }
 
-/** A mutation: flip bytes, flip bits, truncate, cut a hole, or duplicate a run. */
-const mutation = fc.oneof(
-  fc.record({
-    kind: fc.constant('bytes' as const),
-    at: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }),
-    value: fc.nat(255),
-  }),
-  fc.record({ kind: fc.constant('bit' as const), at: fc.nat(), bit: fc.nat(7) }),
-  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('hole' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
-  fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-function mutate(seed: Uint8Array, change: Mutation): Uint8Array {
-  const at = (index: number): number => index % Math.max(1, seed.length);
-  switch (change.kind) {
-    case 'bytes': {
-      const out = seed.slice();
-      for (const index of change.at) {
-        out[at(index)] = change.value;
-      }
-      return out;
-    }
-    case 'bit': {
-      const out = seed.slice();
-      out[at(change.at)]! ^= 1 << change.bit;
-      return out;
-    }
-    case 'truncate':
-      return seed.slice(0, at(change.at));
-    case 'hole': {
-      const start = at(change.at);
-      const end = Math.min(seed.length, start + change.length);
-      const out = new Uint8Array(seed.length - (end - start));
-      out.set(seed.subarray(0, start));
-      out.set(seed.subarray(end), start);
-      return out;
-    }
-    case 'repeat': {
-      const start = at(change.at);
-      const run = seed.subarray(start, start + change.length);
-      const out = new Uint8Array(seed.length + run.length);
-      out.set(seed.subarray(0, start + run.length));
-      out.set(seed.subarray(start), start + run.length);
-      return out;
-    }
-  }
-}
-
 describe('fuzzing the decompressors', () => {
   it.each(Object.keys(DECOMPRESSORS))('%s: random bytes', (name) => {
     fc.assert(
@@ -206,8 +157,11 @@ describe('fuzzing the decompressors', () => {
 
   it.each(seeds)('$name: mutated and truncated ($decompressor)', ({ decompressor, data }) => {
     fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (changes) => {
-        checkOne(decompressor, changes.reduce(mutate, data));
+      fc.property(fc.array(streamMutation, { minLength: 1, maxLength: 3 }), (changes) => {
+        checkOne(
+          decompressor,
+          changes.reduce((bytes, change) => mutateStream(bytes, change), data),
+        );
       }),
       { numRuns: 220 },
     );

@@ -9,6 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusAvailable, readCorpus, REPO_ROOT } from '../../../test/corpus.js';
+import { mutateStream, streamMutation } from '../../../test/stream-mutation.js';
 import { FormatError } from '../../core/errors.js';
 import { EFI_DECOMPRESS_WASM_BASE64 } from './efi-decompress-wasm.generated.js';
 import { decodeEfiJs, decodeEfiVariant, readEfiHeader, type EfiVariant } from './efi-decompress.js';
@@ -183,42 +184,6 @@ describe('WebAssembly and JS decoders agree', () => {
     }
   });
 
-  /** Flip bytes or bits, truncate, or cut a hole; the header's sizes are kept unless hit. */
-  const mutation = fc.oneof(
-    fc.record({
-      kind: fc.constant('bytes' as const),
-      at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
-      value: fc.nat(255),
-    }),
-    fc.record({ kind: fc.constant('bit' as const), at: fc.nat(), bit: fc.nat(7) }),
-    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant('hole' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
-  );
-  type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-  function mutate(seed: Uint8Array, change: Mutation): Uint8Array {
-    // The body only (after the header), so most mutants reach the decoders.
-    const at = (index: number): number =>
-      EFI_HEADER_SIZE + (index % Math.max(1, seed.length - EFI_HEADER_SIZE));
-    const out = seed.slice();
-    switch (change.kind) {
-      case 'bytes':
-        for (const index of change.at) {
-          out[at(index)] = change.value;
-        }
-        return out;
-      case 'bit':
-        out[at(change.at)]! ^= 1 << change.bit;
-        return out;
-      case 'truncate':
-        return out.subarray(0, at(change.at));
-      case 'hole': {
-        const start = at(change.at);
-        return new Uint8Array([...out.subarray(0, start), ...out.subarray(start + change.length)]);
-      }
-    }
-  }
-
   const seeds = (): Stream[] => [
     ...EDK2_STREAMS.filter((stream) => stream.name !== 'empty.bin.efi'),
     ...(corpusAvailable() ? coffeeLakeStreams().filter((stream) => stream.data.length < 16 * 1024) : []),
@@ -229,8 +194,9 @@ describe('WebAssembly and JS decoders agree', () => {
     let failed = 0;
     for (const seed of seeds()) {
       fc.assert(
-        fc.property(mutation, fc.constantFrom<EfiVariant>('efi', 'tiano'), (change, variant) => {
-          if (checkSame(mutate(seed.data, change), variant)) {
+        fc.property(streamMutation, fc.constantFrom<EfiVariant>('efi', 'tiano'), (change, variant) => {
+          // The body only (after the header), so most mutants reach the decoders.
+          if (checkSame(mutateStream(seed.data, change, EFI_HEADER_SIZE), variant)) {
             decoded++;
           } else {
             failed++;

@@ -251,7 +251,8 @@ function checkNotOverread(position: number): void {
 /**
  * EDK2 FillBuf (MdePkg/Library/BaseUefiDecompressLib/BaseUefiDecompressLib.c): drops `count`
  * (<= 29) bits and refills from the input. The same lines stand again, inlined on purpose, in
- * decodeBlock's hot loop below (see the comment there); keep the copies in step with this one.
+ * readCLengths and decodeSymbols' hot loop below (see the comments there); keep the copies in
+ * step with this one.
  */
 function fill(count: number): void {
   bitBuffer <<= count;
