@@ -16,11 +16,12 @@
 // reproducibility. Replacing a committed workspace and removing the replaced image is tested on
 // small images in src/container/cleanup.int.test.ts; clean 2 is not committed, so the workspace
 // the other files build from is never replaced under them.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../src/container/index.js';
+import { sha256 } from '../src/core/digest.js';
 import { buildOvmf, type BuildOvmfOptions, type BuildOvmfResult } from '../src/edk2/build.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
 import type { Edk2Source } from '../src/edk2/source.js';
@@ -39,7 +40,6 @@ import {
 } from './harness.js';
 
 const logger = testLogger();
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const jobId = (name: string): string => `test-repro-${name}-${randomBytes(4).toString('hex')}`;
 
 /** Byte ranges where two images differ, for a failure message that says where. */

@@ -2,7 +2,6 @@
 // stream both return the same bytes and the same count of consumed bits, or both fail; and
 // the embedded module is exactly what scripts/build-wasm.sh makes from the C source.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusAvailable, readCorpus, REPO_ROOT } from '../../../test/corpus.js';
 import { mutateStream, streamMutation } from '../../../test/stream-mutation.js';
+import { sha256 } from '../../core/digest.js';
 import { FormatError } from '../../core/errors.js';
 import { EFI_DECOMPRESS_WASM_BASE64 } from './efi-decompress-wasm.generated.js';
 import { decodeEfiJs, decodeEfiVariant, readEfiHeader, type EfiVariant } from './efi-decompress.js';
@@ -66,8 +66,6 @@ function checkSame(data: Uint8Array, variant: EfiVariant): boolean {
   expect(Buffer.compare(wasm!.output, js.output)).toBe(0);
   return true;
 }
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 interface Stream {
   readonly name: string;
