@@ -212,6 +212,8 @@ const cpuAtStart = cpuTimes();
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
+/** Each failed test and suite, with the start of its message: printed last, where CI's tail shows it. */
+const failures = [];
 let exitCode = 0;
 function account(result) {
   if (result.status !== 0) exitCode = result.status ?? 1;
@@ -219,6 +221,7 @@ function account(result) {
     totals.failed += 1;
     exitCode ||= 1;
     lines.push(`${result.name}: ${result.wallSeconds.toFixed(0)} s wall, no report`);
+    failures.push(`${result.name}: the runner wrote no report (exit ${result.status})`);
     return;
   }
   const { summary } = result;
@@ -228,6 +231,32 @@ function account(result) {
   const brokenFiles = summary.numFailedTests === 0 ? (summary.numFailedTestSuites ?? 0) : 0;
   totals.failed += summary.numFailedTests + brokenFiles;
   totals.skipped += summary.numPendingTests + summary.numTodoTests;
+  for (const file of summary.testResults ?? []) {
+    const relative = path.relative(process.cwd(), file.name ?? '');
+    const failedTests = (file.assertionResults ?? []).filter((test) => test.status === 'failed');
+    for (const test of failedTests) {
+      failures.push(
+        `${result.name} | ${relative} > ${test.fullName}\n${firstLines(test.failureMessages?.join('\n') ?? '')}`,
+      );
+    }
+    if (failedTests.length === 0 && file.status === 'failed') {
+      failures.push(`${result.name} | ${relative} (the file failed)\n${firstLines(file.message ?? '')}`);
+    }
+  }
+}
+
+/** The first lines of a failure message, indented, without ANSI colours or the runner's own stack frames. */
+function firstLines(message) {
+  return (
+    message
+      // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
+      .replace(/\u001b\[[0-9;]*m/g, '')
+      .split('\n')
+      .filter((line) => !/node_modules|^\s*at new Promise/.test(line))
+      .slice(0, 12)
+      .map((line) => `    ${line}`)
+      .join('\n')
+  );
 }
 
 /** The static checks one after the other, then the unit project: one chain beside the builds. */
@@ -242,6 +271,7 @@ async function staticThenUnit() {
         totals.passed += 1;
       } else {
         process.stdout.write(result.output);
+        failures.push(`${name} failed (its output is above)`);
         totals.failed += 1;
         exitCode ||= 1;
       }
@@ -308,5 +338,9 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 for (const line of lines) console.log(line);
+if (failures.length > 0) {
+  console.log(`failed (${failures.length}):`);
+  for (const failure of failures) console.log(`  ${failure}`);
+}
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(exitCode || (totals.failed > 0 ? 1 : 0));
