@@ -5,6 +5,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from './corpus.js';
 
@@ -48,6 +49,43 @@ export async function cpuOfWholeRun(args: readonly string[]): Promise<{ status: 
     await sleep(20);
   }
   return { status: (await run.exited).status, cpu };
+}
+
+/**
+ * The most CPU seconds a CLI busy in a parse may use after a signal: src/cli/run.ts lets a parse
+ * hold the main thread for 400 ms (MAIN_THREAD_BUSY_MS) before it moves to a worker, a signal
+ * meanwhile is answered at the move, and exiting costs some more (measured 0.13 to 0.21 s from
+ * the sources under tsx, 2026-12-02). A test that uses it leaves more parse than this ahead of
+ * the signal, so a run that parsed on to its end fails it.
+ */
+export const SIGNAL_CPU_BOUND = 0.6;
+
+/**
+ * Sends `signal` to a running CLI and waits for it to end, sampling its CPU every 10 ms: returns
+ * how it ended, the CPU seconds it used after the signal (up to a sample short) and the wall
+ * time. A test that the signal ends a busy parse "at once" bounds the CPU: that is the work the
+ * process did after the signal, where wall time on a loaded CI machine under nice is mostly the
+ * scheduler's (a niced process beside two clean builds gets about a tenth of a core).
+ */
+export async function signalAndWait(
+  run: ReturnType<typeof startCli>,
+  signal: NodeJS.Signals,
+): Promise<{ result: Exited; cpuAfterSignal: number; wallMs: number }> {
+  const pid = run.child.pid as number;
+  const atSignal = cpuSeconds(pid);
+  const sentAt = performance.now();
+  run.child.kill(signal);
+  let last = atSignal;
+  while (run.child.exitCode === null && run.child.signalCode === null) {
+    try {
+      last = Math.max(last, cpuSeconds(pid));
+    } catch {
+      break; // reaped between the check and the read
+    }
+    await sleep(10);
+  }
+  const result = await run.exited;
+  return { result, cpuAfterSignal: last - atSignal, wallMs: performance.now() - sentAt };
 }
 
 /** CPU seconds a process has used (user + system), from /proc/<pid>/stat. */

@@ -156,7 +156,9 @@ describe('download', () => {
       download({ url: `${base}/slow`, sha256: BODY_SHA, dest: path.join(dir, 'g'), timeoutMs: 300 }),
     );
     expect(timedOut.code).toBe('E_FETCH_TIMEOUT');
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The body never ends: without the abort and the timeout this never returns. Room for a
+    // loaded CI machine under nice; the two stops themselves come at 200 and 300 ms.
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(await readdir(dir)).toEqual([]);
   });
 

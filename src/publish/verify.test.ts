@@ -195,7 +195,8 @@ describe('verifyArtifact: nothing outside the directory', () => {
     await run('mkfifo', [file('notes')]);
     const started = performance.now();
     const fifo = await failure(verifyArtifact(published.artifactDir, await trusted()));
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // A blocking open of the FIFO never returns (the test's timeout); room for a loaded CI machine.
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect([fifo.code, fifo.details['file']]).toEqual(['E_ARTIFACT_UNSAFE_ENTRY', 'notes']);
     await rm(file('notes'));
     await mkdir(file('extra'));
