@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { sha256 } from '../src/core/digest.js';
 import { renderIndexHtml } from '../src/mirror/html.js';
-import { MIRROR_LAYOUT } from '../src/mirror/index-types.js';
+import { MIRROR_LAYOUT, type MirrorIndex } from '../src/mirror/index-types.js';
 import { assertIndexSignature, parseSignedIndex, serializeJson } from '../src/mirror/signed-index.js';
 import { publishArtifact, type PublishedArtifact } from '../src/publish/artifact.js';
 import { loadOrCreateSigningKey, type SigningKey } from '../src/publish/signing.js';
@@ -247,9 +247,17 @@ export async function serveWithProxy(
  * Checks that `root` is a complete mirror: index.signed.json verifies with `publicKeyPem`, every
  * object it names is in by-hash with its sha256, every version directory verifies and holds the
  * listed files, latest.json and keys/ match, index.json and index.html are the payload's.
+ * `next`: the index a sync killed mid-way was installing. installIndex writes latest.json,
+ * index.json and index.html before the signed index (so that the next run, which starts again
+ * from the old serial, rewrites them all), so between the two latest.json may already name the
+ * next index's latest version, whose directory is then complete and verifies.
  * Returns the serial.
  */
-export async function assertMirrorComplete(root: string, publicKeyPem: string): Promise<number> {
+export async function assertMirrorComplete(
+  root: string,
+  publicKeyPem: string,
+  next?: MirrorIndex,
+): Promise<number> {
   const bytes = await readFile(path.join(root, MIRROR_LAYOUT.signedIndex));
   const signed = parseSignedIndex(bytes);
   const key = parsePublicKey(publicKeyPem, 'test key');
@@ -266,7 +274,11 @@ export async function assertMirrorComplete(root: string, publicKeyPem: string): 
       version: string;
     };
     if (!artifact.versions.some((v) => v.version === latest.version)) {
-      throw new Error(`${artifact.name}/latest.json names ${latest.version}, which the index does not list`);
+      const ahead = next?.artifacts.find((a) => a.name === artifact.name);
+      if (ahead?.latest !== latest.version) {
+        throw new Error(`${artifact.name}/latest.json names ${latest.version}, which the index does not list`);
+      }
+      await verifyArtifact(path.join(root, 'artifacts', artifact.name, latest.version), { publicKeyPem });
     }
     for (const version of artifact.versions) {
       for (const file of version.files) {

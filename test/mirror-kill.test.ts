@@ -57,7 +57,7 @@ async function killDuring(when: (child: ChildProcess) => Promise<void>): Promise
 }
 
 async function checkServing(): Promise<number> {
-  const serial = await assertMirrorComplete(local, publicKeyPem);
+  const serial = await assertMirrorComplete(local, publicKeyPem, newIndex);
   await using server = await startMirrorServer({ root: local, port: 0 });
   const response = await fetch(new URL('index.signed.json', server.url));
   expect(response.status).toBe(200);
