@@ -1,7 +1,7 @@
 // Benchmark: `ovmf-build extract` against UEFIExtract on every corpus image and OVMF file.
 // For each file, interleaved runs (median of RUNS) of:
 //   ours:   node bin/ovmf-build.js extract <img> --out <tmp> --json (the installed command; it runs
-//           extract from dist/cli/run.bundle.js, the one-file CLI that npm run build makes)
+//           extract from dist/cli/run.bundle.cjs, the one-script CLI that npm run build makes)
 //   report: UEFIExtract <copy> report
 //   body:   UEFIExtract <copy> <GOP file GUID> -o <tmp> -m body   (the VBT GUID when there is no GOP)
 //   floor:  node <script that only reads the image>: Node's own start plus reading the

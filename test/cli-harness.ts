@@ -77,7 +77,7 @@ function staleDistFiles(): string[] {
 }
 
 /** The one-file CLI that bin/ovmf-build.js runs extract and inspect from, when it is not older than DIST_RUN. */
-const BUNDLE = path.join(REPO_ROOT, 'dist/cli/run.bundle.js');
+const BUNDLE = path.join(REPO_ROOT, 'dist/cli/run.bundle.cjs');
 const DIST_RUN = path.join(REPO_ROOT, 'dist/cli/run.js');
 
 function buildFailed(what: string, error: unknown): Error {
@@ -106,7 +106,7 @@ export function ensureFreshDist(): void {
   if (existsSync(BUNDLE) && statSync(BUNDLE).mtimeMs >= statSync(DIST_RUN).mtimeMs) return;
   // Written beside it and renamed into place: other test files may be starting
   // bin/ovmf-build.js meanwhile, and must never load a half-written bundle.
-  const partial = path.join(path.dirname(BUNDLE), `.run.bundle.${process.pid}.js`);
+  const partial = path.join(path.dirname(BUNDLE), `.run.bundle.${process.pid}.cjs`);
   try {
     execFileSync('npm', ['run', '--silent', 'build:cli-bundle', '--', `--outfile=${partial}`], {
       cwd: REPO_ROOT,

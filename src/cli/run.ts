@@ -437,9 +437,11 @@ export async function run(): Promise<void> {
   await runInWorker(input, route);
 }
 
+// Not a top-level await: the bundle (bin/ovmf-build.js) is a CommonJS script, which has none. A
+// rejection is unhandled, so the worker ends with it as an error event, as a thrown error would.
 if (process.argv.at(-1) === WORKER_ARGV_MARK) {
   const { isMainThread, workerData } = threads();
   if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.ovmfBuildCommand === true) {
-    await runCommandInWorker(workerData as WorkerInput);
+    void runCommandInWorker(workerData as WorkerInput);
   }
 }
