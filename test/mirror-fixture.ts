@@ -276,7 +276,9 @@ export async function assertMirrorComplete(
     if (!artifact.versions.some((v) => v.version === latest.version)) {
       const ahead = next?.artifacts.find((a) => a.name === artifact.name);
       if (ahead?.latest !== latest.version) {
-        throw new Error(`${artifact.name}/latest.json names ${latest.version}, which the index does not list`);
+        throw new Error(
+          `${artifact.name}/latest.json names ${latest.version}, which the index does not list`,
+        );
       }
       await verifyArtifact(path.join(root, 'artifacts', artifact.name, latest.version), { publicKeyPem });
     }

@@ -84,11 +84,24 @@ describe('nightly --queue with two workers (BullMQ on a real Redis)', () => {
     for (const run of [first, second]) {
       expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     }
+    // Each job runs once, but for retries of a transient failure (exit 7, 8 or 9) that its worker
+    // reported: under load a build can fail that way (a rehearsal beside two clean builds once
+    // retried cometlake) and BullMQ's attempts run it again; that is a retry, not a second build
+    // of a joined job. What failed is printed.
+    const retriesOf = (jobId: string): Record<string, unknown>[] =>
+      eventsOf(jobId, 'failed').filter((e) => e['retry'] === true);
+    const attemptsOf = (jobId: string): number => 1 + retriesOf(jobId).length;
+    for (const r of first.summary.recipes) {
+      for (const event of retriesOf(r.jobId as string)) {
+        console.log(`${r.recipe}: transient failure retried: ${JSON.stringify(event['failure'])}`);
+        expect([7, 8, 9]).toContain((event['failure'] as { exitCode: number }).exitCode);
+      }
+    }
     const firstRows = rows(first.summary);
-    expect(firstRows).toEqual([
-      ['alderlake-n', 'succeeded', 'miss', 1, null],
-      ['cometlake', 'succeeded', 'miss', 1, null],
-    ]);
+    expect(firstRows).toEqual(
+      first.summary.recipes.map((r) => [r.recipe, 'succeeded', 'miss', attemptsOf(r.jobId as string), null]),
+    );
+    expect(firstRows.map((row) => row[0])).toEqual(['alderlake-n', 'cometlake']);
     // Both enqueues joined the same two jobs: same ids, same published versions.
     expect(second.summary.recipes.map((r) => [r.jobId, r.artifactDir])).toEqual(
       first.summary.recipes.map((r) => [r.jobId, r.artifactDir]),
@@ -96,12 +109,13 @@ describe('nightly --queue with two workers (BullMQ on a real Redis)', () => {
     for (const r of first.summary.recipes) {
       const jobId = r.jobId as string;
       expect(jobId).toMatch(new RegExp(`^${r.recipe}-[0-9a-f]{16}$`));
-      // One start and one completion over both workers.
-      expect([eventsOf(jobId, 'start').length, eventsOf(jobId, 'completed').length]).toEqual([1, 1]);
+      // One start per attempt and one completion over both workers, never a stalled job.
+      const attempts = attemptsOf(jobId);
+      expect([eventsOf(jobId, 'start').length, eventsOf(jobId, 'completed').length]).toEqual([attempts, 1]);
       expect(await queueJobFacts(new URL(redis.url), jobId)).toMatchObject({
         state: 'completed',
-        attemptsStarted: 1,
-        attemptsMade: 1,
+        attemptsStarted: attempts,
+        attemptsMade: attempts,
         stalledCounter: 0,
       });
       await verifyArtifact(r.artifactDir as string);
@@ -110,7 +124,9 @@ describe('nightly --queue with two workers (BullMQ on a real Redis)', () => {
     const third = await nightly(recipes);
     expect(third.code).toBe(0);
     expect(third.summary.counts).toEqual({ recipes: 2, succeeded: 2, failed: 0, cacheHits: 2, built: 0 });
-    for (const r of first.summary.recipes) expect(eventsOf(r.jobId as string, 'start')).toHaveLength(1);
+    for (const r of first.summary.recipes) {
+      expect(eventsOf(r.jobId as string, 'start')).toHaveLength(attemptsOf(r.jobId as string));
+    }
   });
 
   it('kill -9 of a worker mid-job: the other worker completes it, nothing partial is published', async () => {
