@@ -1,6 +1,7 @@
 // Zip archives (PKWARE APPNOTE 6.3), the most common wrapper of a vendor's BIOS download,
 // read from memory with yauzl: nothing is written to disk. Entries that would escape a
 // directory (absolute, "..", backslashes), symlinks and encrypted entries are refused.
+import { createRequire } from 'node:module';
 import type yauzl from 'yauzl';
 import { FormatError, OvmfBuildError } from '../core/errors.js';
 import { checkEntryCount, checkEntrySize, checkRatio } from './limits.js';
@@ -80,8 +81,10 @@ function readEntry(
 }
 
 async function unpackZip(bytes: Uint8Array, context: UnpackContext): Promise<PackageChild[]> {
-  // Loaded only for a zip: `extract` on a plain image does not pay for it.
-  const { default: yauzlModule } = await import('yauzl');
+  // Loaded only for a zip: `extract` on a plain image does not pay for it. Required, not
+  // import()ed: bin/ovmf-build.js runs the CLI bundle as a vm.Script, whose import() goes
+  // through a loader hook Node calls experimental (and warns about on stderr).
+  const yauzlModule = createRequire(import.meta.url)('yauzl') as typeof yauzl;
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzlModule.fromBufferPromise(asBuffer(bytes), {
