@@ -7,19 +7,8 @@ import { userCacheDir } from '../dist/cache/paths.js';
 
 // Not `import ... from 'node:fs'`: its ESM export list is built through getters that load the
 // fs streams, a few ms of every cold start (see src/cli/run.ts).
-const {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} = process.getBuiltinModule('node:fs');
+const { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } =
+  process.getBuiltinModule('node:fs');
 
 /**
  * Creates `dir` one missing component at a time. Not mkdir's `recursive` (nor Node's own
@@ -74,29 +63,19 @@ function bundleOf(command) {
   return null;
 }
 
-/** The suffix of this bundle's code cache files; the prefix names the command (see runBundle). */
-const CODE_CACHE_SUFFIX = '.v8cache';
-
 /**
- * Replaces `file` with `bytes`, durably (temp file, fsync, rename), then removes the other code
- * cache files of `prefix` (older bundles, temp files of killed runs). Any failure leaves the
- * command as it was: this is only a cache.
+ * Replaces `file` with `bytes` (writeFileAtomic: temp file, fsync, rename; loaded only here, on
+ * the run that writes), then removes the other code cache files of `prefix`: older bundles'
+ * and temp files of killed runs. Any failure leaves the command as it was: this is only a cache.
  */
-function saveCodeCache(file, bytes, prefix) {
+async function saveCodeCache(file, bytes, prefix) {
   try {
-    const temp = `${file}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w', 0o600);
-    try {
-      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, file);
+    const { writeFileAtomic } = await import('../dist/core/durable-fs.js');
+    await writeFileAtomic(file, bytes);
     const dir = path.dirname(file);
     for (const name of readdirSync(dir)) {
-      if (name.startsWith(prefix) && name !== path.basename(file))
-        rmSync(path.join(dir, name), { force: true });
+      const ours = name.startsWith(prefix) || name.startsWith(`.${prefix}`);
+      if (ours && name !== path.basename(file)) rmSync(path.join(dir, name), { force: true });
     }
   } catch {
     // no cache: slower start, same behaviour
@@ -125,7 +104,7 @@ async function runBundle(command, { file, stat }) {
   const cacheFile =
     cacheDir === undefined
       ? undefined
-      : path.join(cacheDir, `${prefix}${stat.size}-${Math.trunc(stat.mtimeMs)}${CODE_CACHE_SUFFIX}`);
+      : path.join(cacheDir, `${prefix}${stat.size}-${Math.trunc(stat.mtimeMs)}.v8cache`);
   let cachedData;
   if (cacheFile !== undefined) {
     try {
@@ -146,7 +125,7 @@ async function runBundle(command, { file, stat }) {
     cacheFile !== undefined &&
     (cachedData === undefined ? process.exitCode !== 2 : script.cachedDataRejected)
   ) {
-    saveCodeCache(cacheFile, script.createCachedData(), prefix);
+    await saveCodeCache(cacheFile, script.createCachedData(), prefix);
   }
 }
 
