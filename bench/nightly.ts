@@ -10,7 +10,8 @@
 // (OVMF_BUILD_IMAGE_PREFIX), removed at the end. The builder image is shared; it is made before
 // the timed runs if missing, and the output says which.
 // Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs; else the
-// nightly's default, DEFAULT_NIGHTLY_CONCURRENCY)
+// nightly's default, DEFAULT_NIGHTLY_CONCURRENCY; BENCH_KEEP_LOGS=DIR copies both runs' nightly
+// logs, with every stage's timings, into DIR before the bench's directories are removed)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -29,6 +30,7 @@ const RECIPES = path.join(REPO_ROOT, 'recipes');
 const MATRIX_SIZE = 6;
 const RAW_GITHUB = 'https://raw.githubusercontent.com';
 const concurrency = process.env['BENCH_CONCURRENCY'];
+const keepLogsIn = process.env['BENCH_KEEP_LOGS'];
 const logger = pino({ level: process.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 const load = (): string =>
   loadavg()
@@ -119,6 +121,18 @@ async function night(name: string, recipes: readonly string[]): Promise<NightRes
   return { wallMs, recipes: summary.recipes };
 }
 
+/** Copies each run's nightly logs (state/ovmf-build/logs) to `<dir>/<run>-<log name>`. */
+async function keepLogs(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const name of await readdir(root).catch(() => [])) {
+    const logs = path.join(root, name, 'state', 'ovmf-build', 'logs');
+    for (const file of await readdir(logs).catch(() => [])) {
+      await copyFile(path.join(logs, file), path.join(dir, `${name}-${file}`));
+    }
+  }
+  console.log(`nightly logs kept in ${dir}`);
+}
+
 try {
   const served = await servedRecipes();
   if (served.length < MATRIX_SIZE) {
@@ -163,5 +177,6 @@ try {
   });
   if (pruned.inUse.length > 0) console.log(`kept images still in use: ${pruned.inUse.join(' ')}`);
   await engine[Symbol.asyncDispose]();
+  if (keepLogsIn !== undefined) await keepLogs(keepLogsIn);
   await rm(root, { recursive: true, force: true });
 }
