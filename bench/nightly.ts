@@ -11,7 +11,9 @@
 // the timed runs if missing, and the output says which.
 // Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs; else the
 // nightly's default, DEFAULT_NIGHTLY_CONCURRENCY; BENCH_KEEP_LOGS=DIR copies both runs' nightly
-// logs, with every stage's timings, into DIR before the bench's directories are removed)
+// logs, with every stage's timings, into DIR before the bench's directories are removed). It also
+// prints each run's time before and after its clean build's outputs, and the ratio at equal clean
+// builds: the clean builds alone differ by tens of seconds between runs, more than the matrix adds.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -81,6 +83,8 @@ async function isolated(name: string): Promise<{ dir: string; env: NodeJS.Proces
 
 interface NightResult {
   readonly wallMs: number;
+  /** From the clean job's `build: outputs collected` (compile and workspace commit done) to the run's last log line. */
+  readonly afterCleanMs: number | null;
   readonly recipes: readonly {
     recipe: string;
     status: string;
@@ -118,7 +122,26 @@ async function night(name: string, recipes: readonly string[]): Promise<NightRes
   const wallMs = performance.now() - started;
   if (code !== 0) throw new Error(`nightly (${name}) exited with ${String(code)}: ${stdout.slice(0, 2000)}`);
   const summary = JSON.parse(stdout) as { recipes: NightResult['recipes'] };
-  return { wallMs, recipes: summary.recipes };
+  return { wallMs, recipes: summary.recipes, afterCleanMs: await afterCleanBuild(dir) };
+}
+
+/**
+ * The part of a run after its clean build (from the run's nightly log): what the matrix adds to
+ * one clean build, apart from the clean build's own run-to-run noise.
+ */
+async function afterCleanBuild(dir: string): Promise<number | null> {
+  const logs = path.join(dir, 'state', 'ovmf-build', 'logs');
+  const lines: { time: number; msg?: string; recipe?: string }[] = [];
+  for (const file of await readdir(logs).catch(() => [])) {
+    for (const line of (await readFile(path.join(logs, file), 'utf8')).split('\n')) {
+      if (line.startsWith('{'))
+        lines.push(JSON.parse(line) as { time: number; msg?: string; recipe?: string });
+    }
+  }
+  const clean = lines.find((line) => line.msg === 'build: clean build')?.recipe;
+  const outputs = lines.find((line) => line.msg === 'build: outputs collected' && line.recipe === clean);
+  if (clean === undefined || outputs === undefined) return null;
+  return Math.max(...lines.map((line) => line.time)) - outputs.time;
 }
 
 /** Copies each run's nightly logs (state/ovmf-build/logs) to `<dir>/<run>-<log name>`. */
@@ -170,6 +193,25 @@ try {
   console.log(
     `ratio ${ratio.toFixed(3)} (goal <= 1.15: ${ratio <= 1.15 ? 'met' : 'missed'}), concurrency ${concurrency ?? `${DEFAULT_NIGHTLY_CONCURRENCY} (default)`}`,
   );
+  if (single.afterCleanMs !== null && many.afterCleanMs !== null) {
+    const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+    for (const [label, result, after] of [
+      ['single', single, 'verify, store, publish'],
+      ['matrix', many, `its verify and the ${MATRIX_SIZE - 1} variants`],
+    ] as const) {
+      const afterMs = result.afterCleanMs as number;
+      console.log(
+        `  ${label}: ${s(result.wallMs - afterMs)} to its clean build's outputs (tools image, compile, workspace commit), ${s(afterMs)} after (${after})`,
+      );
+    }
+    // The clean builds alone differ by tens of seconds from run to run (the compile's own
+    // noise); the matrix's own cost is what it runs after its clean build, beyond the single's.
+    const addedMs = many.afterCleanMs - single.afterCleanMs;
+    const equal = (single.wallMs + addedMs) / single.wallMs;
+    console.log(
+      `  at equal clean builds (the two differ by ${s(Math.abs(many.wallMs - many.afterCleanMs - (single.wallMs - single.afterCleanMs)))} in this run): single + ${s(addedMs)}, ratio ${equal.toFixed(3)} (the goal is on the ratio above)`,
+    );
+  }
 } finally {
   // The bench's own workspaces and tools images, then its directories; nothing else.
   const pruned = await engine.pruneImages({
