@@ -63,6 +63,9 @@ async function servedRecipes(): Promise<string[]> {
   return served;
 }
 
+/** Where a run's nightly logs are, in its isolated directory. */
+const logsDirOf = (dir: string): string => path.join(dir, 'state', 'ovmf-build', 'logs');
+
 /** A fresh cache/config/state of its own, sharing only the unpacked EDK2 sources. */
 async function isolated(name: string): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
   const dir = path.join(root, name);
@@ -130,7 +133,7 @@ async function night(name: string, recipes: readonly string[]): Promise<NightRes
  * one clean build, apart from the clean build's own run-to-run noise.
  */
 async function afterCleanBuild(dir: string): Promise<number | null> {
-  const logs = path.join(dir, 'state', 'ovmf-build', 'logs');
+  const logs = logsDirOf(dir);
   const lines: { time: number; msg?: string; recipe?: string }[] = [];
   for (const file of await readdir(logs).catch(() => [])) {
     for (const line of (await readFile(path.join(logs, file), 'utf8')).split('\n')) {
@@ -148,7 +151,7 @@ async function afterCleanBuild(dir: string): Promise<number | null> {
 async function keepLogs(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const name of await readdir(root).catch(() => [])) {
-    const logs = path.join(root, name, 'state', 'ovmf-build', 'logs');
+    const logs = logsDirOf(path.join(root, name));
     for (const file of await readdir(logs).catch(() => [])) {
       await copyFile(path.join(logs, file), path.join(dir, `${name}-${file}`));
     }

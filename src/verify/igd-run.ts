@@ -123,16 +123,29 @@ async function readGuestState(
   const low = await dword(IGD_REGISTERS.bdsm64);
   const high = await dword(IGD_REGISTERS.bdsm64 + 4);
   const registers = { id, asls, bdsm32, bdsm64: low + high * FOUR_GIB };
-  const dump = async (address: number, sizeInBytes: number, name: string): Promise<Uint8Array> => {
+  /** Guest memory saved to a temp file (`pmemsave`), read by `read`, then removed. */
+  const dump = async <T>(
+    address: number,
+    sizeInBytes: number,
+    name: string,
+    read: (file: string) => Promise<T>,
+  ): Promise<T> => {
     const file = path.join(plan.directory, `${name}.${plan.accelerator}.bin`);
     await qmp.execute('pmemsave', { val: address, size: sizeInBytes, filename: file });
-    const bytes = new Uint8Array(await readFile(file));
-    await rm(file, { force: true });
-    return bytes;
+    try {
+      return await read(file);
+    } finally {
+      await rm(file, { force: true });
+    }
   };
   let memoryAtAsls: Uint8Array | null = null;
   if (asls !== 0 && asls + plan.opRegion.length <= FOUR_GIB) {
-    memoryAtAsls = await dump(asls, plan.opRegion.length, 'asls');
+    memoryAtAsls = await dump(
+      asls,
+      plan.opRegion.length,
+      'asls',
+      async (file) => new Uint8Array(await readFile(file)),
+    );
   }
   const bdsmBase =
     plan.platform.bdsm === 'bdsm64' ? registers.bdsm64 : plan.platform.bdsm === 'bdsm32' ? bdsm32 : 0;
@@ -144,10 +157,8 @@ async function readGuestState(
     plan.bdsmSizeInBytes <= MAX_STOLEN_DUMP_BYTES &&
     bdsmBase + plan.bdsmSizeInBytes <= FOUR_GIB
   ) {
-    const file = path.join(plan.directory, `stolen.${plan.accelerator}.bin`);
-    await qmp.execute('pmemsave', { val: bdsmBase, size: plan.bdsmSizeInBytes, filename: file });
-    stolenZeroed = await isZeroFile(file, plan.bdsmSizeInBytes);
-    await rm(file, { force: true });
+    const size = plan.bdsmSizeInBytes;
+    stolenZeroed = await dump(bdsmBase, size, 'stolen', (file) => isZeroFile(file, size));
   }
   return { registers, memoryAtAsls, ...(stolenZeroed === undefined ? {} : { stolenZeroed }) };
 }
