@@ -21,23 +21,39 @@ export interface QueueJobFacts {
   readonly returnvalue: NightlyJobResult | null;
 }
 
-/** The facts of one nightly job, or null when the queue has no such job. */
+/** Snapshots tried before giving up on a job whose state keeps moving under the read. */
+const SNAPSHOT_TRIES = 20;
+
+/**
+ * The facts of one nightly job, or null when the queue has no such job.
+ *
+ * BullMQ keeps a job's state (which list holds its id) apart from its hash (attempts, reason), and
+ * `Job.fromId` then `getState` are two reads: a job read while active and seen failed a moment
+ * later came back as `failed` with `attemptsMade: 0` (a CI run). So the hash is read between two
+ * reads of the state, and only a snapshot whose two state reads agree is returned (a worker moves
+ * a job with one Lua script, so the hash between them belongs to that state).
+ */
 export async function queueJobFacts(url: URL, jobId: string): Promise<QueueJobFacts | null> {
   const connection = await connectRedis(url);
   const queue = new Queue<NightlyJobData, NightlyJobResult>(QUEUE_NAME, { connection });
   try {
-    const job = await Job.fromId<NightlyJobData, NightlyJobResult>(queue, jobId);
-    if (job === undefined) return null;
-    return {
-      jobId,
-      state: await job.getState(),
-      attemptsMade: job.attemptsMade,
-      attemptsStarted: job.attemptsStarted,
-      stalledCounter: job.stalledCounter,
-      processedBy: job.processedBy ?? null,
-      failedReason: job.failedReason ?? null,
-      returnvalue: job.returnvalue ?? null,
-    };
+    for (let attempt = 1; ; attempt++) {
+      const before = await queue.getJobState(jobId);
+      const job = await Job.fromId<NightlyJobData, NightlyJobResult>(queue, jobId);
+      const after = await queue.getJobState(jobId);
+      if (before !== after && attempt < SNAPSHOT_TRIES) continue;
+      if (job === undefined) return null;
+      return {
+        jobId,
+        state: after,
+        attemptsMade: job.attemptsMade,
+        attemptsStarted: job.attemptsStarted,
+        stalledCounter: job.stalledCounter,
+        processedBy: job.processedBy ?? null,
+        failedReason: job.failedReason ?? null,
+        returnvalue: job.returnvalue ?? null,
+      };
+    }
   } finally {
     await queue.close();
     connection.disconnect();
