@@ -36,6 +36,7 @@ describe('queueJobFacts', () => {
     await queue.addBulk(
       ids.map((jobId) => ({ name: 'night', data: {}, opts: { jobId, attempts: 1, removeOnFail: false } })),
     );
+    const seenActive = new Set<string>();
     const worker = new Worker(
       QUEUE_NAME,
       async (job) => {
@@ -47,7 +48,6 @@ describe('queueJobFacts', () => {
       { connection: workerConnection, concurrency: 1, autorun: false },
     );
     const snapshots: QueueJobFacts[] = [];
-    const seenActive = new Set<string>();
     try {
       const running = worker.run();
       // Follow the job the worker is at: the first one not yet seen failed.

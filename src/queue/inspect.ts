@@ -30,8 +30,8 @@ const SNAPSHOT_TRIES = 20;
  * BullMQ keeps a job's state (which list holds its id) apart from its hash (attempts, reason), and
  * `Job.fromId` then `getState` are two reads: a job read while active and seen failed a moment
  * later came back as `failed` with `attemptsMade: 0` (a CI run). So the hash is read between two
- * reads of the state, and only a snapshot whose two state reads agree is returned (a worker moves
- * a job with one Lua script, so the hash between them belongs to that state).
+ * reads of the state until the two agree (a worker moves a job with one Lua script, so the hash
+ * between them belongs to that state); a job still moving after SNAPSHOT_TRIES gives its last read.
  */
 export async function queueJobFacts(url: URL, jobId: string): Promise<QueueJobFacts | null> {
   const connection = await connectRedis(url);
