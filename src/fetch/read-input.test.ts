@@ -1,6 +1,7 @@
 // The input guard on real files, FIFOs and devices: a FIFO with no writer would block
 // readFile forever and /dev/zero would never end; both must fail at once with a code.
 import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -90,6 +91,19 @@ describe('readInputFile', () => {
       details: { path: file, sizeInBytes: 2048, maxBytes: 1024 },
     });
     expect((await readInputFile(file, { maxBytes: 2048 })).length).toBe(2048);
+  });
+
+  it('reads past the stat size of a file that reports 0 bytes (procfs), and stops one byte past the limit', async () => {
+    // /proc/version is a regular file whose stat size is 0: the read starts with a 1-byte buffer
+    // and grows it, the path a file that grew after its stat takes.
+    const expected = new Uint8Array(readFileSync('/proc/version'));
+    expect(statSync('/proc/version').size).toBe(0);
+    expect(expected.length).toBeGreaterThan(16);
+    expect(await readInputFile('/proc/version')).toEqual(expected);
+    expect(await failure(readInputFile('/proc/version', { maxBytes: 16 }))).toEqual({
+      code: 'E_INPUT_TOO_LARGE',
+      details: { path: '/proc/version', sizeInBytes: 17, maxBytes: 16 },
+    });
   });
 
   it('names a missing file E_INPUT_NOT_FOUND and honours an aborted signal', async () => {

@@ -68,10 +68,37 @@ export const SYNC_READ_MAX_BYTES = 16 * 1024 * 1024;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
+/** The first buffer of a read: the handle's stat checked, then its size plus a byte, so a file that grew is noticed without a second pass. */
+function firstBuffer(info: Stats, file: string, what: string, maxBytes: number): Buffer {
+  if (!info.isFile()) throw notAFile(file, what, info);
+  if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
+  return Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+}
+
+/** A full buffer grown by a chunk, up to one byte past the limit (a longer file is E_INPUT_TOO_LARGE). */
+function grown(buffer: Buffer, file: string, what: string, maxBytes: number): Buffer {
+  if (buffer.length > maxBytes) throw tooLarge(file, what, buffer.length, maxBytes);
+  const next = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
+  buffer.copy(next, 0, 0, buffer.length);
+  return next;
+}
+
+/** The bytes read, once the file has ended within the limit. */
+function filledBytes(
+  buffer: Buffer,
+  filled: number,
+  file: string,
+  what: string,
+  maxBytes: number,
+): Uint8Array {
+  if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, filled);
+}
+
 /**
- * The synchronous twin of the pool read below: the same steps, checks and errors line for line,
- * with fs.*Sync for the handle's methods (a loop cannot be shared between a sync and an async
- * reader without making the sync one async); keep the two in step.
+ * The synchronous twin of the pool read below: the same steps (firstBuffer, grown, filledBytes)
+ * with fs.*Sync for the handle's methods. Only the read loop is written twice: a loop cannot be
+ * shared between a sync and an async reader without making the sync one async.
  */
 function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: number): Uint8Array {
   let fd;
@@ -81,25 +108,15 @@ function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: 
     throw cannotRead(file, what, error);
   }
   try {
-    const info = fs.fstatSync(fd);
-    if (!info.isFile()) throw notAFile(file, what, info);
-    if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
-    // One buffer of the stat size plus a byte, so a file that grew is noticed without a second pass.
-    let buffer = Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+    let buffer = firstBuffer(fs.fstatSync(fd), file, what, maxBytes);
     let filled = 0;
     for (;;) {
-      if (filled === buffer.length) {
-        if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
-        const grown = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
-        buffer.copy(grown, 0, 0, filled);
-        buffer = grown;
-      }
+      if (filled === buffer.length) buffer = grown(buffer, file, what, maxBytes);
       const bytesRead = fs.readSync(fd, buffer, filled, buffer.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, filled);
+    return filledBytes(buffer, filled, file, what, maxBytes);
   } catch (error) {
     if (error instanceof OvmfBuildError) throw error;
     throw cannotRead(file, what, error);
@@ -135,26 +152,16 @@ export async function readInputFile(file: string, options: ReadInputOptions = {}
     throw cannotRead(file, what, error);
   }
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw notAFile(file, what, info);
-    if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
-    // One buffer of the stat size plus a byte, so a file that grew is noticed without a second pass.
-    let buffer = Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+    let buffer = firstBuffer(await handle.stat(), file, what, maxBytes);
     let filled = 0;
     for (;;) {
       throwIfAborted(options.signal);
-      if (filled === buffer.length) {
-        if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
-        const grown = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
-        buffer.copy(grown, 0, 0, filled);
-        buffer = grown;
-      }
+      if (filled === buffer.length) buffer = grown(buffer, file, what, maxBytes);
       const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, filled);
+    return filledBytes(buffer, filled, file, what, maxBytes);
   } catch (error) {
     if (error instanceof OvmfBuildError) throw error;
     throw cannotRead(file, what, error);
