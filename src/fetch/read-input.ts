@@ -118,8 +118,7 @@ function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: 
     }
     return filledBytes(buffer, filled, file, what, maxBytes);
   } catch (error) {
-    if (error instanceof OvmfBuildError) throw error;
-    throw cannotRead(file, what, error);
+    throw error instanceof OvmfBuildError ? error : cannotRead(file, what, error);
   } finally {
     fs.closeSync(fd);
   }
@@ -163,8 +162,7 @@ export async function readInputFile(file: string, options: ReadInputOptions = {}
     }
     return filledBytes(buffer, filled, file, what, maxBytes);
   } catch (error) {
-    if (error instanceof OvmfBuildError) throw error;
-    throw cannotRead(file, what, error);
+    throw error instanceof OvmfBuildError ? error : cannotRead(file, what, error);
   } finally {
     await handle.close();
   }
