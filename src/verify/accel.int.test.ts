@@ -9,7 +9,7 @@
 // - "this host's own /dev/kvm" (runs only where it exists): the probe's verdict must be what
 //   Debian's OVMF itself does under that KVM, and auto then boots once, under that choice.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,21 +25,15 @@ import {
 import type { SpawnProcess } from './qemu-process.js';
 import { verifyBoot, type VerifyBootOptions } from './boot.js';
 import { VerificationError } from './errors.js';
-import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import { buildQemuArgs, findQemu } from './qemu.js';
 import { findKvmFailure } from './accel.js';
+import { BOTH_DRIVERS_LOADED, makeBootWorkDir } from '../../test/boot-fixture.js';
 import { corpusPath } from '../../test/corpus.js';
+import { errorOf } from '../../test/rejection.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
 const KVM_ABSENT = !existsSync('/dev/kvm');
-const PASSING_LOG = [
-  `Loading driver ${DEFAULT_GOP_FILE_GUID.toLowerCase()}`,
-  'Loading driver at 0x0007E86C000 EntryPoint=0x0007E86D2B8 ',
-  `Loading driver ${DEFAULT_POLICY_FILE_GUID.toLowerCase()}`,
-  'Loading driver at 0x0007E865000 EntryPoint=0x0007E8662A1 PlatformGopPolicyDxe.efi',
-  '[Bds] Entry...',
-  '',
-].join('\n');
+const PASSING_LOG = [...BOTH_DRIVERS_LOADED, '[Bds] Entry...', ''].join('\n');
 /** The head of what QEMU 7.2 printed on the CI hosts (kvm_handle_internal_error). */
 const KVM_INTERNAL_ERROR_TEXT =
   'KVM internal error. Suberror: 1\\nextra data[0]: 0x0000000000000001\\nextra data[1]: 0x000000000000db0f\\n' +
@@ -116,14 +110,10 @@ async function mtimeOf(file: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'accel-int-'));
-  scratch = path.join(work, 'scratch');
-  await mkdir(scratch);
+  ({ work, scratch, vars } = await makeBootWorkDir('accel-int-'));
   qemu = await findQemu();
   code = path.join(work, 'pass.fd');
   await writeFile(code, buildTinyFirmware({ text: PASSING_LOG, port: 0x402, end: 'hang' }));
-  vars = path.join(work, 'vars.fd');
-  await writeFile(vars, new Uint8Array(0x1_0000).fill(0xff));
 });
 
 afterAll(async () => {
@@ -198,24 +188,23 @@ describe.runIf(!KVM_ABSENT)("with this host's own /dev/kvm", () => {
     const counting = countingSpawn();
     const ovmfVars = path.join(work, 'own-kvm-vars.fd');
     await writeFile(ovmfVars, await readFile(corpusPath('ovmf/OVMF_VARS_4M.fd')));
-    const error = await verifyBoot({
-      codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
-      varsPath: ovmfVars,
-      tmpDir: scratch,
-      stateDir,
-      spawnProcess: counting.spawnProcess,
-    }).then(
-      () => undefined,
-      (caught: unknown) => caught,
+    const error = await errorOf(
+      verifyBoot({
+        codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
+        varsPath: ovmfVars,
+        tmpDir: scratch,
+        stateDir,
+        spawnProcess: counting.spawnProcess,
+      }),
     );
     // A RELEASE build: verdict from the serial console, whichever accelerator ran it.
     expect(error).toBeInstanceOf(VerificationError);
-    expect((error as VerificationError).code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
+    expect(error.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
     const verdict = await readKvmVerdict(stateDir);
     expect(verdict?.from).toBe('probe');
     const accelerator = verdict?.kvmWorks === true ? 'kvm' : 'tcg';
     // The probe's choice, and no KVM boot given up and retried (no failedKvmBootMs).
-    expect((error as VerificationError).details['accel']).toEqual({
+    expect(error.details['accel']).toEqual({
       accelerator,
       reason: verdict?.kvmWorks === true ? 'kvm probe passed' : `kvm failed the probe: ${verdict?.reason}`,
       probeMs: verdict?.probeMs,

@@ -1,6 +1,7 @@
 // The boot check's pure verdict: the DEBUG log's evaluation, which console carried it, and
 // the coded error of a boot that never reached BDS.
 import { describe, expect, it } from 'vitest';
+import { DISPATCH_BOTH } from '../../test/boot-fixture.js';
 import { bootLogOf, bootRunFailure, evaluateBootLog } from './boot-verdict.js';
 import type { BootRun } from './boot-run.js';
 import { parseDebugLog } from './debug-log.js';
@@ -17,19 +18,11 @@ function log(...lines: string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-const LOADED_BOTH = [
-  `Loading driver ${GOP.toLowerCase()}`,
-  'Loading driver at 0x0007E86C000 EntryPoint=0x0007E86D2B8 ',
-  `Loading driver ${POLICY.toLowerCase()}`,
-  'Loading driver at 0x0007E865000 EntryPoint=0x0007E8662A1 PlatformGopPolicyDxe.efi',
-  'OvmfGopPkg: VBT found, 5632 bytes at 0x7E85F018, signature "$VBT GEMINILAKE     "',
-];
-
 describe('evaluateBootLog', () => {
   it('passes when both drivers loaded and BDS was reached; other drivers failing are info', () => {
     const summary = parseDebugLog(
       log(
-        ...LOADED_BOTH,
+        ...DISPATCH_BOTH,
         'Loading driver a19b1fe7-c1bc-49f8-875f-54a5d542443f',
         'Loading driver at 0x0007E85A000 EntryPoint=0x0007E85C0F1 CpuIo2Dxe.efi',
         'Error: Image at 0007E85A000 start failed: Unsupported',
@@ -71,7 +64,7 @@ describe('evaluateBootLog', () => {
 
   it('fails when the image of a dispatched driver did not load, on an ASSERT, and on a VBT problem', () => {
     const missingImage = parseDebugLog(
-      log(`Loading driver ${GOP}`, ...LOADED_BOTH.slice(2), 'ASSERT Foo.c(12): x != 0', '[Bds] Entry...'),
+      log(`Loading driver ${GOP}`, ...DISPATCH_BOTH.slice(2), 'ASSERT Foo.c(12): x != 0', '[Bds] Entry...'),
     );
     expect(evaluateBootLog(missingImage, EXPECTED, { vbtSizeInBytes: 4_096 }).failures).toEqual([
       `GOP driver ${GOP} was dispatched (line 1) but its image did not load`,
@@ -80,7 +73,7 @@ describe('evaluateBootLog', () => {
     ]);
     const noVbt = parseDebugLog(
       log(
-        ...LOADED_BOTH.slice(0, 4),
+        ...DISPATCH_BOTH.slice(0, 4),
         'OvmfGopPkg: VBT file 1647b4f3-3e8a-4fef-81c8-328ed647ab1a not found: Not Found',
         '[Bds] Entry...',
       ),

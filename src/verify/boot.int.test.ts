@@ -1,13 +1,14 @@
 // The boot runner against real QEMU: Debian's RELEASE OVMF, and tiny reset-vector firmware
 // (tiny-firmware.ts) for the paths a real OVMF does not take on demand: hang before BDS,
 // guest reset, silence, DEBUG text on the serial port, abort.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
+import { DISPATCH_BOTH, makeBootWorkDir } from '../../test/boot-fixture.js';
 import { corpusPath } from '../../test/corpus.js';
+import { errorOf } from '../../test/rejection.js';
 import { verifyBoot, type VerifyBootOptions } from './boot.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
@@ -15,14 +16,6 @@ import { buildTinyFirmware, type TinyFirmwareOptions } from './tiny-firmware.js'
 
 const GOP = DEFAULT_GOP_FILE_GUID;
 const POLICY = DEFAULT_POLICY_FILE_GUID;
-
-const DISPATCH_BOTH = [
-  `Loading driver ${GOP.toLowerCase()}`,
-  'Loading driver at 0x0007E86C000 EntryPoint=0x0007E86D2B8 ',
-  `Loading driver ${POLICY.toLowerCase()}`,
-  'Loading driver at 0x0007E865000 EntryPoint=0x0007E8662A1 PlatformGopPolicyDxe.efi',
-  'OvmfGopPkg: VBT found, 5632 bytes at 0x7E85F018, signature "$VBT GEMINILAKE     "',
-];
 
 let work: string;
 let scratch: string;
@@ -35,7 +28,7 @@ let vars: string;
  * 6.18), a triple fault under KVM left QEMU running instead of exiting (-no-reboot), and smm=on
  * was refused ("System Management Mode not supported by this hypervisor").
  */
-function bootTiny(codePath: string, options: Partial<VerifyBootOptions>): ReturnType<typeof verifyBoot> {
+function bootTiny(codePath: string, options: Partial<VerifyBootOptions> = {}): ReturnType<typeof verifyBoot> {
   return verifyBoot({ codePath, varsPath: vars, tmpDir: scratch, accel: 'tcg', ...options });
 }
 
@@ -45,21 +38,14 @@ async function firmware(name: string, options: TinyFirmwareOptions): Promise<str
   return file;
 }
 
-async function expectFailure(options: VerifyBootOptions): Promise<VerificationError> {
-  const error = await verifyBoot(options).then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
+async function expectFailure(boot: ReturnType<typeof verifyBoot>): Promise<VerificationError> {
+  const error = await errorOf(boot);
   expect(error).toBeInstanceOf(VerificationError);
   return error as VerificationError;
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'boot-int-'));
-  scratch = path.join(work, 'scratch');
-  await import('node:fs/promises').then((fs) => fs.mkdir(scratch));
-  vars = path.join(work, 'vars.fd');
-  await writeFile(vars, new Uint8Array(0x1_0000).fill(0xff));
+  ({ work, scratch, vars } = await makeBootWorkDir('boot-int-'));
 });
 
 afterAll(async () => {
@@ -154,16 +140,14 @@ describe('verifyBoot with tiny firmware', () => {
     });
     const logPath = path.join(work, 'timeout.log');
     const started = performance.now();
-    const error = await expectFailure({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
-      accel: 'tcg',
-      // Long enough for QEMU under TCG to print the log on a loaded machine (2.5 s was not, at
-      // load ~8 under nice 10: the log was still empty at the timeout).
-      timeoutMs: 10_000,
-      logPath,
-    });
+    const error = await expectFailure(
+      bootTiny(code, {
+        // Long enough for QEMU under TCG to print the log on a loaded machine (2.5 s was not, at
+        // load ~8 under nice 10: the log was still empty at the timeout).
+        timeoutMs: 10_000,
+        logPath,
+      }),
+    );
     expect(performance.now() - started).toBeLessThan(30_000);
     expect(error.code).toBe('E_BOOT_TIMEOUT');
     expect(error.details['timeoutMs']).toBe(10_000);
@@ -181,13 +165,7 @@ describe('verifyBoot with tiny firmware', () => {
       end: 'hang',
     });
     const started = performance.now();
-    const error = await expectFailure({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
-      accel: 'tcg',
-      timeoutMs: 60_000,
-    });
+    const error = await expectFailure(bootTiny(code, { timeoutMs: 60_000 }));
     expect(performance.now() - started).toBeLessThan(15_000);
     expect(error.code).toBe('E_BOOT_ASSERT');
     expect(error.details['assertion']).toBe(assertion);
@@ -200,7 +178,7 @@ describe('verifyBoot with tiny firmware', () => {
 
   it('E_BOOT_QEMU_FAILED when the guest resets (triple fault) before BDS', async () => {
     const code = await firmware('crash', { text: 'about to crash\n', port: 0x402, end: 'triple-fault' });
-    const error = await expectFailure({ codePath: code, varsPath: vars, tmpDir: scratch, accel: 'tcg' });
+    const error = await expectFailure(bootTiny(code));
     expect(error.code).toBe('E_BOOT_QEMU_FAILED');
     expect(error.details).toMatchObject({ exitCode: 0, signal: null, lastLines: ['about to crash'] });
     expect(await readdir(scratch)).toEqual([]);
@@ -209,7 +187,7 @@ describe('verifyBoot with tiny firmware', () => {
   it('E_BOOT_QEMU_FAILED with QEMU stderr when QEMU refuses to start (code image of a bad size)', async () => {
     const code = path.join(work, 'odd-size.fd');
     await writeFile(code, new Uint8Array(1_000));
-    const error = await expectFailure({ codePath: code, varsPath: vars, tmpDir: scratch, accel: 'tcg' });
+    const error = await expectFailure(bootTiny(code));
     expect(error.code).toBe('E_BOOT_QEMU_FAILED');
     expect(error.details['exitCode']).toBe(1);
     expect(String(error.details['stderr'])).toMatch(/qemu-system-x86_64: .+/);
@@ -218,13 +196,7 @@ describe('verifyBoot with tiny firmware', () => {
 
   it('E_BOOT_NO_DEBUG_OUTPUT when the debug console stays silent', async () => {
     const code = await firmware('silent', { text: '', port: 0x402, end: 'hang' });
-    const error = await expectFailure({
-      codePath: code,
-      varsPath: vars,
-      tmpDir: scratch,
-      accel: 'tcg',
-      noDebugOutputMs: 1_500,
-    });
+    const error = await expectFailure(bootTiny(code, { noDebugOutputMs: 1_500 }));
     expect(error.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
     expect(error.details).toMatchObject({
       detectedBy: 'silence',
@@ -252,14 +224,9 @@ describe('verifyBoot with tiny firmware', () => {
     const controller = new AbortController();
     const started = performance.now();
     setTimeout(() => controller.abort(new Error('user pressed ^C')), 1_000);
-    const error = await bootTiny(code, {
-      signal: controller.signal,
-    }).then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
+    const error = await errorOf(bootTiny(code, { signal: controller.signal }));
     expect(error).toBeInstanceOf(AbortError);
-    expect((error as AbortError).code).toBe('E_ABORTED');
+    expect(error.code).toBe('E_ABORTED');
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(await readdir(scratch)).toEqual([]);
   });
@@ -278,11 +245,13 @@ describe('verifyBoot with tiny firmware', () => {
 
 describe("verifyBoot with Debian's RELEASE OVMF", () => {
   it('E_BOOT_NO_DEBUG_OUTPUT: a RELEASE build prints nothing on 0x402, the serial console shows BdsDxe', async () => {
-    const error = await expectFailure({
-      codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
-      varsPath: corpusPath('ovmf/OVMF_VARS_4M.fd'),
-      tmpDir: scratch,
-    });
+    const error = await expectFailure(
+      verifyBoot({
+        codePath: corpusPath('ovmf/OVMF_CODE_4M.fd'),
+        varsPath: corpusPath('ovmf/OVMF_VARS_4M.fd'),
+        tmpDir: scratch,
+      }),
+    );
     expect(error.code).toBe('E_BOOT_NO_DEBUG_OUTPUT');
     expect(error.message).toContain('build with target DEBUG to verify by booting');
     expect(error.details['serialReachedBds']).toBe(true);
