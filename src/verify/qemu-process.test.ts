@@ -1,20 +1,14 @@
 // The QEMU supervisor with real processes (a shell stands in for QEMU: the supervision does not
 // care what the binary is): output tails, the watch loop, the kill, the start-failure codes, and
 // the growing-log reader.
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirPerTest } from '../../test/temp-dir.js';
 import { VerificationError } from './errors.js';
 import { drainLogs, GrowingFile, QemuProcess } from './qemu-process.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'qemu-process-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = tempDirPerTest('qemu-process-');
 
 describe('QemuProcess', () => {
   it('keeps stdout and stderr, and reports the exit', async () => {
@@ -28,7 +22,7 @@ describe('QemuProcess', () => {
   });
 
   it('watches a log until decide answers, then stop() kills what still runs', async () => {
-    const log = path.join(dir, 'debug.log');
+    const log = path.join(dir(), 'debug.log');
     const qemu = new QemuProcess('/bin/sh', [
       '-c',
       `echo one > '${log}'; sleep 0.2; echo '[Bds] Entry' >> '${log}'; exec sleep 30`,
@@ -70,7 +64,7 @@ describe('QemuProcess', () => {
   });
 
   it('a binary that does not exist is E_BOOT_QEMU_MISSING; the watch ends at once', async () => {
-    const missing = path.join(dir, 'qemu-system-x86_64');
+    const missing = path.join(dir(), 'qemu-system-x86_64');
     const qemu = new QemuProcess(missing, []);
     const outcome = await qemu.pollUntil({ logs: [], pollIntervalMs: 10, decide: () => 'never' });
     expect(outcome).toBeUndefined();
@@ -87,7 +81,7 @@ describe('QemuProcess', () => {
   });
 
   it('a binary that cannot be executed is the given code', async () => {
-    const notExecutable = path.join(dir, 'qemu');
+    const notExecutable = path.join(dir(), 'qemu');
     await writeFile(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
     const qemu = new QemuProcess(notExecutable, []);
     await qemu.exited;
@@ -102,7 +96,7 @@ describe('QemuProcess', () => {
 
 describe('GrowingFile', () => {
   it('reads what was appended since the last poll, waits for a file that does not exist yet, and stops past its cap', async () => {
-    const file = path.join(dir, 'trace.log');
+    const file = path.join(dir(), 'trace.log');
     const log = new GrowingFile(file, { maxSizeInBytes: 4 });
     await log.poll();
     expect(log.text).toBe('');
