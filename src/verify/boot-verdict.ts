@@ -2,10 +2,10 @@
 // RELEASE build's silence, DEBUG output on the serial port), which error a boot that never got
 // to BDS is, and whether the DEBUG log of a boot that did proves our drivers loaded (the check
 // in BUILD-NOTES "Proving a driver loaded").
-import { AbortError, type OvmfBuildError } from '../core/errors.js';
+import type { OvmfBuildError } from '../core/errors.js';
 import { BDS_ENTRY_MARKER, findLoadedDriver, lastLogLines, type DebugLogSummary } from './debug-log.js';
 import type { BootRun, BootRunSettings } from './boot-run.js';
-import { VerificationError } from './errors.js';
+import { runAbortedError, VerificationError } from './errors.js';
 
 /**
  * Text the boot manager prints on the serial console in every build, RELEASE included. A
@@ -58,9 +58,7 @@ export function bootRunFailure(run: BootRun, context: BootFailureContext): OvmfB
   const logText = bootLogOf(run).text;
   switch (run.outcome) {
     case 'aborted':
-      return new AbortError(`boot verification aborted: ${String(signal?.reason ?? 'signal')}`, common, {
-        cause: signal?.reason,
-      });
+      return runAbortedError('boot verification', signal, common);
     case 'no-debug-output':
       return new VerificationError(
         'E_BOOT_NO_DEBUG_OUTPUT',

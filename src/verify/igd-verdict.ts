@@ -2,12 +2,12 @@
 // manager is, and, from the trace, the registers read back, the guest memory at ASLS and the
 // debug log of one that did, whether the firmware did its half of QEMU's IGD assignment, with a
 // reason for each failure.
-import { AbortError, type OvmfBuildError } from '../core/errors.js';
+import type { OvmfBuildError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
 import { parseOpRegion, type OpRegionVbtSource } from '../formats/opregion.js';
 import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
 import { lastLogLines } from './debug-log.js';
-import { VerificationError } from './errors.js';
+import { runAbortedError, VerificationError } from './errors.js';
 import { parseIgdDebugLog } from './igd-debug-log.js';
 import type { IgdRun } from './igd-run.js';
 import {
@@ -258,9 +258,7 @@ export function igdRunFailure(
   const { common, signal } = context;
   switch (run.outcome) {
     case 'aborted':
-      return new AbortError(`IGD check aborted: ${String(signal?.reason ?? 'signal')}`, common, {
-        cause: signal?.reason,
-      });
+      return runAbortedError('IGD check', signal, common);
     case 'timeout':
       return new VerificationError(
         'E_VERIFY_IGD_TIMEOUT',
