@@ -11,7 +11,7 @@ import { buildOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
 import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { VerificationError } from '../src/verify/errors.js';
-import { checkIgdAssignment } from '../src/verify/igd-check.js';
+import { checkIgdAssignment, type IgdCheckOptions, type IgdCheckResult } from '../src/verify/igd-check.js';
 import { QmpClient, readPciConfigDword } from '../src/verify/qmp.js';
 import { findQemu } from '../src/verify/qemu.js';
 import { dig, runCli } from './cli-harness.js';
@@ -34,6 +34,22 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
+
+/**
+ * The check of Debian's stock OVMF with the Coffee Lake VBT's OpRegion, as device 3e9b (cfl) and
+ * no stolen memory size unless `options` says otherwise.
+ */
+function checkStock(options: Partial<IgdCheckOptions> = {}): Promise<IgdCheckResult> {
+  return checkIgdAssignment({
+    codePath: STOCK_CODE,
+    varsPath: STOCK_VARS,
+    deviceId: '3e9b',
+    opRegion,
+    bdsmSizeInBytes: 0,
+    platform: cfl,
+    ...options,
+  });
+}
 
 describe('QmpClient against QEMU', () => {
   it('negotiates, runs commands, reports QMP errors with a code and reads PCI config of the stopped guest', async () => {
@@ -92,14 +108,7 @@ describe('QmpClient against QEMU', () => {
 
 describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
   it('reports ASLS and BDSM never written, quickly, from the trace and the registers read back', async () => {
-    const result = await checkIgdAssignment({
-      codePath: STOCK_CODE,
-      varsPath: STOCK_VARS,
-      deviceId: '3e9b',
-      opRegion,
-      bdsmSizeInBytes: 32 * 1_048_576,
-      platform: cfl,
-    });
+    const result = await checkStock({ bdsmSizeInBytes: 32 * 1_048_576 });
     expect(result.passed).toBe(false);
     expect(result.failures).toEqual([
       'ASLS (config 0xFC of 00:02.0) was never written: no firmware driver set up the OpRegion',
@@ -125,12 +134,9 @@ describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
   });
 
   it("boots a secure boot firmware with the boot check's SMM arguments (smm=on, secure flash, S3 off)", async () => {
-    const result = await checkIgdAssignment({
+    const result = await checkStock({
       codePath: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
-      varsPath: STOCK_VARS,
       deviceId: '7d55',
-      opRegion,
-      bdsmSizeInBytes: 0,
       platform: mtl,
       smm: true,
     });
@@ -141,15 +147,7 @@ describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
   });
 
   it('runs again under TCG when KVM fails (here: no /dev/kvm, so QEMU cannot open KVM at all)', async () => {
-    const result = await checkIgdAssignment({
-      codePath: STOCK_CODE,
-      varsPath: STOCK_VARS,
-      deviceId: '7d55',
-      opRegion,
-      bdsmSizeInBytes: 0,
-      platform: mtl,
-      accelerator: 'kvm',
-    });
+    const result = await checkStock({ deviceId: '7d55', platform: mtl, accelerator: 'kvm' });
     expect(result.failures).toEqual([
       'ASLS (config 0xFC of 00:02.0) was never written: no firmware driver set up the OpRegion',
     ]);
@@ -165,45 +163,19 @@ describe('checkIgdAssignment on stock OVMF (no IGD driver)', () => {
   });
 
   it('is E_VERIFY_IGD_TIMEOUT when the boot manager does not run in time, and AbortError when aborted', async () => {
-    const common = {
-      codePath: STOCK_CODE,
-      varsPath: STOCK_VARS,
-      deviceId: '3e9b',
-      opRegion,
-      bdsmSizeInBytes: 0,
-      platform: cfl,
-    };
     const started = performance.now();
-    const timeout = await checkIgdAssignment({ ...common, timeoutMs: 1_500 }).catch(
-      (error: unknown) => error,
-    );
+    const timeout = await checkStock({ timeoutMs: 1_500 }).catch((error: unknown) => error);
     expect(timeout).toBeInstanceOf(VerificationError);
     expect((timeout as VerificationError).code).toBe('E_VERIFY_IGD_TIMEOUT');
     expect(performance.now() - started).toBeLessThan(15_000);
-    const aborted = await checkIgdAssignment({ ...common, signal: AbortSignal.timeout(500) }).catch(
-      (error: unknown) => error,
-    );
+    const aborted = await checkStock({ signal: AbortSignal.timeout(500) }).catch((error: unknown) => error);
     expect(aborted).toBeInstanceOf(AbortError);
   });
 
   it('refuses a missing firmware file (E_INPUT_NOT_FOUND) and an OpRegion that does not parse', async () => {
-    const missing = await checkIgdAssignment({
-      codePath: path.join(directory, 'none.fd'),
-      varsPath: STOCK_VARS,
-      deviceId: '3e9b',
-      opRegion,
-      bdsmSizeInBytes: 0,
-      platform: cfl,
-    }).catch((e: unknown) => e);
+    const missing = await checkStock({ codePath: path.join(directory, 'none.fd') }).catch((e: unknown) => e);
     expect((missing as OvmfBuildError).code).toBe('E_INPUT_NOT_FOUND');
-    const bad = await checkIgdAssignment({
-      codePath: STOCK_CODE,
-      varsPath: STOCK_VARS,
-      deviceId: '3e9b',
-      opRegion: new Uint8Array(8192),
-      bdsmSizeInBytes: 0,
-      platform: cfl,
-    }).catch((e: unknown) => e);
+    const bad = await checkStock({ opRegion: new Uint8Array(8192) }).catch((e: unknown) => e);
     expect((bad as OvmfBuildError).code).toBe('E_OPREGION_BAD_SIGNATURE');
   });
 });
