@@ -1,9 +1,7 @@
 import pino from 'pino';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
-import { EXIT } from '../exit-codes.js';
 import { connectEngine } from '../../container/index.js';
 import { WORKSPACE_REPOSITORY } from '../../edk2/build.js';
 import { TOOLS_REPOSITORY } from '../../edk2/tools-image.js';
@@ -23,24 +21,18 @@ const USAGE = [
   '  --json         print {"removed": [container ids], "images": {"removed": [...], "inUse": [...]}}',
 ].join('\n');
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'cleanup',
   summary: 'remove containers left by crashed runs',
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseArgsOrHelp(
-      ctx,
-      {
-        all: { type: 'boolean' },
-        job: { type: 'string' },
-        workspaces: { type: 'boolean' },
-        json: { type: 'boolean' },
-      },
-      USAGE,
-      false,
-    );
-    if (parsed === undefined) return EXIT.ok;
-    const { values } = parsed;
+  options: {
+    all: { type: 'boolean' },
+    job: { type: 'string' },
+    workspaces: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  allowPositionals: false,
+  async run(ctx, { values }) {
     if (values.job === '') {
       throw new UsageError('--job needs a job id');
     }
@@ -88,4 +80,4 @@ export const command: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,7 +1,7 @@
 import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command, CommandContext } from '../context.js';
+import { defineCommand } from '../command-args.js';
+import type { CommandContext } from '../context.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { FormatError, NotFoundError, OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
@@ -325,18 +325,12 @@ function fromOptionRom(rom: RomExtraction, outDir: string, input: string): Extra
   };
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'extract',
   summary: 'take the GOP driver and VBT out of a firmware image or option ROM',
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseArgsOrHelp(
-      ctx,
-      { out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
-      USAGE,
-    );
-    if (parsed === undefined) return EXIT.ok;
-    const { values, positionals } = parsed;
+  options: { out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+  async run(ctx, { values, positionals }) {
     const [input, ...extra] = positionals;
     if (input === undefined || extra.length > 0 || values.out === undefined || values.out === '') {
       throw new UsageError(`expected one <image> and --out <dir>\n${USAGE}`);
@@ -549,4 +543,4 @@ export const command: Command = {
     if (extraction.vbt === null) return EXIT.vbtNotFound;
     return EXIT.ok;
   },
-};
+});

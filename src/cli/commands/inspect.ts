@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { MAIN_THREAD_MAX_INPUT_BYTES, writeJson, writeLine } from '../context.js';
 import { isOvmfBuildError, UsageError } from '../../core/errors.js';
 import { sha256 } from '../../core/digest.js';
@@ -30,14 +29,12 @@ function hex4(value: number): string {
   return value.toString(16).padStart(4, '0');
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'inspect',
   summary: 'show what a file is (image, capsule, GOP, VBT, option ROM)',
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseArgsOrHelp(ctx, { json: { type: 'boolean' } }, USAGE);
-    if (parsed === undefined) return EXIT.ok;
-    const { values, positionals } = parsed;
+  options: { json: { type: 'boolean' } },
+  async run(ctx, { values, positionals }) {
     const [input, ...extra] = positionals;
     if (input === undefined || extra.length > 0) throw new UsageError(`expected one <file>\n${USAGE}`);
     const resolved = path.resolve(ctx.cwd, input);
@@ -188,4 +185,4 @@ export const command: Command = {
       );
     return EXIT.ok;
   },
-};
+});

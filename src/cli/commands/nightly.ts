@@ -3,7 +3,7 @@
 // wires the runner to the real job; the runner itself knows nothing of EDK2.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs } from '../args.js';
+import { parseArgsOrHelp } from '../command-args.js';
 import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { isOvmfBuildError, UsageError } from '../../core/errors.js';
@@ -35,7 +35,6 @@ const OPTIONS = {
   schedule: { type: 'string' },
   unschedule: { type: 'boolean' },
   tz: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const USAGE = [
@@ -242,11 +241,9 @@ export async function runNightlyCommand(
   stages: Partial<PipelineStages> = {},
   runner: Pick<RunNightlyOptions, 'backoffMs'> = {},
 ): Promise<number> {
-  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrHelp(ctx, OPTIONS, USAGE);
+  if (parsed === undefined) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError('give at most one recipe directory');
   const json = values.json === true;
   const recipeDir = positionals[0] === undefined ? DEFAULT_RECIPE_DIR : path.resolve(ctx.cwd, positionals[0]);

@@ -2,8 +2,7 @@
 // with the Proxmox and QEMU lines for where it landed (src/mirror/pull.ts).
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command, CommandContext } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { userConfigDir } from '../../cache/paths.js';
@@ -41,77 +40,69 @@ export function defaultDescriptorDir(env: NodeJS.ProcessEnv, uid: number | undef
   );
 }
 
-async function run(ctx: CommandContext): Promise<number> {
-  const parsed = parseArgsOrHelp(
-    ctx,
-    {
-      mirror: { type: 'string' },
-      'trust-key': { type: 'string' },
-      out: { type: 'string' },
-      'install-descriptor': { type: 'boolean' },
-      'descriptor-dir': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    USAGE,
-  );
-  if (parsed === undefined) return EXIT.ok;
-  const { values, positionals } = parsed;
-  const [spec, ...extra] = positionals;
-  if (spec === undefined || extra.length > 0) throw new UsageError('pull needs one NAME[@VERSION]');
-  const mirror = values.mirror;
-  if (mirror === undefined || !/^https?:\/\/[^/]/.test(mirror)) {
-    throw new UsageError('pull needs --mirror URL (http or https)');
-  }
-  const trustKey = values['trust-key'];
-  if (trustKey !== undefined && !/^[0-9a-fA-F]{8,64}$/.test(trustKey)) {
-    throw new UsageError(`--trust-key expects 8 to 64 hex digits, got \`${trustKey}\``);
-  }
-  if (values['descriptor-dir'] !== undefined && values['install-descriptor'] !== true) {
-    throw new UsageError('--descriptor-dir goes with --install-descriptor');
-  }
-  const { parsePullSpec, pullArtifact } = await import('../../mirror/pull.js');
-  try {
-    parsePullSpec(spec);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const result = await pullArtifact({
-    spec,
-    mirrorUrl: mirror,
-    ...(trustKey === undefined ? {} : { trustKey }),
-    configDir: userConfigDir(ctx.env),
-    outDir: path.resolve(ctx.cwd, values.out ?? '.'),
-    ...(values['install-descriptor'] === true
-      ? {
-          descriptorDir: path.resolve(
-            ctx.cwd,
-            values['descriptor-dir'] ?? defaultDescriptorDir(ctx.env, process.getuid?.()),
-          ),
-        }
-      : {}),
-    now: clockFrom(ctx.env),
-    signal: ctx.signal,
-  });
-  if (values.json === true) {
-    writeJson(ctx.stdout, result);
-    return EXIT.ok;
-  }
-  writeLine(
-    ctx.stdout,
-    `${result.reused ? 'already here' : 'pulled'}: ${result.name} ${result.version} in ${result.dir} (index serial ${result.serial}, verified)`,
-  );
-  if (result.descriptorInstalled !== null)
-    writeLine(ctx.stdout, `firmware descriptor: ${result.descriptorInstalled}`);
-  writeLine(ctx.stdout);
-  writeLine(ctx.stdout, result.proxmox.trimEnd());
-  writeLine(ctx.stdout);
-  writeLine(ctx.stdout, result.qemu.trimEnd());
-  return EXIT.ok;
-}
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'pull',
   summary: 'download one artifact from a mirror, checked, and print its Proxmox and QEMU lines',
   usage: USAGE,
-  run,
-};
+  options: {
+    mirror: { type: 'string' },
+    'trust-key': { type: 'string' },
+    out: { type: 'string' },
+    'install-descriptor': { type: 'boolean' },
+    'descriptor-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(ctx, { values, positionals }) {
+    const [spec, ...extra] = positionals;
+    if (spec === undefined || extra.length > 0) throw new UsageError('pull needs one NAME[@VERSION]');
+    const mirror = values.mirror;
+    if (mirror === undefined || !/^https?:\/\/[^/]/.test(mirror)) {
+      throw new UsageError('pull needs --mirror URL (http or https)');
+    }
+    const trustKey = values['trust-key'];
+    if (trustKey !== undefined && !/^[0-9a-fA-F]{8,64}$/.test(trustKey)) {
+      throw new UsageError(`--trust-key expects 8 to 64 hex digits, got \`${trustKey}\``);
+    }
+    if (values['descriptor-dir'] !== undefined && values['install-descriptor'] !== true) {
+      throw new UsageError('--descriptor-dir goes with --install-descriptor');
+    }
+    const { parsePullSpec, pullArtifact } = await import('../../mirror/pull.js');
+    try {
+      parsePullSpec(spec);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const result = await pullArtifact({
+      spec,
+      mirrorUrl: mirror,
+      ...(trustKey === undefined ? {} : { trustKey }),
+      configDir: userConfigDir(ctx.env),
+      outDir: path.resolve(ctx.cwd, values.out ?? '.'),
+      ...(values['install-descriptor'] === true
+        ? {
+            descriptorDir: path.resolve(
+              ctx.cwd,
+              values['descriptor-dir'] ?? defaultDescriptorDir(ctx.env, process.getuid?.()),
+            ),
+          }
+        : {}),
+      now: clockFrom(ctx.env),
+      signal: ctx.signal,
+    });
+    if (values.json === true) {
+      writeJson(ctx.stdout, result);
+      return EXIT.ok;
+    }
+    writeLine(
+      ctx.stdout,
+      `${result.reused ? 'already here' : 'pulled'}: ${result.name} ${result.version} in ${result.dir} (index serial ${result.serial}, verified)`,
+    );
+    if (result.descriptorInstalled !== null)
+      writeLine(ctx.stdout, `firmware descriptor: ${result.descriptorInstalled}`);
+    writeLine(ctx.stdout);
+    writeLine(ctx.stdout, result.proxmox.trimEnd());
+    writeLine(ctx.stdout);
+    writeLine(ctx.stdout, result.qemu.trimEnd());
+    return EXIT.ok;
+  },
+});

@@ -1,9 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
-import { EXIT } from '../exit-codes.js';
 import { sha256 } from '../../core/digest.js';
 import { OvmfBuildError, throwIfAborted, UsageError } from '../../core/errors.js';
 import { hex } from '../../core/hex.js';
@@ -126,28 +124,22 @@ async function readHelpers(where: string, signal: AbortSignal): Promise<HelperDr
   return { igdAssignment: one('igd-assignment'), gopPolicy: one('gop-policy') };
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'rom',
   summary: 'make the IGD option ROM (IgdAssignmentDxe, PlatformGopPolicyDxe, GOP) for stock OVMF',
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseArgsOrHelp(
-      ctx,
-      {
-        gop: { type: 'string' },
-        device: { type: 'string' },
-        class: { type: 'string' },
-        compress: { type: 'boolean' },
-        helpers: { type: 'string' },
-        'gop-only': { type: 'boolean' },
-        out: { type: 'string', short: 'o' },
-        json: { type: 'boolean' },
-      },
-      USAGE,
-      false,
-    );
-    if (parsed === undefined) return EXIT.ok;
-    const { values } = parsed;
+  options: {
+    gop: { type: 'string' },
+    device: { type: 'string' },
+    class: { type: 'string' },
+    compress: { type: 'boolean' },
+    helpers: { type: 'string' },
+    'gop-only': { type: 'boolean' },
+    out: { type: 'string', short: 'o' },
+    json: { type: 'boolean' },
+  },
+  allowPositionals: false,
+  async run(ctx, { values }) {
     if (values.gop === undefined) throw new UsageError(`--gop <file> is required\n${USAGE}`);
     if (values.device === undefined) throw new UsageError(`--device <vendor:device> is required\n${USAGE}`);
     const { vendorId, deviceId } = parseDevice(values.device);
@@ -237,4 +229,4 @@ export const command: Command = {
     }
     return 0;
   },
-};
+});

@@ -2,8 +2,7 @@
 // serves until SIGINT or SIGTERM, then stops accepting, lets responses in flight finish and
 // exits with the signal's status (130/143) like every other command.
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command, CommandContext } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT, startMirrorServer } from '../../serve/server.js';
@@ -32,38 +31,36 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
-async function run(ctx: CommandContext): Promise<number> {
-  const parsed = parseArgsOrHelp(
-    ctx,
-    { host: { type: 'string' }, port: { type: 'string' }, 'print-nginx-etags': { type: 'boolean' } },
-    USAGE,
-  );
-  if (parsed === undefined) return EXIT.ok;
-  const { values, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError('serve takes one directory');
-  const host = values.host ?? DEFAULT_SERVE_HOST;
-  if (host.length === 0) throw new UsageError('--host must not be empty');
-  const port = parsePort(values.port);
-  const root = path.resolve(ctx.cwd, positionals[0] ?? '.');
-  if (values['print-nginx-etags'] === true) {
-    if (values.host !== undefined || values.port !== undefined) {
-      throw new UsageError('--print-nginx-etags takes no --host or --port');
-    }
-    const { nginxEtagMap } = await import('../../serve/nginx-conf.js');
-    ctx.stdout.write(await nginxEtagMap(root));
-    return EXIT.ok;
-  }
-  if (ctx.signal.aborted) return EXIT.ok;
-  const server = await startMirrorServer({ root, host, port });
-  writeLine(ctx.stdout, `serving ${root} at ${server.url}`);
-  await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-  await server.close();
-  return EXIT.ok;
-}
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'serve',
   summary: 'serve a mirror tree over HTTP',
   usage: USAGE,
-  run,
-};
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'print-nginx-etags': { type: 'boolean' },
+  },
+  async run(ctx, { values, positionals }) {
+    if (positionals.length > 1) throw new UsageError('serve takes one directory');
+    const host = values.host ?? DEFAULT_SERVE_HOST;
+    if (host.length === 0) throw new UsageError('--host must not be empty');
+    const port = parsePort(values.port);
+    const root = path.resolve(ctx.cwd, positionals[0] ?? '.');
+    if (values['print-nginx-etags'] === true) {
+      if (values.host !== undefined || values.port !== undefined) {
+        throw new UsageError('--print-nginx-etags takes no --host or --port');
+      }
+      const { nginxEtagMap } = await import('../../serve/nginx-conf.js');
+      ctx.stdout.write(await nginxEtagMap(root));
+      return EXIT.ok;
+    }
+    if (ctx.signal.aborted) return EXIT.ok;
+    const server = await startMirrorServer({ root, host, port });
+    writeLine(ctx.stdout, `serving ${root} at ${server.url}`);
+    await new Promise<void>((resolve) =>
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    await server.close();
+    return EXIT.ok;
+  },
+});

@@ -1,14 +1,15 @@
 // `ovmf-build verify-boot`: boot a built OVMF in QEMU (and optionally check its structure
 // first) and print the boot check's verdict; the command line of verify/boot.ts.
 import path from 'node:path';
-import { writeJson, writeLine, type Command } from '../context.js';
+import { writeJson, writeLine } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../../core/errors.js';
 import { isGuidString } from '../../core/guid.js';
 import { verifyBoot, type BootVerification } from '../../verify/boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
 import { verifyStructure, type StructureReport } from '../../verify/structural.js';
-import { parseQemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
+import { QEMU_CHECK_OPTIONS, qemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
 
 const USAGE = [
   'usage: ovmf-build verify-boot <code.fd> <vars.fd> [--gop-guid G] [--policy-guid G] [--machine q35|i440fx]',
@@ -82,26 +83,23 @@ function printHuman(
   if (result.logPath !== undefined) write(`  debug log kept at ${result.logPath}`);
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'verify-boot',
   summary: 'boot an OVMF in QEMU and check the GOP and policy drivers load',
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseQemuCheckArgs(
-      ctx,
-      {
-        'gop-guid': { type: 'string' },
-        'policy-guid': { type: 'string' },
-        machine: { type: 'string' },
-        smm: { type: 'boolean' },
-        gop: { type: 'string' },
-        vbt: { type: 'string' },
-        log: { type: 'string' },
-      },
-      USAGE,
-    );
-    if (parsed === undefined) return EXIT.ok;
-    const { values, codePath, varsPath, timeoutMs, accel, kvmDevice } = parsed;
+  options: {
+    ...QEMU_CHECK_OPTIONS,
+    'gop-guid': { type: 'string' },
+    'policy-guid': { type: 'string' },
+    machine: { type: 'string' },
+    smm: { type: 'boolean' },
+    gop: { type: 'string' },
+    vbt: { type: 'string' },
+    log: { type: 'string' },
+  },
+  async run(ctx, args) {
+    const { values } = args;
+    const { codePath, varsPath, timeoutMs, accel, kvmDevice } = qemuCheckArgs(ctx, args, USAGE);
     const gop = guidOption('gop-guid', values['gop-guid'], DEFAULT_GOP_FILE_GUID);
     const policy = guidOption('policy-guid', values['policy-guid'], DEFAULT_POLICY_FILE_GUID);
     const machine = values.machine ?? 'q35';
@@ -163,4 +161,4 @@ export const command: Command = {
     }
     return result.passed ? EXIT.ok : EXIT.verification;
   },
-};
+});

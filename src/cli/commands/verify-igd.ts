@@ -1,7 +1,8 @@
 // `ovmf-build verify-igd`: the IGD assignment check of verify/igd-check.ts on the command line,
 // with the device, the OpRegion (built around a VBT, or given) and the stolen size as options.
 import path from 'node:path';
-import { writeJson, writeLine, type Command } from '../context.js';
+import { writeJson, writeLine } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { EXIT } from '../exit-codes.js';
 import { userStateDir } from '../../cache/paths.js';
 import { FormatError, UsageError } from '../../core/errors.js';
@@ -12,7 +13,13 @@ import { loadIgdDeviceTable } from '../../igd/load.js';
 import { chooseAccelerator } from '../../verify/accel.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../../verify/igd-check.js';
 import { findQemu } from '../../verify/qemu.js';
-import { integerOption, parseQemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
+import {
+  integerOption,
+  QEMU_CHECK_OPTIONS,
+  qemuCheckArgs,
+  readCheckInput,
+  seconds,
+} from './verify-options.js';
 
 const DEFAULT_STOLEN_MIB = 32;
 
@@ -73,26 +80,23 @@ function printHuman(write: (text: string) => void, result: IgdCheckResult, reaso
   for (const note of result.info) write(`  info: ${note}`);
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'verify-igd',
   summary: "check in QEMU that a firmware (or stock OVMF with a ROM) does QEMU's IGD assignment",
   usage: USAGE,
-  async run(ctx) {
-    const parsed = parseQemuCheckArgs(
-      ctx,
-      {
-        device: { type: 'string' },
-        vbt: { type: 'string' },
-        opregion: { type: 'string' },
-        'opregion-version': { type: 'string' },
-        'stolen-mib': { type: 'string' },
-        rom: { type: 'string' },
-        'keep-logs': { type: 'string' },
-      },
-      USAGE,
-    );
-    if (parsed === undefined) return EXIT.ok;
-    const { values, codePath, varsPath, timeoutMs, accel, kvmDevice } = parsed;
+  options: {
+    ...QEMU_CHECK_OPTIONS,
+    device: { type: 'string' },
+    vbt: { type: 'string' },
+    opregion: { type: 'string' },
+    'opregion-version': { type: 'string' },
+    'stolen-mib': { type: 'string' },
+    rom: { type: 'string' },
+    'keep-logs': { type: 'string' },
+  },
+  async run(ctx, args) {
+    const { values } = args;
+    const { codePath, varsPath, timeoutMs, accel, kvmDevice } = qemuCheckArgs(ctx, args, USAGE);
     if (values.device === undefined)
       throw new UsageError('--device is required (the Intel device ID to pose as)');
     const deviceText = values.device.replace(/^8086:/iu, '');
@@ -164,4 +168,4 @@ export const command: Command = {
     }
     return result.passed ? EXIT.ok : EXIT.verification;
   },
-};
+});

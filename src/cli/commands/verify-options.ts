@@ -1,10 +1,8 @@
 // What `verify-boot` and `verify-igd` share: both boot a <code.fd> <vars.fd> pair in QEMU with
-// the same --timeout-ms, --accel, --kvm-device, --json and --help, so the two commands parse
+// the same --timeout-ms, --accel, --kvm-device, --json and --help, so the two commands check
 // those once, here, and read their input files the same way.
 import path from 'node:path';
-import type { ParseArgsConfig } from 'node:util';
-import type { parseCommandArgs } from '../args.js';
-import { parseArgsOrHelp } from '../command-args.js';
+import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { readInputFile } from '../../fetch/read-input.js';
@@ -31,13 +29,7 @@ export function integerOption(name: string, text: string | undefined, allowZero 
   return value;
 }
 
-/** The parsed values of a check's own options and the shared ones. */
-type CheckValues<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
-  typeof parseCommandArgs<typeof QEMU_CHECK_OPTIONS & O>
->['values'];
-
-export interface QemuCheckArgs<V> {
-  readonly values: V;
+export interface QemuCheckArgs {
   /** <code.fd> and <vars.fd>, resolved against the command's cwd. */
   readonly codePath: string;
   readonly varsPath: string;
@@ -48,23 +40,14 @@ export interface QemuCheckArgs<V> {
 }
 
 /**
- * Parses the command line of a QEMU check: exactly two files, the shared options and the
- * command's own `options`. Undefined after printing the usage for --help.
+ * The shared part of a QEMU check's command line, parsed by defineCommand with QEMU_CHECK_OPTIONS
+ * among the command's options: exactly two files, and the shared options checked.
  */
-export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['options']>>(
+export function qemuCheckArgs(
   ctx: CommandContext,
-  options: O,
+  { values: shared, positionals }: CommandArgs<typeof QEMU_CHECK_OPTIONS>,
   usage: string,
-): QemuCheckArgs<CheckValues<O>> | undefined {
-  const parsed = parseArgsOrHelp(ctx, { ...QEMU_CHECK_OPTIONS, ...options }, usage);
-  if (parsed === undefined) return undefined;
-  const { values, positionals } = parsed;
-  // parseArgs' value types are not resolved inside this generic function; these are the shared ones.
-  const shared = values as {
-    readonly accel?: string;
-    readonly 'kvm-device'?: string;
-    readonly 'timeout-ms'?: string;
-  };
+): QemuCheckArgs {
   const [codeArg, varsArg, ...extra] = positionals;
   if (codeArg === undefined || varsArg === undefined || extra.length > 0) {
     throw new UsageError(`expected exactly two files, <code.fd> and <vars.fd>\n${usage}`, { positionals });
@@ -75,7 +58,6 @@ export function parseQemuCheckArgs<const O extends NonNullable<ParseArgsConfig['
   }
   const kvmDevice = shared['kvm-device'];
   return {
-    values,
     codePath: path.resolve(ctx.cwd, codeArg),
     varsPath: path.resolve(ctx.cwd, varsArg),
     timeoutMs: integerOption('timeout-ms', shared['timeout-ms']),

@@ -1,7 +1,6 @@
 import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgsOrHelp } from '../command-args.js';
-import type { Command, CommandContext } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { userConfigDir } from '../../cache/paths.js';
@@ -68,57 +67,56 @@ async function resolveArtifactDir(cwd: string, given: string): Promise<string> {
   }
 }
 
-async function run(ctx: CommandContext): Promise<number> {
-  const parsed = parseArgsOrHelp(
-    ctx,
-    { key: { type: 'string' }, json: { type: 'boolean' }, 'print-public-key': { type: 'boolean' } },
-    USAGE,
-  );
-  if (parsed === undefined) return EXIT.ok;
-  const { values, positionals } = parsed;
-  if (values['print-public-key'] === true) {
-    const key = await loadOrCreateSigningKey(userConfigDir(ctx.env));
-    ctx.stdout.write(key.publicKeyPem);
-    return EXIT.ok;
-  }
-  if (positionals.length !== 1) throw new UsageError('verify needs exactly one artifact directory');
-  const dir = await resolveArtifactDir(ctx.cwd, positionals[0] as string);
-  let publicKeyPem: string | undefined;
-  if (values.key !== undefined) {
-    try {
-      publicKeyPem = await readInputText(path.resolve(ctx.cwd, values.key), { what: '--key' });
-    } catch (error) {
-      throw new UsageError(`cannot read --key ${values.key}: ${(error as Error).message}`);
-    }
-  }
-  const check = await verifyArtifact(
-    dir,
-    publicKeyPem === undefined
-      ? { trustedKeys: await loadTrustedKeys(userConfigDir(ctx.env)) }
-      : { publicKeyPem },
-  );
-  if (values.json === true) {
-    writeJson(ctx.stdout, {
-      valid: true,
-      artifactDir: check.artifactDir,
-      checkedFiles: check.checkedFiles,
-      signingKeyFingerprint: check.signingKeyFingerprint,
-      keySource: check.keySource,
-      unlistedFiles: check.unlistedFiles,
-    });
-  } else {
-    writeLine(ctx.stdout, `valid: ${check.artifactDir}`);
-    writeLine(ctx.stdout, `  ${check.checkedFiles.length} files match SHA256SUMS and manifest.json`);
-    writeLine(ctx.stdout, `  signed by key ${check.signingKeyFingerprint} (${KEY_SOURCE[check.keySource]})`);
-    if (check.unlistedFiles.length > 0)
-      writeLine(ctx.stdout, `  not covered: ${check.unlistedFiles.join(', ')}`);
-  }
-  return EXIT.ok;
-}
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'verify',
   summary: 'check an artifact directory: signature and every digest',
   usage: USAGE,
-  run,
-};
+  options: {
+    key: { type: 'string' },
+    json: { type: 'boolean' },
+    'print-public-key': { type: 'boolean' },
+  },
+  async run(ctx, { values, positionals }) {
+    if (values['print-public-key'] === true) {
+      const key = await loadOrCreateSigningKey(userConfigDir(ctx.env));
+      ctx.stdout.write(key.publicKeyPem);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new UsageError('verify needs exactly one artifact directory');
+    const dir = await resolveArtifactDir(ctx.cwd, positionals[0] as string);
+    let publicKeyPem: string | undefined;
+    if (values.key !== undefined) {
+      try {
+        publicKeyPem = await readInputText(path.resolve(ctx.cwd, values.key), { what: '--key' });
+      } catch (error) {
+        throw new UsageError(`cannot read --key ${values.key}: ${(error as Error).message}`);
+      }
+    }
+    const check = await verifyArtifact(
+      dir,
+      publicKeyPem === undefined
+        ? { trustedKeys: await loadTrustedKeys(userConfigDir(ctx.env)) }
+        : { publicKeyPem },
+    );
+    if (values.json === true) {
+      writeJson(ctx.stdout, {
+        valid: true,
+        artifactDir: check.artifactDir,
+        checkedFiles: check.checkedFiles,
+        signingKeyFingerprint: check.signingKeyFingerprint,
+        keySource: check.keySource,
+        unlistedFiles: check.unlistedFiles,
+      });
+    } else {
+      writeLine(ctx.stdout, `valid: ${check.artifactDir}`);
+      writeLine(ctx.stdout, `  ${check.checkedFiles.length} files match SHA256SUMS and manifest.json`);
+      writeLine(
+        ctx.stdout,
+        `  signed by key ${check.signingKeyFingerprint} (${KEY_SOURCE[check.keySource]})`,
+      );
+      if (check.unlistedFiles.length > 0)
+        writeLine(ctx.stdout, `  not covered: ${check.unlistedFiles.join(', ')}`);
+    }
+    return EXIT.ok;
+  },
+});

@@ -13,8 +13,7 @@ import { JobSession } from '../../jobs/session.js';
 import type { Recipe } from '../../jobs/recipe.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
-import { parseCommandArgs } from '../args.js';
-import type { Command, CommandContext } from '../context.js';
+import { defineCommand } from '../command-args.js';
 import { writeLine } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { pipelineJob } from './nightly.js';
@@ -25,7 +24,6 @@ const OPTIONS = {
   out: { type: 'string' },
   'lock-seconds': { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const USAGE = [
@@ -60,97 +58,91 @@ function wholeNumber(name: string, value: string | undefined, fallback: number, 
   return n;
 }
 
-export async function runWorkerCommand(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
-  if (values.help === true) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
-  if (values.queue === undefined) throw new UsageError('give --queue redis://HOST:PORT');
-  const url = parseQueueUrl(values.queue);
-  const concurrency = wholeNumber('concurrency', values.concurrency, 1, 1, 64);
-  const lockSeconds = wholeNumber('lock-seconds', values['lock-seconds'], 60, 5, 3600);
-  const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
-  const json = values.json === true;
-  const workerId = `worker-${newJobId()}`;
-  const log = openJobLog(ctx.env, workerId);
-  // The queue carries recipes as data; the job reads them back as recipe files from here.
-  const recipeDir = path.join(userStateDir(ctx.env), 'queue', workerId);
-  await mkdir(recipeDir, { recursive: true });
-  await using session = new JobSession(ctx.env);
-  const files = new Map<string, string>();
-  const job: NightlyJob = pipelineJob(ctx, files, ['--out', outDir], session, {}, workerId);
-  /** Writes the recipe as a file the job can read; returns its path. */
-  const recipeFile = async (recipe: Recipe): Promise<string> => {
-    // Named by content: two jobs of one recipe name at once never share a file.
-    const text = `${JSON.stringify(recipe, null, 2)}\n`;
-    const dir = path.join(recipeDir, createHash('sha256').update(text).digest('hex').slice(0, 16));
-    const file = path.join(dir, `${recipe.name}.json`);
-    await mkdir(dir, { recursive: true });
-    await writeFileAtomic(file, text);
-    return file;
-  };
-  const { runQueueWorker } = await import('../../queue/index.js');
-  if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
-  try {
-    await runQueueWorker({
-      url,
-      concurrency,
-      lockDurationMs: lockSeconds * 1000,
-      signal: ctx.signal,
-      logger: log.logger,
-      exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
-      job: {
-        key: async (recipe, context) => {
-          files.set(recipe.name, await recipeFile(recipe));
-          // Set and read in the same tick (the job looks its file up as it starts).
-          return job.key(recipe, context);
-        },
-        run: async (recipe, context) => {
-          files.set(recipe.name, await recipeFile(recipe));
-          return job.run(recipe, context);
-        },
-      },
-      onEvent: (event) => {
-        if (json) writeLine(ctx.stdout, JSON.stringify(event));
-        else if (event.type === 'phase') return;
-        else if (event.type === 'ready')
-          writeLine(ctx.stdout, `worker ${event.name} on ${redactedQueueUrl(url)}`);
-        else if (event.type === 'start') writeLine(ctx.stdout, `${event.jobId}: attempt ${event.attempt}`);
-        else if (event.type === 'completed')
-          writeLine(
-            ctx.stdout,
-            `${event.jobId}: ${event.result.cacheHit ? 'cache hit' : 'built'} ${event.result.artifactDir}`,
-          );
-        else if (event.type === 'scheduled')
-          writeLine(
-            ctx.stdout,
-            `${event.jobId}: scheduled night: ${event.result.jobs.length} jobs enqueued or joined` +
-              (event.result.failed.length === 0
-                ? ''
-                : `, not enqueued: ${event.result.failed.map((f) => `${f.recipe} (${f.failure.code})`).join(', ')}`),
-          );
-        else if (event.type === 'failed')
-          writeLine(
-            ctx.stdout,
-            `${event.jobId}: failed ${event.failure.code}: ${event.failure.message}${event.retry ? ' (will retry)' : ''}`,
-          );
-        else writeLine(ctx.stdout, `${event.jobId}: given back to the queue`);
-      },
-    });
-  } finally {
-    log.close();
-    await rm(recipeDir, { recursive: true, force: true });
-  }
-  // The worker only ends when asked to: report the signal as every command does.
-  throwIfAborted(ctx.signal);
-  return EXIT.ok;
-}
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'worker',
   summary: 'run queued nightly recipes on this host (BullMQ on Redis)',
   usage: USAGE,
-  run: (ctx) => runWorkerCommand(ctx),
-};
+  options: OPTIONS,
+  async run(ctx, { values, positionals }) {
+    if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
+    if (values.queue === undefined) throw new UsageError('give --queue redis://HOST:PORT');
+    const url = parseQueueUrl(values.queue);
+    const concurrency = wholeNumber('concurrency', values.concurrency, 1, 1, 64);
+    const lockSeconds = wholeNumber('lock-seconds', values['lock-seconds'], 60, 5, 3600);
+    const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
+    const json = values.json === true;
+    const workerId = `worker-${newJobId()}`;
+    const log = openJobLog(ctx.env, workerId);
+    // The queue carries recipes as data; the job reads them back as recipe files from here.
+    const recipeDir = path.join(userStateDir(ctx.env), 'queue', workerId);
+    await mkdir(recipeDir, { recursive: true });
+    await using session = new JobSession(ctx.env);
+    const files = new Map<string, string>();
+    const job: NightlyJob = pipelineJob(ctx, files, ['--out', outDir], session, {}, workerId);
+    /** Writes the recipe as a file the job can read; returns its path. */
+    const recipeFile = async (recipe: Recipe): Promise<string> => {
+      // Named by content: two jobs of one recipe name at once never share a file.
+      const text = `${JSON.stringify(recipe, null, 2)}\n`;
+      const dir = path.join(recipeDir, createHash('sha256').update(text).digest('hex').slice(0, 16));
+      const file = path.join(dir, `${recipe.name}.json`);
+      await mkdir(dir, { recursive: true });
+      await writeFileAtomic(file, text);
+      return file;
+    };
+    const { runQueueWorker } = await import('../../queue/index.js');
+    if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
+    try {
+      await runQueueWorker({
+        url,
+        concurrency,
+        lockDurationMs: lockSeconds * 1000,
+        signal: ctx.signal,
+        logger: log.logger,
+        exitCodeOf: (error) => (isOvmfBuildError(error) ? exitCodeFor(error) : EXIT.bug),
+        job: {
+          key: async (recipe, context) => {
+            files.set(recipe.name, await recipeFile(recipe));
+            // Set and read in the same tick (the job looks its file up as it starts).
+            return job.key(recipe, context);
+          },
+          run: async (recipe, context) => {
+            files.set(recipe.name, await recipeFile(recipe));
+            return job.run(recipe, context);
+          },
+        },
+        onEvent: (event) => {
+          if (json) writeLine(ctx.stdout, JSON.stringify(event));
+          else if (event.type === 'phase') return;
+          else if (event.type === 'ready')
+            writeLine(ctx.stdout, `worker ${event.name} on ${redactedQueueUrl(url)}`);
+          else if (event.type === 'start') writeLine(ctx.stdout, `${event.jobId}: attempt ${event.attempt}`);
+          else if (event.type === 'completed')
+            writeLine(
+              ctx.stdout,
+              `${event.jobId}: ${event.result.cacheHit ? 'cache hit' : 'built'} ${event.result.artifactDir}`,
+            );
+          else if (event.type === 'scheduled')
+            writeLine(
+              ctx.stdout,
+              `${event.jobId}: scheduled night: ${event.result.jobs.length} jobs enqueued or joined` +
+                (event.result.failed.length === 0
+                  ? ''
+                  : `, not enqueued: ${event.result.failed.map((f) => `${f.recipe} (${f.failure.code})`).join(', ')}`),
+            );
+          else if (event.type === 'failed')
+            writeLine(
+              ctx.stdout,
+              `${event.jobId}: failed ${event.failure.code}: ${event.failure.message}${event.retry ? ' (will retry)' : ''}`,
+            );
+          else writeLine(ctx.stdout, `${event.jobId}: given back to the queue`);
+        },
+      });
+    } finally {
+      log.close();
+      await rm(recipeDir, { recursive: true, force: true });
+    }
+    // The worker only ends when asked to: report the signal as every command does.
+    throwIfAborted(ctx.signal);
+    return EXIT.ok;
+  },
+});
