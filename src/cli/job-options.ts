@@ -241,6 +241,20 @@ export async function parseJobOptions(
   };
 }
 
+/**
+ * parseJobOptions of a command's own arguments, with -h/--help answered as parseArgsOrHelp
+ * answers it: undefined after writing `usage` to `stdout` (the caller exits 0).
+ */
+export async function parseJobOptionsOrHelp(
+  ctx: Pick<CommandContext, 'stdout' | 'argv' | 'cwd'>,
+  usage: string,
+): Promise<ParsedJobOptions | undefined> {
+  const parsed = await parseJobOptions(ctx.argv, ctx.cwd, usage);
+  if (!parsed.help) return parsed;
+  writeLine(ctx.stdout, usage);
+  return undefined;
+}
+
 /** This package's version, recorded in every manifest. */
 export async function toolVersion(): Promise<string> {
   const manifest = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {

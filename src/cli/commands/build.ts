@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../core/durable-fs.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { HELPER_FILE_NAMES } from '../../jobs/rom.js';
 import { EXIT } from '../exit-codes.js';
-import { jobOptionsUsage, jobRequest, parseJobOptions, withJobLog } from '../job-options.js';
+import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp, withJobLog } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
@@ -34,11 +34,8 @@ function fileSummary(file: string, bytes: Uint8Array): { path: string; sizeInByt
 
 /** Runs the build; `stages` stand in for some of the real ones. */
 export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStages> = {}): Promise<number> {
-  const parsed = await parseJobOptions(ctx.argv, ctx.cwd, USAGE);
-  if (parsed.help) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = await parseJobOptionsOrHelp(ctx, USAGE);
+  if (parsed === undefined) return EXIT.ok;
   const outDir = parsed.out ?? path.resolve(ctx.cwd, '.');
   return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const { verified, environment, durationMs } = await runPipeline(

@@ -10,7 +10,7 @@ import { buildCacheDir } from '../../cache/paths.js';
 import { openJobLog } from '../../jobs/job-logger.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { EXIT } from '../exit-codes.js';
-import { jobOptionsUsage, jobRequest, parseJobOptions } from '../job-options.js';
+import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build cache ls [--json]',
@@ -198,11 +198,8 @@ async function why(
     else printWhy(ctx, report);
     return EXIT.ok;
   }
-  const parsed = await parseJobOptions(argv, ctx.cwd, USAGE);
-  if (parsed.help) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = await parseJobOptionsOrHelp({ stdout: ctx.stdout, argv, cwd: ctx.cwd }, USAGE);
+  if (parsed === undefined) return EXIT.ok;
   const log = openJobLog(ctx.env);
   try {
     // The same stages as the main command, up to the key: the key it would look up.

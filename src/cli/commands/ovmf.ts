@@ -4,7 +4,7 @@ import type { Command, CommandContext } from '../context.js';
 import { writeJson, writeLine } from '../context.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { EXIT } from '../exit-codes.js';
-import { jobOptionsUsage, jobRequest, parseJobOptions, withJobLog } from '../job-options.js';
+import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp, withJobLog } from '../job-options.js';
 
 const USAGE = [
   'usage: ovmf-build --gop <file> --vbt <file> [options]',
@@ -22,11 +22,8 @@ const USAGE = [
 
 /** Runs the job; `stages` stand in for some of the real ones (tests give a stand-in build). */
 export async function runMain(ctx: CommandContext, stages: Partial<PipelineStages> = {}): Promise<number> {
-  const parsed = await parseJobOptions(ctx.argv, ctx.cwd, USAGE);
-  if (parsed.help) {
-    writeLine(ctx.stdout, USAGE);
-    return EXIT.ok;
-  }
+  const parsed = await parseJobOptionsOrHelp(ctx, USAGE);
+  if (parsed === undefined) return EXIT.ok;
   return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const result = await runPipeline(await jobRequest(parsed.options, ctx, log.jobId), {
       signal: ctx.signal,
