@@ -68,38 +68,52 @@ export const SYNC_READ_MAX_BYTES = 16 * 1024 * 1024;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
-/** The first buffer of a read: the handle's stat checked, then its size plus a byte, so a file that grew is noticed without a second pass. */
-function firstBuffer(info: Stats, file: string, what: string, maxBytes: number): Buffer {
-  if (!info.isFile()) throw notAFile(file, what, info);
-  if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
-  return Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+/** A read the loop below asks for: fill `buffer` from `offset` to its end. */
+interface ReadRequest {
+  readonly buffer: Buffer;
+  readonly offset: number;
 }
 
-/** A full buffer grown by a chunk, up to one byte past the limit (a longer file is E_INPUT_TOO_LARGE). */
-function grown(buffer: Buffer, file: string, what: string, maxBytes: number): Buffer {
-  if (buffer.length > maxBytes) throw tooLarge(file, what, buffer.length, maxBytes);
-  const next = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
-  buffer.copy(next, 0, 0, buffer.length);
-  return next;
-}
-
-/** The bytes read, once the file has ended within the limit. */
-function filledBytes(
-  buffer: Buffer,
-  filled: number,
+/**
+ * The read loop of both readers, without their I/O: it yields each read it needs and is given
+ * back the count read, so the synchronous reader and the pool reader take the same steps with
+ * their own calls. The first buffer is the handle's size plus a byte, so a file that grew is
+ * noticed without a second pass; a full buffer grows by a chunk, up to one byte past the limit
+ * (a longer file is E_INPUT_TOO_LARGE). `signal` is checked before each read.
+ */
+function* readSteps(
+  info: Stats,
   file: string,
   what: string,
   maxBytes: number,
-): Uint8Array {
+  signal?: AbortSignal,
+): Generator<ReadRequest, Uint8Array, number> {
+  if (!info.isFile()) throw notAFile(file, what, info);
+  if (info.size > maxBytes) throw tooLarge(file, what, info.size, maxBytes);
+  let buffer = Buffer.allocUnsafeSlow(Math.min(info.size + 1, maxBytes + 1));
+  let filled = 0;
+  for (;;) {
+    throwIfAborted(signal);
+    if (filled === buffer.length) {
+      if (buffer.length > maxBytes) throw tooLarge(file, what, buffer.length, maxBytes);
+      const next = Buffer.allocUnsafeSlow(Math.min(buffer.length + CHUNK_BYTES, maxBytes + 1));
+      buffer.copy(next, 0, 0, buffer.length);
+      buffer = next;
+    }
+    const bytesRead = yield { buffer, offset: filled };
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
   if (filled > maxBytes) throw tooLarge(file, what, filled, maxBytes);
   return new Uint8Array(buffer.buffer, buffer.byteOffset, filled);
 }
 
-/**
- * The synchronous twin of the pool read below: the same steps (firstBuffer, grown, filledBytes)
- * with fs.*Sync for the handle's methods. Only the read loop is written twice: a loop cannot be
- * shared between a sync and an async reader without making the sync one async.
- */
+/** A failure inside a read: our own coded error as it is, anything else E_INPUT_UNREADABLE (or NOT_FOUND). */
+function readFailure(file: string, what: string, error: unknown): OvmfBuildError {
+  return error instanceof OvmfBuildError ? error : cannotRead(file, what, error);
+}
+
+/** readSteps with fs.*Sync calls, for a file small enough to read at once (SYNC_READ_MAX_BYTES). */
 function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: number): Uint8Array {
   let fd;
   try {
@@ -108,17 +122,15 @@ function readSmallFileSync(fs: typeof Fs, file: string, what: string, maxBytes: 
     throw cannotRead(file, what, error);
   }
   try {
-    let buffer = firstBuffer(fs.fstatSync(fd), file, what, maxBytes);
-    let filled = 0;
-    for (;;) {
-      if (filled === buffer.length) buffer = grown(buffer, file, what, maxBytes);
-      const bytesRead = fs.readSync(fd, buffer, filled, buffer.length - filled, null);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
+    const steps = readSteps(fs.fstatSync(fd), file, what, maxBytes);
+    let step = steps.next();
+    while (step.done !== true) {
+      const { buffer, offset } = step.value;
+      step = steps.next(fs.readSync(fd, buffer, offset, buffer.length - offset, null));
     }
-    return filledBytes(buffer, filled, file, what, maxBytes);
+    return step.value;
   } catch (error) {
-    throw error instanceof OvmfBuildError ? error : cannotRead(file, what, error);
+    throw readFailure(file, what, error);
   } finally {
     fs.closeSync(fd);
   }
@@ -151,18 +163,16 @@ export async function readInputFile(file: string, options: ReadInputOptions = {}
     throw cannotRead(file, what, error);
   }
   try {
-    let buffer = firstBuffer(await handle.stat(), file, what, maxBytes);
-    let filled = 0;
-    for (;;) {
-      throwIfAborted(options.signal);
-      if (filled === buffer.length) buffer = grown(buffer, file, what, maxBytes);
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
+    const steps = readSteps(await handle.stat(), file, what, maxBytes, options.signal);
+    let step = steps.next();
+    while (step.done !== true) {
+      const { buffer, offset } = step.value;
+      const { bytesRead } = await handle.read(buffer, offset, buffer.length - offset, null);
+      step = steps.next(bytesRead);
     }
-    return filledBytes(buffer, filled, file, what, maxBytes);
+    return step.value;
   } catch (error) {
-    throw error instanceof OvmfBuildError ? error : cannotRead(file, what, error);
+    throw readFailure(file, what, error);
   } finally {
     await handle.close();
   }
