@@ -306,6 +306,36 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
     if (knownVbtFile(file.guid) !== undefined) vbtFileHint.push('known-guid');
     if (file.uiName !== null && VBT_UI_NAMES.includes(file.uiName)) vbtFileHint.push('ui-name');
     let sawVbtBody = false;
+    const vbtFoundBy = (): VbtFoundBy[] => (vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature']);
+    // A body that starts with $VBT (a raw or freeform section, or a raw file): a VBT, or rejected.
+    const bodyVbt = (
+      node: FirmwareNode,
+      body: Uint8Array,
+      sectionType: LocatedVbt['sectionType'],
+      bodyOffset: number | null,
+    ): void => {
+      sawVbtBody = true;
+      try {
+        vbts.push({
+          guid: file.guid,
+          uiName: file.uiName,
+          body,
+          info: parseVbt(body),
+          sectionType,
+          path: nodePath(node),
+          offset: bodyOffset,
+          foundBy: vbtFoundBy(),
+          file,
+        });
+      } catch (error) {
+        rejectedVbts.push({
+          guid: file.guid,
+          uiName: file.uiName,
+          path: nodePath(node),
+          reason: `starts with $VBT but does not parse: ${(error as Error).message}`,
+        });
+      }
+    };
     // A body that is a legacy video option ROM: its VBT is inside, at no fixed offset.
     const romVbt = (node: FirmwareNode, body: Uint8Array, bodyOffset: number | null): void => {
       const rom = vbtInLegacyRom(body);
@@ -323,7 +353,7 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
         sectionType: 'option-rom',
         path: `${nodePath(node)}/option ROM image ${rom.vbt.imageIndex}/$VBT at ${hex(rom.vbt.offset)}`,
         offset: bodyOffset === null ? null : bodyOffset + rom.vbt.offset,
-        foundBy: vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature'],
+        foundBy: vbtFoundBy(),
         file,
       });
     };
@@ -371,64 +401,19 @@ export function locateGopAndVbt(tree: FirmwareTree): LocateResult {
         }
       } else if (type === EFI_SECTION_RAW || type === EFI_SECTION_FREEFORM_SUBTYPE_GUID) {
         rawBodiesScanned++;
-        if (!looksLikeVbt(section.body)) {
-          romVbt(
-            section,
-            section.body,
-            section.offset === null ? null : section.offset + section.section.dataOffset,
-          );
-          continue;
-        }
-        sawVbtBody = true;
-        const foundBy: VbtFoundBy[] = vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature'];
-        try {
-          vbts.push({
-            guid: file.guid,
-            uiName: file.uiName,
-            body: section.body,
-            info: parseVbt(section.body),
-            sectionType: type === EFI_SECTION_RAW ? 'raw' : 'freeform',
-            path: nodePath(section),
-            offset: section.offset === null ? null : section.offset + section.section.dataOffset,
-            foundBy,
-            file,
-          });
-        } catch (error) {
-          rejectedVbts.push({
-            guid: file.guid,
-            uiName: file.uiName,
-            path: nodePath(section),
-            reason: `starts with $VBT but does not parse: ${(error as Error).message}`,
-          });
+        const bodyOffset = section.offset === null ? null : section.offset + section.section.dataOffset;
+        if (looksLikeVbt(section.body)) {
+          bodyVbt(section, section.body, type === EFI_SECTION_RAW ? 'raw' : 'freeform', bodyOffset);
+        } else {
+          romVbt(section, section.body, bodyOffset);
         }
       }
     }
     if (file.file.type === EFI_FV_FILETYPE_RAW) {
       rawBodiesScanned++;
-      romVbt(file, file.body, file.offset === null ? null : file.offset + file.file.headerSize);
-      if (looksLikeVbt(file.body)) {
-        sawVbtBody = true;
-        try {
-          vbts.push({
-            guid: file.guid,
-            uiName: file.uiName,
-            body: file.body,
-            info: parseVbt(file.body),
-            sectionType: 'raw-file',
-            path: nodePath(file),
-            offset: file.offset === null ? null : file.offset + file.file.headerSize,
-            foundBy: vbtFileHint.length > 0 ? [...vbtFileHint] : ['signature'],
-            file,
-          });
-        } catch (error) {
-          rejectedVbts.push({
-            guid: file.guid,
-            uiName: file.uiName,
-            path: nodePath(file),
-            reason: `starts with $VBT but does not parse: ${(error as Error).message}`,
-          });
-        }
-      }
+      const bodyOffset = file.offset === null ? null : file.offset + file.file.headerSize;
+      romVbt(file, file.body, bodyOffset);
+      if (looksLikeVbt(file.body)) bodyVbt(file, file.body, 'raw-file', bodyOffset);
     }
     if (vbtFileHint.length > 0 && !sawVbtBody) {
       rejectedVbts.push({

@@ -48,6 +48,26 @@ function countVariables(bytes: Uint8Array, from: number, to: number, authenticat
 }
 
 /**
+ * A VSS2 or '$VSS' store of `sizeInBytes` at `at`: the two are the same store (EDK2
+ * VariableFormat.h) behind a 28-byte or an older 16-byte header, after which the variables start.
+ */
+function variableStore(
+  bytes: Uint8Array,
+  format: 'VSS2' | 'VSS',
+  at: number,
+  sizeInBytes: number,
+  authenticated: boolean,
+): NvramStore {
+  const headerSize = format === 'VSS2' ? 28 : 16;
+  return {
+    format,
+    offset: at,
+    sizeInBytes,
+    variableCount: countVariables(bytes, at + headerSize, at + sizeInBytes, authenticated),
+  };
+}
+
+/**
  * Identifies the stores at the start of an NVRAM volume's data area and after each other.
  * Never throws: unknown data ends the list.
  */
@@ -68,16 +88,8 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
       size >= 28 &&
       at + size <= bytes.length
     ) {
-      const authenticated = guid === VSS2_AUTH_STORE_GUID;
-      // VARIABLE_STORE_HEADER (EDK2 VariableFormat.h): GUID, Size, Format, State, reserved = 28
-      // bytes. The '$VSS' branch below is the older 16-byte header of the same store; the two
-      // pushes differ in the header they skip.
-      stores.push({
-        format: 'VSS2',
-        offset: at,
-        sizeInBytes: size,
-        variableCount: countVariables(bytes, at + 28, at + size, authenticated),
-      });
+      // VARIABLE_STORE_HEADER (EDK2 VariableFormat.h): GUID, Size, Format, State, reserved = 28 bytes.
+      stores.push(variableStore(bytes, 'VSS2', at, size, guid === VSS2_AUTH_STORE_GUID));
       at += size;
     } else if (guid === FTW_WORKING_BLOCK_GUID && at + 32 <= bytes.length) {
       // Header is 32 bytes; the write queue follows (WriteQueueSize, UINT64 at 24).
@@ -93,12 +105,7 @@ export function identifyNvramStores(bytes: Uint8Array): NvramStore[] {
     ) {
       const vssSize = u32(bytes, at + 4);
       if (vssSize < 16 || at + vssSize > bytes.length) break;
-      stores.push({
-        format: 'VSS',
-        offset: at,
-        sizeInBytes: vssSize,
-        variableCount: countVariables(bytes, at + 16, at + vssSize, false),
-      });
+      stores.push(variableStore(bytes, 'VSS', at, vssSize, false));
       at += vssSize;
     } else {
       break;
