@@ -5,9 +5,9 @@
 // vfio hands it to QEMU's `etc/igd-opregion` (drivers/vfio/pci/vfio_pci_igd.c: an extended VBT
 // is exposed contiguously after the 8 KiB, with OpRegion version 2.1 and RVDA = 8 KiB).
 // Pure: bytes in, values out.
-import { FormatError, isOvmfBuildError } from '../core/errors.js';
+import { isOvmfBuildError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
-import type { ErrorCode } from '../core/error-codes.js';
+import { fail } from './fail.js';
 import { parseVbt, VBT_HEADER_SIZE, type VbtInfo } from './vbt.js';
 
 /** OPREGION_SIZE: header plus mailboxes 1-5. */
@@ -100,10 +100,6 @@ export interface ParseOpRegionOptions {
    * absolute address, so without it an extended VBT of a 2.0 OpRegion cannot be located.
    */
   readonly physicalAddress?: bigint;
-}
-
-function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
-  throw new FormatError(code, message, details);
 }
 
 function asciiField(bytes: Uint8Array, offset: number, length: number): string {

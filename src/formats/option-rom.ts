@@ -1,10 +1,9 @@
 // PCI expansion ROM images: the 0x55AA ROM header and the "PCIR" data structure (PCI
 // Firmware spec 3.0, 5.1) and, for code type 3, the EFI expansion ROM header (UEFI spec
 // 2.10, 14.4.2 "PCI Option ROMs"; EDK2 EFI_PCI_EXPANSION_ROM_HEADER in EfiPci.h).
-import { FormatError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
-import type { ErrorCode } from '../core/error-codes.js';
+import { fail } from './fail.js';
 // The decompressors' own files, not the compression/index.ts barrel, which also loads the
 // EFI compressor: a cold `extract` never compresses.
 import { decompressEfi } from './compression/efi-decompress.js';
@@ -93,10 +92,6 @@ export function looksLikeOptionRom(bytes: Uint8Array): boolean {
     bytes[pcir + 2] === 0x49 &&
     bytes[pcir + 3] === 0x52
   );
-}
-
-function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
-  throw new FormatError(code, message, details);
 }
 
 function readDeviceList(

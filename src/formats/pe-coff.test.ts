@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OvmfBuildError } from '../core/errors.js';
 import { parseFirmware, walkNodes } from './firmware-tree.js';
 import { looksLikePe, MAX_SECTIONS, parsePeImage, TE_HEADER_SIZE } from './pe-coff.js';
-import { CORPUS_DIR as corpus, loadManifest, readCorpus } from '../../test/corpus.js';
-import { errorCodeOf } from '../../test/bytes-helpers.js';
+import { loadManifest, readCorpus } from '../../test/corpus.js';
+import { atOffset, errorCodeOf } from '../../test/bytes-helpers.js';
 import { cpuNow } from '../../test/cpu-time.js';
 
 interface ManifestEntry {
@@ -18,13 +16,6 @@ const manifest = loadManifest() as unknown as {
   entries: ManifestEntry[];
 };
 const gops = manifest.entries.filter((e) => e.kind === 'gop');
-
-/** Copies `bytes` into a larger buffer at `base` and returns a view, to catch readers that ignore byteOffset. */
-function atOffset(bytes: Uint8Array, base: number): Uint8Array {
-  const big = new Uint8Array(base + bytes.length + 7).fill(0xcc);
-  big.set(bytes, base);
-  return big.subarray(base, base + bytes.length);
-}
 
 /*
  * typedef struct { UINT16 e_magic; ... UINT32 e_lfanew; } EFI_IMAGE_DOS_HEADER;   // 64 bytes, e_lfanew at 0x3c
@@ -117,6 +108,12 @@ function buildTe(): Uint8Array {
   return bytes;
 }
 
+/** `base` (a fresh PE32 by default) after `fn` has edited it. */
+function mutate(fn: (dv: DataView, bytes: Uint8Array) => void, base = buildPe32()): Uint8Array {
+  fn(new DataView(base.buffer), base);
+  return base;
+}
+
 const PE32_EXPECTED = {
   format: 'PE32',
   machine: 0x014c,
@@ -199,9 +196,7 @@ describe('parsePeImage on synthetic headers (every field)', () => {
       [0x1234, 'unknown(0x1234)'],
     ];
     for (const [machine, name] of cases) {
-      const pe = buildPe32();
-      new DataView(pe.buffer).setUint16(0x84, machine, true);
-      expect(parsePeImage(pe).machineName).toBe(name);
+      expect(parsePeImage(mutate((dv) => dv.setUint16(0x84, machine, true))).machineName).toBe(name);
     }
     const subsystems: [number, string][] = [
       [10, 'EFI_APPLICATION'],
@@ -211,9 +206,7 @@ describe('parsePeImage on synthetic headers (every field)', () => {
       [99, 'unknown(99)'],
     ];
     for (const [subsystem, name] of subsystems) {
-      const pe = buildPe32();
-      new DataView(pe.buffer).setUint16(0x98 + 68, subsystem, true);
-      expect(parsePeImage(pe).subsystemName).toBe(name);
+      expect(parsePeImage(mutate((dv) => dv.setUint16(0x98 + 68, subsystem, true))).subsystemName).toBe(name);
     }
   });
 });
@@ -221,7 +214,7 @@ describe('parsePeImage on synthetic headers (every field)', () => {
 describe('parsePeImage on corpus GOP drivers (manifest ground_truth.pe)', () => {
   for (const entry of gops) {
     it(entry.path, () => {
-      const bytes = readFileSync(path.join(corpus, entry.path));
+      const bytes = readCorpus(entry.path);
       const truth = entry.ground_truth.pe;
       expect(truth).toBeDefined();
       for (const view of [new Uint8Array(bytes), atOffset(bytes, 0x777)]) {
@@ -241,7 +234,7 @@ describe('parsePeImage on corpus GOP drivers (manifest ground_truth.pe)', () => 
   }
 
   it('reads the exact headers of the Haswell Chromebook GOP', () => {
-    const pe = parsePeImage(readFileSync(path.join(corpus, 'gop/haswell-broadwell-mrchromebox-hsw.efi')));
+    const pe = parsePeImage(readCorpus('gop/haswell-broadwell-mrchromebox-hsw.efi'));
     expect({ ...pe, sections: pe.sections.map((s) => s.name) }).toEqual({
       format: 'PE32+',
       machine: 0x8664,
@@ -262,10 +255,6 @@ describe('parsePeImage on corpus GOP drivers (manifest ground_truth.pe)', () => 
 });
 
 describe('parsePeImage rejects malformed headers with exact codes', () => {
-  const mutate = (fn: (dv: DataView, bytes: Uint8Array) => void, base = buildPe32()): Uint8Array => {
-    fn(new DataView(base.buffer), base);
-    return base;
-  };
   it.each([
     ['empty', new Uint8Array(0), 'E_PE_TRUNCATED'],
     ['no signature', new Uint8Array(64), 'E_PE_BAD_DOS_SIGNATURE'],
@@ -309,10 +298,7 @@ describe('parsePeImage rejects malformed headers with exact codes', () => {
   });
 
   it('fuzz: mutated GOP headers either parse or throw E_PE_*, quickly', () => {
-    const seed = readFileSync(path.join(corpus, 'gop/haswell-broadwell-mrchromebox-hsw.efi')).subarray(
-      0,
-      0x400,
-    );
+    const seed = readCorpus('gop/haswell-broadwell-mrchromebox-hsw.efi').subarray(0, 0x400);
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.nat(0x3ff), fc.nat(255)), { maxLength: 16 }),

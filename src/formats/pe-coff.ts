@@ -3,7 +3,7 @@
 // (EFI_TE_IMAGE_HEADER). Only the headers are read; nothing is relocated or loaded.
 import { FormatError } from '../core/errors.js';
 import { hex } from '../core/hex.js';
-import type { ErrorCode } from '../core/error-codes.js';
+import { fail } from './fail.js';
 
 export interface PeSectionSummary {
   readonly name: string;
@@ -347,10 +347,6 @@ function isPowerOfTwo(value: number): boolean {
   return value > 0 && (value & (value - 1)) === 0;
 }
 
-function invalid(code: ErrorCode, message: string, details: Record<string, unknown>): never {
-  throw new FormatError(code, message, details);
-}
-
 /**
  * Checks that a PE32/PE32+ image is one a UEFI loader can load (PE Format; EDK2
  * BasePeCoffLib PeCoffLoaderGetPeHeader applies the same bounds): at least one section,
@@ -366,7 +362,7 @@ function invalid(code: ErrorCode, message: string, details: Record<string, unkno
 export function validatePeImage(bytes: Uint8Array): PeImageSummary {
   const pe = parsePeImage(bytes);
   if (pe.format === 'TE') {
-    invalid('E_PE_UNSUPPORTED_FORMAT', 'a TE image is not a loadable PE/COFF driver file', {
+    fail('E_PE_UNSUPPORTED_FORMAT', 'a TE image is not a loadable PE/COFF driver file', {
       format: pe.format,
     });
   }
@@ -382,21 +378,21 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
   const rvaCountAt = optional + fixedSize - 4;
   const rvaCount = dv.getUint32(rvaCountAt, true);
   if (rvaCount > MAX_DATA_DIRECTORIES || optionalSize !== fixedSize + rvaCount * 8) {
-    invalid(
+    fail(
       'E_PE_BAD_DATA_DIRECTORIES',
       `NumberOfRvaAndSizes at ${hex(rvaCountAt)} is ${rvaCount}: expected at most ${MAX_DATA_DIRECTORIES} and SizeOfOptionalHeader ${hex(optionalSize)} = ${hex(fixedSize)} + 8 * NumberOfRvaAndSizes`,
       { offset: rvaCountAt, numberOfRvaAndSizes: rvaCount, optionalHeaderSize: optionalSize },
     );
   }
   if ((pe.characteristics & IMAGE_FILE_EXECUTABLE_IMAGE) === 0) {
-    invalid(
+    fail(
       'E_PE_NOT_EXECUTABLE',
       `COFF Characteristics at ${hex(coff + 18)} is ${hex(pe.characteristics)}: IMAGE_FILE_EXECUTABLE_IMAGE (0x2) is not set`,
       { offset: coff + 18, characteristics: pe.characteristics },
     );
   }
   if (!isPowerOfTwo(fileAlignment) || fileAlignment > MAX_FILE_ALIGNMENT) {
-    invalid(
+    fail(
       'E_PE_BAD_ALIGNMENT',
       `FileAlignment at ${hex(optional + 36)} is ${hex(fileAlignment)}: expected a power of 2 up to ${hex(MAX_FILE_ALIGNMENT)}`,
       { offset: optional + 36, fileAlignment },
@@ -407,21 +403,21 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
     sectionAlignment < fileAlignment ||
     sectionAlignment > MAX_SECTION_ALIGNMENT
   ) {
-    invalid(
+    fail(
       'E_PE_BAD_ALIGNMENT',
       `SectionAlignment at ${hex(optional + 32)} is ${hex(sectionAlignment)}: expected a power of 2 from FileAlignment ${hex(fileAlignment)} up to ${hex(MAX_SECTION_ALIGNMENT)}`,
       { offset: optional + 32, sectionAlignment, fileAlignment },
     );
   }
   if (pe.sections.length === 0) {
-    invalid('E_PE_NO_SECTIONS', `COFF header at ${hex(coff)} declares 0 sections: there is no code to load`, {
+    fail('E_PE_NO_SECTIONS', `COFF header at ${hex(coff)} declares 0 sections: there is no code to load`, {
       offset: coff + 2,
       count: 0,
     });
   }
   const tableEnd = optional + optionalSize + pe.sections.length * SECTION_HEADER_SIZE;
   if (pe.sizeOfHeaders < tableEnd || pe.sizeOfHeaders > bytes.length) {
-    invalid(
+    fail(
       'E_PE_BAD_SIZE_OF_HEADERS',
       `SizeOfHeaders at ${hex(optional + 60)} is ${hex(pe.sizeOfHeaders)}: expected a value from the section table end ${hex(tableEnd)} to the file size ${hex(bytes.length)}`,
       { offset: optional + 60, sizeOfHeaders: pe.sizeOfHeaders, tableEnd, length: bytes.length },
@@ -433,7 +429,7 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
     const at = optional + optionalSize + index * SECTION_HEADER_SIZE;
     const size = section.virtualSize === 0 ? section.rawSize : section.virtualSize;
     if (section.virtualAddress < end || size === 0) {
-      invalid(
+      fail(
         'E_PE_BAD_SECTION',
         `section ${index} "${section.name}" (header at ${hex(at)}) starts at RVA ${hex(section.virtualAddress)} with ${hex(size)} bytes: sections must be non-empty and follow the headers and each other (next free RVA ${hex(end)})`,
         {
@@ -457,14 +453,14 @@ export function validatePeImage(bytes: Uint8Array): PeImageSummary {
   }
   const alignedEnd = Math.ceil(end / sectionAlignment) * sectionAlignment;
   if (pe.sizeOfImage < end || pe.sizeOfImage > alignedEnd) {
-    invalid(
+    fail(
       'E_PE_BAD_SIZE_OF_IMAGE',
       `SizeOfImage at ${hex(optional + 56)} is ${hex(pe.sizeOfImage)}, but the sections end at RVA ${hex(end)} (${hex(alignedEnd)} aligned to SectionAlignment)`,
       { offset: optional + 56, sizeOfImage: pe.sizeOfImage, sectionsEnd: end, expected: alignedEnd },
     );
   }
   if (entrySection === null) {
-    invalid(
+    fail(
       'E_PE_BAD_ENTRY_POINT',
       `AddressOfEntryPoint at ${hex(optional + 16)} is ${hex(pe.entryPoint)}: not inside an executable section of the ${hex(pe.sizeOfImage)}-byte image`,
       { offset: optional + 16, entryPoint: pe.entryPoint, sizeOfImage: pe.sizeOfImage },

@@ -4,7 +4,7 @@
 import { FormatError, isOvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
-import type { ErrorCode } from '../core/error-codes.js';
+import { fail } from './fail.js';
 
 export interface VbtBlock {
   readonly id: number;
@@ -68,10 +68,6 @@ function ascii(bytes: Uint8Array, offset: number, length: number): string {
   let text = '';
   for (let i = 0; i < length; i++) text += String.fromCharCode(bytes[offset + i] as number);
   return text;
-}
-
-function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
-  throw new FormatError(code, message, details);
 }
 
 /**
