@@ -3,10 +3,10 @@
 // decompressed size and the 8-byte LE scratch size the decoder needs in firmware
 // (BrotliCustomDecompressLib: BROTLI_DECODE_MAX 8, BROTLI_SCRATCH_MAX 16).
 import {
-  corruptError,
+  boundedOutputSize,
   headerView,
+  nativeDecode,
   resolveMaxOutputBytes,
-  tooLargeError,
   type DecompressLimits,
 } from './limits.js';
 
@@ -15,34 +15,13 @@ export const BROTLI_HEADER_SIZE = 16;
 export function decompressBrotli(data: Uint8Array, limits: DecompressLimits = {}): Uint8Array {
   const maxOutputBytes = resolveMaxOutputBytes(limits);
   const declared = headerView(data, BROTLI_HEADER_SIZE, 'brotli').getBigUint64(0, true);
-  if (declared > BigInt(maxOutputBytes)) {
-    throw tooLargeError('brotli', declared, maxOutputBytes);
-  }
-  const expectedBytes = Number(declared);
-  let output: Uint8Array;
-  try {
-    // One byte of slack so that a stream longer than declared fails here instead of
-    // being cut silently; zlib throws once the output would pass the bound.
-    // zlib is loaded on the first Brotli section only (most images have none).
-    output = process
+  const expectedBytes = boundedOutputSize('brotli', declared, maxOutputBytes);
+  // One byte of slack so that a stream longer than declared fails here instead of
+  // being cut silently; zlib throws once the output would pass the bound.
+  // zlib is loaded on the first Brotli section only (most images have none).
+  return nativeDecode('brotli', data, BROTLI_HEADER_SIZE, expectedBytes, () =>
+    process
       .getBuiltinModule('node:zlib')
-      .brotliDecompressSync(data.subarray(BROTLI_HEADER_SIZE), { maxOutputLength: expectedBytes + 1 });
-  } catch (error) {
-    throw corruptError(
-      'brotli',
-      BROTLI_HEADER_SIZE,
-      `decoder failed: ${error instanceof Error ? error.message : String(error)}`,
-      { uncompressedSizeInBytes: expectedBytes },
-      error,
-    );
-  }
-  if (output.length !== expectedBytes) {
-    throw corruptError(
-      'brotli',
-      data.length,
-      `stream produced ${output.length} bytes, header declares ${expectedBytes}`,
-      { uncompressedSizeInBytes: expectedBytes, producedBytes: output.length },
-    );
-  }
-  return new Uint8Array(output.buffer, output.byteOffset, output.length);
+      .brotliDecompressSync(data.subarray(BROTLI_HEADER_SIZE), { maxOutputLength: expectedBytes + 1 }),
+  );
 }

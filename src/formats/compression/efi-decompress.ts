@@ -13,10 +13,10 @@
 // that need more bits than the header's compressed size are E_DECOMPRESS_CORRUPT.
 import { FormatError, throwIfAborted } from '../../core/errors.js';
 import {
+  boundedOutputSize,
   corruptError,
   headerView,
   resolveMaxOutputBytes,
-  tooLargeError,
   type DecompressLimits,
 } from './limits.js';
 import { CBIT, EFI_HEADER_SIZE, NC, NT, TBIT, THRESHOLD } from './efi-format.js';
@@ -50,10 +50,7 @@ export function readEfiHeader(
 ): EfiHeader {
   const view = headerView(data, EFI_HEADER_SIZE, variant);
   const compressedSizeInBytes = view.getUint32(0, true);
-  const originalSizeInBytes = view.getUint32(4, true);
-  if (originalSizeInBytes > maxOutputBytes) {
-    throw tooLargeError(variant, originalSizeInBytes, maxOutputBytes);
-  }
+  const originalSizeInBytes = boundedOutputSize(variant, view.getUint32(4, true), maxOutputBytes);
   const available = data.length - EFI_HEADER_SIZE;
   if (compressedSizeInBytes > available) {
     throw corruptError(
@@ -200,6 +197,9 @@ export function decompressStandard(
 // read with >>>), `pendingByte` the last fetched byte with `pendingBits` of it not yet in
 // `bitBuffer`. Past the end of the input the reader supplies zero bytes (as EDK2 does) and
 // counts them in `fetchedBytes`, so over-reads are detected rather than silently decoded.
+// wasm/efi-decompress.c holds the same state under the same names (its decode() resets it as
+// startReader does, and its functions are these, one for one): it mirrors this decoder on purpose
+// so that both accept the same streams, and C compiled to WebAssembly cannot share the TS code.
 const NO_INPUT = new Uint8Array(0);
 let input: Uint8Array = NO_INPUT;
 let inputLength = 0;

@@ -69,6 +69,57 @@ export function tooLargeError(
   );
 }
 
+/**
+ * `declared`, the output size a header names, as a number once it is within `maxOutputBytes`;
+ * else E_DECOMPRESS_TOO_LARGE, before anything of that size is allocated.
+ */
+export function boundedOutputSize(
+  format: CompressionFormat,
+  declared: number | bigint,
+  maxOutputBytes: number,
+): number {
+  if (declared > maxOutputBytes) {
+    throw tooLargeError(format, declared, maxOutputBytes);
+  }
+  return Number(declared);
+}
+
+/**
+ * Runs a native decoder (node:zlib's Brotli, @napi-rs/lzma) over `data` and requires exactly the
+ * `expectedBytes` its header declares: a decoder failure is E_DECOMPRESS_CORRUPT at the stream's
+ * start (after the `headerSize`-byte header), another length at the end of the input.
+ */
+export function nativeDecode(
+  format: CompressionFormat,
+  data: Uint8Array,
+  headerSize: number,
+  expectedBytes: number,
+  decode: () => Uint8Array,
+): Uint8Array {
+  let output: Uint8Array;
+  try {
+    output = decode();
+  } catch (error) {
+    throw corruptError(
+      format,
+      headerSize,
+      `decoder failed: ${error instanceof Error ? error.message : String(error)}`,
+      { uncompressedSizeInBytes: expectedBytes },
+      error,
+    );
+  }
+  if (output.length !== expectedBytes) {
+    throw corruptError(
+      format,
+      data.length,
+      `stream produced ${output.length} bytes, header declares ${expectedBytes}`,
+      { uncompressedSizeInBytes: expectedBytes, producedBytes: output.length },
+    );
+  }
+  // A plain Uint8Array over the decoder's Buffer, as every decompressor returns.
+  return new Uint8Array(output.buffer, output.byteOffset, output.length);
+}
+
 /** A DataView over exactly the bytes of `data`, honouring its byteOffset. */
 export function viewOf(data: Uint8Array): DataView {
   return new DataView(data.buffer, data.byteOffset, data.byteLength);

@@ -8,12 +8,13 @@ import { FormatError } from '../../core/errors.js';
 import { decodeBcjX86InPlace } from './bcj-x86.js';
 import { decodeLzmaInto } from './lzma-decoder.js';
 import {
+  boundedOutputSize,
   corruptError,
   headerView,
   hex,
   NATIVE_LZMA_MAX_OUTPUT_BYTES,
+  nativeDecode,
   resolveMaxOutputBytes,
-  tooLargeError,
   type CompressionFormat,
   type DecompressLimits,
 } from './limits.js';
@@ -56,15 +57,13 @@ export function readLzmaHeader(
       { format, offset: 5 },
     );
   }
-  if (declared > BigInt(maxOutputBytes)) {
-    throw tooLargeError(format, declared, maxOutputBytes);
-  }
+  const uncompressedSizeInBytes = boundedOutputSize(format, declared, maxOutputBytes);
   return {
     lc: properties % 9,
     lp: Math.floor(properties / 9) % 5,
     pb: Math.floor(properties / 45),
     dictionarySizeInBytes: view.getUint32(1, true),
-    uncompressedSizeInBytes: Number(declared),
+    uncompressedSizeInBytes,
   };
 }
 
@@ -97,27 +96,9 @@ function decodeLzma(data: Uint8Array, limits: DecompressLimits, format: Compress
     // Checked against the budget above, before this one allocation of the declared size.
     return decodeLzmaInto(data, header, LZMA_HEADER_SIZE, format, limits.signal);
   }
-  let output: Uint8Array;
-  try {
-    // The native decoder reads the same header and stops after the declared size, so
-    // its output (and its time) is bounded by the check above.
-    output = nativeLzma().decompressSync(data);
-  } catch (error) {
-    throw corruptError(
-      format,
-      LZMA_HEADER_SIZE,
-      `decoder failed: ${error instanceof Error ? error.message : String(error)}`,
-      { uncompressedSizeInBytes: header.uncompressedSizeInBytes },
-      error,
-    );
-  }
-  if (output.length !== header.uncompressedSizeInBytes) {
-    throw corruptError(
-      format,
-      data.length,
-      `stream produced ${output.length} bytes, header declares ${header.uncompressedSizeInBytes}`,
-      { uncompressedSizeInBytes: header.uncompressedSizeInBytes, producedBytes: output.length },
-    );
-  }
-  return new Uint8Array(output.buffer, output.byteOffset, output.length);
+  // The native decoder reads the same header and stops after the declared size, so
+  // its output (and its time) is bounded by the check above.
+  return nativeDecode(format, data, LZMA_HEADER_SIZE, header.uncompressedSizeInBytes, () =>
+    nativeLzma().decompressSync(data),
+  );
 }
