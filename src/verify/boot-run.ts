@@ -28,6 +28,11 @@ export interface BootRun {
    * already showed the boot manager, or the debug console stayed silent for `noDebugOutputMs`.
    */
   readonly noDebugOutputBy?: 'serial-boot-manager' | 'silence';
+  /**
+   * How long QEMU had waited for a CPU when the silence limit was last checked
+   * (QemuProcess.runQueueDelayMs); set once the wall clock passed `noDebugOutputMs`.
+   */
+  readonly heldBackMs?: number;
   /** The QEMU arguments of this run. */
   readonly args: readonly string[];
 }
@@ -64,6 +69,7 @@ export async function runBoot(
   let assertFrom = 0;
   let kvmFailure: string | undefined;
   let noDebugOutputBy: BootRun['noDebugOutputBy'];
+  let heldBackMs: number | undefined;
   let outcome: BootRunOutcome | undefined;
   try {
     outcome = await qemu.pollUntil<BootRunOutcome>({
@@ -94,7 +100,14 @@ export async function runBoot(
         if (debugLog.sizeInBytes > settings.maxLogBytes) return 'too-large';
         if (debugLog.sizeInBytes === 0 && !SERIAL_DEBUG_RE.test(serialLog.text)) {
           if (SERIAL_BDS_RE.test(serialLog.text)) noDebugOutputBy = 'serial-boot-manager';
-          else if (elapsedMs >= settings.noDebugOutputMs) noDebugOutputBy = 'silence';
+          else if (elapsedMs >= settings.noDebugOutputMs) {
+            // Silence counts the time QEMU could run: on a loaded machine a niced QEMU may wait
+            // most of the limit for a CPU (a CI run at load ~8 gave Debian's RELEASE OVMF 30 s of
+            // wall time that did not reach its boot manager), and a DEBUG build starved that long
+            // has not been silent, only not run.
+            heldBackMs = qemu.runQueueDelayMs();
+            if (elapsedMs - heldBackMs >= settings.noDebugOutputMs) noDebugOutputBy = 'silence';
+          }
           if (noDebugOutputBy !== undefined) return 'no-debug-output';
         }
         return elapsedMs >= settings.timeoutMs ? 'timeout' : undefined;
@@ -116,6 +129,7 @@ export async function runBoot(
     ...(bdsSeenAt === undefined ? {} : { timeToBdsMs: Math.round(bdsSeenAt) }),
     ...(kvmFailure === undefined ? {} : { kvmFailure }),
     ...(noDebugOutputBy === undefined ? {} : { noDebugOutputBy }),
+    ...(heldBackMs === undefined ? {} : { heldBackMs }),
     args,
   };
 }

@@ -68,6 +68,7 @@ export function bootRunFailure(run: BootRun, context: BootFailureContext): OvmfB
           ...common,
           accel,
           detectedBy: run.noDebugOutputBy,
+          ...(run.heldBackMs === undefined ? {} : { heldBackMs: run.heldBackMs }),
           serialReachedBds: SERIAL_BDS_RE.test(run.serialText),
           serialLastLines: lastLogLines(withoutAnsi(run.serialText), 10),
         },

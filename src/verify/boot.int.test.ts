@@ -1,6 +1,7 @@
 // The boot runner against real QEMU: Debian's RELEASE OVMF, and tiny reset-vector firmware
 // (tiny-firmware.ts) for the paths a real OVMF does not take on demand: hang before BDS,
 // guest reset, silence, DEBUG text on the serial port, abort.
+import { spawn } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { DISPATCH_BOTH, makeBootWorkDir } from '../../test/boot-fixture.js';
 import { corpusPath } from '../../test/corpus.js';
 import { errorOf } from '../../test/rejection.js';
 import { verifyBoot, type VerifyBootOptions } from './boot.js';
+import { findQemu } from './qemu.js';
 import { VerificationError } from './errors.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from './guids.js';
 import { buildTinyFirmware, type TinyFirmwareOptions } from './tiny-firmware.js';
@@ -203,6 +205,35 @@ describe('verifyBoot with tiny firmware', () => {
       serialReachedBds: false,
       serialLastLines: [],
     });
+    // The halted guest waits for no CPU; a loaded CI machine can still delay QEMU a little.
+    expect(error.details['heldBackMs']).toBeTypeOf('number');
+    expect(error.details['durationMs']).toBeLessThan(1_500 + Number(error.details['heldBackMs']) + 5_000);
+  });
+
+  it('a DEBUG build starved of CPU is not called silent: the time QEMU waited for a CPU does not count', async () => {
+    // QEMU runs on CPU 0 ten nice levels below two spinning shells, so it gets about 5% of a CPU:
+    // starting QEMU and reaching the firmware's first OUT takes several seconds of wall time.
+    const code = await firmware('starved', {
+      text: `${[...DISPATCH_BOTH, '[Bds] Entry...'].join('\n')}\n`,
+      port: 0x402,
+      end: 'hang',
+    });
+    const wrapper = path.join(work, 'starved-qemu');
+    const qemu = await findQemu({ env: process.env });
+    await writeFile(wrapper, `#!/bin/sh\nexec nice -n 10 taskset -c 0 '${qemu}' "$@"\n`, { mode: 0o755 });
+    const spinners = [0, 1].map(() => spawn('taskset', ['-c', '0', '/bin/sh', '-c', 'while :; do :; done']));
+    try {
+      const result = await bootTiny(code, {
+        bdsGraceMs: 200,
+        noDebugOutputMs: 1_000,
+        qemuPath: wrapper,
+      });
+      expect(result).toMatchObject({ passed: true, loadedDrivers: [GOP, POLICY], logSource: 'debugcon' });
+      // The proof that a wall-clock limit would have answered "silent": BDS came well after 1 s.
+      expect(result.timeToBdsMs).toBeGreaterThan(2_000);
+    } finally {
+      for (const spinner of spinners) spinner.kill('SIGKILL');
+    }
   });
 
   it('reads DEBUG output from the serial port when the debug console is silent (DEBUG_ON_SERIAL_PORT)', async () => {

@@ -86,7 +86,8 @@ export interface VerifyBootOptions {
   readonly bdsGraceMs?: number;
   /**
    * If the debug console is still empty after this long (or the serial console already
-   * shows the boot manager), the build prints no DEBUG output: E_BOOT_NO_DEBUG_OUTPUT.
+   * shows the boot manager), the build prints no DEBUG output: E_BOOT_NO_DEBUG_OUTPUT. The time
+   * QEMU spent waiting for a CPU on a loaded machine does not count.
    * @default 30_000
    */
   readonly noDebugOutputMs?: number;

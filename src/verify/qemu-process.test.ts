@@ -3,10 +3,11 @@
 // the growing-log reader.
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { tempDirPerTest } from '../../test/temp-dir.js';
 import { VerificationError } from './errors.js';
-import { drainLogs, GrowingFile, QemuProcess } from './qemu-process.js';
+import { drainLogs, GrowingFile, QemuProcess, runQueueDelayNs } from './qemu-process.js';
 
 const dir = tempDirPerTest('qemu-process-');
 
@@ -61,6 +62,33 @@ describe('QemuProcess', () => {
     expect(asked).toBe(0);
     await qemu.stop();
     expect(qemu.exit()?.signal).toBe('SIGKILL');
+  });
+
+  it('runQueueDelayMs: a process that waits for a CPU shows the wait, an idle one and a gone one do not', async () => {
+    // Four shells spin on CPU 0 at the same priority, so each waits about three quarters of the
+    // time. (The kernel adds a wait when the task next runs, so a task that is picked rarely, as
+    // a SCHED_IDLE one is, shows its wait late.)
+    const spinners = [0, 1, 2, 3].map(
+      () => new QemuProcess('taskset', ['-c', '0', '/bin/sh', '-c', 'while :; do :; done']),
+    );
+    const idle = new QemuProcess('/bin/sh', ['-c', 'exec sleep 30']);
+    const [watched] = spinners;
+    try {
+      await sleep(1_000);
+      expect(watched?.runQueueDelayMs()).toBeGreaterThan(400);
+      expect(idle.runQueueDelayMs()).toBeLessThan(200);
+    } finally {
+      await Promise.all([...spinners, idle].map((process) => process.stop()));
+    }
+    expect(watched?.runQueueDelayMs()).toBe(0);
+  });
+
+  it('runQueueDelayNs reads the second field of a schedstat line and nothing else', () => {
+    expect(runQueueDelayNs('4732321 98765 12\n')).toBe(98_765);
+    expect(runQueueDelayNs('4732321 0 1')).toBe(0);
+    expect(runQueueDelayNs('')).toBe(0);
+    expect(runQueueDelayNs('1 2\n')).toBe(0);
+    expect(runQueueDelayNs('a 2 3\n')).toBe(0);
   });
 
   it('a binary that does not exist is E_BOOT_QEMU_MISSING; the watch ends at once', async () => {

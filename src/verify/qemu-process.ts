@@ -4,6 +4,7 @@
 // IGD check and the KVM probe all supervise QEMU this way, so the loop, the kill and the
 // start-failure error exist once.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerificationError } from './errors.js';
@@ -96,6 +97,28 @@ export class QemuProcess {
   }
 
   /**
+   * How long QEMU was held back by the machine's load so far: the time its threads spent
+   * runnable but waiting for a CPU (`/proc/PID/task/TID/schedstat`, second field), summed over
+   * the threads, since under TCG they mostly take turns (the main thread starts the machine, then
+   * the vCPU thread runs the guest). A wall-clock limit minus this is the time the guest could
+   * have run. The kernel adds a wait when the thread next gets the CPU, so a wait still going on
+   * is not in it yet. 0 where Linux's schedstat cannot be read (another OS, QEMU gone).
+   */
+  runQueueDelayMs(): number {
+    const pid = this.child.pid;
+    if (pid === undefined || this.#exit !== undefined) return 0;
+    let totalNs = 0;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        totalNs += runQueueDelayNs(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1'));
+      }
+    } catch {
+      // A thread that ended between the listing and the read, or no procfs: what was read counts.
+    }
+    return Math.round(totalNs / 1e6);
+  }
+
+  /**
    * Reads the logs every `pollIntervalMs` (at once when QEMU exits or the signal fires) until
    * `decide` returns a value or the signal is aborted. Undefined when QEMU could not be started.
    */
@@ -143,6 +166,15 @@ export class QemuProcess {
       { cause: error },
     );
   }
+}
+
+/**
+ * The run-queue delay in nanoseconds from one schedstat line (`<on-cpu ns> <waiting ns> <slices>`);
+ * 0 for anything else.
+ */
+export function runQueueDelayNs(schedstat: string): number {
+  const match = /^\d+ (\d+) \d+\s*$/.exec(schedstat);
+  return match === null ? 0 : Number(match[1]);
 }
 
 /** Reads what is left in each log after QEMU is gone and closes them all. */
