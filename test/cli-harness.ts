@@ -54,6 +54,11 @@ export async function runCli(
 }
 
 /** Reads a nested value of parsed JSON: dig(json, 'tree', 'children', 0). */
+/** The `error.code` of a command's `--json` output on stdout. */
+export function jsonErrorCode(stdout: string): unknown {
+  return dig(JSON.parse(stdout), 'error', 'code');
+}
+
 export function dig(value: unknown, ...keys: (string | number)[]): unknown {
   let current = value;
   for (const key of keys) {

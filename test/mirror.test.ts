@@ -16,7 +16,7 @@ import { writeMirrorIndex } from '../src/mirror/make-index.js';
 import { canonicalJson } from '../src/mirror/signed-index.js';
 import { syncMirror } from '../src/mirror/sync.js';
 import { loadOrCreateSigningKey } from '../src/publish/signing.js';
-import { runCli } from './cli-harness.js';
+import { jsonErrorCode, runCli } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';
 import {
   assertMirrorComplete,
@@ -59,10 +59,6 @@ async function sync(url: string, dir: string, extra: string[] = [], env: NodeJS.
     SOURCE_DATE_EPOCH: EPOCH,
     ...env,
   });
-}
-
-function errorCode(stdout: string): unknown {
-  return (JSON.parse(stdout) as { error: { code: string } }).error.code;
 }
 
 beforeAll(async () => {
@@ -244,7 +240,7 @@ describe('mirror index', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ serial: 8, versionsAdded: 0, objectsAdded: 0 });
     const old = await index(a, ['--serial', '8']);
     expect(old.code).toBe(11);
-    expect(errorCode(old.stdout)).toBe('E_MIRROR_INDEX_ROLLBACK');
+    expect(jsonErrorCode(old.stdout)).toBe('E_MIRROR_INDEX_ROLLBACK');
     expect(JSON.parse(await readFile(path.join(a, 'index.json'), 'utf8')).serial).toBe(8);
   });
 
@@ -263,7 +259,7 @@ describe('mirror index', () => {
       configEnv(publisherHome),
     );
     expect(result.code).toBe(11);
-    expect(errorCode(result.stdout)).toBe('E_ARTIFACT_DIGEST_MISMATCH');
+    expect(jsonErrorCode(result.stdout)).toBe('E_ARTIFACT_DIGEST_MISMATCH');
     expect(sha256(await readFile(path.join(out, 'index.signed.json')))).toBe(sha256(before));
   });
 
@@ -337,19 +333,19 @@ describe('mirror sync', () => {
       const tampered = { ...served, payload: { ...served.payload, serial: 99 } };
       serve(tampered);
       let result = await sync(proxy.url, copy);
-      expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_SIGNATURE']);
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_SIGNATURE']);
       // Signed by another key (the consumer's own), naming it.
       const other = await loadOrCreateSigningKey(path.join(work, 'other-key'));
       const { signIndex } = await import('../src/mirror/signed-index.js');
       serve(signIndex({ ...served.payload, serial: 5, key_fingerprint: other.fingerprint }, other));
       result = await sync(proxy.url, copy);
-      expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
       proxy.decide = () => ({ kind: 'pass' });
       // Expired: the same index read after its valid_until.
       result = await sync(proxy.url, path.join(work, 'fresh'), [], {
         SOURCE_DATE_EPOCH: String(Date.parse('2026-11-11T00:00:00Z') / 1000),
       });
-      expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_EXPIRED']);
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_EXPIRED']);
       // Rolled back: the copy moves to serial 2, then the origin serves serial 1 again.
       const signing = await loadOrCreateSigningKey(configDirOf(publisherHome));
       const newer = signIndex({ ...served.payload, serial: 2 }, signing);
@@ -358,7 +354,7 @@ describe('mirror sync', () => {
       expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'updated', serial: 2, objectsFetched: 0 });
       serve(served);
       result = await sync(proxy.url, copy);
-      expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_ROLLBACK']);
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_ROLLBACK']);
       expect(JSON.parse(await readFile(path.join(copy, 'index.signed.json'), 'utf8'))).toEqual(newer);
       expect(await assertMirrorComplete(copy, publicKeyPem)).toBe(2);
       expect(before.length).toBeGreaterThan(0);
@@ -373,14 +369,14 @@ describe('mirror sync', () => {
     const big = payload.artifacts[0]!.versions[0]!.files.find((f) => f.name === 'OVMF_CODE.fd')!;
     proxy.decide = (r) => (r.path === `/${big.by_hash}` ? { kind: 'corrupt' } : { kind: 'pass' });
     let result = await sync(proxy.url, copy);
-    expect([result.code, errorCode(result.stdout)]).toEqual([7, 'E_DOWNLOAD_DIGEST_MISMATCH']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([7, 'E_DOWNLOAD_DIGEST_MISMATCH']);
     await expect(readFile(path.join(copy, 'index.signed.json'))).rejects.toThrow(/ENOENT/);
     const cutAt = 1_000_000;
     proxy.decide = (r) =>
       r.path === `/${big.by_hash}` ? { kind: 'cut', afterBytes: cutAt } : { kind: 'pass' };
     result = await sync(proxy.url, copy);
     expect(result.code).toBe(7);
-    expect(['E_DOWNLOAD_TRUNCATED', 'E_FETCH_NETWORK']).toContain(errorCode(result.stdout));
+    expect(['E_DOWNLOAD_TRUNCATED', 'E_FETCH_NETWORK']).toContain(jsonErrorCode(result.stdout));
     proxy.decide = () => ({ kind: 'pass' });
     proxy.log.length = 0;
     result = await sync(proxy.url, copy);

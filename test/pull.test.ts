@@ -13,7 +13,7 @@ import { writeMirrorIndex } from '../src/mirror/make-index.js';
 import { loadOrCreateSigningKey } from '../src/publish/signing.js';
 import { verifyArtifact } from '../src/publish/verify.js';
 import { defaultDescriptorDir } from '../src/cli/commands/pull.js';
-import { runCli } from './cli-harness.js';
+import { jsonErrorCode, runCli } from './cli-harness.js';
 import {
   configDirOf,
   configEnv,
@@ -41,10 +41,6 @@ function pullTrusted(spec: string, out: string, ...extra: string[]): ReturnType<
     work,
     consumer(),
   );
-}
-
-function errorCode(stdout: string): unknown {
-  return (JSON.parse(stdout) as { error: { code: string } }).error.code;
 }
 
 beforeAll(async () => {
@@ -150,21 +146,21 @@ describe('pull', () => {
     const pull = (args: string[], env = consumer()) =>
       runCli(['pull', ...args, '--mirror', proxy.url, '--out', out, '--json'], work, env);
     let result = await pull(['nope', '--trust-key', fingerprint]);
-    expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_ARTIFACT_NOT_FOUND']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_ARTIFACT_NOT_FOUND']);
     result = await pull(['cometlake@20990101T000000Z-00000000', '--trust-key', fingerprint]);
-    expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_ARTIFACT_NOT_FOUND']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_ARTIFACT_NOT_FOUND']);
     // Without --trust-key the signer must be among the user's trusted keys; it is not.
     result = await pull(['cometlake']);
-    expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
     const other = await loadOrCreateSigningKey(path.join(work, 'other'));
     result = await pull(['cometlake', '--trust-key', other.fingerprint]);
-    expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_UNTRUSTED']);
     // Expired: the index was valid for 7 days from 2026-11-02T12:00Z.
     result = await pull(['cometlake', '--trust-key', fingerprint], {
       ...consumer(),
       SOURCE_DATE_EPOCH: String(Date.parse('2026-11-10T00:00:00Z') / 1000),
     });
-    expect([result.code, errorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_EXPIRED']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_EXPIRED']);
     const code = index.artifacts[0]!.versions[0]!.files.find((f) => f.name === 'OVMF_CODE.fd')!;
     proxy.decide = (r) => (r.path === `/${code.by_hash}` ? { kind: 'corrupt' } : { kind: 'pass' });
     try {
@@ -172,7 +168,7 @@ describe('pull', () => {
     } finally {
       proxy.decide = () => ({ kind: 'pass' });
     }
-    expect([result.code, errorCode(result.stdout)]).toEqual([7, 'E_DOWNLOAD_DIGEST_MISMATCH']);
+    expect([result.code, jsonErrorCode(result.stdout)]).toEqual([7, 'E_DOWNLOAD_DIGEST_MISMATCH']);
     await expect(readdir(path.join(out, 'cometlake', '20261102T020000Z-22222222'))).rejects.toThrow(/ENOENT/);
     for (const args of [['cometlake'], ['a/b', '--mirror', 'http://x/'], ['cometlake', '--mirror', 'x']]) {
       expect((await runCli(['pull', ...args], work, consumer())).code).toBe(2);
