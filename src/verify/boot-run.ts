@@ -99,13 +99,15 @@ export async function runBoot(
         if (bdsSeenAt !== undefined && elapsedMs - bdsSeenAt >= settings.bdsGraceMs) return 'bds';
         if (debugLog.sizeInBytes > settings.maxLogBytes) return 'too-large';
         if (debugLog.sizeInBytes === 0 && !SERIAL_DEBUG_RE.test(serialLog.text)) {
+          // At every poll while silent: a wait shows within one poll (runQueueDelayMs).
+          const heldBackNowMs = qemu.runQueueDelayMs();
           if (SERIAL_BDS_RE.test(serialLog.text)) noDebugOutputBy = 'serial-boot-manager';
           else if (elapsedMs >= settings.noDebugOutputMs) {
             // Silence counts the time QEMU could run: on a loaded machine a niced QEMU may wait
             // most of the limit for a CPU (a CI run at load ~8 gave Debian's RELEASE OVMF 30 s of
             // wall time that did not reach its boot manager), and a DEBUG build starved that long
             // has not been silent, only not run.
-            heldBackMs = qemu.runQueueDelayMs();
+            heldBackMs = heldBackNowMs;
             if (elapsedMs - heldBackMs >= settings.noDebugOutputMs) noDebugOutputBy = 'silence';
           }
           if (noDebugOutputBy !== undefined) return 'no-debug-output';

@@ -211,13 +211,16 @@ describe('verifyBoot with tiny firmware', () => {
   });
 
   it('a DEBUG build starved of CPU is not called silent: the time QEMU waited for a CPU does not count', async () => {
-    // QEMU runs on CPU 0 ten nice levels below three spinning shells, so it gets about 3% of a
-    // CPU: starting QEMU and reaching the firmware's first OUT takes seconds of wall time.
     const code = await firmware('starved', {
       text: `${[...DISPATCH_BOTH, '[Bds] Entry...'].join('\n')}\n`,
       port: 0x402,
       end: 'hang',
     });
+    // QEMU runs on CPU 0 ten nice levels below three spinning shells (as a CI run's niced tests
+    // beside its builds), so it gets about 3% of it and is picked rarely: the kernel's wait
+    // figure lags by up to a second there, so the boot check adds the wait it sees at its polls.
+    // Alone, this boot reaches BDS in about 110 ms of wall time here; starved, in seconds.
+    const limitMs = 500;
     const wrapper = path.join(work, 'starved-qemu');
     const qemu = await findQemu({ env: process.env });
     await writeFile(wrapper, `#!/bin/sh\nexec nice -n 10 taskset -c 0 '${qemu}' "$@"\n`, { mode: 0o755 });
@@ -225,14 +228,10 @@ describe('verifyBoot with tiny firmware', () => {
       spawn('taskset', ['-c', '0', '/bin/sh', '-c', 'while :; do :; done']),
     );
     try {
-      const result = await bootTiny(code, {
-        bdsGraceMs: 200,
-        noDebugOutputMs: 1_000,
-        qemuPath: wrapper,
-      });
+      const result = await bootTiny(code, { bdsGraceMs: 200, noDebugOutputMs: limitMs, qemuPath: wrapper });
       expect(result).toMatchObject({ passed: true, loadedDrivers: [GOP, POLICY], logSource: 'debugcon' });
-      // The proof that a wall-clock limit would have answered "silent": BDS came after 1 s.
-      expect(result.timeToBdsMs).toBeGreaterThan(1_000);
+      // The proof that a wall-clock limit would have answered "silent": BDS came after it.
+      expect(result.timeToBdsMs).toBeGreaterThan(limitMs);
     } finally {
       for (const spinner of spinners) spinner.kill('SIGKILL');
     }

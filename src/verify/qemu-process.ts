@@ -44,6 +44,8 @@ export class QemuProcess {
   #exit: QemuExit | undefined;
   #endedAt: number | undefined;
   #spawnError: Error | undefined;
+  /** Per thread id: its CPU time and count of runs when runQueueDelayMs last saw them change. */
+  readonly #threads = new Map<string, { runNs: number; runs: number; changedAt: number }>();
 
   readonly binary: string;
 
@@ -98,24 +100,38 @@ export class QemuProcess {
 
   /**
    * How long QEMU was held back by the machine's load so far: the time its threads spent
-   * runnable but waiting for a CPU (`/proc/PID/task/TID/schedstat`, second field), summed over
-   * the threads, since under TCG they mostly take turns (the main thread starts the machine, then
-   * the vCPU thread runs the guest). A wall-clock limit minus this is the time the guest could
-   * have run. The kernel adds a wait when the thread next gets the CPU, so a wait still going on
-   * is not in it yet. 0 where Linux's schedstat cannot be read (another OS, QEMU gone).
+   * runnable but waiting for a CPU, summed over the threads, since under TCG they mostly take
+   * turns (the main thread starts the machine, then the vCPU thread runs the guest). A
+   * wall-clock limit minus this is the time the guest could have run.
+   *
+   * The kernel's figure (`/proc/PID/task/TID/schedstat`, second field) grows only when a waiting
+   * thread next gets the CPU, which for a thread picked rarely (niced far below the machine's
+   * other work) can be seconds late. So each call also adds, for a thread that is runnable now
+   * (state R) and has not run since an earlier call (same CPU time and same count of runs), the
+   * time since that call saw it last change: call it at every poll for the wait to be seen
+   * within one poll. 0 where Linux's procfs cannot be read (another OS, QEMU gone).
    */
-  runQueueDelayMs(): number {
+  runQueueDelayMs(now = performance.now()): number {
     const pid = this.child.pid;
     if (pid === undefined || this.#exit !== undefined) return 0;
     let totalNs = 0;
+    let pendingMs = 0;
     try {
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        totalNs += runQueueDelayNs(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1'));
+        const sample = parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1'));
+        if (sample === null) continue;
+        totalNs += sample.waitNs;
+        const last = this.#threads.get(tid);
+        if (last === undefined || last.runNs !== sample.runNs || last.runs !== sample.runs) {
+          this.#threads.set(tid, { runNs: sample.runNs, runs: sample.runs, changedAt: now });
+        } else if (threadState(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')) === 'R') {
+          pendingMs += now - last.changedAt;
+        }
       }
     } catch {
       // A thread that ended between the listing and the read, or no procfs: what was read counts.
     }
-    return Math.round(totalNs / 1e6);
+    return Math.round(totalNs / 1e6 + pendingMs);
   }
 
   /**
@@ -169,12 +185,18 @@ export class QemuProcess {
 }
 
 /**
- * The run-queue delay in nanoseconds from one schedstat line (`<on-cpu ns> <waiting ns> <slices>`);
- * 0 for anything else.
+ * One schedstat line (`<on-cpu ns> <waiting ns> <runs>`), or null for anything else.
  */
-export function runQueueDelayNs(schedstat: string): number {
-  const match = /^\d+ (\d+) \d+\s*$/.exec(schedstat);
-  return match === null ? 0 : Number(match[1]);
+export function parseSchedstat(text: string): { runNs: number; waitNs: number; runs: number } | null {
+  const match = /^(\d+) (\d+) (\d+)\s*$/.exec(text);
+  return match === null
+    ? null
+    : { runNs: Number(match[1]), waitNs: Number(match[2]), runs: Number(match[3]) };
+}
+
+/** The state letter of a /proc stat line (after the parenthesised command name), or ''. */
+export function threadState(stat: string): string {
+  return /\) (\S)/.exec(stat.slice(stat.lastIndexOf(')')))?.[1] ?? '';
 }
 
 /** Reads what is left in each log after QEMU is gone and closes them all. */
