@@ -116,8 +116,14 @@ export class QemuProcess {
     if (pid === undefined || this.#exit !== undefined) return 0;
     let totalNs = 0;
     let pendingMs = 0;
+    let tids: string[];
     try {
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return 0; // no procfs, or QEMU just ended
+    }
+    for (const tid of tids) {
+      try {
         const sample = parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1'));
         if (sample === null) continue;
         totalNs += sample.waitNs;
@@ -127,9 +133,9 @@ export class QemuProcess {
         } else if (threadState(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')) === 'R') {
           pendingMs += now - last.changedAt;
         }
+      } catch {
+        // A thread that ended between the listing and the read: the others still count.
       }
-    } catch {
-      // A thread that ended between the listing and the read, or no procfs: what was read counts.
     }
     return Math.round(totalNs / 1e6 + pendingMs);
   }
