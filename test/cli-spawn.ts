@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { procStatFields } from '../src/core/process-alive.js';
 import { REPO_ROOT } from './corpus.js';
 
 const ENTRY = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
@@ -90,7 +91,6 @@ export async function signalAndWait(
 
 /** CPU seconds a process has used (user + system), from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import { procStatFields } from '../core/process-alive.js';
 import { probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
@@ -50,9 +51,8 @@ function clockTicks(): number {
 /** utime + stime of a process in seconds (Linux /proc), or null. */
 export function processCpuSeconds(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name (which may contain spaces); proc(5): utime=14, stime=15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // proc(5): utime=14, stime=15.
+    const fields = procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
     return (utime + stime) / clockTicks();

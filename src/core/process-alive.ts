@@ -2,11 +2,19 @@
 // and container orphan cleanup. One copy, so pid reuse and EPERM are judged the same way.
 import { readFileSync } from 'node:fs';
 
+/**
+ * The fields of a /proc/PID/stat (or /proc/PID/task/TID/stat) line after the parenthesised
+ * command name, which may itself hold spaces and parentheses: index 0 is proc(5) field 3
+ * (the state), so field N is at index N - 3.
+ */
+export function procStatFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Start time of a process in clock ticks since boot (proc(5) field 22), or null off Linux. */
 export function processStartTicks(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     const value = Number(fields[19]);
     return Number.isFinite(value) ? value : null;
   } catch {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { procStatFields } from '../core/process-alive.js';
 import { VerificationError } from './errors.js';
 
 /** How much of QEMU's stdout and stderr is kept (the tail: the last error is what explains a failure). */
@@ -111,9 +112,10 @@ export class QemuProcess {
    * time since that call saw it last change: call it at every poll for the wait to be seen
    * within one poll. 0 where Linux's procfs cannot be read (another OS, QEMU gone).
    */
-  runQueueDelayMs(now = performance.now()): number {
+  runQueueDelayMs(): number {
     const pid = this.child.pid;
     if (pid === undefined || this.#exit !== undefined) return 0;
+    const now = performance.now();
     let totalNs = 0;
     let pendingMs = 0;
     let tids: string[];
@@ -200,9 +202,9 @@ export function parseSchedstat(text: string): { runNs: number; waitNs: number; r
     : { runNs: Number(match[1]), waitNs: Number(match[2]), runs: Number(match[3]) };
 }
 
-/** The state letter of a /proc stat line (after the parenthesised command name), or ''. */
+/** The state letter of a /proc stat line (proc(5) field 3), or ''. */
 export function threadState(stat: string): string {
-  return /\) (\S)/.exec(stat.slice(stat.lastIndexOf(')')))?.[1] ?? '';
+  return procStatFields(stat)[0] ?? '';
 }
 
 /** Reads what is left in each log after QEMU is gone and closes them all. */
