@@ -329,14 +329,25 @@ describe('run', () => {
     expect(await containersOfJob(id)).toEqual([]);
   });
 
-  it('commits the container to an image on request', async () => {
+  it('commits the container to an image on request, after handing the outputs to onOutputs', async () => {
     const ref = `localhost/ovmf-build/test-commit:${randomBytes(4).toString('hex')}`;
-    const result = await runScript('echo committed > /edk2/marker', {
-      jobId: jobId('commit'),
-      purpose: 'commit-test',
-      commitAs: ref,
-    });
+    const handed: ReadonlyMap<string, Uint8Array>[] = [];
+    const result = await runScript(
+      'echo committed > /edk2/marker; mkdir -p /edk2/out; printf early > /edk2/out/early.txt',
+      {
+        jobId: jobId('commit'),
+        purpose: 'commit-test',
+        commitAs: ref,
+        outputs: ['/edk2/out'],
+        onOutputs: (outputs) => handed.push(outputs),
+      },
+    );
     try {
+      expect(result.exitCode).toBe(0);
+      expect(handed).toHaveLength(1);
+      expect(handed[0]).toBe(result.outputs);
+      const early = [...result.outputs].find(([name]) => name.endsWith('early.txt'))?.[1];
+      expect(new TextDecoder().decode(early)).toBe('early');
       expect(result.committedImageId).toMatch(/^(sha256:)?[0-9a-f]{64}$/);
       expect((await engine.imageId(ref))?.replace(/^sha256:/, '')).toBe(
         result.committedImageId?.replace(/^sha256:/, ''),

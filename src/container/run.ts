@@ -132,6 +132,7 @@ export async function runContainer(docker: Docker, spec: RunSpec): Promise<RunRe
     let committedImageId: string | undefined;
     if (exitCode === 0) {
       outputs = await fetchOutputs(container, spec);
+      spec.onOutputs?.(outputs);
       if (spec.commitAs !== undefined) {
         committedImageId = await commitContainer(docker, container.id, spec.commitAs);
       }

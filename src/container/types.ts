@@ -155,6 +155,12 @@ export interface RunSpec {
   readonly signal?: AbortSignal;
   /** Commit the container to this image reference after a zero exit. */
   readonly commitAs?: string;
+  /**
+   * Called with the outputs after a zero exit, before the commit (which takes about 10 s for
+   * a clean EDK2 build's workspace): a caller can start work that needs the outputs meanwhile.
+   * It must not throw; the run's result still carries the same outputs.
+   */
+  readonly onOutputs?: (outputs: ReadonlyMap<string, Uint8Array>) => void;
   readonly logger: Logger;
   /**
    * Bound on the total bytes of all outputs.
