@@ -70,6 +70,13 @@ export interface BuildOvmfOptions {
    * compiling everything again. Released once the build (and its commit) is over.
    */
   readonly workspaceLock?: (key: string) => Promise<AsyncDisposable>;
+  /**
+   * Called with the helper drivers once the container's outputs are out, before a clean build
+   * commits its workspace (about 10 s): work that needs only them (the ROM-mode check of the
+   * jobs waiting for this workspace, jobs/early-rom.ts) can run meanwhile. Not called when the
+   * outputs lack them (the build then fails with E_BUILD_OUTPUT_INVALID).
+   */
+  readonly onHelperDrivers?: (helpers: BuildOvmfResult['helperDrivers']) => void;
   /** @default containers/edk2-builder and 'localhost/ovmf-build/edk2-builder' */
   readonly builder?: { readonly contextDir?: string; readonly repository?: string };
   /**
@@ -151,6 +158,28 @@ function find(outputs: ReadonlyMap<string, Uint8Array>, name: string): Uint8Arra
     if (key === name || key.endsWith(`/${name}`)) return data;
   }
   return undefined;
+}
+
+/**
+ * The helper drivers among a build's outputs. Throws E_BUILD_OUTPUT_INVALID when one is missing
+ * or does not start with "MZ" (a PE image): anything else is not what GenFds put in the volume.
+ */
+function helperDriversOf(outputs: ReadonlyMap<string, Uint8Array>): BuildOvmfResult['helperDrivers'] {
+  const igdAssignment = find(outputs, IGD_ASSIGNMENT_EFI);
+  const gopPolicy = find(outputs, POLICY_EFI);
+  for (const [name, data] of [
+    [IGD_ASSIGNMENT_EFI, igdAssignment],
+    [POLICY_EFI, gopPolicy],
+  ] as const) {
+    if (data === undefined || data.length < 2 || data[0] !== 0x4d || data[1] !== 0x5a) {
+      throw new BuildError(
+        'E_BUILD_OUTPUT_INVALID',
+        data === undefined ? `the build produced no ${name}` : `${name} is not a PE image`,
+        { file: name, sizeInBytes: data?.length ?? null, outputs: [...outputs.keys()] },
+      );
+    }
+  }
+  return { igdAssignment: igdAssignment as Uint8Array, gopPolicy: gopPolicy as Uint8Array };
 }
 
 /**
@@ -349,6 +378,19 @@ async function buildWithWorkspace(
       onLine,
       ...(signal === undefined ? {} : { signal }),
       ...(!warm && commit ? { commitAs: workspaceRef } : {}),
+      ...(options.onHelperDrivers === undefined
+        ? {}
+        : {
+            onOutputs: (outputs: ReadonlyMap<string, Uint8Array>) => {
+              let helpers: BuildOvmfResult['helperDrivers'];
+              try {
+                helpers = helperDriversOf(outputs);
+              } catch {
+                return; // reported below, after the run, as E_BUILD_OUTPUT_INVALID
+              }
+              options.onHelperDrivers?.(helpers);
+            },
+          }),
       logger: log,
     });
   } catch (error) {
@@ -424,23 +466,7 @@ async function buildWithWorkspace(
       );
     }
   }
-  const helperDrivers = {
-    igdAssignment: find(run.outputs, IGD_ASSIGNMENT_EFI),
-    gopPolicy: find(run.outputs, POLICY_EFI),
-  };
-  for (const [name, data] of [
-    [IGD_ASSIGNMENT_EFI, helperDrivers.igdAssignment],
-    [POLICY_EFI, helperDrivers.gopPolicy],
-  ] as const) {
-    // A PE image starts with "MZ"; anything else is not what GenFds put in the volume.
-    if (data === undefined || data.length < 2 || data[0] !== 0x4d || data[1] !== 0x5a) {
-      throw new BuildError(
-        'E_BUILD_OUTPUT_INVALID',
-        data === undefined ? `the build produced no ${name}` : `${name} is not a PE image`,
-        { file: name, sizeInBytes: data?.length ?? null, outputs: [...run.outputs.keys()] },
-      );
-    }
-  }
+  const helperDrivers = helperDriversOf(run.outputs);
   const code = images['OVMF_CODE.fd'] as Uint8Array;
   const vars = images['OVMF_VARS.fd'] as Uint8Array;
   log.info(
@@ -457,10 +483,7 @@ async function buildWithWorkspace(
     code,
     vars,
     combined: images['OVMF.fd'] as Uint8Array,
-    helperDrivers: {
-      igdAssignment: helperDrivers.igdAssignment as Uint8Array,
-      gopPolicy: helperDrivers.gopPolicy as Uint8Array,
-    },
+    helperDrivers,
     flags,
     builderImage: { id: builder.id, ref: builder.ref, built: builder.built },
     sourceDigest: options.source.digest,

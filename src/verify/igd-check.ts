@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { throwIfAborted } from '../core/errors.js';
+import { sha256 } from '../core/digest.js';
 import { hex } from '../core/hex.js';
 import { buildOpRegion, parseOpRegion } from '../formats/opregion.js';
 import { normalizeDeviceId, type IgdPlatform } from '../igd/device-table.js';
@@ -359,6 +360,86 @@ export interface IgdVerifyRequest {
   readonly tmpDir?: string;
   readonly signal?: AbortSignal;
   readonly logger?: IgdCheckLogger;
+  /**
+   * A ROM-mode verdict already under way for exactly these ROM-mode inputs (`romModeDigest`),
+   * e.g. started while this build's workspace was being committed (jobs/early-rom.ts); undefined:
+   * ROM mode runs here. A precomputed check that failed to run (not a failed verdict) is run again.
+   */
+  readonly precomputedRom?: (digest: string) => Promise<IgdModeSummary> | undefined;
+}
+
+/** What ROM mode boots: the ROM alone on the stock OVMF, posing as `deviceId`. */
+export interface RomModeRequest {
+  readonly rom: Uint8Array;
+  readonly vbt: Uint8Array;
+  readonly deviceId: string;
+  readonly platform: IgdPlatform;
+  readonly accelerator: QemuAccelerator;
+  /** @default STOCK_OVMF */
+  readonly stockOvmf?: { readonly code: string; readonly vars: string };
+  readonly env?: NodeJS.ProcessEnv;
+  readonly tmpDir?: string;
+  readonly signal?: AbortSignal;
+  readonly logger?: IgdCheckLogger;
+}
+
+/**
+ * Every input the ROM-mode verdict depends on, hashed: the ROM, the VBT the OpRegion is built
+ * from, the device and its platform, the stolen size, the accelerator and the stock OVMF's
+ * files. Two requests with the same digest get the same verdict.
+ */
+export function romModeDigest(request: RomModeRequest): string {
+  const stock = request.stockOvmf ?? STOCK_OVMF;
+  return sha256(
+    JSON.stringify({
+      rom: sha256(request.rom),
+      vbt: sha256(request.vbt),
+      deviceId: normalizeDeviceId(request.deviceId),
+      platform: request.platform,
+      stolen: JOB_STOLEN_SIZE_IN_BYTES,
+      opRegionVersion: '2.1',
+      accelerator: request.accelerator,
+      stock: [stock.code, stock.vars],
+    }),
+  );
+}
+
+/**
+ * ROM mode of the job's IGD check: the ROM on Debian's stock OVMF (not checked, with the
+ * reason, when that is not installed). Throws as checkIgdAssignment does; the temp dir is
+ * removed on every path.
+ */
+export async function checkRomMode(request: RomModeRequest): Promise<IgdModeSummary> {
+  const stock = request.stockOvmf ?? STOCK_OVMF;
+  if (!(await readable(stock.code)) || !(await readable(stock.vars))) {
+    return {
+      mode: 'rom',
+      checked: false,
+      reason: `Debian's stock OVMF (${stock.code}) is not installed (apt-get install ovmf)`,
+    };
+  }
+  const directory = await mkdtemp(path.join(request.tmpDir ?? os.tmpdir(), 'ovmf-build-igd-rom-'));
+  try {
+    const romPath = path.join(directory, 'vbios.rom');
+    await writeFile(romPath, request.rom);
+    const result = await checkIgdAssignment({
+      deviceId: request.deviceId,
+      opRegion: buildOpRegion({ vbt: request.vbt, version: '2.1' }),
+      bdsmSizeInBytes: JOB_STOLEN_SIZE_IN_BYTES,
+      platform: request.platform,
+      accelerator: request.accelerator,
+      tmpDir: directory,
+      codePath: stock.code,
+      varsPath: stock.vars,
+      romPath,
+      ...(request.env === undefined ? {} : { env: request.env }),
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      ...(request.logger === undefined ? {} : { logger: request.logger }),
+    });
+    return summarizeIgdCheck(result, stock.code);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
 }
 
 export function summarizeIgdCheck(result: IgdCheckResult, firmware: string): IgdModeSummary {
@@ -411,11 +492,8 @@ export async function verifyIgdModesWith(
   try {
     const codePath = path.join(directory, 'OVMF_CODE.fd');
     const varsPath = path.join(directory, 'OVMF_VARS.fd');
-    const romPath = path.join(directory, 'vbios.rom');
     await writeFile(codePath, request.code);
     await writeFile(varsPath, request.vars);
-    if (request.rom !== null) await writeFile(romPath, request.rom);
-    const stock = request.stockOvmf ?? STOCK_OVMF;
     const common = {
       deviceId: request.deviceId,
       opRegion,
@@ -444,20 +522,40 @@ export async function verifyIgdModesWith(
     let rom: Promise<IgdModeSummary>;
     if (request.rom === null) {
       rom = Promise.resolve({ mode: 'rom', checked: false, reason: request.romSkipReason ?? 'no ROM' });
-    } else if (!(await readable(stock.code)) || !(await readable(stock.vars))) {
-      rom = Promise.resolve({
-        mode: 'rom',
-        checked: false,
-        reason: `Debian's stock OVMF (${stock.code}) is not installed (apt-get install ovmf)`,
-      });
     } else {
-      rom = checkIgdAssignment({
-        ...common,
+      const romRequest: RomModeRequest = {
+        rom: request.rom,
+        vbt: request.vbt,
+        deviceId: request.deviceId,
+        platform: request.platform,
+        accelerator: request.accelerator,
+        tmpDir: directory,
         signal: romAbort.signal,
-        codePath: stock.code,
-        varsPath: stock.vars,
-        romPath,
-      }).then((result) => summarizeIgdCheck(result, stock.code));
+        ...(request.stockOvmf === undefined ? {} : { stockOvmf: request.stockOvmf }),
+        ...(request.env === undefined ? {} : { env: request.env }),
+        ...(request.logger === undefined ? {} : { logger: request.logger }),
+      };
+      const precomputed = request.precomputedRom?.(romModeDigest(romRequest));
+      rom =
+        precomputed === undefined
+          ? checkRomMode(romRequest)
+          : precomputed.then(
+              (summary) => {
+                request.logger?.info(
+                  { passed: summary.checked && summary.passed },
+                  'IGD check: ROM mode verdict from the check started when the helper drivers came out of a build',
+                );
+                return summary;
+              },
+              (error: unknown) => {
+                if (romAbort.signal.aborted) throw error;
+                request.logger?.warn(
+                  { err: error },
+                  'IGD check: the ROM-mode check run ahead did not finish; running it again',
+                );
+                return checkRomMode(romRequest);
+              },
+            );
     }
     const [embeddedSettled, romSettled] = await Promise.allSettled([embedded, rom]);
     request.signal?.removeEventListener('abort', stopRom);
