@@ -16,7 +16,7 @@ import { runMain } from '../src/cli/commands/ovmf.js';
 import type { ContainerEngine } from '../src/container/index.js';
 import type { BuildOvmfResult } from '../src/edk2/build.js';
 import type { VerifiedFirmware } from '../src/jobs/job-types.js';
-import { createVerifyStage, REAL_CHECKS, type VerifyChecks } from '../src/jobs/stage-verify.js';
+import { createVerifyStage, earlyRomPlan, REAL_CHECKS, type VerifyChecks } from '../src/jobs/stage-verify.js';
 import { buildOptionRom } from '../src/formats/option-rom-builder.js';
 import { buildOpRegion, parseOpRegion } from '../src/formats/opregion.js';
 import { lookupDevice, type IgdPlatform } from '../src/igd/device-table.js';
@@ -24,7 +24,8 @@ import { loadIgdDeviceTable } from '../src/igd/load.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import { verifyBootAndIgdModes } from '../src/verify/boot-igd.js';
 import { VerificationError } from '../src/verify/errors.js';
-import { checkIgdAssignment, type IgdCheckResult } from '../src/verify/igd-check.js';
+import { checkKvmDevice } from '../src/verify/accel.js';
+import { checkIgdAssignment, type IgdCheckResult, type IgdModeSummary } from '../src/verify/igd-check.js';
 import type { StructureReport } from '../src/verify/structural.js';
 import { captureContext } from './cli-harness.js';
 import { corpusPath, readCorpus } from './corpus.js';
@@ -119,12 +120,17 @@ beforeAll(async () => {
   results.set('OVMF and ROM', { result: both, opRegion, platform });
 }, 1_800_000); // may wait for the run's clean build of the default workspace (test/harness.ts)
 
-/** The main command's job with the real verify stage, counting which QEMU checks it calls. */
+/**
+ * The main command's job with the real verify stage, counting which QEMU checks it calls. Its ROM
+ * mode is started ahead from the build's helper drivers as the pipeline does (jobs/early-rom.ts),
+ * by the job's own plan (`ahead`: that run's verdict; null: the plan runs no ROM mode ahead).
+ */
 async function jobWithRealChecks(): Promise<{
   calls: string[];
   verified: VerifiedFirmware;
   json: { artifactDir: string; igd: unknown };
   stageMs: number;
+  ahead: IgdModeSummary | null;
 }> {
   const jobDir = path.join(work, 'job');
   const env = await isolatedCliEnv(jobDir);
@@ -146,6 +152,7 @@ async function jobWithRealChecks(): Promise<{
   };
   const stage = createVerifyStage(checks);
   let verified: VerifiedFirmware | undefined;
+  let ahead: Promise<IgdModeSummary> | undefined;
   let stageMs = 0;
   const captured = captureContext(
     ['--gop', corpusPath(IGD_GOP_FILE), '--vbt', corpusPath(IGD_EMBEDDED_VBT), '--json'],
@@ -154,6 +161,22 @@ async function jobWithRealChecks(): Promise<{
   );
   const exitCode = await runMain(captured.ctx, {
     verify: async (input, context) => {
+      const plan = await earlyRomPlan(input, context);
+      const helpers = input.built.helperDrivers;
+      if (plan !== null && helpers !== undefined) {
+        context.session.earlyRom.wait(
+          'compiled',
+          async (helpers) => {
+            const start = await plan(helpers);
+            return start === null
+              ? null
+              : { digest: start.digest, run: (signal) => (ahead = start.run(signal)) };
+          },
+          'igd-embedded-job',
+        );
+        context.session.earlyRom.offer('compiled', helpers, context.logger);
+        while (ahead === undefined) await new Promise((resolve) => setImmediate(resolve));
+      }
       const started = performance.now();
       verified = await stage(input, context);
       stageMs = Math.round(performance.now() - started);
@@ -167,6 +190,7 @@ async function jobWithRealChecks(): Promise<{
     verified,
     json: JSON.parse(captured.stdout()) as { artifactDir: string; igd: unknown },
     stageMs,
+    ahead: ahead === undefined ? null : await ahead,
   };
 }
 
@@ -320,6 +344,20 @@ describe("the job's verify stage: one boot for the boot check and embedded mode"
       romChecked ? { checked: true, passed: true } : { checked: false },
     );
     expect(manifest.igdChecks).toEqual(job.json.igd);
+  });
+
+  it("ROM mode started ahead from the build's helper drivers gives the verdict: the stage asks for the same inputs and boots ROM mode no second time", async () => {
+    // The plan runs ROM mode ahead under TCG only: with a usable KVM device the boot check's probe chooses.
+    const kvm = await checkKvmDevice();
+    expect(job.ahead === null).toBe(kvm.usable);
+    if (job.ahead === null) return;
+    expect(job.ahead).toMatchObject(
+      existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')
+        ? { mode: 'rom', checked: true, passed: true, deviceId: '3e9b' }
+        : { mode: 'rom', checked: false },
+    );
+    // The very object the early run resolved with: the digests matched and no other ROM-mode boot ran.
+    expect(job.verified.igd?.rom).toBe(job.ahead);
   });
 
   it("a driver the boot check requires and the boot did not load: the boot check's E_BOOT_CHECK_FAILED (exit 10), before any IGD verdict", async () => {

@@ -11,6 +11,7 @@ import type { GetOrBuildResult } from '../cache/get-or-build.js';
 import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import type { PublishedArtifact } from '../publish/index.js';
 import type { AcceleratorChoice } from '../verify/accel.js';
+import { compiledInputsKey } from './early-rom.js';
 import { resolveEnvironment, sameEnvironment, type EnvironmentInput } from './environment.js';
 import type {
   BuildEnvironment,
@@ -30,7 +31,7 @@ import { lookup, store, type LookupInput, type LookupOutcome, type StoreInput } 
 import { resolveInputs } from './stage-inputs.js';
 import { key, type KeyInput } from './stage-key.js';
 import { igdOf, publish, type PublishInput } from './stage-publish.js';
-import { verify, type VerifyInput } from './stage-verify.js';
+import { earlyRomPlan, verify, type VerifyInput } from './stage-verify.js';
 import type { Stage, StageContext } from './stage.js';
 
 export interface PipelineStages {
@@ -204,6 +205,27 @@ export async function runPipeline(
   }
 
   /**
+   * The build stage, with the job's ROM-mode check left with the session while it runs: the
+   * first build of the same compiled inputs to get its outputs out starts it (early-rom.ts).
+   * Only with the real verify stage, whose request the plan mirrors.
+   */
+  async function buildWithEarlyRom(inputs: ResolvedInputs, keyed: BuildEnvironment): Promise<BuiltFirmware> {
+    const plan =
+      stages.verify === verify && stages.build === build
+        ? await earlyRomPlan({ request, inputs }, { logger: options.logger })
+        : null;
+    const withdraw =
+      plan === null
+        ? () => undefined
+        : session.earlyRom.wait(compiledInputsKey(keyed, request.flags), plan, request.jobId);
+    try {
+      return await run('build', { request, inputs, environment: keyed });
+    } finally {
+      withdraw();
+    }
+  }
+
+  /**
    * One key: a cache hit, or (under the key's lock) the verified environment, then build,
    * verify and store; or the news that the verified environment differs from the key's.
    */
@@ -219,7 +241,7 @@ export async function runPipeline(
       if (!sameEnvironment(verifiedEnvironment, keyed)) {
         return { kind: 'stale', environment: verifiedEnvironment };
       }
-      const built = await run('build', { request, inputs: inputs, environment: keyed });
+      const built = await buildWithEarlyRom(inputs, keyed);
       if (
         built.builderImageId !== keyed.builderImageId ||
         built.edk2SourceDigest !== keyed.edk2SourceDigest

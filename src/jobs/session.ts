@@ -1,6 +1,7 @@
 // The resources the stages of one job run share: one container-engine connection (opened on
 // first use: a cache hit never needs the engine or dockerode), the EDK2 tree the environment
-// stage resolved (reused by the build stage) and the locks between ovmf-build processes.
+// stage resolved (reused by the build stage), the locks between ovmf-build processes and the
+// ROM-mode checks started ahead when a build's helper drivers came out (early-rom.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -8,9 +9,12 @@ import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cach
 import { buildCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source, Edk2SourceSpec } from '../edk2/source.js';
+import { EarlyRomChecks } from './early-rom.js';
 
 export class JobSession implements AsyncDisposable {
   readonly env: NodeJS.ProcessEnv;
+  /** ROM-mode checks started when a build's helper drivers came out (early-rom.ts). */
+  readonly earlyRom = new EarlyRomChecks();
   #engine: ContainerEngine | null = null;
   /**
    * The source tree of the last acquisition, reused by the build; `stamp` is the state it was
@@ -71,6 +75,7 @@ export class JobSession implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.earlyRom[Symbol.asyncDispose]();
     const engine = this.#engine;
     this.#engine = null;
     if (engine !== null) await engine[Symbol.asyncDispose]();

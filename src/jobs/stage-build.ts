@@ -4,6 +4,7 @@
 // (the variant path when only the GOP and VBT differ: GenFds alone, edk2/build-path.ts).
 // It returns bytes and facts; the verify stage decides whether they are good.
 import { UsageError } from '../core/errors.js';
+import { compiledInputsKey } from './early-rom.js';
 import type { BuildEnvironment, BuiltFirmware, JobRequest, ResolvedInputs } from './job-types.js';
 import type { StageContext } from './stage.js';
 
@@ -80,6 +81,9 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
           line: `waiting for process ${owner?.pid ?? '?'} to finish the EDK2 tools image`,
         });
       }),
+    // Its helper drivers start the ROM-mode checks of the jobs waiting on them (early-rom.ts).
+    onHelperDrivers: (helpers) =>
+      session.earlyRom.offer(compiledInputsKey(input.environment, request.flags), helpers, logger),
     workspaceLock: (key) =>
       session.lock(`workspace-${key}`, signal, (owner) => {
         emit({

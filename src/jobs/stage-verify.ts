@@ -21,6 +21,7 @@ import type { AccelMode } from '../verify/accel.js';
 import type { BootVerification } from '../verify/boot.js';
 import type { IgdVerification, IgdVerifyRequest } from '../verify/igd-check.js';
 import type { StructureReport } from '../verify/structural.js';
+import type { EarlyRomPlan } from './early-rom.js';
 import type { BuiltFirmware, JobRequest, ResolvedInputs, VerifiedFirmware } from './job-types.js';
 import type { HelperDrivers } from './rom.js';
 import type { Stage, StageContext } from './stage.js';
@@ -192,6 +193,48 @@ async function igdDevice(
   };
 }
 
+/**
+ * The job's ROM-mode check as the verify stage will ask for it, for early-rom.ts to start as soon
+ * as a build's helper drivers are out. Null when the stage will not run ROM mode (no boot check,
+ * a user ROM, no device the table knows) or when it will run it under KVM (the accelerator is
+ * then the boot check's KVM probe's to choose, and a KVM boot takes about a second anyway).
+ */
+export async function earlyRomPlan(
+  input: Pick<VerifyInput, 'request' | 'inputs'>,
+  context: Pick<StageContext, 'logger'>,
+): Promise<EarlyRomPlan | null> {
+  const { request, inputs } = input;
+  if (!request.verifyBoot || inputs.rom.source.kind !== 'generated') return null;
+  const device = await igdDevice(inputs);
+  if (device === null) return null;
+  const platform = lookupDevice(await loadIgdDeviceTable(), device.deviceId);
+  if (platform === undefined) return null;
+  // As the stage chooses: the boot check's accelerator (DEBUG), else TCG.
+  let accelerator: 'tcg' | null = 'tcg';
+  const mode = request.bootAccel ?? 'auto';
+  if (request.flags.target === 'DEBUG' && mode !== 'tcg') {
+    const { checkKvmDevice } = await import('../verify/accel.js');
+    if (mode === 'kvm' || (await checkKvmDevice()).usable) accelerator = null;
+  }
+  if (accelerator === null) return null;
+  const { checkRomMode, romModeDigest } = await import('../verify/igd-check.js');
+  return async (helpers) => {
+    const romRequest = {
+      rom: await inputs.rom.bytes(helpers),
+      vbt: inputs.vbt.bytes,
+      deviceId: device.deviceId,
+      platform,
+      accelerator,
+      env: request.env,
+      logger: context.logger,
+    };
+    return {
+      digest: romModeDigest(romRequest),
+      run: (signal) => checkRomMode({ ...romRequest, signal }),
+    };
+  };
+}
+
 /** How `facts.boot` was obtained: its own boot, or the IGD check's embedded-mode boot. */
 export type BootSource = 'boot-check' | 'igd-embedded-boot';
 
@@ -276,6 +319,8 @@ export function createVerifyStage(checks: VerifyChecks = REAL_CHECKS): Stage<Ver
             env: request.env,
             signal: context.signal,
             logger: context.logger,
+            // ROM mode may have run already, beside the build (early-rom.ts).
+            precomputedRom: (digest) => context.session.earlyRom.take(digest),
           }
         : null;
     let boot: BootVerification | null;
