@@ -196,8 +196,8 @@ async function igdDevice(
 /**
  * The job's ROM-mode check as the verify stage will ask for it, for early-rom.ts to start as soon
  * as a build's helper drivers are out. Null when the stage will not run ROM mode (no boot check,
- * a user ROM, no device the table knows) or when it will run it under KVM (the accelerator is
- * then the boot check's KVM probe's to choose, and a KVM boot takes about a second anyway).
+ * a user ROM, no device the table knows) or when it will run it under KVM (a KVM boot takes
+ * about a second anyway).
  */
 export async function earlyRomPlan(
   input: Pick<VerifyInput, 'request' | 'inputs'>,
@@ -209,14 +209,25 @@ export async function earlyRomPlan(
   if (device === null) return null;
   const platform = lookupDevice(await loadIgdDeviceTable(), device.deviceId);
   if (platform === undefined) return null;
-  // As the stage chooses: the boot check's accelerator (DEBUG), else TCG.
-  let accelerator: 'tcg' | null = 'tcg';
+  // As the stage chooses: the boot check's accelerator for a DEBUG build (the same choice: its
+  // KVM probe's verdict is kept in the state directory, so the boot check finds this one), else TCG.
   const mode = request.bootAccel ?? 'auto';
   if (request.flags.target === 'DEBUG' && mode !== 'tcg') {
-    const { checkKvmDevice } = await import('../verify/accel.js');
-    if (mode === 'kvm' || (await checkKvmDevice()).usable) accelerator = null;
+    if (mode === 'kvm') return null;
+    const [{ chooseAccelerator }, { findQemu }, { userStateDir }] = await Promise.all([
+      import('../verify/accel.js'),
+      import('../verify/qemu.js'),
+      import('../cache/paths.js'),
+    ]);
+    const choice = await chooseAccelerator({
+      mode,
+      qemuBinary: await findQemu({ env: request.env }),
+      stateDir: userStateDir(request.env),
+      logger: context.logger,
+    }).catch(() => null);
+    if (choice?.accelerator !== 'tcg') return null;
   }
-  if (accelerator === null) return null;
+  const accelerator = 'tcg' as const;
   const { checkRomMode, romModeDigest } = await import('../verify/igd-check.js');
   return async (helpers) => {
     const romRequest = {
