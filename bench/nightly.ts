@@ -12,7 +12,8 @@
 // Run: npm run bench:nightly   (BENCH_CONCURRENCY=N passes --concurrency N to both runs; else the
 // nightly's default, DEFAULT_NIGHTLY_CONCURRENCY; BENCH_KEEP_LOGS=DIR copies both runs' nightly
 // logs, with every stage's timings, into DIR before the bench's directories are removed). It also
-// prints each run's time before and after its clean build's outputs, and the ratio at equal clean
+// prints each run's time before and after its clean build's compile (the build container's last
+// line: the workspace commit after it overlaps ROM-mode checks run ahead), and the ratio at equal clean
 // builds: the clean builds alone differ by tens of seconds between runs, more than the matrix adds.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -86,7 +87,10 @@ async function isolated(name: string): Promise<{ dir: string; env: NodeJS.Proces
 
 interface NightResult {
   readonly wallMs: number;
-  /** From the clean job's `build: outputs collected` (compile and workspace commit done) to the run's last log line. */
+  /**
+   * From the clean job's `build: done` (the build container's last line: compile done; the
+   * workspace commit comes after it, beside ROM-mode checks run ahead) to the run's last log line.
+   */
   readonly afterCleanMs: number | null;
   readonly recipes: readonly {
     recipe: string;
@@ -142,9 +146,9 @@ async function afterCleanBuild(dir: string): Promise<number | null> {
     }
   }
   const clean = lines.find((line) => line.msg === 'build: clean build')?.recipe;
-  const outputs = lines.find((line) => line.msg === 'build: outputs collected' && line.recipe === clean);
-  if (clean === undefined || outputs === undefined) return null;
-  return Math.max(...lines.map((line) => line.time)) - outputs.time;
+  const done = lines.find((line) => line.msg === 'build: done' && line.recipe === clean);
+  if (clean === undefined || done === undefined) return null;
+  return Math.max(...lines.map((line) => line.time)) - done.time;
 }
 
 /** Copies each run's nightly logs (state/ovmf-build/logs) to `<dir>/<run>-<log name>`. */
@@ -199,12 +203,12 @@ try {
   if (single.afterCleanMs !== null && many.afterCleanMs !== null) {
     const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
     for (const [label, result, after] of [
-      ['single', single, 'verify, store, publish'],
-      ['matrix', many, `its verify and the ${MATRIX_SIZE - 1} variants`],
+      ['single', single, 'workspace commit, verify, store, publish'],
+      ['matrix', many, `workspace commit, its verify and the ${MATRIX_SIZE - 1} variants`],
     ] as const) {
       const afterMs = result.afterCleanMs as number;
       console.log(
-        `  ${label}: ${s(result.wallMs - afterMs)} to its clean build's outputs (tools image, compile, workspace commit), ${s(afterMs)} after (${after})`,
+        `  ${label}: ${s(result.wallMs - afterMs)} to the end of its clean build's compile (tools image, compile), ${s(afterMs)} after (${after})`,
       );
     }
     // The clean builds alone differ by tens of seconds from run to run (the compile's own
