@@ -73,14 +73,31 @@ describe('EarlyRomChecks', () => {
     await using checks = new EarlyRomChecks();
     const withdrawn = recordingPlan('digest-d');
     const none = recordingPlan(null);
-    const withdraw = checks.wait('compiled-1', withdrawn.plan, 'withdrawn');
+    const ticket = checks.wait('compiled-1', withdrawn.plan, 'withdrawn');
     checks.wait('compiled-1', none.plan, 'none');
-    withdraw();
+    ticket.withdraw();
     checks.offer('compiled-1', HELPERS, logger);
     await settle();
     expect(withdrawn.seen.helpers).toHaveLength(0);
     expect(none.seen.helpers).toHaveLength(1);
     expect(checks.take('digest-d')).toBeUndefined();
+  });
+
+  it('release stops and drops the check of a job that no longer needs it, and leaves the others', async () => {
+    await using checks = new EarlyRomChecks();
+    const done = recordingPlan('digest-g');
+    const other = recordingPlan('digest-h');
+    const ticket = checks.wait('compiled-1', done.plan, 'done');
+    checks.wait('compiled-1', other.plan, 'other');
+    checks.offer('compiled-1', HELPERS, logger);
+    await settle();
+    ticket.release();
+    expect(done.seen.signals[0]?.aborted).toBe(true);
+    expect(other.seen.signals[0]?.aborted).toBe(false);
+    expect(checks.take('digest-g')).toBeUndefined();
+    const taken = checks.take('digest-h');
+    other.finish(SKIPPED);
+    await expect(taken).resolves.toBe(SKIPPED);
   });
 
   it('on dispose, aborts the checks nobody took and waits until they are over', async () => {

@@ -8,7 +8,9 @@
 // job's own GenFds) instead of after its build.
 // Sound by construction: the verify stage takes a verdict only under the digest of exactly the
 // ROM-mode inputs it would check (verify/igd-check.ts romModeDigest), so a check started from
-// other helper drivers is never used, only wasted, and ROM mode then runs as before.
+// other helper drivers is never used, only wasted, and ROM mode then runs as before. A job that
+// ends without taking its check (a failed build) stops it, so a long-lived worker's session
+// keeps nothing.
 import type { Logger } from 'pino';
 import { sha256 } from '../core/digest.js';
 import type { BuildFlags } from '../edk2/flags.js';
@@ -37,24 +39,45 @@ export function compiledInputsKey(
   );
 }
 
+/** A job's place in EarlyRomChecks: its plan until it starts, then its check until taken. */
+export interface EarlyRomTicket {
+  /** Drops the plan if no build has started it yet (the job's own build is over). */
+  withdraw(): void;
+  /** The job is done with ROM mode: also stops and drops its check if nobody took it. */
+  release(): void;
+}
+
 export class EarlyRomChecks implements AsyncDisposable {
   readonly #plans = new Map<
     symbol,
     { readonly compiled: string; readonly plan: EarlyRomPlan; readonly job: string }
   >();
-  readonly #runs = new Map<string, Promise<IgdModeSummary>>();
+  readonly #runs = new Map<
+    string,
+    { readonly promise: Promise<IgdModeSummary>; readonly owner: symbol; readonly stop: AbortController }
+  >();
   readonly #started = new Set<Promise<unknown>>();
   readonly #stop = new AbortController();
 
   /**
    * Leaves a job's plan until the first build of the same compiled inputs offers its helper
-   * drivers; the returned function withdraws it (call it when the job's build is over).
+   * drivers. `job` names it in the log.
    */
-  wait(compiled: string, plan: EarlyRomPlan, job: string): () => void {
+  wait(compiled: string, plan: EarlyRomPlan, job: string): EarlyRomTicket {
     const id = Symbol('early-rom-plan');
     this.#plans.set(id, { compiled, plan, job });
-    return () => {
-      this.#plans.delete(id);
+    return {
+      withdraw: () => {
+        this.#plans.delete(id);
+      },
+      release: () => {
+        this.#plans.delete(id);
+        for (const [digest, run] of this.#runs) {
+          if (run.owner !== id) continue;
+          this.#runs.delete(digest);
+          run.stop.abort(new Error('the job no longer needs this ROM-mode check'));
+        }
+      },
     };
   }
 
@@ -68,9 +91,12 @@ export class EarlyRomChecks implements AsyncDisposable {
         .plan(helpers)
         .then((start) => {
           if (start === null || this.#runs.has(start.digest) || this.#stop.signal.aborted) return;
-          const run = start.run(this.#stop.signal);
-          this.#runs.set(start.digest, run);
-          this.#track(run);
+          const stop = new AbortController();
+          const onStop = (): void => stop.abort(this.#stop.signal.reason);
+          this.#stop.signal.addEventListener('abort', onStop, { once: true });
+          const promise = start.run(stop.signal);
+          this.#runs.set(start.digest, { promise, owner: id, stop });
+          this.#track(promise.finally(() => this.#stop.signal.removeEventListener('abort', onStop)));
           logger.info(
             { romModeDigest: start.digest, forJob: waiting.job },
             'IGD check: ROM mode started ahead for a job waiting on these helper drivers',
@@ -87,7 +113,7 @@ export class EarlyRomChecks implements AsyncDisposable {
   take(digest: string): Promise<IgdModeSummary> | undefined {
     const run = this.#runs.get(digest);
     this.#runs.delete(digest);
-    return run;
+    return run?.promise;
   }
 
   #track(promise: Promise<unknown>): void {

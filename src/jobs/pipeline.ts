@@ -11,7 +11,7 @@ import type { GetOrBuildResult } from '../cache/get-or-build.js';
 import { OvmfBuildError, throwIfAborted } from '../core/errors.js';
 import type { PublishedArtifact } from '../publish/index.js';
 import type { AcceleratorChoice } from '../verify/accel.js';
-import { compiledInputsKey } from './early-rom.js';
+import { compiledInputsKey, type EarlyRomTicket } from './early-rom.js';
 import { resolveEnvironment, sameEnvironment, type EnvironmentInput } from './environment.js';
 import type {
   BuildEnvironment,
@@ -205,24 +205,19 @@ export async function runPipeline(
   }
 
   /**
-   * The build stage, with the job's ROM-mode check left with the session while it runs: the
-   * first build of the same compiled inputs to get its outputs out starts it (early-rom.ts).
-   * Only with the real verify stage, whose request the plan mirrors.
+   * Leaves the job's ROM-mode check with the session for the build stage (early-rom.ts): the
+   * first build of the same compiled inputs to get its outputs out starts it. Only with the real
+   * build and verify stages, whose request the plan mirrors; null: nothing runs ahead.
    */
-  async function buildWithEarlyRom(inputs: ResolvedInputs, keyed: BuildEnvironment): Promise<BuiltFirmware> {
-    const plan =
-      stages.verify === verify && stages.build === build
-        ? await earlyRomPlan({ request, inputs }, { logger: options.logger })
-        : null;
-    const withdraw =
-      plan === null
-        ? () => undefined
-        : session.earlyRom.wait(compiledInputsKey(keyed, request.flags), plan, request.jobId);
-    try {
-      return await run('build', { request, inputs, environment: keyed });
-    } finally {
-      withdraw();
-    }
+  async function planEarlyRom(
+    inputs: ResolvedInputs,
+    keyed: BuildEnvironment,
+  ): Promise<EarlyRomTicket | null> {
+    if (stages.verify !== verify || stages.build !== build) return null;
+    const plan = await earlyRomPlan({ request, inputs }, { logger: options.logger });
+    return plan === null
+      ? null
+      : session.earlyRom.wait(compiledInputsKey(keyed, request.flags), plan, request.jobId);
   }
 
   /**
@@ -236,12 +231,19 @@ export async function runPipeline(
   ): Promise<Turn> {
     const found = await run('lookup', { request, key: currentKey, useCache: until === 'publish' });
     if (found.kind === 'hit') return { kind: 'cached', key: currentKey, cached: found.hit, miss: found.miss };
+    let early: EarlyRomTicket | null = null;
     try {
       const verifiedEnvironment = await run('resolveEnvironment', { request, verify: true });
       if (!sameEnvironment(verifiedEnvironment, keyed)) {
         return { kind: 'stale', environment: verifiedEnvironment };
       }
-      const built = await buildWithEarlyRom(inputs, keyed);
+      early = await planEarlyRom(inputs, keyed);
+      let built: BuiltFirmware;
+      try {
+        built = await run('build', { request, inputs: inputs, environment: keyed });
+      } finally {
+        early?.withdraw();
+      }
       if (
         built.builderImageId !== keyed.builderImageId ||
         built.edk2SourceDigest !== keyed.edk2SourceDigest
@@ -267,6 +269,8 @@ export async function runPipeline(
       });
       return { kind: 'cached', key: currentKey, cached, miss: found.miss };
     } finally {
+      // A check run ahead that the verify stage did not take (a failed build) stops here.
+      early?.release();
       await found.claim?.held.release();
     }
   }
