@@ -428,7 +428,9 @@ export async function checkRomMode(request: RomModeRequest): Promise<IgdModeSumm
       bdsmSizeInBytes: JOB_STOLEN_SIZE_IN_BYTES,
       platform: request.platform,
       accelerator: request.accelerator,
-      tmpDir: directory,
+      // Beside the ROM's directory, not in it: QEMU's QMP socket path must stay under 108
+      // bytes (sun_path), and each nested temp dir adds about 25.
+      ...(request.tmpDir === undefined ? {} : { tmpDir: request.tmpDir }),
       codePath: stock.code,
       varsPath: stock.vars,
       romPath,
