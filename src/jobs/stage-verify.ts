@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildOvmfResult } from '../edk2/build.js';
 import { IGD_ASSIGNMENT_FILE_GUID } from '../edk2/layout.js';
-import { lookupDevice } from '../igd/device-table.js';
+import { lookupDevice, type IgdPlatform } from '../igd/device-table.js';
 import { gopFamily } from '../igd/generation.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import type { AccelMode } from '../verify/accel.js';
@@ -193,6 +193,16 @@ async function igdDevice(
   };
 }
 
+/** The device the IGD check poses as and its platform; null when the device table lacks it. */
+async function igdTarget(
+  inputs: VerifyInput['inputs'],
+): Promise<{ device: { deviceId: string; reason: string }; platform: IgdPlatform } | null> {
+  const device = await igdDevice(inputs);
+  if (device === null) return null;
+  const platform = lookupDevice(await loadIgdDeviceTable(), device.deviceId);
+  return platform === undefined ? null : { device, platform };
+}
+
 /**
  * The job's ROM-mode check as the verify stage will ask for it, for early-rom.ts to start as soon
  * as a build's helper drivers are out. Null when the stage will not run ROM mode (no boot check,
@@ -205,10 +215,9 @@ export async function earlyRomPlan(
 ): Promise<EarlyRomPlan | null> {
   const { request, inputs } = input;
   if (!request.verifyBoot || inputs.rom.source.kind !== 'generated') return null;
-  const device = await igdDevice(inputs);
-  if (device === null) return null;
-  const platform = lookupDevice(await loadIgdDeviceTable(), device.deviceId);
-  if (platform === undefined) return null;
+  const target = await igdTarget(inputs);
+  if (target === null) return null;
+  const { device, platform } = target;
   // As the stage chooses: the boot check's accelerator for a DEBUG build (the same choice: its
   // KVM probe's verdict is kept in the state directory, so the boot check finds this one), else TCG.
   const mode = request.bootAccel ?? 'auto';
@@ -311,22 +320,21 @@ export function createVerifyStage(checks: VerifyChecks = REAL_CHECKS): Stage<Ver
           }
         : null;
     const rom = await inputs.rom.bytes(built.helperDrivers ?? null);
-    const device =
+    const target =
       request.verifyBoot && checks.igd !== undefined && built.helperDrivers !== undefined
-        ? await igdDevice(inputs)
+        ? await igdTarget(inputs)
         : null;
-    const platform = device === null ? undefined : lookupDevice(await loadIgdDeviceTable(), device.deviceId);
     const igdRequest: IgdCheckRequest | null =
-      device !== null && platform !== undefined
+      target !== null
         ? {
             code: built.code,
             vars: built.vars,
             rom: inputs.rom.source.kind === 'generated' ? rom : null,
             romSkipReason: 'a user ROM: ROM mode is checked only for the generated IGD ROM chain',
             vbt: inputs.vbt.bytes,
-            deviceId: device.deviceId,
-            platform,
-            deviceReason: device.reason,
+            deviceId: target.device.deviceId,
+            platform: target.platform,
+            deviceReason: target.device.reason,
             env: request.env,
             signal: context.signal,
             logger: context.logger,
