@@ -460,7 +460,11 @@ describe('extract as a real process: the main thread first, a worker for a long 
       // At once, as work: less than the parse still ahead (at least 0.4 of it, more than the
       // bound), which a run that finished its parse would have used; wall time only catches a
       // hang (on CI it is the scheduler's, signalAndWait).
-      expect(cpuAfterSignal).toBeLessThan(SIGNAL_CPU_BOUND);
+      // The bound grows with the parse as measured in this run: a loaded machine makes every CPU
+      // second dearer (cache and TLB misses beside two builds), the unwinding after a signal as
+      // much as the parse (0.13-0.23 s idle here, 0.6 s once under CI's load). Still well under
+      // the 0.4 of the parse that a finished run would have used after the late signal.
+      expect(cpuAfterSignal).toBeLessThan(Math.max(SIGNAL_CPU_BOUND, parse * 0.3));
       expect(wallMs).toBeLessThan(15_000);
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(work).filter((name) => name.includes('.extract-'))).toEqual([]);

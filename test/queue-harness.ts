@@ -77,6 +77,7 @@ export interface WorkerProcess extends AsyncDisposable {
   /** Parsed stdout lines (QueueWorkerEvent objects), in order. */
   readonly events: Record<string, unknown>[];
   readonly stderr: () => string;
+  /** The exit code (null when killed by a signal), once the process ended and its stdout and stderr were read to the end. */
   readonly exited: Promise<number | null>;
 }
 
@@ -111,7 +112,9 @@ export async function startWorker(
     }
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a child's last lines (the 'returned' event written just before it exits)
+  // may still be in the pipe when 'exit' comes, and a loaded machine reads them later.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   try {
     await waitFor(
       'the worker to be ready',

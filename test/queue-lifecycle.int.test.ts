@@ -167,7 +167,10 @@ describe('the life of a queued night (BullMQ on a real Redis, two workers)', () 
     ).toEqual({ status: 143, fast: true });
     expect(victim.stderr()).toContain('ovmf-build: interrupted by SIGTERM');
     // Handed back, not lost to the stalled-job check and not failed.
-    expect(victim.events.filter((e) => e['jobId'] === jobId).map((e) => e['type'])).toContain('returned');
+    expect(
+      victim.events.filter((e) => e['jobId'] === jobId).map((e) => e['type']),
+      `events: ${JSON.stringify(victim.events)}; stderr: ${victim.stderr().slice(-3000)}`,
+    ).toContain('returned');
     expect(
       victim.events.filter(
         (e) => e['jobId'] === jobId && ['failed', 'completed'].includes(String(e['type'])),

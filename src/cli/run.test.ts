@@ -24,17 +24,37 @@ function busy(ms: number): void {
 
 describe('busyBoundSignal', () => {
   it('is not aborted while the thread answers in time, and moves once it was busy past the bound', async () => {
-    const bound = busyBoundSignal(new AbortController().signal, 150);
+    // The bound's own clock, moved by hand: a real busy loop on a loaded machine (CI runs this
+    // niced beside EDK2 builds) can be kept off the CPU for longer than any bound.
+    let clock = 1_000;
+    const bound = busyBoundSignal(new AbortController().signal, 150, () => clock);
     try {
-      busy(60);
+      clock += 60;
       expect(bound.signal.aborted).toBe(false);
-      // Waiting is no busyness: the clock notes each free moment.
-      await sleep(300);
+      clock += 90; // busy for exactly the bound: not over it
       expect(bound.signal.aborted).toBe(false);
-      busy(250);
+      // Waiting is no busyness: the timer notes each free moment (it fires every 20 ms, before
+      // this sleep's own timer), so 300 ms that passed while the loop was free do not count.
+      clock += 300;
+      await sleep(60);
+      expect(bound.signal.aborted).toBe(false);
+      clock += 150;
+      expect(bound.signal.aborted).toBe(false);
+      clock += 1;
       expect(bound.signal.aborted).toBe(true);
       expect(bound.signal.reason).toBeInstanceOf(MoveToWorker);
       expect(() => bound.signal.throwIfAborted()).toThrow(MoveToWorker);
+    } finally {
+      bound.stop();
+    }
+  });
+
+  it('measures real busyness with its default clock', () => {
+    const bound = busyBoundSignal(new AbortController().signal, 30);
+    try {
+      busy(100);
+      expect(bound.signal.aborted).toBe(true);
+      expect(bound.signal.reason).toBeInstanceOf(MoveToWorker);
     } finally {
       bound.stop();
     }
@@ -83,7 +103,8 @@ describe('main() on a moved command', () => {
     const stderr = new PassThrough();
     stdout.on('data', (c: Buffer) => written.push(c.toString()));
     stderr.on('data', (c: Buffer) => written.push(c.toString()));
-    const bound = busyBoundSignal(new AbortController().signal, 60_000);
+    // A clock that never moves: the bound cannot fire however long a loaded machine takes.
+    const bound = busyBoundSignal(new AbortController().signal, 60_000, () => 0);
     const moves: string[] = [];
     try {
       const code = await main({

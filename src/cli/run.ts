@@ -234,16 +234,18 @@ export interface BusyBound {
  * it is checked (`aborted`, which every parser reads between steps) after the thread has been
  * busy for more than `busyMs`: a timer notes each moment the event loop is free, so the time
  * since then is how long a signal would have waited. Disarmed at the command's first output.
+ * `now` is the clock the bound reads (milliseconds, monotonic); tests give their own, since a
+ * real busy loop on a loaded machine runs as long as the scheduler keeps it off the CPU.
  */
-export function busyBoundSignal(outer: AbortSignal, busyMs: number): BusyBound {
+export function busyBoundSignal(outer: AbortSignal, busyMs: number, now: () => number = nowMs): BusyBound {
   const controller = new AbortController();
   const inner = controller.signal;
   const abortedOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')?.get;
   if (abortedOf === undefined) throw new Error('AbortSignal.prototype.aborted has no getter');
   let armed = true;
-  let freeAt = nowMs();
+  let freeAt = now();
   const clock = setInterval(() => {
-    freeAt = nowMs();
+    freeAt = now();
   }, FREE_CLOCK_MS).unref();
   outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
   const move = (why: string): void => {
@@ -255,7 +257,7 @@ export function busyBoundSignal(outer: AbortSignal, busyMs: number): BusyBound {
     configurable: true,
     enumerable: true,
     get: (): boolean => {
-      if (armed && nowMs() - freeAt > busyMs) {
+      if (armed && now() - freeAt > busyMs) {
         move(`the main thread was busy for over ${busyMs} ms`);
       }
       return abortedOf.call(inner) as boolean;
