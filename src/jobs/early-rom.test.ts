@@ -50,6 +50,32 @@ describe('EarlyRomChecks', () => {
     await expect(taken).resolves.toBe(SKIPPED);
   });
 
+  it("stops a taken check when the taker's signal aborts (its embedded mode failed), with that reason", async () => {
+    await using checks = new EarlyRomChecks();
+    const job = recordingPlan('digest-s');
+    checks.wait('compiled-1', job.plan, 'job');
+    checks.offer('compiled-1', HELPERS, logger);
+    await settle();
+    const taker = new AbortController();
+    const taken = checks.take('digest-s', taker.signal);
+    expect(job.seen.signals[0]?.aborted).toBe(false);
+    const reason = new Error('embedded mode failed');
+    taker.abort(reason);
+    expect(job.seen.signals[0]?.aborted).toBe(true);
+    await expect(taken).rejects.toBe(reason);
+  });
+
+  it('stops a check taken with a signal that had already aborted', async () => {
+    await using checks = new EarlyRomChecks();
+    const job = recordingPlan('digest-t');
+    checks.wait('compiled-1', job.plan, 'job');
+    checks.offer('compiled-1', HELPERS, logger);
+    await settle();
+    const taker = new AbortController();
+    taker.abort(new Error('gone'));
+    await expect(checks.take('digest-t', taker.signal)).rejects.toThrow('gone');
+  });
+
   it('leaves plans of other compiled inputs waiting, runs each plan at most once and never under a digest nobody asks for', async () => {
     await using checks = new EarlyRomChecks();
     const other = recordingPlan('digest-b');

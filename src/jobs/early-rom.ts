@@ -109,11 +109,24 @@ export class EarlyRomChecks implements AsyncDisposable {
     }
   }
 
-  /** The verdict under way for this ROM-mode digest, handed out once; undefined: none. */
-  take(digest: string): Promise<IgdModeSummary> | undefined {
+  /**
+   * The verdict under way for this ROM-mode digest, handed out once; undefined: none. From then
+   * on `signal` stops it too: the taker's own ROM mode ends when its embedded mode failed.
+   */
+  take(digest: string, signal?: AbortSignal): Promise<IgdModeSummary> | undefined {
     const run = this.#runs.get(digest);
     this.#runs.delete(digest);
-    return run?.promise;
+    if (run === undefined || signal === undefined) return run?.promise;
+    const onAbort = (): void => run.stop.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      void run.promise.then(
+        () => signal.removeEventListener('abort', onAbort),
+        () => signal.removeEventListener('abort', onAbort),
+      );
+    }
+    return run.promise;
   }
 
   #track(promise: Promise<unknown>): void {

@@ -339,7 +339,7 @@ export function createVerifyStage(checks: VerifyChecks = REAL_CHECKS): Stage<Ver
             signal: context.signal,
             logger: context.logger,
             // ROM mode may have run already, beside the build (early-rom.ts).
-            precomputedRom: (digest) => context.session.earlyRom.take(digest),
+            precomputedRom: (digest, signal) => context.session.earlyRom.take(digest, signal),
           }
         : null;
     let boot: BootVerification | null;

@@ -365,7 +365,7 @@ export interface IgdVerifyRequest {
    * e.g. started while this build's workspace was being committed (jobs/early-rom.ts); undefined:
    * ROM mode runs here. A precomputed check that failed to run (not a failed verdict) is run again.
    */
-  readonly precomputedRom?: (digest: string) => Promise<IgdModeSummary> | undefined;
+  readonly precomputedRom?: (digest: string, signal: AbortSignal) => Promise<IgdModeSummary> | undefined;
 }
 
 /** What ROM mode boots: the ROM alone on the stock OVMF, posing as `deviceId`. */
@@ -537,7 +537,8 @@ export async function verifyIgdModesWith(
         ...(request.env === undefined ? {} : { env: request.env }),
         ...(request.logger === undefined ? {} : { logger: request.logger }),
       };
-      const precomputed = request.precomputedRom?.(romModeDigest(romRequest));
+      // Taken with ROM mode's own signal: a failed embedded mode stops it as it stops a check run here.
+      const precomputed = request.precomputedRom?.(romModeDigest(romRequest), romAbort.signal);
       rom =
         precomputed === undefined
           ? checkRomMode(romRequest)
