@@ -35,13 +35,19 @@ function recordingPlan(digest: string | null) {
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A plan for `digest` that a build of its compiled inputs has started. */
+async function startedPlan(checks: EarlyRomChecks, digest: string) {
+  const job = recordingPlan(digest);
+  checks.wait('compiled-1', job.plan, 'job');
+  checks.offer('compiled-1', HELPERS, logger);
+  await settle();
+  return job;
+}
+
 describe('EarlyRomChecks', () => {
   it('starts a waiting plan with the helper drivers of a build of the same compiled inputs, and hands its verdict out once', async () => {
     await using checks = new EarlyRomChecks();
-    const job = recordingPlan('digest-a');
-    checks.wait('compiled-1', job.plan, 'job');
-    checks.offer('compiled-1', HELPERS, logger);
-    await settle();
+    const job = await startedPlan(checks, 'digest-a');
     expect(job.seen.helpers).toEqual([HELPERS]);
     const taken = checks.take('digest-a');
     expect(taken).toBeInstanceOf(Promise);
@@ -52,10 +58,7 @@ describe('EarlyRomChecks', () => {
 
   it("stops a taken check when the taker's signal aborts (its embedded mode failed), with that reason", async () => {
     await using checks = new EarlyRomChecks();
-    const job = recordingPlan('digest-s');
-    checks.wait('compiled-1', job.plan, 'job');
-    checks.offer('compiled-1', HELPERS, logger);
-    await settle();
+    const job = await startedPlan(checks, 'digest-s');
     const taker = new AbortController();
     const taken = checks.take('digest-s', taker.signal);
     expect(job.seen.signals[0]?.aborted).toBe(false);
@@ -67,10 +70,7 @@ describe('EarlyRomChecks', () => {
 
   it('stops a check taken with a signal that had already aborted', async () => {
     await using checks = new EarlyRomChecks();
-    const job = recordingPlan('digest-t');
-    checks.wait('compiled-1', job.plan, 'job');
-    checks.offer('compiled-1', HELPERS, logger);
-    await settle();
+    await startedPlan(checks, 'digest-t');
     const taker = new AbortController();
     taker.abort(new Error('gone'));
     await expect(checks.take('digest-t', taker.signal)).rejects.toThrow('gone');
