@@ -3,8 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { corpusPath } from '../../test/corpus.js';
-import type { IgdPlatform } from '../igd/device-table.js';
-import { lookupDevice } from '../igd/device-table.js';
+import { lookupDevice, type IgdPlatform } from '../igd/device-table.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import {
   assertIgdCheckPassed,
