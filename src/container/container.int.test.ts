@@ -516,10 +516,10 @@ describe('engine CPU while streaming logs', () => {
      * k8s-file log with nxadm/tail, which can return a line the writer is still appending to as
      * it stands and drop the rest (nxadm/tail issues 20 and 55, fixed by its CompleteLines
      * option; podman issue 21914). One CI run of 3 December got 50,000 lines, the last one right,
-     * and one not in order. A cut that falls inside the k8s-file entry's own header (timestamp,
-     * stream, tag) leaves no line at all: Podman cannot parse either half, and the line is lost
-     * whole (a rehearsal of 4 December: 49,999 lines, line 21264 missing, the next one in its
-     * place). Our splitter cuts only lines over 64 KiB, and all of their pieces arrive
+     * and one not in order. A rehearsal of 4 December got 49,999 lines: line 21264 was missing and
+     * the next one stood in its place. The likely cause, not checked in Podman's source, is the
+     * same cut falling inside the k8s-file entry's own header (timestamp, stream, tag), so that
+     * neither half parses as an entry. Our splitter cuts only lines over 64 KiB, and all of their pieces arrive
      * (line-splitter.test.ts), so a cut in place, or one line missing with the next one right
      * after, is the engine's; anything else (reordered, repeated, other lines) fails.
      */
