@@ -519,11 +519,13 @@ describe('engine CPU while streaming logs', () => {
      * and one not in order. A rehearsal of 4 December got 49,999 lines: line 21264 was missing and
      * the next one stood in its place. The likely cause, not checked in Podman's source, is the
      * same cut falling inside the k8s-file entry's own header (timestamp, stream, tag), so that
-     * neither half parses as an entry. Our splitter cuts only lines over 64 KiB, and all of their pieces arrive
-     * (line-splitter.test.ts), so a cut in place, or one line missing with the next one right
-     * after, is the engine's; anything else (reordered, repeated, other lines) fails.
+     * neither half parses as an entry. Our splitter cuts only lines over 64 KiB, and all of their
+     * pieces arrive (line-splitter.test.ts), so a cut in place, or one line missing with the next
+     * one right after, is the engine's; anything else (reordered, repeated, other lines) fails.
      */
     const cutByEngine: { at: number; line: string }[] = [];
+    /** Line `i` exactly as the producer above writes it. */
+    const producedLine = (i: number): string => `line ${String(i).padStart(5, '0')} ${'x'.repeat(60)}`;
     const result = await engine.run({
       image: image.ref,
       cmd: ['python3', '-c', producer],
@@ -531,12 +533,12 @@ describe('engine CPU while streaming logs', () => {
       purpose: 'stream-test',
       logger,
       onLine: (line) => {
-        const expected = `line ${String(count).padStart(5, '0')} ${'x'.repeat(60)}`;
+        const expected = producedLine(count);
         if (line !== expected) {
           if (line.length >= 'line 00000'.length && expected.startsWith(line)) {
             cutByEngine.push({ at: count, line });
-          } else if (line === `line ${String(count + 1).padStart(5, '0')} ${'x'.repeat(60)}`) {
-            // The line before it was lost whole (a cut in the entry's header): count it as such.
+          } else if (line === producedLine(count + 1)) {
+            // The expected line was lost whole (see above): count it as the engine's cut.
             cutByEngine.push({ at: count, line: '' });
             count += 1;
           } else {
