@@ -75,7 +75,7 @@ describe('failures (on the warm workspace)', () => {
         }),
     });
     expect(error.code).toBe('E_BUILD_FAILED');
-    // A compiled input differs from the workspace's: `build` runs (the warm path), not GenFds alone.
+    // A compiled input differs from the workspace's: `build` runs (the warm path), not the IGD volume alone.
     expect(error.details).toMatchObject({
       failingModule: POLICY_INF,
       stage: 'build',

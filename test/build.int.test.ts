@@ -224,7 +224,7 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(info.HostConfig.PidsLimit).toBe(4096);
   });
 
-  it('was verified: exact GOP and VBT in the DXE volume, our three drivers loaded at boot, BDS reached', async () => {
+  it('was verified: exact GOP and VBT in the IGD volume, our drivers loaded at boot, BDS reached', async () => {
     const checked = await checkBuild(clean, { gop, vbt, logger, boot: true });
     expect(checked.structure).toMatchObject({
       gop: { fileGuid: GOP_FILE_GUID, sha256: sha256(gop), sizeInBytes: gop.length },
@@ -232,6 +232,8 @@ describe('a clean build with a corpus GOP and VBT', () => {
       policy: { fileGuid: POLICY_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
       igdAssignment: { fileGuid: IGD_ASSIGNMENT_FILE_GUID, subsystem: 'EFI_BOOT_SERVICE_DRIVER' },
       dxeVolume: { compression: 'LZMA' },
+      // Stored plain, outside the compressed DXE volume (platform-patch.ts).
+      igdVolume: { name: '2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C', compression: null, fileCount: 2 },
     });
     expect(checked.boot?.passed).toBe(true);
     expect(checked.boot?.reachedBds).toBe(true);
@@ -285,7 +287,7 @@ describe('the workspace lock', () => {
     expect(followerWaits).toHaveLength(1);
     expect(followerWaits[0]?.pid).toBe(process.pid);
     expect(follower.mode).toBe('warm');
-    // Only the VBT differs, which GenFds packages: the variant path.
+    // Only the VBT differs, which the IGD volume packages: the variant path.
     expect(follower.buildPath).toBe('variant');
     expect(follower.workspace).toEqual({ ...clean.workspace, committed: false });
     expect(

@@ -5,8 +5,10 @@
 /**
  * FILE_GUIDs the DXE dispatcher loads, in order, for OvmfPkgX64 DEBUG (default flags: 4MB,
  * network) from Debian's edk2 2022.11 with OvmfGopPkg, booted on q35 and i440fx alike
- * (captured from a real boot; builds are reproducible, so the order is too). Our policy
- * IgdAssignmentDxe is #21 and our policy driver #22; the GOP driver, a UEFI_DRIVER without depex, is dispatched last.
+ * (captured from a real boot; builds are reproducible, so the order is too). Our
+ * IgdAssignmentDxe is #21, IgdVolumeDxe #22 and our policy driver #23 (its depex: AFTER
+ * IgdVolumeDxe); the GOP driver, a UEFI_DRIVER without depex in the IGD volume that IgdVolumeDxe
+ * hands to the dispatcher, is dispatched last.
  */
 export const EXPECTED_DXE_DISPATCH_ORDER: readonly string[] = [
   '9B680FCE-AD6B-4F3A-B60B-F59899003443',
@@ -30,6 +32,7 @@ export const EXPECTED_DXE_DISPATCH_ORDER: readonly string[] = [
   'BDCE85BB-FBAA-4F4E-9264-501A2C249581',
   'A210F973-229D-4F4D-AA37-9895E6C9EABA',
   '283B2335-ABD8-4B75-A8AA-004177A20A4B',
+  '5C0B1E4A-7D2F-4E61-9A53-2F6C8B1D0E7A',
   '6FE0ECC8-FDFF-490E-A0C6-B60B3A8E98A2',
   '8657015B-EA43-440D-949A-AF3BE365C0FC',
   '22DC2B60-FE40-42AC-B01F-3AB1FAD9AAD8',

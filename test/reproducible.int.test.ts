@@ -2,7 +2,7 @@
 // build is the default warm workspace's (test/build.int.test.ts, or the harness when this file
 // runs alone: DEBUG, 4 MB, network, inputs A = the workspace's default GOP and VBT), whose bytes
 // the workspace image holds (harness workspaceOutputs). This file then:
-//   variant B from that workspace (GenFds only) -> warm B (`build` again in the workspace) ->
+//   variant B from that workspace (the IGD volume only) -> warm B (`build` again in the workspace) ->
 //   clean 2 of inputs B, from the tools image, with another job count and not committed,
 // and checks that clean 2 equals variant B byte for byte and compiles the same helper drivers
 // and VARS as clean 1 (BUILD-NOTES: GenFw zeroes PE timestamps and every build runs at the fixed
@@ -179,7 +179,8 @@ describe('reproducibility', () => {
     expect(warmB.buildPath).toBe('warm');
     expect(warmB.toolsImage).toBeNull();
     expectSameBytes(warmB, outputsOf(variantB));
-    // GenFds alone (measured 4-9 s) against AutoGen of every module plus GenFds (12-40 s).
+    // The IGD volume alone (GenSec, GenFfs, GenFv: well under a second) against AutoGen of every
+    // module plus GenFds (12-40 s).
     expect(variantB.containerDurationMs).toBeLessThan(warmB.containerDurationMs);
   });
 });

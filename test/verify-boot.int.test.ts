@@ -107,13 +107,19 @@ afterAll(async () => {
 });
 
 describe('structural verification of a built OVMF', () => {
-  it('finds exactly the corpus GOP and VBT and our policy driver in the LZMA-compressed DXE volume', () => {
+  it('finds exactly the corpus GOP and VBT in the plain IGD volume and our policy driver in the LZMA-compressed DXE volume', () => {
     expect(sha256(gop)).toBe(GOP_SHA256);
     const report = verifyStructure({ code, gop, vbt });
     expect(report.code).toEqual({ sizeInBytes: 0x37_c000, sha256: sha256(code) });
     expect(report.dxeVolume).toMatchObject({
       name: '7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
       compression: 'LZMA',
+    });
+    expect(report.igdVolume).toEqual({
+      name: '2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C',
+      path: '2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C',
+      compression: null,
+      fileCount: 2,
     });
     expect(report.gop).toMatchObject({
       fileGuid: GOP,
@@ -184,11 +190,17 @@ describe('boot verification of a built OVMF (QEMU, TCG)', () => {
     expect(boot.loadedDrivers).toEqual(EXPECTED_DXE_DISPATCH_ORDER);
   });
 
-  it('the dispatched drivers are the DXE volume driver files our parser lists, less those whose depex failed', () => {
+  it('the dispatched drivers are the DXE and IGD volume driver files our parser lists, less those whose depex failed', () => {
     const files = listFiles(parseFirmware(code));
     const dxeCore = files.find((file) => file.guid === DXE_CORE_FILE_GUID);
+    const igdVolume = files.find((file) => file.guid === GOP)?.parent;
+    expect(igdVolume).toMatchObject({ kind: 'volume', name: '2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C' });
     const dxeDrivers = files
-      .filter((file) => file.parent === dxeCore?.parent && file.file.type === EFI_FV_FILETYPE_DRIVER)
+      .filter(
+        (file) =>
+          (file.parent === dxeCore?.parent || file.parent === igdVolume) &&
+          file.file.type === EFI_FV_FILETYPE_DRIVER,
+      )
       .map((file) => file.guid);
     const notLoaded = new Set(boot.summary.notLoaded.map((entry) => entry.guid));
     expect([...boot.loadedDrivers].sort()).toEqual(dxeDrivers.filter((guid) => !notLoaded.has(guid)).sort());

@@ -20,7 +20,19 @@ beforeAll(async () => {
   );
   await writeFile(
     path.join(root, 'OvmfPkg/OvmfPkgX64.fdf'),
-    '[FV.DXEFV]\r\nINF  OvmfPkg/PlatformDxe/Platform.inf\r\n',
+    [
+      '[Defines]',
+      '!include OvmfPkgDefines.fdf.inc',
+      '[FD.OVMF]',
+      '$(VARS_SIZE)|$(FVMAIN_SIZE)',
+      'FV = FVMAIN_COMPACT',
+      '[FD.OVMF_CODE]',
+      '0x00000000|$(FVMAIN_SIZE)',
+      'FV = FVMAIN_COMPACT',
+      '[FV.DXEFV]',
+      'INF  OvmfPkg/PlatformDxe/Platform.inf',
+      '',
+    ].join('\r\n'),
   );
   await writeFile(
     path.join(root, 'ShellPkg/Application/Shell/Shell.inf'),
@@ -52,6 +64,8 @@ describe('prepareBuildInputs', () => {
     expect(prepared.files.map((file) => [file.path, file.mode ?? 0o644])).toEqual([
       ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.c', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf', 0o644],
+      ['/ovmf-build/input/OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.c', 0o644],
+      ['/ovmf-build/input/OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/Include/IgdAssignmentLogic.h', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/Include/IgdDeviceTable.h', 0o644],
       ['/ovmf-build/input/OvmfGopPkg/Include/Protocol/PlatformGopPolicy.h', 0o644],

@@ -2,9 +2,10 @@
 // warm-workspace key (build.ts workspaceKey) holds everything that is compiled: the EDK2 source,
 // our overlay with the generated IgdDeviceTable.h, the patched DSC/FDF, the builder image and the
 // flags. The GOP .efi (a binary module's [Binaries] file) and the VBT (a FILE FREEFORM's RAW
-// section) are only packaged by GenFds. So a workspace with the same key, given inputs whose
-// compiled parts equal the key's, needs only GenFds; anything else compiled differently (a
-// stand-in overlay or platform patch) needs `build` to run again.
+// section) are only packaged, in the IGD volume. So a workspace with the same key, given inputs
+// whose compiled parts equal the key's, needs only that volume made again (build-script.ts
+// igdVolumeCommands); anything else compiled differently (a stand-in overlay or platform patch)
+// needs `build` to run again.
 import type { BuildPath } from './build-script.js';
 
 export interface BuildPathInput {

@@ -4,11 +4,17 @@ import type { BuildFlags } from './flags.js';
 import { buildDefines } from './flags.js';
 import {
   DSC_PATH,
-  FDF_PATH,
+  GOP_EFI,
+  GOP_FILE_GUID,
+  GOP_UI_NAME,
   IGD_ASSIGNMENT_EFI,
   IGD_ASSIGNMENT_INF,
+  IGD_VOLUME_FV,
+  IGD_VOLUME_SIZES,
   POLICY_EFI,
   POLICY_INF,
+  VBT_BIN,
+  VBT_FILE_GUID,
 } from './layout.js';
 
 /** Fixed workspace path: absolute paths end up in the binaries (BUILD-NOTES, reproducibility). */
@@ -62,8 +68,9 @@ export function helperDriverPaths(
  *   runs the full `build`, which compiles every module;
  * - 'warm': a committed workspace runs `build` again, recompiling what changed (e.g. a
  *   stand-in overlay file) and making the firmware volumes;
- * - 'variant': a committed workspace whose compiled inputs are all unchanged runs only the
- *   standalone GenFds, which packages the (new) GOP and VBT with the modules compiled before.
+ * - 'variant': a committed workspace whose compiled inputs are all unchanged regenerates only the
+ *   IGD volume (the GOP and VBT) and writes it over its region of the flash images
+ *   (igdVolumeCommands).
  */
 export type BuildPath = 'clean' | 'warm' | 'variant';
 
@@ -103,32 +110,49 @@ export function buildCommand(flags: BuildFlags, jobs = 2): string[] {
 }
 
 /**
- * The standalone GenFds command line: the FDF and DSC, target, toolchain and output directory of
- * `build`, its `-D` defines, and WORKSPACE, which `build` passes to its in-process GenFds among
- * its global defines (GenFds.py: KeyError 'WORKSPACE' without it). Not `build ... fds`, which
- * rewrites AutoGen files so the next full build recompiles about 100 modules (BUILD-NOTES).
- * GenFds keeps multi-thread mode, as in `build`: the FFS files of compiled modules are the ones
- * their makefiles made in the workspace's build; binary modules (the GOP) and FILE statements
- * (the VBT) are packaged again, and every FV and FD is assembled again.
+ * The variant path's flash step: the commands GenFds runs for the IGD volume's two files and the
+ * volume itself, then the volume written over its region of OVMF.fd (at VARS_SIZE) and of
+ * OVMF_CODE.fd (at 0). Nothing else in the flash depends on the GOP or the VBT (they are not in
+ * the compressed DXE volume, platform-patch.ts), so the images equal what GenFds makes from the
+ * same inputs, byte for byte, without its ~4 s (mostly LZMA-compressing the DXE volume again).
+ * GenFds records each section and file command it ran in a `.txt` beside the output; the script
+ * checks that the workspace's records are these commands before it runs them, and stops (exit 3)
+ * if they are not, so a GenFds that packages the files differently is never imitated wrongly.
+ * The UI and version sections of the GOP file (name and version from its INF) stay as the clean
+ * build made them. GenFv gets the arguments GenFds.Fv passes for a volume without FFS3 or rebase.
  */
-export function genFdsCommand(flags: BuildFlags): string[] {
+export function igdVolumeCommands(flags: BuildFlags): string[] {
+  const fv = `${WORKSPACE}/${fvDir(flags)}`;
+  const gopDir = `${fv}/Ffs/${GOP_FILE_GUID}${GOP_UI_NAME}`;
+  const vbtDir = `${fv}/Ffs/${VBT_FILE_GUID}${IGD_VOLUME_FV}`;
+  const gop = (suffix: string): string => `${gopDir}/${GOP_FILE_GUID}${suffix}`;
+  const vbt = (suffix: string): string => `${vbtDir}/${VBT_FILE_GUID}${suffix}`;
+  const recorded: [string, string][] = [
+    [gop('SEC2.1.pe32.txt'), `GenSec -s EFI_SECTION_PE32 -o ${gop('SEC2.1.pe32')} ${WORKSPACE}/${GOP_EFI}`],
+    [
+      gop('.ffs.txt'),
+      `GenFfs -t EFI_FV_FILETYPE_DRIVER -g ${GOP_FILE_GUID} -o ${gop('.ffs')} -i ${gop('SEC2.1.pe32')} ` +
+        `-i ${gop('SEC3.ui')} -i ${gop('SEC4.ver')}`,
+    ],
+    [vbt('SEC1.raw.txt'), `GenSec -s EFI_SECTION_RAW -o ${vbt('SEC1.raw')} ${WORKSPACE}/${VBT_BIN}`],
+    [
+      vbt('.ffs.txt'),
+      `GenFfs -t EFI_FV_FILETYPE_FREEFORM -g ${VBT_FILE_GUID} -o ${vbt('.ffs')} -i ${vbt('SEC1.raw')}`,
+    ],
+  ];
+  const sizes = IGD_VOLUME_SIZES[flags.fdSize === '2MB' ? 2048 : 4096];
+  const volume = `${fv}/${IGD_VOLUME_FV}.Fv`;
+  const write = (image: string, offset: number): string =>
+    `dd if=${volume} of=${fv}/${image} bs=4096 seek=${offset / 4096} conv=notrunc status=none`;
   return [
-    'GenFds',
-    '-f',
-    FDF_PATH,
-    '-p',
-    PLATFORM_DSC,
-    '-a',
-    'X64',
-    '-b',
-    flags.target,
-    '-t',
-    TOOLCHAIN,
-    '-o',
-    `${WORKSPACE}/${buildDir(flags)}`,
-    ...buildDefines(flags),
-    '-D',
-    `WORKSPACE=${WORKSPACE}`,
+    ...recorded.flatMap(([record, command]) => [
+      `[ "$(cat ${record})" = ${quote(command)} ] || { echo "GenFds recorded another command in ${record}" >&2; exit 3; }`,
+      command,
+    ]),
+    `GenFv -F FALSE -a ${fv}/Ffs/${IGD_VOLUME_FV}.inf -o ${volume} -i ${fv}/${IGD_VOLUME_FV}.inf`,
+    `[ "$(stat -c %s ${volume})" = ${String(sizes.igdVolume)} ] || { echo "${IGD_VOLUME_FV}.Fv is not ${String(sizes.igdVolume)} bytes" >&2; exit 3; }`,
+    write('OVMF.fd', sizes.varsSize),
+    write('OVMF_CODE.fd', 0),
   ];
 }
 
@@ -161,7 +185,7 @@ export function buildScript(options: BuildScriptOptions): string {
   const helpers = helperDriverPaths(options.flags);
   const run =
     options.mode === 'variant'
-      ? ['stage genfds', genFdsCommand(options.flags).map(quote).join(' ')]
+      ? ['stage genfds', ...igdVolumeCommands(options.flags)]
       : ['stage build', buildCommand(options.flags, jobs).map(quote).join(' ')];
   return [
     '#!/bin/bash',

@@ -46,7 +46,7 @@ export interface BuildOvmfOptions {
    * Warm workspace: `reuse` starts from a committed workspace with the same key (source,
    * overlay, platform patch, builder image, flags) and only swaps the GOP and VBT; `commit`
    * commits the container of a clean build as that workspace. `variant` lets a build from the
-   * workspace whose compiled inputs all match it run only GenFds (the variant path); false runs
+   * workspace whose compiled inputs all match it regenerate only the IGD volume (the variant path); false runs
    * the full `build` in the workspace instead (the warm path, e.g. to compare the two).
    * @default { reuse: true, commit: true, variant: true }
    */
@@ -116,8 +116,8 @@ export interface BuildOvmfResult {
   /**
    * What ran: 'clean' (every module compiled, from the tools image), 'warm' (`build` again in a
    * committed workspace: an input that is compiled differs from the workspace's, e.g. a stand-in
-   * overlay file) or 'variant' (only GenFds: every compiled input equals the workspace's, only
-   * the GOP and VBT, which GenFds packages, may differ).
+   * overlay file) or 'variant' (only the IGD volume made again: every compiled input equals the
+   * workspace's, only the GOP and VBT, which that volume packages, may differ).
    */
   readonly buildPath: BuildPath;
   /** The tools image a clean build started from (null for warm and variant builds). */

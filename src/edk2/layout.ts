@@ -11,6 +11,21 @@ export const VBT_BIN = 'OvmfGopPkg/Vbt/Vbt.bin';
 export const POLICY_INF = 'OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf';
 /** Our IGD assignment driver (OpRegion, stolen memory), linked into OVMF and put in ROMs. */
 export const IGD_ASSIGNMENT_INF = 'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf';
+/** Hands the IGD volume (GOP and VBT, outside the compressed DXE volume) to the DXE dispatcher. */
+export const IGD_VOLUME_DXE_INF = 'OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf';
+/** The FDF name and FvNameGuid (gOvmfGopIgdVolumeGuid) of the volume holding the GOP driver and the VBT. */
+export const IGD_VOLUME_FV = 'IGDVOL';
+export const IGD_VOLUME_GUID = '2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C';
+/**
+ * Per flash size (FD_SIZE_IN_KB): the IGD volume's region, at the start of the code (offset
+ * VARS_SIZE of OVMF.fd, 0 of OVMF_CODE.fd), and FVMAIN_COMPACT's, which loses that much at its
+ * start (OvmfPkgDefines.fdf.inc: VARS_SIZE 0x84000 and FVMAIN_SIZE 0x348000 at 4 MiB, 0x20000
+ * and 0x1AC000 at 2 MiB). 512 KiB and 192 KiB; the largest GOP driver in the corpus is 162 KiB.
+ */
+export const IGD_VOLUME_SIZES = {
+  4096: { varsSize: 0x84000, igdVolume: 0x80000, fvMainOffset: 0x104000, fvMain: 0x2c8000 },
+  2048: { varsSize: 0x20000, igdVolume: 0x30000, fvMainOffset: 0x50000, fvMain: 0x17c000 },
+} as const;
 /** Generated from containers/igd-devices.json when the overlay is staged (src/edk2/igd-device-header.ts). */
 export const IGD_DEVICE_TABLE_HEADER = 'OvmfGopPkg/Include/IgdDeviceTable.h';
 

@@ -15,7 +15,10 @@ import {
   POLICY_INF,
   POLICY_UI_NAME,
   VBT_FILE_GUID,
+  IGD_VOLUME_DXE_INF,
+  IGD_VOLUME_GUID,
 } from './layout.js';
+import { IGD_VOLUME_DXE_FILE_GUID, IGD_VOLUME_NAME_GUID } from '../verify/guids.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import { igdDeviceHeader } from './igd-device-header.js';
 import { DEFAULT_OVERLAY_DIR, loadOverlay } from './overlay.js';
@@ -41,6 +44,8 @@ describe('loadOverlay', () => {
     expect(overlay.files.map((file) => file.path)).toEqual([
       'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.c',
       'OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
+      'OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.c',
+      'OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf',
       'OvmfGopPkg/Include/IgdAssignmentLogic.h',
       'OvmfGopPkg/Include/IgdDeviceTable.h',
       'OvmfGopPkg/Include/Protocol/PlatformGopPolicy.h',
@@ -78,6 +83,21 @@ describe('loadOverlay', () => {
     // A ROM image runs inside someone else's OVMF: no PCD (its token numbers are per platform).
     for (const inf of [igdInf, policyInf]) expect(inf).not.toMatch(/^\s*\[(Fixed|Feature)?Pcd/im);
     expect(guidFromCStruct(/gOvmfGopVbtFileGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(VBT_FILE_GUID);
+    // The IGD volume: its name in the FDF and the DEC, and the driver that hands it over, whose
+    // FILE_GUID the policy driver's depex (AFTER) and the structural check name.
+    const volumeInf = files.get(IGD_VOLUME_DXE_INF) as string;
+    expect([infDefine(volumeInf, 'FILE_GUID'), infDefine(volumeInf, 'MODULE_TYPE')]).toEqual([
+      IGD_VOLUME_DXE_FILE_GUID,
+      'DXE_DRIVER',
+    ]);
+    expect(guidFromCStruct(/gOvmfGopIgdVolumeDxeFileGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(
+      IGD_VOLUME_DXE_FILE_GUID,
+    );
+    expect(guidFromCStruct(/gOvmfGopIgdVolumeGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(
+      IGD_VOLUME_GUID,
+    );
+    expect(IGD_VOLUME_NAME_GUID).toBe(IGD_VOLUME_GUID);
+    expect(policyInf).toMatch(/^\s*\[Depex\]\s*(#.*\n\s*)*AFTER gOvmfGopIgdVolumeDxeFileGuid\s*$/m);
     expect(guidFromCStruct(/gPlatformGopPolicyProtocolGuid\s*=\s*(\{.*\})/.exec(dec)?.[1] ?? '')).toBe(
       PLATFORM_GOP_POLICY_PROTOCOL_GUID,
     );

@@ -30,13 +30,31 @@ const DSC_AFTER_ANCHOR = ['  OvmfPkg/IoMmuDxe/IoMmuDxe.inf', ''];
 const DSC = [...DSC_TO_ANCHOR, ...DSC_AFTER_ANCHOR].join('\r\n');
 /** What patchDsc inserts after the anchor. */
 const DSC_BLOCK = [
-  '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)',
+  '  # ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy, the Intel GOP driver (binary) and the IGD volume loader',
   '  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
   '  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
   '  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+  '  OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf',
   '  # ovmf-build OvmfGopPkg end',
 ];
 
+const FDF_HEAD = [
+  '[Defines]',
+  '!include OvmfPkgDefines.fdf.inc',
+  '',
+  '[FD.OVMF]',
+  'BaseAddress   = $(FW_BASE_ADDRESS)',
+  '$(VARS_SIZE)|$(FVMAIN_SIZE)',
+  'FV = FVMAIN_COMPACT',
+  '',
+  '$(SECFV_OFFSET)|$(SECFV_SIZE)',
+  'FV = SECFV',
+  '',
+  '[FD.OVMF_CODE]',
+  '0x00000000|$(FVMAIN_SIZE)',
+  'FV = FVMAIN_COMPACT',
+  '',
+];
 const FDF_TO_ANCHOR = [
   '[FV.PEIFV]',
   'INF  OvmfPkg/PlatformDxe/Platform.inf',
@@ -47,7 +65,94 @@ const FDF_TO_ANCHOR = [
   'INF  OvmfPkg/PlatformDxe/Platform.inf',
 ];
 const FDF_AFTER_ANCHOR = ['INF  OvmfPkg/AmdSevDxe/AmdSevDxe.inf', '', '[Rule.Common.SEC]'];
-const FDF = [...FDF_TO_ANCHOR, ...FDF_AFTER_ANCHOR].join('\r\n');
+const FDF = [...FDF_HEAD, ...FDF_TO_ANCHOR, ...FDF_AFTER_ANCHOR].join('\r\n');
+/** What patchFdf makes of FDF: the IGD volume's defines, regions and [FV.IGDVOL], our DXE drivers. */
+const FDF_PATCHED = [
+  '[Defines]',
+  '!include OvmfPkgDefines.fdf.inc',
+  "# ovmf-build IGD volume begin: the IGD volume's region at the start of the code, where FVMAIN_COMPACT's began",
+  '!if $(FD_SIZE_IN_KB) == 2048',
+  'DEFINE OVMF_BUILD_IGDVOL_SIZE       = 0x30000',
+  'DEFINE OVMF_BUILD_FVMAIN_OFFSET     = 0x50000',
+  'DEFINE OVMF_BUILD_FVMAIN_SIZE       = 0x17C000',
+  '!endif',
+  '!if $(FD_SIZE_IN_KB) == 4096',
+  'DEFINE OVMF_BUILD_IGDVOL_SIZE       = 0x80000',
+  'DEFINE OVMF_BUILD_FVMAIN_OFFSET     = 0x104000',
+  'DEFINE OVMF_BUILD_FVMAIN_SIZE       = 0x2C8000',
+  '!endif',
+  'SET gOvmfGopPkgTokenSpaceGuid.PcdOvmfGopIgdVolumeBase = $(CODE_BASE_ADDRESS)',
+  'SET gOvmfGopPkgTokenSpaceGuid.PcdOvmfGopIgdVolumeSize = $(OVMF_BUILD_IGDVOL_SIZE)',
+  '# ovmf-build IGD volume end',
+  '',
+  '[FD.OVMF]',
+  'BaseAddress   = $(FW_BASE_ADDRESS)',
+  '# ovmf-build IGD volume begin: the IGD volume, then FVMAIN_COMPACT in the rest of its region',
+  '# was: $(VARS_SIZE)|$(FVMAIN_SIZE)',
+  '# was: FV = FVMAIN_COMPACT',
+  '$(VARS_SIZE)|$(OVMF_BUILD_IGDVOL_SIZE)',
+  'FV = IGDVOL',
+  '',
+  '$(OVMF_BUILD_FVMAIN_OFFSET)|$(OVMF_BUILD_FVMAIN_SIZE)',
+  'FV = FVMAIN_COMPACT',
+  '# ovmf-build IGD volume end',
+  '',
+  '$(SECFV_OFFSET)|$(SECFV_SIZE)',
+  'FV = SECFV',
+  '',
+  '[FD.OVMF_CODE]',
+  '# ovmf-build IGD volume begin: the IGD volume, then FVMAIN_COMPACT in the rest of its region',
+  '# was: 0x00000000|$(FVMAIN_SIZE)',
+  '# was: FV = FVMAIN_COMPACT',
+  '0x00000000|$(OVMF_BUILD_IGDVOL_SIZE)',
+  'FV = IGDVOL',
+  '',
+  '$(OVMF_BUILD_IGDVOL_SIZE)|$(OVMF_BUILD_FVMAIN_SIZE)',
+  'FV = FVMAIN_COMPACT',
+  '# ovmf-build IGD volume end',
+  '',
+  '[FV.PEIFV]',
+  'INF  OvmfPkg/PlatformDxe/Platform.inf',
+  '',
+  '# ovmf-build IGD volume begin: the Intel GOP driver and its VBT, uncompressed, in a volume of their own',
+  '[FV.IGDVOL]',
+  'FvForceRebase      = FALSE',
+  'FvNameGuid         = 2A7B5C3D-9E1F-4A60-8B2C-6D4E3F1A0B9C',
+  'BlockSize          = 0x10000',
+  'FvAlignment        = 16',
+  'ERASE_POLARITY     = 1',
+  'MEMORY_MAPPED      = TRUE',
+  'STICKY_WRITE       = TRUE',
+  'LOCK_CAP           = TRUE',
+  'LOCK_STATUS        = TRUE',
+  'WRITE_DISABLED_CAP = TRUE',
+  'WRITE_ENABLED_CAP  = TRUE',
+  'WRITE_STATUS       = TRUE',
+  'WRITE_LOCK_CAP     = TRUE',
+  'WRITE_LOCK_STATUS  = TRUE',
+  'READ_DISABLED_CAP  = TRUE',
+  'READ_ENABLED_CAP   = TRUE',
+  'READ_STATUS        = TRUE',
+  'READ_LOCK_CAP      = TRUE',
+  'READ_LOCK_STATUS   = TRUE',
+  '',
+  'INF  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
+  'FILE FREEFORM = 1647B4F3-3E8A-4FEF-81C8-328ED647AB1A {',
+  '  SECTION RAW = OvmfGopPkg/Vbt/Vbt.bin',
+  '}',
+  '',
+  '# ovmf-build IGD volume end',
+  '[FV.DXEFV]',
+  'FvNameGuid         = 7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1',
+  'INF  OvmfPkg/VirtioGpuDxe/VirtioGpu.inf',
+  'INF  OvmfPkg/PlatformDxe/Platform.inf',
+  '# ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy, and the driver that loads the IGD volume',
+  'INF  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
+  'INF  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
+  'INF  OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf',
+  '# ovmf-build OvmfGopPkg end',
+  ...FDF_AFTER_ANCHOR,
+].join('\r\n');
 
 describe('patchDsc', () => {
   it('inserts our modules after the anchor in [Components], keeping CRLF', () => {
@@ -80,7 +185,7 @@ describe('patchDsc', () => {
   });
 
   it('adds test-only extra components inside the block', () => {
-    expect(patchDsc(DSC, { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] }).split('\r\n')[17]).toBe(
+    expect(patchDsc(DSC, { extraDscComponents: ['OvmfGopPkg/Missing/Missing.inf'] }).split('\r\n')[18]).toBe(
       '  OvmfGopPkg/Missing/Missing.inf',
     );
   });
@@ -151,25 +256,12 @@ describe('Shell SecureBootVariableLib quirk', () => {
 });
 
 describe('patchFdf', () => {
-  it('inserts the drivers and the VBT freeform file into [FV.DXEFV] only', () => {
-    expect(patchFdf(FDF)).toBe(
-      [
-        ...FDF_TO_ANCHOR,
-        '# ovmf-build OvmfGopPkg begin: IGD assignment, the platform GOP policy, the Intel GOP driver and its VBT',
-        'INF  OvmfGopPkg/IgdAssignmentDxe/IgdAssignmentDxe.inf',
-        'INF  OvmfGopPkg/PlatformGopPolicyDxe/PlatformGopPolicyDxe.inf',
-        'INF  OvmfGopPkg/IntelGopDriver/IntelGopDriver.inf',
-        'FILE FREEFORM = 1647B4F3-3E8A-4FEF-81C8-328ED647AB1A {',
-        '  SECTION RAW = OvmfGopPkg/Vbt/Vbt.bin',
-        '}',
-        '# ovmf-build OvmfGopPkg end',
-        ...FDF_AFTER_ANCHOR,
-      ].join('\r\n'),
-    );
-    expect(patchFdf(patchFdf(FDF))).toBe(patchFdf(FDF));
+  it('moves the GOP and VBT into [FV.IGDVOL], cuts its region from FVMAIN_COMPACT, adds our DXE drivers', () => {
+    expect(patchFdf(FDF)).toBe(FDF_PATCHED);
+    expect(patchFdf(patchFdf(FDF))).toBe(FDF_PATCHED);
   });
 
-  it('fails with E_EDK2_PATCH_FAILED without [FV.DXEFV] or the anchor', () => {
+  it('fails with E_EDK2_PATCH_FAILED without [FV.DXEFV], the anchor or a region it replaces', () => {
     expect(() => patchFdf(FDF.replace('[FV.DXEFV]', '[FV.OTHER]'))).toThrow(
       expect.objectContaining({
         code: 'E_EDK2_PATCH_FAILED',
@@ -180,6 +272,22 @@ describe('patchFdf', () => {
       patchFdf(FDF.replace('INF  OvmfPkg/PlatformDxe/Platform.inf\r\nINF  OvmfPkg/Amd', 'INF  OvmfPkg/Amd')),
     ).toThrow(
       'OvmfPkgX64.fdf: the anchor "INF OvmfPkg/PlatformDxe/Platform.inf" is missing from its section',
+    );
+    expect(() => patchFdf(FDF.replace('0x00000000|$(FVMAIN_SIZE)', '0x00000000|0x1000'))).toThrow(
+      'OvmfPkgX64.fdf: the anchor "0x00000000|$(FVMAIN_SIZE)" is missing from its section',
+    );
+    expect(() =>
+      patchFdf(
+        FDF.replace(
+          '$(VARS_SIZE)|$(FVMAIN_SIZE)\r\nFV = FVMAIN_COMPACT',
+          '$(VARS_SIZE)|$(FVMAIN_SIZE)\r\nFV = OTHER',
+        ),
+      ),
+    ).toThrow(
+      'OvmfPkgX64.fdf:7: expected "FV = FVMAIN_COMPACT" after "$(VARS_SIZE)|$(FVMAIN_SIZE)" in [FD.OVMF]',
+    );
+    expect(() => patchFdf(FDF.replace('!include OvmfPkgDefines.fdf.inc', ''))).toThrow(
+      'OvmfPkgX64.fdf: the anchor "!include OvmfPkgDefines.fdf.inc" is missing from its section',
     );
   });
 });
@@ -199,11 +307,33 @@ describe('on the real EDK2 platform files', () => {
     // The quirk adds its block at the end of [LibraryClasses] and nothing else.
     const quirked = patchDsc(dsc, { secureBootLibsForShell: true }).split('\r\n');
     expect(quirked.length - patched.dsc.split('\r\n').length).toBe(6);
-    // Exactly our block added, nothing else changed, CRLF throughout.
-    for (const [before, after, added] of [
-      [dsc, patched.dsc, 5],
-      [fdf, patched.fdf, 8],
-    ] as const) {
+    // The FDF: our blocks, and only the four region lines they replace kept in them as comments.
+    const fdfLines = patched.fdf.split('\r\n');
+    const outsideOurBlocks = fdfLines.filter((line, i) => {
+      const opened = fdfLines.slice(0, i + 1).filter((l) => / ovmf-build [\w ]+ begin/.test(l)).length;
+      const closed = fdfLines.slice(0, i + 1).filter((l) => / ovmf-build [\w ]+ end$/.test(l)).length;
+      return opened === closed && !/ ovmf-build [\w ]+ end$/.test(line);
+    });
+    const replaced = fdfLines.filter((line) => line.startsWith('# was: ')).map((line) => line.slice(7));
+    expect(replaced).toEqual([
+      '$(VARS_SIZE)|$(FVMAIN_SIZE)',
+      'FV = FVMAIN_COMPACT',
+      '0x00000000|$(FVMAIN_SIZE)',
+      'FV = FVMAIN_COMPACT',
+    ]);
+    expect(outsideOurBlocks).toEqual(
+      fdf
+        .split('\r\n')
+        .filter(
+          (line) =>
+            !['$(VARS_SIZE)|$(FVMAIN_SIZE)', '0x00000000|$(FVMAIN_SIZE)', 'FV = FVMAIN_COMPACT'].includes(
+              line,
+            ),
+        ),
+    );
+    expect(patched.fdf.replace(/\r\n/g, '').includes('\n')).toBe(false);
+    // The DSC: exactly our block added, nothing else changed, CRLF throughout.
+    for (const [before, after, added] of [[dsc, patched.dsc, 6]] as const) {
       const beforeLines = before.split('\r\n');
       const afterLines = after.split('\r\n');
       expect(afterLines.length - beforeLines.length).toBe(added);

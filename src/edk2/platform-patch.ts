@@ -1,11 +1,33 @@
 // Adds OvmfGopPkg to OvmfPkgX64.dsc and OvmfPkgX64.fdf. Text edits on the files as they
 // are in the source (CRLF in upstream EDK2), anchored on a module that every OvmfPkgX64
 // has outside any conditional, so our modules are built and placed with every flag set.
+//
+// The GOP driver and the VBT go into a volume of their own, [FV.IGDVOL], stored uncompressed in
+// a flash region cut from the start of FVMAIN_COMPACT's (the compressed PEI and DXE volumes),
+// and IgdVolumeDxe (in the DXE volume) hands it to the dispatcher. So two firmwares that differ
+// only in GOP or VBT differ only in that region: a variant build regenerates the small volume
+// and writes it over the region (build-script.ts), instead of GenFds compressing the whole DXE
+// volume again. FVMAIN_COMPACT stays right below SECFV, where SEC looks for it (SecMain.c
+// FindMainFv walks down from its own volume).
 import { Edk2Error } from './errors.js';
-import { GOP_INF, IGD_ASSIGNMENT_INF, POLICY_INF, VBT_BIN, VBT_FILE_GUID } from './layout.js';
+import {
+  GOP_INF,
+  IGD_ASSIGNMENT_INF,
+  IGD_VOLUME_DXE_INF,
+  IGD_VOLUME_FV,
+  IGD_VOLUME_GUID,
+  IGD_VOLUME_SIZES,
+  POLICY_INF,
+  VBT_BIN,
+  VBT_FILE_GUID,
+} from './layout.js';
 
 const BEGIN = '# ovmf-build OvmfGopPkg begin';
 const END = '# ovmf-build OvmfGopPkg end';
+const IGD_BEGIN = '# ovmf-build IGD volume begin';
+const IGD_END = '# ovmf-build IGD volume end';
+/** An original line our IGD volume block replaces, kept in the block so that patching again restores it first. */
+const WAS = '# was: ';
 const QUIRK_BEGIN = '# ovmf-build quirk begin';
 const QUIRK_END = '# ovmf-build quirk end';
 
@@ -202,7 +224,7 @@ function insertBlock(
   return out.join(eol) + (finalEol ? eol : '');
 }
 
-/** Adds our three modules to the X64 [Components] section of OvmfPkgX64.dsc (and the Shell quirk if asked). */
+/** Adds our four modules to the X64 [Components] section of OvmfPkgX64.dsc (and the Shell quirk if asked). */
 export function patchDsc(text: string, options: PlatformPatchOptions = {}, file = 'OvmfPkgX64.dsc'): string {
   const withModules = addComponents(text, options, file);
   const quirkBlock = [
@@ -243,40 +265,176 @@ function addComponents(text: string, options: PlatformPatchOptions, file: string
         file,
       ),
     [
-      `  ${BEGIN}: IGD assignment, the platform GOP policy and the Intel GOP driver (binary)`,
+      `  ${BEGIN}: IGD assignment, the platform GOP policy, the Intel GOP driver (binary) and the IGD volume loader`,
       `  ${IGD_ASSIGNMENT_INF}`,
       `  ${POLICY_INF}`,
       `  ${GOP_INF}`,
+      `  ${IGD_VOLUME_DXE_INF}`,
       ...(options.extraDscComponents ?? []).map((inf) => `  ${inf}`),
       `  ${END}`,
     ],
   );
 }
 
-/** Adds the three drivers and the VBT freeform file to [FV.DXEFV] of OvmfPkgX64.fdf. */
-export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
-  return insertBlock(
-    text,
-    file,
-    (lines) =>
-      findAnchor(
-        lines,
+function toLine(text: string): Line {
+  return { text, code: text.replace(/#.*$/, '').trim().replace(/\s+/g, ' ') };
+}
+
+/** Removes every IGD volume block, putting back the original lines each one replaced. */
+function withoutIgdBlocks(lines: readonly Line[], file: string): Line[] {
+  let out = [...lines];
+  for (;;) {
+    const first = out.findIndex((line) => line.text.trim().startsWith(IGD_BEGIN));
+    if (first === -1) return out;
+    const last = out.findIndex((line, index) => index > first && line.text.trim() === IGD_END);
+    if (last === -1) {
+      throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${IGD_BEGIN}" without "${IGD_END}"`, {
         file,
-        (names) => names.includes('fv.dxefv'),
-        (code) => code === FDF_ANCHOR,
-        FDF_ANCHOR,
-      ) + 1,
-    [
-      `${BEGIN}: IGD assignment, the platform GOP policy, the Intel GOP driver and its VBT`,
-      `INF  ${IGD_ASSIGNMENT_INF}`,
-      `INF  ${POLICY_INF}`,
-      `INF  ${GOP_INF}`,
-      `FILE FREEFORM = ${VBT_FILE_GUID} {`,
-      `  SECTION RAW = ${VBT_BIN}`,
-      `}`,
-      END,
-    ],
+        line: first + 1,
+      });
+    }
+    const restored = out
+      .slice(first + 1, last)
+      .filter((line) => line.text.startsWith(WAS))
+      .map((line) => toLine(line.text.slice(WAS.length)));
+    out = [...out.slice(0, first), ...restored, ...out.slice(last + 1)];
+  }
+}
+
+/** Index of the first of `statement` (two lines: region, `FV = name`) in the section `section`. */
+function findRegion(
+  lines: readonly Line[],
+  file: string,
+  section: string,
+  statement: readonly [string, string],
+): number {
+  const at = findAnchor(
+    lines,
+    file,
+    (names) => names.length === 1 && names[0] === section,
+    (code) => code === statement[0],
+    statement[0],
   );
+  if ((lines[at + 1] as Line | undefined)?.code !== statement[1]) {
+    throw new Edk2Error(
+      'E_EDK2_PATCH_FAILED',
+      `${file}:${at + 2}: expected "${statement[1]}" after "${statement[0]}" in [${section.toUpperCase()}]`,
+      { file, line: at + 2, anchor: statement[1] },
+    );
+  }
+  return at;
+}
+
+/** The sizes of the IGD volume's region and of what is left to FVMAIN_COMPACT, per flash size. */
+function igdVolumeDefines(): string[] {
+  return Object.entries(IGD_VOLUME_SIZES).flatMap(([kib, sizes]) => [
+    `!if $(FD_SIZE_IN_KB) == ${kib}`,
+    `DEFINE OVMF_BUILD_IGDVOL_SIZE       = 0x${sizes.igdVolume.toString(16).toUpperCase()}`,
+    `DEFINE OVMF_BUILD_FVMAIN_OFFSET     = 0x${sizes.fvMainOffset.toString(16).toUpperCase()}`,
+    `DEFINE OVMF_BUILD_FVMAIN_SIZE       = 0x${sizes.fvMain.toString(16).toUpperCase()}`,
+    '!endif',
+  ]);
+}
+
+/**
+ * Patches OvmfPkgX64.fdf: our three DXE drivers into [FV.DXEFV]; the GOP driver and the VBT
+ * freeform file into a new [FV.IGDVOL]; its region (with the PCDs IgdVolumeDxe reads) cut from
+ * the start of FVMAIN_COMPACT's in [FD.OVMF] and [FD.OVMF_CODE].
+ */
+export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
+  const { lines: original, eol, finalEol } = splitLines(text);
+  let lines = withoutOurBlock(withoutIgdBlocks(original, file), file);
+  const edit = (at: number, remove: number, block: readonly string[]): void => {
+    const replaced = lines.slice(at, at + remove).map((line) => `${WAS}${line.text}`);
+    const body = remove === 0 ? block : [block[0] as string, ...replaced, ...block.slice(1)];
+    lines = [...lines.slice(0, at), ...body.map(toLine), ...lines.slice(at + remove)];
+  };
+
+  const dxeAnchor = findAnchor(
+    lines,
+    file,
+    (names) => names.includes('fv.dxefv'),
+    (code) => code === FDF_ANCHOR,
+    FDF_ANCHOR,
+  );
+  edit(dxeAnchor + 1, 0, [
+    `${BEGIN}: IGD assignment, the platform GOP policy, and the driver that loads the IGD volume`,
+    `INF  ${IGD_ASSIGNMENT_INF}`,
+    `INF  ${POLICY_INF}`,
+    `INF  ${IGD_VOLUME_DXE_INF}`,
+    END,
+  ]);
+
+  const dxeHeader = lines.findIndex((line) => line.code.toLowerCase() === '[fv.dxefv]');
+  edit(dxeHeader, 0, [
+    `${IGD_BEGIN}: the Intel GOP driver and its VBT, uncompressed, in a volume of their own`,
+    `[FV.${IGD_VOLUME_FV}]`,
+    'FvForceRebase      = FALSE',
+    `FvNameGuid         = ${IGD_VOLUME_GUID}`,
+    'BlockSize          = 0x10000',
+    'FvAlignment        = 16',
+    'ERASE_POLARITY     = 1',
+    'MEMORY_MAPPED      = TRUE',
+    'STICKY_WRITE       = TRUE',
+    'LOCK_CAP           = TRUE',
+    'LOCK_STATUS        = TRUE',
+    'WRITE_DISABLED_CAP = TRUE',
+    'WRITE_ENABLED_CAP  = TRUE',
+    'WRITE_STATUS       = TRUE',
+    'WRITE_LOCK_CAP     = TRUE',
+    'WRITE_LOCK_STATUS  = TRUE',
+    'READ_DISABLED_CAP  = TRUE',
+    'READ_ENABLED_CAP   = TRUE',
+    'READ_STATUS        = TRUE',
+    'READ_LOCK_CAP      = TRUE',
+    'READ_LOCK_STATUS   = TRUE',
+    '',
+    `INF  ${GOP_INF}`,
+    `FILE FREEFORM = ${VBT_FILE_GUID} {`,
+    `  SECTION RAW = ${VBT_BIN}`,
+    '}',
+    '',
+    IGD_END,
+  ]);
+
+  const code = findRegion(lines, file, 'fd.ovmf_code', ['0x00000000|$(FVMAIN_SIZE)', 'FV = FVMAIN_COMPACT']);
+  edit(code, 2, [
+    `${IGD_BEGIN}: the IGD volume, then FVMAIN_COMPACT in the rest of its region`,
+    '0x00000000|$(OVMF_BUILD_IGDVOL_SIZE)',
+    `FV = ${IGD_VOLUME_FV}`,
+    '',
+    '$(OVMF_BUILD_IGDVOL_SIZE)|$(OVMF_BUILD_FVMAIN_SIZE)',
+    'FV = FVMAIN_COMPACT',
+    IGD_END,
+  ]);
+
+  const whole = findRegion(lines, file, 'fd.ovmf', ['$(VARS_SIZE)|$(FVMAIN_SIZE)', 'FV = FVMAIN_COMPACT']);
+  edit(whole, 2, [
+    `${IGD_BEGIN}: the IGD volume, then FVMAIN_COMPACT in the rest of its region`,
+    '$(VARS_SIZE)|$(OVMF_BUILD_IGDVOL_SIZE)',
+    `FV = ${IGD_VOLUME_FV}`,
+    '',
+    '$(OVMF_BUILD_FVMAIN_OFFSET)|$(OVMF_BUILD_FVMAIN_SIZE)',
+    'FV = FVMAIN_COMPACT',
+    IGD_END,
+  ]);
+
+  const include = findAnchor(
+    lines,
+    file,
+    (names) => names.length === 1 && names[0] === 'defines',
+    (line) => line === '!include OvmfPkgDefines.fdf.inc',
+    '!include OvmfPkgDefines.fdf.inc',
+  );
+  edit(include + 1, 0, [
+    `${IGD_BEGIN}: the IGD volume's region at the start of the code, where FVMAIN_COMPACT's began`,
+    ...igdVolumeDefines(),
+    'SET gOvmfGopPkgTokenSpaceGuid.PcdOvmfGopIgdVolumeBase = $(CODE_BASE_ADDRESS)',
+    'SET gOvmfGopPkgTokenSpaceGuid.PcdOvmfGopIgdVolumeSize = $(OVMF_BUILD_IGDVOL_SIZE)',
+    IGD_END,
+  ]);
+
+  return lines.map((line) => line.text).join(eol) + (finalEol ? eol : '');
 }
 
 export interface PlatformFiles {

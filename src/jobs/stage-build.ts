@@ -1,7 +1,7 @@
 // The job's build stage: EDK2 in a container (edk2/build.ts) from the session's source tree,
 // after sweeping containers left by killed runs. Parallel jobs that need the same new warm
 // workspace compile it once under the `workspace-<key>` lock; the others wait, then build warm
-// (the variant path when only the GOP and VBT differ: GenFds alone, edk2/build-path.ts).
+// (the variant path when only the GOP and VBT differ: the IGD volume alone, edk2/build-path.ts).
 // It returns bytes and facts; the verify stage decides whether they are good.
 import { UsageError } from '../core/errors.js';
 import { compiledInputsKey } from './early-rom.js';
@@ -102,7 +102,7 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     durationMs: result.durationMs,
     facts: {
       mode: result.mode,
-      // clean, warm or variant (only GenFds): what the log, --json and the manifest report.
+      // clean, warm or variant (only the IGD volume): what the log, --json and the manifest report.
       buildPath: result.buildPath,
       toolsImage: result.toolsImage,
       workspace: result.workspace,

@@ -46,7 +46,7 @@ export interface MirrorFile {
 
 /** The checks that verified the firmware when it was built (from the artifact's manifest). */
 export interface MirrorVerification {
-  /** Structural check (our parser found the exact GOP and VBT in the DXE volume). */
+  /** Structural check (our parser found the exact GOP and VBT in the IGD volume, our drivers in the DXE volume). */
   readonly structural: string | null;
   /** The QEMU boot check. */
   readonly boot: string | null;

@@ -132,6 +132,8 @@ describe('verifyStructure on the gk41 OVMF (GOP + VBT + PlatformGOPPolicy)', () 
         compression: 'LZMA',
         fileCount: report.dxeVolume.fileCount,
       },
+      // gk41 predates our IGD volume: GOP and VBT are looked for in the DXE volume.
+      igdVolume: null,
       gop: {
         fileGuid: DEFAULT_GOP_FILE_GUID,
         path: `${DXE_PATH}/IntelGopDriver`,

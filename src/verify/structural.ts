@@ -1,7 +1,9 @@
 // Structural verification of a built OVMF_CODE.fd: parse it with our own firmware parser
-// and prove that the DXE volume (OvmfPkgX64.fdf [FV.DXEFV], carried LZMA-compressed inside
-// [FV.FVMAIN_COMPACT]) holds exactly the GOP driver and VBT we were given, and our policy
-// and IGD assignment drivers. Pure: bytes in, report out (or a VerificationError).
+// and prove that the IGD volume (OvmfPkgX64.fdf [FV.IGDVOL], stored plain; in images built
+// before it, the DXE volume) holds exactly the GOP driver and VBT we were given, and that the
+// DXE volume ([FV.DXEFV], carried LZMA-compressed inside [FV.FVMAIN_COMPACT]) holds our policy
+// and IGD assignment drivers, and IgdVolumeDxe where there is an IGD volume. Pure: bytes in,
+// report out (or a VerificationError).
 import { OvmfBuildError } from '../core/errors.js';
 import { sha256 } from '../core/digest.js';
 import { isGuidString } from '../core/guid.js';
@@ -22,6 +24,8 @@ import {
   DEFAULT_IGD_ASSIGNMENT_FILE_GUID,
   DEFAULT_POLICY_FILE_GUID,
   DEFAULT_VBT_FILE_GUID,
+  IGD_VOLUME_DXE_FILE_GUID,
+  IGD_VOLUME_NAME_GUID,
 } from './guids.js';
 
 /** FILE_GUID of the DXE core (MdeModulePkg/Core/Dxe/DxeMain.inf): its volume is the DXE volume. */
@@ -88,6 +92,13 @@ export interface StructureReport {
     readonly compression: string | null;
     readonly fileCount: number;
   };
+  /** The volume holding the GOP and the VBT, when it is not the DXE volume (IGD_VOLUME_NAME_GUID). */
+  readonly igdVolume: {
+    readonly name: string;
+    readonly path: string;
+    readonly compression: string | null;
+    readonly fileCount: number;
+  } | null;
   readonly gop: VerifiedDriver;
   readonly vbt: VerifiedFile;
   readonly policy: VerifiedDriver;
@@ -209,7 +220,7 @@ function describeDriver(file: FileNode, pe32: SectionNode): VerifiedDriver {
  * E_VERIFY_NOT_OVMF when no DXE volume can be found, since nothing else can be checked.
  */
 export function inspectStructure(input: VerifyStructureInput): {
-  readonly report: Partial<StructureReport> & Pick<StructureReport, 'code' | 'dxeVolume'>;
+  readonly report: Partial<StructureReport> & Pick<StructureReport, 'code' | 'dxeVolume' | 'igdVolume'>;
   readonly failures: readonly StructureFailure[];
 } {
   checkBytes('code', input.code);
@@ -244,9 +255,12 @@ export function inspectStructure(input: VerifyStructureInput): {
     );
   }
   const dxeFiles = files.filter((file) => volumeOf(file) === dxeVolume);
+  const igdVolume =
+    files.map((file) => volumeOf(file)).find((volume) => volume?.name === IGD_VOLUME_NAME_GUID) ?? null;
+  const igdFiles = igdVolume === null ? dxeFiles : files.filter((file) => volumeOf(file) === igdVolume);
   const report: {
     -readonly [K in keyof StructureReport]?: StructureReport[K];
-  } & Pick<StructureReport, 'code' | 'dxeVolume'> = {
+  } & Pick<StructureReport, 'code' | 'dxeVolume' | 'igdVolume'> = {
     code: { sizeInBytes: input.code.length, sha256: sha256(input.code) },
     dxeVolume: {
       name: dxeVolume.name,
@@ -254,17 +268,35 @@ export function inspectStructure(input: VerifyStructureInput): {
       compression: compressionAbove(dxeVolume),
       fileCount: dxeFiles.length,
     },
+    igdVolume:
+      igdVolume === null
+        ? null
+        : {
+            name: igdVolume.name,
+            path: nodePath(igdVolume),
+            compression: compressionAbove(igdVolume),
+            fileCount: igdFiles.length,
+          },
   };
   const failures: StructureFailure[] = [];
 
-  /** The single file with this GUID in the DXE volume, or a failure naming where else it is. */
-  const findInDxe = (guid: string, role: string, missingCode: ErrorCode): FileNode | undefined => {
-    const matches = dxeFiles.filter((file) => file.guid === guid);
+  /** The single file with this GUID in the DXE (or IGD) volume, or a failure naming where else it is. */
+  const findIn = (
+    inIgdVolume: boolean,
+    guid: string,
+    role: string,
+    missingCode: ErrorCode,
+  ): FileNode | undefined => {
+    const [volume, label, candidates] =
+      inIgdVolume && igdVolume !== null
+        ? [igdVolume, 'IGD volume', igdFiles]
+        : [dxeVolume, 'DXE volume', dxeFiles];
+    const matches = candidates.filter((file) => file.guid === guid);
     if (matches.length === 1) return matches[0];
     if (matches.length > 1) {
       failures.push({
         code: 'E_VERIFY_DUPLICATE_FILE',
-        message: `${role} file ${guid} appears ${matches.length} times in the DXE volume`,
+        message: `${role} file ${guid} appears ${matches.length} times in the ${label}`,
         details: { fileGuid: guid, paths: matches.map((file) => nodePath(file)) },
       });
       return undefined;
@@ -273,14 +305,20 @@ export function inspectStructure(input: VerifyStructureInput): {
     failures.push({
       code: missingCode,
       message:
-        `${role} file ${guid} is not in the DXE volume ${dxeVolume.name}` +
+        `${role} file ${guid} is not in the ${label} ${volume.name}` +
         (elsewhere.length > 0 ? ` (found elsewhere: ${elsewhere.join(', ')})` : ''),
-      details: { fileGuid: guid, dxeVolume: nodePath(dxeVolume), foundElsewhere: elsewhere },
+      details: {
+        fileGuid: guid,
+        [volume === dxeVolume ? 'dxeVolume' : 'igdVolume']: nodePath(volume),
+        foundElsewhere: elsewhere,
+      },
     });
     return undefined;
   };
+  const findInDxe = (guid: string, role: string, missingCode: ErrorCode): FileNode | undefined =>
+    findIn(false, guid, role, missingCode);
 
-  const gopFile = findInDxe(gopGuid, 'GOP driver', 'E_VERIFY_GOP_MISSING');
+  const gopFile = findIn(true, gopGuid, 'GOP driver', 'E_VERIFY_GOP_MISSING');
   if (gopFile !== undefined) {
     const pe32 = sectionsOf(gopFile).find((section) => section.section.type === EFI_SECTION_PE32);
     if (pe32 === undefined) {
@@ -315,10 +353,19 @@ export function inspectStructure(input: VerifyStructureInput): {
           details: { fileGuid: gopGuid, path: described.path, fileType: gopFile.file.type },
         });
       }
+      if (igdVolume !== null && !dxeFiles.some((file) => file.guid === IGD_VOLUME_DXE_FILE_GUID)) {
+        failures.push({
+          code: 'E_VERIFY_GOP_NOT_DRIVER',
+          message:
+            `GOP driver file ${gopGuid} is in the IGD volume ${igdVolume.name}, which the DXE dispatcher never ` +
+            `sees: IgdVolumeDxe (${IGD_VOLUME_DXE_FILE_GUID}), which hands it over, is not in the DXE volume`,
+          details: { fileGuid: gopGuid, path: described.path, igdVolumeDxe: IGD_VOLUME_DXE_FILE_GUID },
+        });
+      }
     }
   }
 
-  const vbtFile = findInDxe(vbtGuid, 'VBT', 'E_VERIFY_VBT_MISSING');
+  const vbtFile = findIn(true, vbtGuid, 'VBT', 'E_VERIFY_VBT_MISSING');
   if (vbtFile !== undefined) {
     const raw = sectionsOf(vbtFile).find((section) => section.section.type === EFI_SECTION_RAW);
     if (raw === undefined) {

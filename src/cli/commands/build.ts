@@ -133,7 +133,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
         : `; booted to BDS in ${((boot.timeToBdsMs ?? boot.durationMs) / 1000).toFixed(1)} s with the three drivers loaded`;
     writeLine(
       ctx.stdout,
-      `verified: GOP, VBT, IGD assignment and policy drivers in the DXE volume${bootLine}`,
+      `verified: GOP and VBT in the IGD volume, IGD assignment and policy drivers in the DXE volume${bootLine}`,
     );
     return EXIT.ok;
   });

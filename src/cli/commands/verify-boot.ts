@@ -26,7 +26,7 @@ const USAGE = [
   '  --machine <m>       q35 (default) or i440fx',
   '  --smm               the build requires SMM (secure boot builds): smm=on, secure pflash',
   '  --timeout-ms <n>    hard limit for the boot (default 120000)',
-  '  --gop <file>        also check structurally that the DXE volume holds exactly this GOP driver ...',
+  '  --gop <file>        also check structurally that the IGD (else DXE) volume holds exactly this GOP driver ...',
   '  --vbt <file>        ... and this VBT (both needed), before booting',
   '  --log <file>        keep the debug log here',
   '  --accel <a>         auto (default): KVM if the device opens and KVM ran a probe firmware (verdict',
@@ -58,7 +58,7 @@ function printHuman(
   );
   if (structure !== undefined) {
     write(
-      `  structure       GOP ${structure.gop.sha256.slice(0, 16)}.. and VBT ${structure.vbt.sha256.slice(0, 16)}.. in ${structure.dxeVolume.name}`,
+      `  structure       GOP ${structure.gop.sha256.slice(0, 16)}.. and VBT ${structure.vbt.sha256.slice(0, 16)}.. in ${(structure.igdVolume ?? structure.dxeVolume).name}`,
     );
   }
   const position = (guid: string): string => {
