@@ -84,6 +84,21 @@ describe('parseBuildFailure', () => {
     });
   });
 
+  it('leaves out echoed command lines that only carry -Wno-error (a parallel build prints them between)', () => {
+    const link =
+      '"gcc" -o /edk2/Build/OvmfX64/DEBUG_GCC5/X64/MdeModulePkg/Core/RuntimeDxe/RuntimeDxe/DEBUG/RuntimeDxe.dll ' +
+      '-nostdlib -Wall -Werror -Wno-array-bounds -flto -Os -Wno-error';
+    const lines = [
+      'Building ... /edk2/OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.inf [X64]',
+      link,
+      "/edk2/OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe.c:73:8: error: implicit declaration of function 'CompareGuid' [-Werror=implicit-function-declaration]",
+      'cc1: all warnings being treated as errors',
+      link,
+      'make: *** [GNUmakefile:328: /edk2/Build/OvmfX64/DEBUG_GCC5/X64/OvmfGopPkg/IgdVolumeDxe/IgdVolumeDxe/OUTPUT/IgdVolumeDxe.obj] Error 1',
+    ];
+    expect(parseBuildFailure(lines, 'build').errorLines).toEqual([lines[2], lines[5]]);
+  });
+
   it('falls back to the make tbuild directory', () => {
     const lines = [
       ' : error 7000: Failed to execute command',

@@ -121,7 +121,9 @@ export function parseBuildFailure(
   const errorLines = lines
     .filter(
       (line) =>
-        /\berror\b/i.test(line) ||
+        // Not `-Wno-error` of a compiler or linker command line that make echoes (parallel
+        // builds print other modules' link lines between the error and build.py's report).
+        /(?<![-\w])error\b/i.test(line) ||
         /^make(\[\d+\])?: \*\*\*/.test(line) ||
         /^\s*(consumed by module|in) \[/.test(line),
     )
