@@ -272,10 +272,14 @@ export const ERROR_CODES = {
 
   // Verification of a built firmware.
   E_VERIFY_NOT_OVMF: verification('the OVMF code image does not parse as UEFI firmware'),
-  E_VERIFY_GOP_MISSING: verification('the GOP driver is not in the IGD volume (or, in older images, the DXE volume)'),
+  E_VERIFY_GOP_MISSING: verification(
+    'the GOP driver is not in the IGD volume (or, in older images, the DXE volume)',
+  ),
   E_VERIFY_GOP_MISMATCH: verification('the GOP driver in the firmware is not the one given'),
   E_VERIFY_GOP_NOT_DRIVER: verification('the GOP file has a type the DXE dispatcher never loads'),
-  E_VERIFY_VBT_MISSING: verification('the VBT file is not in the IGD volume (or, in older images, the DXE volume)'),
+  E_VERIFY_VBT_MISSING: verification(
+    'the VBT file is not in the IGD volume (or, in older images, the DXE volume)',
+  ),
   E_VERIFY_VBT_MISMATCH: verification('the VBT in the firmware is not the one given'),
   E_VERIFY_DUPLICATE_FILE: verification('a driver or VBT file appears twice in its volume'),
   E_VERIFY_POLICY_MISSING: verification('the GOP policy driver is not in the firmware'),
