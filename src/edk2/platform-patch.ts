@@ -397,27 +397,21 @@ export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
     IGD_END,
   ]);
 
-  const code = findRegion(lines, file, 'fd.ovmf_code', ['0x00000000|$(FVMAIN_SIZE)', 'FV = FVMAIN_COMPACT']);
-  edit(code, 2, [
-    `${IGD_BEGIN}: the IGD volume, then FVMAIN_COMPACT in the rest of its region`,
-    '0x00000000|$(OVMF_BUILD_IGDVOL_SIZE)',
-    `FV = ${IGD_VOLUME_FV}`,
-    '',
-    '$(OVMF_BUILD_IGDVOL_SIZE)|$(OVMF_BUILD_FVMAIN_SIZE)',
-    'FV = FVMAIN_COMPACT',
-    IGD_END,
-  ]);
-
-  const whole = findRegion(lines, file, 'fd.ovmf', ['$(VARS_SIZE)|$(FVMAIN_SIZE)', 'FV = FVMAIN_COMPACT']);
-  edit(whole, 2, [
-    `${IGD_BEGIN}: the IGD volume, then FVMAIN_COMPACT in the rest of its region`,
-    '$(VARS_SIZE)|$(OVMF_BUILD_IGDVOL_SIZE)',
-    `FV = ${IGD_VOLUME_FV}`,
-    '',
-    '$(OVMF_BUILD_FVMAIN_OFFSET)|$(OVMF_BUILD_FVMAIN_SIZE)',
-    'FV = FVMAIN_COMPACT',
-    IGD_END,
-  ]);
+  // FVMAIN_COMPACT's region, in each FD that has it: the IGD volume at its start, FVMAIN_COMPACT after.
+  for (const [section, start, fvMainStart] of [
+    ['fd.ovmf_code', '0x00000000', '$(OVMF_BUILD_IGDVOL_SIZE)'],
+    ['fd.ovmf', '$(VARS_SIZE)', '$(OVMF_BUILD_FVMAIN_OFFSET)'],
+  ] as const) {
+    edit(findRegion(lines, file, section, [`${start}|$(FVMAIN_SIZE)`, 'FV = FVMAIN_COMPACT']), 2, [
+      `${IGD_BEGIN}: the IGD volume, then FVMAIN_COMPACT in the rest of its region`,
+      `${start}|$(OVMF_BUILD_IGDVOL_SIZE)`,
+      `FV = ${IGD_VOLUME_FV}`,
+      '',
+      `${fvMainStart}|$(OVMF_BUILD_FVMAIN_SIZE)`,
+      'FV = FVMAIN_COMPACT',
+      IGD_END,
+    ]);
+  }
 
   const include = findAnchor(
     lines,
