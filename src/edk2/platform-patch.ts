@@ -64,33 +64,46 @@ interface Line {
   readonly code: string;
 }
 
+/** A line and its code: without comment and surrounding blanks, whitespace runs collapsed. */
+function toLine(text: string): Line {
+  return { text, code: text.replace(/#.*$/, '').trim().replace(/\s+/g, ' ') };
+}
+
 function splitLines(text: string): { lines: Line[]; eol: string; finalEol: boolean } {
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
   const finalEol = text.endsWith('\n');
   const raw = text.split(/\r?\n/);
   if (finalEol) raw.pop();
   return {
-    lines: raw.map((line) => ({
-      text: line,
-      code: line.replace(/#.*$/, '').trim().replace(/\s+/g, ' '),
-    })),
+    lines: raw.map(toLine),
     eol,
     finalEol,
   };
 }
 
-/** Removes a block this patcher inserted earlier, so applying the patch twice equals applying it once. */
+/**
+ * Removes every block this patcher inserted earlier between `begin` and `end`, putting back the
+ * original lines a block replaced (kept in it as `# was: ` comments), so applying the patch
+ * twice equals applying it once. Returns `lines` itself when there is none.
+ */
 function withoutOurBlock(lines: Line[], file: string, begin = BEGIN, end = END): Line[] {
-  const first = lines.findIndex((line) => line.text.trim().startsWith(begin));
-  if (first === -1) return lines;
-  const last = lines.findIndex((line, index) => index > first && line.text.trim() === end);
-  if (last === -1) {
-    throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${begin}" without "${end}"`, {
-      file,
-      line: first + 1,
-    });
+  let out = lines;
+  for (;;) {
+    const first = out.findIndex((line) => line.text.trim().startsWith(begin));
+    if (first === -1) return out;
+    const last = out.findIndex((line, index) => index > first && line.text.trim() === end);
+    if (last === -1) {
+      throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${begin}" without "${end}"`, {
+        file,
+        line: first + 1,
+      });
+    }
+    const restored = out
+      .slice(first + 1, last)
+      .filter((line) => line.text.startsWith(WAS))
+      .map((line) => toLine(line.text.slice(WAS.length)));
+    out = [...out.slice(0, first), ...restored, ...out.slice(last + 1)];
   }
-  return [...lines.slice(0, first), ...lines.slice(last + 1)];
 }
 
 function sectionNames(code: string): string[] | null {
@@ -276,31 +289,6 @@ function addComponents(text: string, options: PlatformPatchOptions, file: string
   );
 }
 
-function toLine(text: string): Line {
-  return { text, code: text.replace(/#.*$/, '').trim().replace(/\s+/g, ' ') };
-}
-
-/** Removes every IGD volume block, putting back the original lines each one replaced. */
-function withoutIgdBlocks(lines: readonly Line[], file: string): Line[] {
-  let out = [...lines];
-  for (;;) {
-    const first = out.findIndex((line) => line.text.trim().startsWith(IGD_BEGIN));
-    if (first === -1) return out;
-    const last = out.findIndex((line, index) => index > first && line.text.trim() === IGD_END);
-    if (last === -1) {
-      throw new Edk2Error('E_EDK2_PATCH_FAILED', `${file}: found "${IGD_BEGIN}" without "${IGD_END}"`, {
-        file,
-        line: first + 1,
-      });
-    }
-    const restored = out
-      .slice(first + 1, last)
-      .filter((line) => line.text.startsWith(WAS))
-      .map((line) => toLine(line.text.slice(WAS.length)));
-    out = [...out.slice(0, first), ...restored, ...out.slice(last + 1)];
-  }
-}
-
 /** Index of the first of `statement` (two lines: region, `FV = name`) in the section `section`. */
 function findRegion(
   lines: readonly Line[],
@@ -343,7 +331,7 @@ function igdVolumeDefines(): string[] {
  */
 export function patchFdf(text: string, file = 'OvmfPkgX64.fdf'): string {
   const { lines: original, eol, finalEol } = splitLines(text);
-  let lines = withoutOurBlock(withoutIgdBlocks(original, file), file);
+  let lines = withoutOurBlock(withoutOurBlock(original, file, IGD_BEGIN, IGD_END), file);
   const edit = (at: number, remove: number, block: readonly string[]): void => {
     const replaced = lines.slice(at, at + remove).map((line) => `${WAS}${line.text}`);
     const body = remove === 0 ? block : [block[0] as string, ...replaced, ...block.slice(1)];
