@@ -21,33 +21,12 @@
 
 #include <PiDxe.h>
 #include <Guid/FirmwareFileSystem2.h>
+#include <Library/BaseLib.h>
 #include <Library/BaseMemoryLib.h>
 #include <Library/DebugLib.h>
 #include <Library/DxeServicesTableLib.h>
 
 extern EFI_GUID  gOvmfGopIgdVolumeGuid;
-
-/**
-  The 16-bit sum of the header's words, which a valid header makes zero.
-**/
-STATIC
-UINT16
-HeaderSum (
-  IN CONST EFI_FIRMWARE_VOLUME_HEADER  *Fv
-  )
-{
-  CONST UINT16  *Word;
-  UINT16        Sum;
-  UINTN         Index;
-
-  Word = (CONST UINT16 *)Fv;
-  Sum  = 0;
-  for (Index = 0; Index < Fv->HeaderLength / sizeof (UINT16); Index++) {
-    Sum = (UINT16)(Sum + Word[Index]);
-  }
-
-  return Sum;
-}
 
 /**
   TRUE when the volume at Fv, in a region of RegionSize bytes, is the IGD volume.
@@ -66,7 +45,7 @@ IsIgdVolume (
   }
 
   if ((Fv->HeaderLength < sizeof (EFI_FIRMWARE_VOLUME_HEADER)) || (Fv->HeaderLength > Fv->FvLength) ||
-      ((Fv->HeaderLength & 1) != 0) || (HeaderSum (Fv) != 0))
+      ((Fv->HeaderLength & 1) != 0) || (CalculateSum16 ((CONST UINT16 *)Fv, Fv->HeaderLength) != 0))
   {
     return FALSE;
   }
