@@ -29,6 +29,8 @@ import { checkBuild } from '../src/jobs/stage-verify.js';
 import {
   GOP_FILE_GUID,
   IGD_ASSIGNMENT_FILE_GUID,
+  IGD_VOLUME_SIZES,
+  igdVolumeBytesUsed,
   POLICY_FILE_GUID,
   VBT_FILE_GUID,
 } from '../src/edk2/layout.js';
@@ -248,6 +250,27 @@ describe('a clean build with a corpus GOP and VBT', () => {
       sizeInBytes: vbt.length,
       signature: '$VBT SKYLAKE',
     });
+  });
+
+  it('fills the IGD volume (the start of OVMF_CODE.fd) exactly as far as the job computes before building', () => {
+    const view = new DataView(clean.code.buffer, clean.code.byteOffset, clean.code.byteLength);
+    expect(String.fromCharCode(...clean.code.subarray(0x28, 0x2c))).toBe('_FVH');
+    const length = Number(view.getBigUint64(0x20, true));
+    expect(length).toBe(IGD_VOLUME_SIZES[4096].igdVolume);
+    // Walk the FFS files (8-byte aligned, 24-byte headers with a 3-byte size) to the free space.
+    let at = view.getUint16(0x30, true);
+    let end = at;
+    const types: number[] = [];
+    while (at + 24 <= length && clean.code.subarray(at, at + 24).some((byte) => byte !== 0xff)) {
+      const size = view.getUint32(at + 20, true) & 0xff_ffff;
+      types.push(clean.code[at + 18] ?? -1);
+      end = at + size;
+      at = Math.ceil(end / 8) * 8;
+    }
+    // The pad file holding the volume's name, the GOP driver (DRIVER), the VBT (FREEFORM).
+    expect(types).toEqual([0xf0, 0x07, 0x02]);
+    expect(end).toBe(igdVolumeBytesUsed(gop.length, vbt.length));
+    expect(clean.code.subarray(end, length).every((byte) => byte === 0xff)).toBe(true);
   });
 
   it('exported the helper drivers: the very PE32 images in the DXE volume (ROM chains use them)', async () => {

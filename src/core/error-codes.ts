@@ -100,6 +100,7 @@ export const ERROR_CODES = {
   E_INPUT_BAD_HELPER: inputOther('a helper-driver source does not hold exactly one driver of its role'),
   E_INPUT_COMPRESSION_GREW: inputOther('EFI compression made an option ROM driver larger'),
   E_INPUT_ROM_TOO_LARGE: inputOther('the inputs make an option ROM larger than 16 MiB'),
+  E_INPUT_IGD_VOLUME_FULL: inputOther('the GOP driver and VBT do not fit the IGD volume of the flash size'),
   E_INPUT_DIGEST_MISMATCH: inputOther('a local input does not have the sha256 its spec names'),
   E_INPUT_NOT_A_DIRECTORY: inputOther('an input tree for a container is not a directory'),
   E_INPUT_UNSAFE_ENTRY: inputOther('an input tree holds a symlink out of itself'),

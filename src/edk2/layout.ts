@@ -26,6 +26,27 @@ export const IGD_VOLUME_SIZES = {
   4096: { varsSize: 0x84000, igdVolume: 0x80000, fvMainOffset: 0x104000, fvMain: 0x2c8000 },
   2048: { varsSize: 0x20000, igdVolume: 0x30000, fvMainOffset: 0x50000, fvMain: 0x17c000 },
 } as const;
+/**
+ * The bytes GenFv fills at the start of the IGD volume for a GOP driver and a VBT of these sizes;
+ * the rest of the volume is free space. The layout, read off a real IGDVOL.Fv (test/build.int
+ * checks this sum against the volume it builds): the volume header with one block-map entry and
+ * its terminator (0x48); a pad file (FFS header 24 + EFI_FIRMWARE_VOLUME_EXT_HEADER 20) that
+ * holds the FvNameGuid; then each file at an 8-byte boundary. The GOP's file: FFS header 24, the
+ * PE32 section (header 4 + driver), the UI section (header 4 + UTF-16 GOP_UI_NAME and its NUL)
+ * and the version section (header 4, build number 2, UTF-16 "1.0" and its NUL, from the INF's
+ * VERSION_STRING), each section at a 4-byte boundary. The VBT's: FFS header 24, RAW section
+ * header 4 + VBT. Files under 16 MiB only (larger ones take 8 more header bytes and never fit).
+ */
+export function igdVolumeBytesUsed(gopBytes: number, vbtBytes: number): number {
+  const align = (n: number, to: number): number => Math.ceil(n / to) * to;
+  const header = 0x48;
+  const nameFile = 24 + 20;
+  const ui = 4 + 2 * (GOP_UI_NAME.length + 1);
+  const version = 4 + 2 + 2 * ('1.0'.length + 1);
+  const gopFile = 24 + align(4 + gopBytes, 4) + align(ui, 4) + version;
+  const vbtFile = 24 + 4 + vbtBytes;
+  return align(align(header + nameFile, 8) + gopFile, 8) + vbtFile;
+}
 /** Generated from containers/igd-devices.json when the overlay is staged (src/edk2/igd-device-header.ts). */
 export const IGD_DEVICE_TABLE_HEADER = 'OvmfGopPkg/Include/IgdDeviceTable.h';
 

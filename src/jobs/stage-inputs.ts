@@ -4,7 +4,9 @@
 import path from 'node:path';
 import { userCacheDir } from '../cache/paths.js';
 import { sha256 } from '../core/digest.js';
-import { UsageError } from '../core/errors.js';
+import { OvmfBuildError, UsageError } from '../core/errors.js';
+import type { BuildFlags } from '../edk2/flags.js';
+import { IGD_VOLUME_SIZES, igdVolumeBytesUsed } from '../edk2/layout.js';
 import { resolveInput } from '../fetch/resolve-input.js';
 import { assertGopDriver, type GopDriverInfo } from '../formats/gop.js';
 import { assertVbt, type VbtInfo } from '../formats/vbt.js';
@@ -48,6 +50,30 @@ function assertRequestConsistent(request: JobRequest): void {
       throw new UsageError((error as Error).message, { name: request.name });
     }
   }
+}
+
+/**
+ * The GOP driver and the VBT go into the firmware's IGD volume, whose size the flash size fixes
+ * (edk2/layout.ts); inputs that cannot fit fail here, before any engine or build, instead of as
+ * a GenFv error at the end of a build.
+ */
+function assertFitsIgdVolume(gop: Uint8Array, vbt: Uint8Array, fdSize: BuildFlags['fdSize']): void {
+  const capacity = IGD_VOLUME_SIZES[fdSize === '2MB' ? 2048 : 4096].igdVolume;
+  const needed = igdVolumeBytesUsed(gop.length, vbt.length);
+  if (needed <= capacity) return;
+  throw new OvmfBuildError(
+    'E_INPUT_IGD_VOLUME_FULL',
+    `the GOP driver (${gop.length} bytes) and the VBT (${vbt.length} bytes) need ${needed} bytes in the ` +
+      `firmware's IGD volume, which holds ${capacity} bytes in a ${fdSize} image` +
+      (fdSize === '2MB' ? '; build a 4 MiB image (--fd-size 4MB)' : ''),
+    {
+      gopSizeInBytes: gop.length,
+      vbtSizeInBytes: vbt.length,
+      neededBytes: needed,
+      capacityBytes: capacity,
+      fdSize,
+    },
+  );
 }
 
 interface GopAndVbt {
@@ -161,6 +187,7 @@ export async function resolveInputs(request: JobRequest, context: StageContext):
   });
   const gopInfo = assertGopDriver(read.gop);
   const vbtInfo = assertVbt(read.vbt);
+  assertFitsIgdVolume(read.gop, read.vbt, request.flags.fdSize);
   const rom = await romPlan(request, read.gop, common);
   const device = await deviceFacts(request.deviceId, gopInfo, vbtInfo);
   const family = gopFamily(gopInfo);
