@@ -26,9 +26,11 @@ import {
   type BuildOvmfResult,
 } from '../src/edk2/build.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
+import { inspectStructure } from '../src/verify/structural.js';
 import {
   GOP_FILE_GUID,
   IGD_ASSIGNMENT_FILE_GUID,
+  IGD_VOLUME_GUID,
   IGD_VOLUME_SIZES,
   igdVolumeBytesUsed,
   POLICY_FILE_GUID,
@@ -271,6 +273,41 @@ describe('a clean build with a corpus GOP and VBT', () => {
     expect(types).toEqual([0xf0, 0x07, 0x02]);
     expect(end).toBe(igdVolumeBytesUsed(gop.length, vbt.length));
     expect(clean.code.subarray(end, length).every((byte) => byte === 0xff)).toBe(true);
+  });
+
+  it('its IGD volume in front of an OVMF whose DXE volume lacks IgdVolumeDxe is E_VERIFY_GOP_NOT_DRIVER', async () => {
+    // Real bytes only: this build's IGD volume, then the corpus's third-party OVMF (gk41), whose
+    // DXE volume has a GOP policy driver but not our IgdVolumeDxe, so no DXE core would ever
+    // dispatch the GOP from the IGD volume. gk41's own policy driver stands in for both of ours.
+    const volume = clean.code.subarray(0, IGD_VOLUME_SIZES[4096].igdVolume);
+    const gk41 = await readFile(path.join(CORPUS_DIR, 'images/geminilake-ovmf-with-gop-vbt-gk41.fd'));
+    const gk41Policy = '9737D7CA-D869-46E5-A5EF-75D9538688DE';
+    const result = inspectStructure({
+      code: Buffer.concat([volume, gk41]),
+      gop,
+      vbt,
+      policyFileGuid: gk41Policy,
+      igdAssignmentFileGuid: gk41Policy,
+    });
+    expect(result.report.igdVolume).toEqual({
+      name: IGD_VOLUME_GUID,
+      path: IGD_VOLUME_GUID,
+      compression: null,
+      fileCount: 2,
+    });
+    expect(result.failures).toEqual([
+      {
+        code: 'E_VERIFY_GOP_NOT_DRIVER',
+        message:
+          `GOP driver file ${GOP_FILE_GUID} is in the IGD volume ${IGD_VOLUME_GUID}, which the DXE dispatcher ` +
+          `never sees: IgdVolumeDxe (5C0B1E4A-7D2F-4E61-9A53-2F6C8B1D0E7A), which hands it over, is not in the DXE volume`,
+        details: {
+          fileGuid: GOP_FILE_GUID,
+          path: `${IGD_VOLUME_GUID}/IntelGopDriver`,
+          igdVolumeDxe: '5C0B1E4A-7D2F-4E61-9A53-2F6C8B1D0E7A',
+        },
+      },
+    ]);
   });
 
   it('exported the helper drivers: the very PE32 images in the DXE volume (ROM chains use them)', async () => {
