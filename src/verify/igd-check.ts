@@ -253,6 +253,13 @@ export async function checkIgdAssignmentWith(
         ...(failedKvm === undefined
           ? []
           : [`KVM failed (${failedKvm.reason}); the check ran again under TCG`]),
+        ...(run.firstBootReset === undefined
+          ? []
+          : [
+              `the first boot (${run.firstBootReset.durationMs} ms) ended in BDS's warm reset to store the memory ` +
+                'type information, as an SMM build does once on a fresh VARS store when reserved memory (the ' +
+                'stolen memory) outgrows its bin; the second boot, from the VARS it wrote, is the one checked',
+            ]),
         ...evaluation.info,
       ],
       asls: evaluation.asls,

@@ -83,6 +83,11 @@ export interface IgdRun extends GuestState {
   /** Why the KVM run was given up (outcome `kvm-failed`). */
   readonly kvmFailure?: string;
   readonly args: readonly string[];
+  /**
+   * Set when the first boot ended in BDS's memory-type reset (MEMORY_TYPE_RESET_RE) and this is
+   * the second boot, from the VARS the first one wrote; its duration is not in `durationMs`.
+   */
+  readonly firstBootReset?: { readonly durationMs: number };
 }
 
 const ZERO_CHUNK = Buffer.alloc(MiB);
@@ -176,23 +181,57 @@ export async function runIgdBoot(
   signal: AbortSignal | undefined,
   logger: Pick<Logger, 'info' | 'debug' | 'warn'> | undefined,
 ): Promise<IgdRun> {
-  const { accelerator } = plan;
-  const file = (name: string): string => path.join(plan.directory, name);
-  const varsPath = file(`OVMF_VARS.${accelerator}.fd`);
+  const varsPath = path.join(plan.directory, `OVMF_VARS.${plan.accelerator}.fd`);
   await copyVarsStore(plan.varsPath, varsPath);
+  const first = await bootOnce(binary, plan, varsPath, 1, settings, signal, logger);
+  if (!(first.outcome === 'exited' && first.exit?.code === 0 && MEMORY_TYPE_RESET_RE.test(first.debugText))) {
+    return first;
+  }
+  logger?.info(
+    { durationMs: first.durationMs },
+    'IGD check: the first boot reset to store the memory type information (an SMM build resets when ' +
+      'reserved memory, here the stolen memory, outgrows its bin); booting again from the same VARS, as the VM would',
+  );
+  const second = await bootOnce(binary, plan, varsPath, 2, settings, signal, logger);
+  return { ...second, firstBootReset: { durationMs: first.durationMs } };
+}
+
+/**
+ * The last lines of a boot that BDS ended with a warm reset because the memory type information
+ * changed (MdeModulePkg UefiBootManagerLib BmSetMemoryTypeInformationVariable). OVMF sets
+ * PcdResetOnMemoryTypeInformationChange for SMM builds only (OvmfPkgX64.dsc), so on the first
+ * boot of a fresh VARS store such a build resets once when reserved memory, such as the IGD's
+ * stolen memory, outgrows the default bin; the next boot finds the new sizes in the variable.
+ */
+export const MEMORY_TYPE_RESET_RE = /Memory Type Information settings change\.\r?\n\.\.\.Warm Reset!!!\r?\n/u;
+
+/** One QEMU run of the check (pass 2 after a memory-type reset, with its own log files). */
+async function bootOnce(
+  binary: string,
+  plan: IgdBootPlan,
+  varsPath: string,
+  pass: 1 | 2,
+  settings: IgdRunSettings,
+  signal: AbortSignal | undefined,
+  logger: Pick<Logger, 'info' | 'debug' | 'warn'> | undefined,
+): Promise<IgdRun> {
+  const { accelerator } = plan;
+  /** Names the pass's log files and monitor socket: `tcg`, then `tcg.2`. */
+  const run = pass === 1 ? accelerator : `${accelerator}.2`;
+  const file = (name: string): string => path.join(plan.directory, name);
   await writeFile(file('opregion.bin'), plan.opRegion);
   const sizeFile = new Uint8Array(8);
   new DataView(sizeFile.buffer).setBigUint64(0, BigInt(plan.bdsmSizeInBytes), true);
   await writeFile(file('bdsm-size.bin'), sizeFile);
-  const qmpSocket = file(`qmp.${accelerator}.sock`);
-  const tracePath = file(`trace.${accelerator}.log`);
+  const qmpSocket = file(`qmp.${run}.sock`);
+  const tracePath = file(`trace.${run}.log`);
   const vga = ['VGA', 'bus=pcie.0', 'addr=02.0'];
   if (plan.romPath !== undefined) vga.push(`romfile=${escapeQemuOptionValue(plan.romPath)}`);
   const args = buildQemuArgs({
     codePath: plan.codePath,
     varsPath,
-    debugLogPath: file(`debug.${accelerator}.log`),
-    serialLogPath: file(`serial.${accelerator}.log`),
+    debugLogPath: file(`debug.${run}.log`),
+    serialLogPath: file(`serial.${run}.log`),
     machine: 'q35',
     smm: plan.smm,
     accelerator,
@@ -217,12 +256,12 @@ export async function runIgdBoot(
   });
   logger?.info(
     { binary, args, deviceId: plan.deviceId, platform: plan.platform.key },
-    `IGD check: booting in QEMU (${accelerator})`,
+    `IGD check: booting in QEMU (${run})`,
   );
   const qemu = new QemuProcess(binary, args);
   const trace = new GrowingFile(tracePath, { maxSizeInBytes: IGD_MAX_LOG_BYTES });
-  const debug = new GrowingFile(file(`debug.${accelerator}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
-  const serial = new GrowingFile(file(`serial.${accelerator}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
+  const debug = new GrowingFile(file(`debug.${run}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
+  const serial = new GrowingFile(file(`serial.${run}.log`), { maxSizeInBytes: IGD_MAX_LOG_BYTES });
   let qmp: QmpClient | undefined;
   let timeToAslsMs: number | null = null;
   let timeToBootManagerMs: number | null = null;

@@ -1,0 +1,95 @@
+// runIgdBoot against real QEMU (TCG) with tiny reset-vector firmware (tiny-firmware.ts): a first
+// boot that ends in BDS's memory-type warm reset is booted again from the same VARS, as the VM
+// would (an SMM build of ours with the IGD's stolen memory does this once on a fresh VARS store);
+// any other reset is the boot's end. The tiny firmware prints the lines a real OVMF prints and
+// then triple-faults, which QEMU (-no-reboot) turns into an exit with code 0, as it does a reset.
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lookupDevice } from '../igd/device-table.js';
+import { loadIgdDeviceTable } from '../igd/load.js';
+import { makeBootWorkDir } from '../../test/boot-fixture.js';
+import { MEMORY_TYPE_RESET_RE, runIgdBoot, type IgdBootPlan } from './igd-run.js';
+import { buildTinyFirmware } from './tiny-firmware.js';
+
+/** The last lines a real secure-boot build of ours printed before its first-boot reset (2026-12-04). */
+const RESET_TEXT =
+  '  00    00000080  000020FF  0000293E\n' +
+  'Memory Type Information settings change.\n' +
+  '...Warm Reset!!!\n' +
+  'DXE ResetSystem2: ResetType Warm, Call Depth = 1.\n';
+const SETTINGS = { timeoutMs: 30_000, settleMs: 0, pollIntervalMs: 50, checkStolenZeroed: false };
+
+let work: string;
+let vars: string;
+let base: Omit<IgdBootPlan, 'codePath' | 'directory'>;
+
+beforeAll(async () => {
+  ({ work, vars } = await makeBootWorkDir('igd-run-int-'));
+  const platform = lookupDevice(await loadIgdDeviceTable(), '9a49');
+  if (platform === undefined) throw new Error('8086:9a49 is not in the device table');
+  base = {
+    varsPath: vars,
+    opRegion: new Uint8Array(0x2000),
+    bdsmSizeInBytes: 0,
+    platform,
+    deviceId: '9a49',
+    smm: false,
+    memoryMiB: 128,
+    accelerator: 'tcg',
+  };
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function boot(
+  name: string,
+  text: string,
+): Promise<{ run: Awaited<ReturnType<typeof runIgdBoot>>; logs: string[] }> {
+  const codePath = path.join(work, `${name}.fd`);
+  await writeFile(codePath, buildTinyFirmware({ text, port: 0x402, end: 'triple-fault' }));
+  const directory = path.join(work, name);
+  await rm(directory, { recursive: true, force: true });
+  await mkdir(directory);
+  const run = await runIgdBoot(
+    'qemu-system-x86_64',
+    { ...base, codePath, directory },
+    SETTINGS,
+    undefined,
+    undefined,
+  );
+  const logs = (await readdir(directory)).filter((file) => file.startsWith('debug.')).sort();
+  return { run, logs };
+}
+
+describe('runIgdBoot and the first boot memory-type reset', () => {
+  it('matches the reset lines exactly, not the same words elsewhere', () => {
+    expect(MEMORY_TYPE_RESET_RE.test(RESET_TEXT)).toBe(true);
+    expect(MEMORY_TYPE_RESET_RE.test('Memory Type Information settings change.\n')).toBe(false);
+    expect(MEMORY_TYPE_RESET_RE.test('...Warm Reset!!!\n')).toBe(false);
+  });
+
+  it('boots a second time from the same VARS after the memory-type reset, and reports the first boot', async () => {
+    const { run, logs } = await boot('memory-type', RESET_TEXT);
+    // The tiny firmware resets again on its second boot, so the run still ends in an exit; a real
+    // OVMF finds the stored sizes and boots on (checked with a secure-boot build, README).
+    expect(run.outcome).toBe('exited');
+    expect(run.exit?.code).toBe(0);
+    expect(run.firstBootReset?.durationMs).toBeGreaterThan(0);
+    expect(logs).toEqual(['debug.tcg.2.log', 'debug.tcg.log']);
+    expect(run.debugText).toBe(RESET_TEXT);
+    expect(run.args).toContain(`file:${path.join(work, 'memory-type', 'debug.tcg.2.log')}`);
+  });
+
+  it('any other reset ends the check after one boot', async () => {
+    const { run, logs } = await boot(
+      'other-reset',
+      'PlatformPei: a reset of another kind\nDXE ResetSystem2: ResetType Cold, Call Depth = 1.\n',
+    );
+    expect(run.outcome).toBe('exited');
+    expect(run.firstBootReset).toBeUndefined();
+    expect(logs).toEqual(['debug.tcg.log']);
+  });
+});
