@@ -9,6 +9,7 @@ import { isGuidString } from '../../core/guid.js';
 import { verifyBoot, type BootVerification } from '../../verify/boot.js';
 import { DEFAULT_GOP_FILE_GUID, DEFAULT_POLICY_FILE_GUID } from '../../verify/guids.js';
 import { verifyStructure, type StructureReport } from '../../verify/structural.js';
+import { requiresSmm } from '../../verify/smm.js';
 import { QEMU_CHECK_OPTIONS, qemuCheckArgs, readCheckInput, seconds } from './verify-options.js';
 
 const USAGE = [
@@ -24,7 +25,8 @@ const USAGE = [
   `  --gop-guid <G>      FILE_GUID of the GOP driver (default ${DEFAULT_GOP_FILE_GUID})`,
   `  --policy-guid <G>   FILE_GUID of the GOP policy driver (default ${DEFAULT_POLICY_FILE_GUID})`,
   '  --machine <m>       q35 (default) or i440fx',
-  '  --smm               the build requires SMM (secure boot builds): smm=on, secure pflash',
+  '  --smm               boot with SMM (smm=on, secure pflash); without it, SMM builds (secure boot:',
+  '                      the image holds the SMM core) are recognised and booted so',
   '  --timeout-ms <n>    hard limit for the boot (default 120000)',
   '  --gop <file>        also check structurally that the IGD (else DXE) volume holds exactly this GOP driver ...',
   '  --vbt <file>        ... and this VBT (both needed), before booting',
@@ -106,8 +108,16 @@ export const command = defineCommand({
     if (machine !== 'q35' && machine !== 'i440fx') {
       throw new UsageError(`--machine must be q35 or i440fx, got \`${machine}\``, { machine });
     }
-    if (values.smm === true && machine !== 'q35')
-      throw new UsageError('--smm needs --machine q35', { machine });
+    // An SMM build booted without SMM stops at an ASSERT in PlatformPei: recognise it (verify/smm.ts).
+    const smm = values.smm === true || requiresSmm(await readCheckInput(ctx, codePath, 'OVMF code image'));
+    if (smm && machine !== 'q35') {
+      throw new UsageError(
+        values.smm === true
+          ? '--smm needs --machine q35'
+          : 'the image is an SMM build (it holds the SMM core), which QEMU emulates only on q35; use --machine q35',
+        { machine },
+      );
+    }
     if ((values.gop === undefined) !== (values.vbt === undefined)) {
       throw new UsageError('--gop and --vbt go together: the structural check needs both');
     }
@@ -129,7 +139,7 @@ export const command = defineCommand({
       gopFileGuid: gop,
       policyFileGuid: policy,
       machine,
-      smm: values.smm === true,
+      smm,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(structure === undefined ? {} : { vbtSizeInBytes: structure.vbt.sizeInBytes }),
       ...(values.log === undefined ? {} : { logPath: path.resolve(ctx.cwd, values.log) }),

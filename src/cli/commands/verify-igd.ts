@@ -13,6 +13,7 @@ import { loadIgdDeviceTable } from '../../igd/load.js';
 import { chooseAccelerator } from '../../verify/accel.js';
 import { checkIgdAssignment, type IgdCheckResult } from '../../verify/igd-check.js';
 import { findQemu } from '../../verify/qemu.js';
+import { requiresSmm } from '../../verify/smm.js';
 import {
   integerOption,
   QEMU_CHECK_OPTIONS,
@@ -26,7 +27,7 @@ const DEFAULT_STOLEN_MIB = 32;
 const USAGE = [
   'usage: ovmf-build verify-igd <code.fd> <vars.fd> --device [8086:]XXXX (--vbt <file> | --opregion <file>)',
   '                             [--rom <file>] [--opregion-version 2.0|2.1] [--stolen-mib N]',
-  '                             [--timeout-ms N] [--accel auto|kvm|tcg] [--kvm-device <path>]',
+  '                             [--smm] [--timeout-ms N] [--accel auto|kvm|tcg] [--kvm-device <path>]',
   '                             [--keep-logs <dir>] [--json]',
   '',
   "Checks the firmware's half of QEMU's IGD assignment without an Intel GPU: boots the OVMF in QEMU",
@@ -46,6 +47,8 @@ const USAGE = [
   `  --stolen-mib <n>          the stolen-memory size to hand over (default ${DEFAULT_STOLEN_MIB}; 0 leaves the file out)`,
   '  --rom <file>              an option ROM for the device (ROM mode)',
   '  --timeout-ms <n>          hard limit for the boot to reach the boot manager (default 120000)',
+  '  --smm                     boot with SMM (smm=on, secure pflash, S3 off); without it, SMM builds',
+  '                            (secure boot: the image holds the SMM core) are recognised and booted so',
   '  --accel <a>               auto (default), kvm or tcg, as for verify-boot',
   '  --kvm-device <path>       the KVM device (default /dev/kvm)',
   '  --keep-logs <dir>         keep trace.log, debug.log and serial.log in this directory',
@@ -93,6 +96,7 @@ export const command = defineCommand({
     'stolen-mib': { type: 'string' },
     rom: { type: 'string' },
     'keep-logs': { type: 'string' },
+    smm: { type: 'boolean' },
   },
   async run(ctx, args) {
     const { values } = args;
@@ -144,9 +148,12 @@ export const command = defineCommand({
       ...(kvmDevice === undefined ? {} : { kvmDevice }),
       signal: ctx.signal,
     });
+    // An SMM build booted without SMM stops at an ASSERT in PlatformPei: recognise it (verify/smm.ts).
+    const smm = values.smm === true || requiresSmm(await readCheckInput(ctx, codePath, 'OVMF code image'));
     const result = await checkIgdAssignment({
       codePath,
       varsPath,
+      smm,
       ...(values.rom === undefined ? {} : { romPath: path.resolve(ctx.cwd, values.rom) }),
       deviceId,
       opRegion,
