@@ -81,6 +81,7 @@ describe('parseBuildFailure', () => {
       stage: 'build',
       errorLines: [lines[1], lines[2], lines[6], lines[11]],
       lastLines: lines.slice(-4),
+      volumeOverflow: null,
     });
   });
 
@@ -144,6 +145,34 @@ describe('parseBuildFailure', () => {
       stage: 'build',
       errorLines: [],
       lastLines: ['Killed'],
+      volumeOverflow: null,
+    });
+  });
+
+  it('reads which volume overflowed, and by how much (a 2 MiB secure-boot DEBUG build, 2026-12-04)', () => {
+    const lines = [
+      'Generating FVMAIN_COMPACT FV',
+      '',
+      'Generating PEIFV FV',
+      '####',
+      'Generating DXEFV FV',
+      "############ ['GenFv', '-a', '/edk2/Build/OvmfX64/DEBUG_GCC5/FV/Ffs/FVMAIN_COMPACT.inf', '-o', '/edk2/Build/OvmfX64/DEBUG_GCC5/FV/FVMAIN_COMPACT.Fv', '-i', '/edk2/Build/OvmfX64/DEBUG_GCC5/FV/FVMAIN_COMPACT.inf']",
+      'Return Value = 2',
+      'GenFv: ERROR 3000: Invalid',
+      '  the required fv image size 0x18d0e0 exceeds the set fv image size 0x17c000',
+      '',
+      'build.py...',
+      ' : error 7000: Failed to generate FV',
+    ];
+    expect(parseBuildFailure(lines, 'genfds').volumeOverflow).toEqual({
+      volume: 'FVMAIN_COMPACT',
+      required: 0x18d0e0,
+      size: 0x17c000,
+    });
+    expect(parseBuildFailure(lines.slice(6), 'genfds').volumeOverflow).toEqual({
+      volume: null,
+      required: 0x18d0e0,
+      size: 0x17c000,
     });
   });
 });

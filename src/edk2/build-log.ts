@@ -108,6 +108,29 @@ export interface BuildFailure {
   readonly errorLines: readonly string[];
   /** The last lines of the log. */
   readonly lastLines: readonly string[];
+  /** GenFv's "required fv image size exceeds the set fv image size": which volume, by how much. */
+  readonly volumeOverflow: {
+    readonly volume: string | null;
+    readonly required: number;
+    readonly size: number;
+  } | null;
+}
+
+const FV_OVERFLOW = /the required fv image size (0x[0-9a-f]+) exceeds the set fv image size (0x[0-9a-f]+)/i;
+/** GenFds's echo of the GenFv command: `['GenFv', ..., '-o', '<dir>/FVMAIN_COMPACT.Fv', ...]`. */
+const GENFV_OUTPUT = /'-o', '[^']*\/([\w.-]+)\.Fv'/;
+
+function volumeOverflow(lines: readonly string[]): BuildFailure['volumeOverflow'] {
+  for (let index = lines.length - 1; index >= 0; index -= 1) {
+    const overflow = FV_OVERFLOW.exec(lines[index] as string);
+    if (overflow === null) continue;
+    let volume: string | null = null;
+    for (let before = index; before >= 0 && volume === null; before -= 1) {
+      volume = GENFV_OUTPUT.exec(lines[before] as string)?.[1] ?? null;
+    }
+    return { volume, required: Number(overflow[1]), size: Number(overflow[2]) };
+  }
+  return null;
 }
 
 const INF_IN_LINE = /(\/?[\w.\-/]+\.inf)\b/;
@@ -133,6 +156,7 @@ export function parseBuildFailure(
     stage,
     errorLines,
     lastLines: lines.slice(-lastLineCount),
+    volumeOverflow: volumeOverflow(lines),
   };
 }
 

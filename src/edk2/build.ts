@@ -402,21 +402,29 @@ async function buildWithWorkspace(
     const failure = parseBuildFailure(kept.length > 0 ? kept : run.tailLines, parser.stage, LOG_TAIL_LINES);
     const where = failure.failingModule ?? `stage ${failure.stage ?? 'unknown'}`;
     const firstError = failure.errorLines[0]?.trim();
-    throw new BuildError(
-      'E_BUILD_FAILED',
-      `EDK2 build failed in ${where} (exit ${run.exitCode})${firstError === undefined ? '' : `: ${firstError}`}`,
-      {
-        failingModule: failure.failingModule,
-        stage: failure.stage,
-        exitCode: run.exitCode,
-        errorLines: failure.errorLines,
-        lastLines: failure.lastLines,
-        containerId: run.containerId,
-        jobId,
-        mode: warm ? 'warm' : 'clean',
-        buildPath,
-      },
-    );
+    const overflow = failure.volumeOverflow;
+    const why =
+      overflow === null
+        ? firstError === undefined
+          ? ''
+          : `: ${firstError}`
+        : `: the firmware volume ${overflow.volume ?? '(unnamed)'} needs 0x${overflow.required.toString(16)} bytes ` +
+          `and its flash region holds 0x${overflow.size.toString(16)}, so this build does not fit the ` +
+          `${flags.fdSize} layout; ` +
+          (flags.fdSize === '2MB' ? 'build a 4 MiB image (--fd-size 4MB), or leave out ' : 'leave out ') +
+          'what makes it larger (--target RELEASE, --no-network)';
+    throw new BuildError('E_BUILD_FAILED', `EDK2 build failed in ${where} (exit ${run.exitCode})${why}`, {
+      ...(overflow === null ? {} : { volumeOverflow: overflow }),
+      failingModule: failure.failingModule,
+      stage: failure.stage,
+      exitCode: run.exitCode,
+      errorLines: failure.errorLines,
+      lastLines: failure.lastLines,
+      containerId: run.containerId,
+      jobId,
+      mode: warm ? 'warm' : 'clean',
+      buildPath,
+    });
   }
 
   if (

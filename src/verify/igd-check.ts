@@ -256,9 +256,14 @@ export async function checkIgdAssignmentWith(
         ...(run.firstBootReset === undefined
           ? []
           : [
-              `the first boot (${run.firstBootReset.durationMs} ms) ended in BDS's warm reset to store the memory ` +
-                'type information, as an SMM build does once on a fresh VARS store when reserved memory (the ' +
-                'stolen memory) outgrows its bin; the second boot, from the VARS it wrote, is the one checked',
+              run.firstBootReset.logged
+                ? `the first boot (${run.firstBootReset.durationMs} ms) ended in BDS's warm reset to store the memory ` +
+                  'type information, as an SMM build does once on a fresh VARS store when reserved memory (the ' +
+                  'stolen memory) outgrows its bin; the second boot, from the VARS it wrote, is the one checked'
+                : `the first boot (${run.firstBootReset.durationMs} ms) of this SMM build ended in a reset before the ` +
+                  'boot manager, with nothing on the debug console (a RELEASE build does not say why); an SMM build ' +
+                  'resets once on a fresh VARS store to store the memory type information, so the check booted ' +
+                  'again from the VARS it wrote, and that second boot is the one checked',
             ]),
         ...evaluation.info,
       ],

@@ -44,18 +44,20 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** Boots tiny firmware that writes `text` to `port` (default the debug console) and resets. */
 async function boot(
   name: string,
   text: string,
+  { smm = false, port = 0x402 }: { readonly smm?: boolean; readonly port?: number } = {},
 ): Promise<{ run: Awaited<ReturnType<typeof runIgdBoot>>; logs: string[] }> {
   const codePath = path.join(work, `${name}.fd`);
-  await writeFile(codePath, buildTinyFirmware({ text, port: 0x402, end: 'triple-fault' }));
+  await writeFile(codePath, buildTinyFirmware({ text, port, end: 'triple-fault' }));
   const directory = path.join(work, name);
   await rm(directory, { recursive: true, force: true });
   await mkdir(directory);
   const run = await runIgdBoot(
     'qemu-system-x86_64',
-    { ...base, codePath, directory },
+    { ...base, codePath, directory, smm },
     SETTINGS,
     undefined,
     undefined,
@@ -78,6 +80,7 @@ describe('runIgdBoot and the first boot memory-type reset', () => {
     expect(run.outcome).toBe('exited');
     expect(run.exit?.code).toBe(0);
     expect(run.firstBootReset?.durationMs).toBeGreaterThan(0);
+    expect(run.firstBootReset?.logged).toBe(true);
     expect(logs).toEqual(['debug.tcg.2.log', 'debug.tcg.log']);
     expect(run.debugText).toBe(RESET_TEXT);
     expect(run.args).toContain(`file:${path.join(work, 'memory-type', 'debug.tcg.2.log')}`);
@@ -89,6 +92,27 @@ describe('runIgdBoot and the first boot memory-type reset', () => {
       'PlatformPei: a reset of another kind\nDXE ResetSystem2: ResetType Cold, Call Depth = 1.\n',
     );
     expect(run.outcome).toBe('exited');
+    expect(run.firstBootReset).toBeUndefined();
+    expect(logs).toEqual(['debug.tcg.log']);
+  });
+  it('an SMM build whose first boot resets with a silent debug console (RELEASE) is booted again', async () => {
+    // A RELEASE build writes nothing to the debug console (0x402); the text goes to COM1.
+    const { run, logs } = await boot('silent-smm', 'BdsDxe\n', { smm: true, port: 0x3f8 });
+    expect(run.args.slice(0, 2)).toEqual(['-machine', 'q35,smm=on']);
+    expect([run.debugText, run.serialText]).toEqual(['', 'BdsDxe\n']);
+    expect(run.firstBootReset?.logged).toBe(false);
+    expect(logs).toEqual(['debug.tcg.2.log', 'debug.tcg.log']);
+  });
+
+  it('a build without SMM whose first boot resets silently is not booted again', async () => {
+    const { run, logs } = await boot('silent', 'BdsDxe\n', { port: 0x3f8 });
+    expect(run.outcome).toBe('exited');
+    expect(run.firstBootReset).toBeUndefined();
+    expect(logs).toEqual(['debug.tcg.log']);
+  });
+
+  it('an SMM build whose first boot printed other lines before a reset is not booted again', async () => {
+    const { run, logs } = await boot('other-smm', 'PlatformPei: something else\n', { smm: true });
     expect(run.firstBootReset).toBeUndefined();
     expect(logs).toEqual(['debug.tcg.log']);
   });
