@@ -10,7 +10,7 @@ import {
   IGD_ASSIGNMENT_EFI,
   IGD_ASSIGNMENT_INF,
   IGD_VOLUME_FV,
-  IGD_VOLUME_SIZES,
+  igdVolumeSizes,
   POLICY_EFI,
   POLICY_INF,
   VBT_BIN,
@@ -140,7 +140,7 @@ export function igdVolumeCommands(flags: BuildFlags): string[] {
       `GenFfs -t EFI_FV_FILETYPE_FREEFORM -g ${VBT_FILE_GUID} -o ${vbt('.ffs')} -i ${vbt('SEC1.raw')}`,
     ],
   ];
-  const sizes = IGD_VOLUME_SIZES[flags.fdSize === '2MB' ? 2048 : 4096];
+  const sizes = igdVolumeSizes(flags.fdSize);
   const volume = `${fv}/${IGD_VOLUME_FV}.Fv`;
   const write = (image: string, offset: number): string =>
     `dd if=${volume} of=${fv}/${image} bs=4096 seek=${offset / 4096} conv=notrunc status=none`;

@@ -26,6 +26,10 @@ export const IGD_VOLUME_SIZES = {
   4096: { varsSize: 0x84000, igdVolume: 0x80000, fvMainOffset: 0x104000, fvMain: 0x2c8000 },
   2048: { varsSize: 0x20000, igdVolume: 0x30000, fvMainOffset: 0x50000, fvMain: 0x17c000 },
 } as const;
+/** IGD_VOLUME_SIZES of a flash size. */
+export function igdVolumeSizes(fdSize: '2MB' | '4MB'): (typeof IGD_VOLUME_SIZES)[2048 | 4096] {
+  return IGD_VOLUME_SIZES[fdSize === '2MB' ? 2048 : 4096];
+}
 /**
  * The bytes GenFv fills at the start of the IGD volume for a GOP driver and a VBT of these sizes;
  * the rest of the volume is free space. The layout, read off a real IGDVOL.Fv (test/build.int

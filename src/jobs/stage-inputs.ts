@@ -6,7 +6,7 @@ import { userCacheDir } from '../cache/paths.js';
 import { sha256 } from '../core/digest.js';
 import { OvmfBuildError, UsageError } from '../core/errors.js';
 import type { BuildFlags } from '../edk2/flags.js';
-import { IGD_VOLUME_SIZES, igdVolumeBytesUsed } from '../edk2/layout.js';
+import { igdVolumeBytesUsed, igdVolumeSizes } from '../edk2/layout.js';
 import { resolveInput } from '../fetch/resolve-input.js';
 import { assertGopDriver, type GopDriverInfo } from '../formats/gop.js';
 import { assertVbt, type VbtInfo } from '../formats/vbt.js';
@@ -58,7 +58,7 @@ function assertRequestConsistent(request: JobRequest): void {
  * a GenFv error at the end of a build.
  */
 function assertFitsIgdVolume(gop: Uint8Array, vbt: Uint8Array, fdSize: BuildFlags['fdSize']): void {
-  const capacity = IGD_VOLUME_SIZES[fdSize === '2MB' ? 2048 : 4096].igdVolume;
+  const capacity = igdVolumeSizes(fdSize).igdVolume;
   const needed = igdVolumeBytesUsed(gop.length, vbt.length);
   if (needed <= capacity) return;
   throw new OvmfBuildError(

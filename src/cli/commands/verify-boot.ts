@@ -108,8 +108,13 @@ export const command = defineCommand({
     if (machine !== 'q35' && machine !== 'i440fx') {
       throw new UsageError(`--machine must be q35 or i440fx, got \`${machine}\``, { machine });
     }
+    if ((values.gop === undefined) !== (values.vbt === undefined)) {
+      throw new UsageError('--gop and --vbt go together: the structural check needs both');
+    }
+    // Read once: the SMM check and the structural check both look at it.
+    const code = await readCheckInput(ctx, codePath, 'OVMF code image');
     // An SMM build booted without SMM stops at an ASSERT in PlatformPei: recognise it (verify/smm.ts).
-    const smm = values.smm === true || requiresSmm(await readCheckInput(ctx, codePath, 'OVMF code image'));
+    const smm = values.smm === true || requiresSmm(code);
     if (smm && machine !== 'q35') {
       throw new UsageError(
         values.smm === true
@@ -118,14 +123,11 @@ export const command = defineCommand({
         { machine },
       );
     }
-    if ((values.gop === undefined) !== (values.vbt === undefined)) {
-      throw new UsageError('--gop and --vbt go together: the structural check needs both');
-    }
 
     let structure: StructureReport | undefined;
     if (values.gop !== undefined && values.vbt !== undefined) {
       structure = verifyStructure({
-        code: await readCheckInput(ctx, codePath, 'OVMF code image'),
+        code,
         gop: await readCheckInput(ctx, values.gop, 'GOP driver'),
         vbt: await readCheckInput(ctx, values.vbt, 'VBT'),
         gopFileGuid: gop,
