@@ -37,6 +37,7 @@ import {
   VBT_FILE_GUID,
 } from '../src/edk2/layout.js';
 import type { Edk2Source } from '../src/edk2/source.js';
+import { VariantTemplates } from '../src/edk2/variant-templates.js';
 import {
   buildJobId as jobId,
   containersOfJob as containersOn,
@@ -70,6 +71,13 @@ let cleanJob: string;
 let follower: BuildOvmfResult;
 let followerVbt: Uint8Array;
 const followerWaits: (LockOwner | null)[] = [];
+/** The clean build's and the template follower's session (what a nightly or worker keeps). */
+const templates = new VariantTemplates();
+/** Started beside `follower` with the same inputs, in the clean build's session. */
+let templateFollower: BuildOvmfResult;
+const templateFollowerWaits: (LockOwner | null)[] = [];
+let templateFollowerDoneFirst = false;
+let cleanFinished: number | undefined;
 let cleanLockPath: string | undefined;
 /** HostConfig/Config of the build container, inspected while it was running. */
 let inspected: Docker.ContainerInspectInfo | undefined;
@@ -119,6 +127,7 @@ beforeAll(async () => {
       logger,
       jobId: cleanJob,
       workspace: { reuse: true, commit: true },
+      variantTemplates: templates,
       // The lock taken above; buildOvmf releases it once the workspace is committed.
       workspaceLock: (key) => {
         expect(key).toBe(workspace.key);
@@ -149,14 +158,36 @@ beforeAll(async () => {
       workspace: { reuse: true, commit: true },
       workspaceLock: (key) => workspaceLock(key, (owner) => followerWaits.push(owner)),
     });
+    // The same inputs in the clean build's session: it takes the template the clean build leaves
+    // when its outputs are out, without waiting for the commit or starting a container.
+    const templateFollowerBuild = buildOvmf({
+      gop,
+      vbt: followerVbt,
+      source,
+      engine,
+      logger,
+      jobId: jobId('template-follower'),
+      workspace: { reuse: true, commit: true },
+      variantTemplates: templates,
+      workspaceLock: (key, signal) =>
+        workspaceLock(key, (owner) => templateFollowerWaits.push(owner), signal),
+    }).then((result) => {
+      templateFollowerDoneFirst = cleanFinished === undefined;
+      return result;
+    });
     // The marker as soon as the workspace is committed, not after the follower too: the files
     // waiting for it (reproducible.int's clean build first) are the run's critical path.
     const cleanDone = cleanBuild.then(async (result) => {
+      cleanFinished = performance.now();
       await countCleanBuild(result, 'build.int clean build');
       await markDefaultWorkspace('done');
       return result;
     });
-    [clean, follower] = await Promise.all([cleanDone, followerBuild]);
+    [clean, follower, templateFollower] = await Promise.all([
+      cleanDone,
+      followerBuild,
+      templateFollowerBuild,
+    ]);
   } catch (error) {
     // Files waiting for this workspace build it themselves then.
     await markDefaultWorkspace('failed');
@@ -338,6 +369,31 @@ describe('a clean build with a corpus GOP and VBT', () => {
       igdAssignment: sha256(clean.helperDrivers.igdAssignment),
       gopPolicy: sha256(clean.helperDrivers.gopPolicy),
     });
+  });
+});
+
+describe('the variant path without a container (VariantTemplates)', () => {
+  it("a build waiting for the clean build's lock took its template before the commit, with the same bytes as from the workspace", async () => {
+    expect(templateFollowerWaits).toHaveLength(1);
+    expect(templateFollowerDoneFirst).toBe(true);
+    expect([templateFollower.mode, templateFollower.buildPath, templateFollower.variantFrom]).toEqual([
+      'warm',
+      'variant',
+      'template',
+    ]);
+    expect(templateFollower.variantOf).toBe(cleanJob);
+    expect([
+      templateFollower.containerId,
+      templateFollower.containerDurationMs,
+      templateFollower.workspace,
+    ]).toEqual(['', 0, null]);
+    expect(follower.variantFrom).toBe('workspace');
+    // The same GOP and VBT by GenSec, GenFfs and GenFv in the committed workspace: the same bytes.
+    for (const name of ['code', 'vars', 'combined'] as const) {
+      expect(sha256(templateFollower[name]), name).toBe(sha256(follower[name]));
+    }
+    expect(templateFollower.helperDrivers).toEqual(clean.helperDrivers);
+    expect(templates.get(clean.workspace?.key as string)?.jobId).toBe(cleanJob);
   });
 });
 

@@ -87,10 +87,14 @@ export function testEngine(logger: Logger = testLogger()): Promise<ContainerEngi
 export async function workspaceLock(
   key: string,
   onWait?: (owner: LockOwner | null) => void,
+  signal?: AbortSignal,
 ): Promise<HeldLock> {
   const file = lockPathFor(buildCacheDir(process.env), `workspace-${key}`);
   await mkdir(path.dirname(file), { recursive: true });
-  return acquireLock(file, { ...(onWait === undefined ? {} : { onWait }) });
+  return acquireLock(file, {
+    ...(onWait === undefined ? {} : { onWait }),
+    ...(signal === undefined ? {} : { signal }),
+  });
 }
 
 /** The warm workspace's key and image reference for these flags, as buildOvmf computes them. */

@@ -212,10 +212,22 @@ describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
       ]);
     }
     expect(finished.recipes.filter((r) => r.recovered).length).toBeGreaterThan(0);
+    const variantFrom: unknown[] = [];
     for (const r of finished.recipes.filter((report) => report.cache === 'miss')) {
       // The facts' `buildPath` (H1's variant path), else their mode: never a clean build here.
       expect([r.recipe, typeof r.buildPath, r.buildPath === 'clean']).toEqual([r.recipe, 'string', false]);
+      const manifest = JSON.parse(
+        await readFile(path.join(r.artifactDir as string, 'manifest.json'), 'utf8'),
+      ) as {
+        build?: { facts?: { variantFrom?: unknown } };
+      };
+      variantFrom.push(manifest.build?.facts?.variantFrom);
     }
+    // The first variants start containers from the workspace; once one has its outputs out, the
+    // run's later variants are made in the process over them (edk2/variant-templates.ts).
+    expect(variantFrom).toContain('workspace');
+    expect(variantFrom).toContain('template');
+    expect(variantFrom.every((from) => from === 'workspace' || from === 'template')).toBe(true);
   });
 
   it('publishes one verified artifact per recipe, from the pinned inputs, and nothing partial', async () => {

@@ -25,6 +25,7 @@ import { sha256 } from '../src/core/digest.js';
 import { buildOvmf, type BuildOvmfOptions, type BuildOvmfResult } from '../src/edk2/build.js';
 import { checkBuild } from '../src/jobs/stage-verify.js';
 import type { Edk2Source } from '../src/edk2/source.js';
+import { VariantTemplates } from '../src/edk2/variant-templates.js';
 import { CORPUS_DIR } from './corpus.js';
 import {
   countCleanBuild,
@@ -68,6 +69,9 @@ let first: BuildOutputs;
 /** From clean 1's workspace: inputs B by the variant path, and by the warm path. */
 let variantB: BuildOvmfResult;
 let warmB: BuildOvmfResult;
+/** Inputs A made over variant B's images in this process (the template variant path). */
+let templateA: BuildOvmfResult;
+const templates = new VariantTemplates();
 /** Clean build 2, inputs B, another job count, from the tools image; not committed. */
 let second: BuildOvmfResult;
 interface Inputs {
@@ -126,7 +130,10 @@ beforeAll(async () => {
   source = edk2Source();
   engine = await testEngine(logger);
   first = await workspaceOutputs(engine, workspace.ref);
-  variantB = await build('b', 'variant-b');
+  // Leaves its images as this session's template of the workspace key (VariantTemplates).
+  variantB = await build('b', 'variant-b', { variantTemplates: templates });
+  // Inputs A over variant B's images, in this process: no container.
+  templateA = await build('a', 'template-a', { variantTemplates: templates });
   warmB = await build('b', 'warm-b', { workspace: { variant: false } });
   second = await build('b', 'clean-2', { workspace: { reuse: false, commit: false }, jobs: 3 });
   await countCleanBuild(second, 'reproducible.int clean build');
@@ -160,6 +167,19 @@ describe('reproducibility', () => {
     expect(variantB.buildPath).toBe('variant');
     expect(variantB.workspace).toEqual({ ...workspace, committed: false });
     expectSameBytes(variantB, outputsOf(second));
+  });
+
+  it("inputs A made in this process over variant B's images equal clean build 1 of A byte for byte", () => {
+    expect(variantB.variantFrom).toBe('workspace');
+    expect([templateA.buildPath, templateA.variantFrom, templateA.containerDurationMs]).toEqual([
+      'variant',
+      'template',
+      0,
+    ]);
+    // Made over the images variant B left: the first build of the key in this session.
+    expect(templateA.variantOf).toMatch(/^test-repro-variant-b-[0-9a-f]{8}$/);
+    expect(templates.get(workspace.key)?.jobId).toBe(templateA.variantOf);
+    expectSameBytes(templateA, first);
   });
 
   it('a warm rebuild with another GOP and VBT carries exactly those', async () => {

@@ -17,7 +17,9 @@ import { chooseBuildPath } from './build-path.js';
 import { BuildError } from './errors.js';
 import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
+import { spliceIgdVolume } from './igd-volume.js';
 import { DEFAULT_IMAGE_PREFIX, ensureToolsImage, type ToolsImage } from './tools-image.js';
+import type { VariantTemplate, VariantTemplates } from './variant-templates.js';
 
 /** Committed warm workspaces: `<repository>:<key>`. */
 export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
@@ -69,7 +71,23 @@ export interface BuildOvmfOptions {
    * waits here, then finds the committed workspace and builds warm (about 40 s) instead of
    * compiling everything again. Released once the build (and its commit) is over.
    */
-  readonly workspaceLock?: (key: string) => Promise<AsyncDisposable>;
+  readonly workspaceLock?: (key: string, signal?: AbortSignal) => Promise<AsyncDisposable>;
+  /**
+   * The session's templates for the variant path without a container (variant-templates.ts):
+   * a build of a workspace key with a template there makes only the IGD volume again over the
+   * template's images, in this process; a build waiting for the workspace lock of a clean build
+   * takes the template that build leaves when its outputs are out, before its commit; and every
+   * build from unsubstituted inputs leaves one. Used only with `reuse` and `variant` and without
+   * a stand-in `prepare`.
+   */
+  readonly variantTemplates?: VariantTemplates;
+  /**
+   * The builder image id the caller's key names (the job's environment): a template of that
+   * image is used without asking the engine for the builder image.
+   */
+  readonly builderImageId?: string;
+  /** Recorded in the template this build leaves (VariantTemplate.compiled). */
+  readonly compiledInputsKey?: string;
   /**
    * Called with the helper drivers once the container's outputs are out, before a clean build
    * commits its workspace (about 10 s): work that needs only them (the ROM-mode check of the
@@ -120,6 +138,13 @@ export interface BuildOvmfResult {
    * workspace's, only the GOP and VBT, which that volume packages, may differ).
    */
   readonly buildPath: BuildPath;
+  /**
+   * Where a variant's other bytes came from: 'workspace' (GenSec, GenFfs and GenFv in a container
+   * of the committed workspace), 'template' (the IGD volume written in this process over the
+   * images of an earlier build of the same workspace key, `variantOf` its job); null otherwise.
+   */
+  readonly variantFrom: 'workspace' | 'template' | null;
+  readonly variantOf?: string;
   /** The tools image a clean build started from (null for warm and variant builds). */
   readonly toolsImage: ToolsImage | null;
   readonly workspace: { readonly ref: string; readonly key: string; readonly committed: boolean } | null;
@@ -183,6 +208,139 @@ function helperDriversOf(outputs: ReadonlyMap<string, Uint8Array>): BuildOvmfRes
 }
 
 /**
+ * The three images among a build's outputs, each of the size its flags give. Throws
+ * E_BUILD_OUTPUT_INVALID when one is missing or has another size.
+ */
+function imagesOf(
+  outputs: ReadonlyMap<string, Uint8Array>,
+  flags: BuildFlags,
+): { readonly code: Uint8Array; readonly vars: Uint8Array; readonly combined: Uint8Array } {
+  const sizes = expectedImageSizes(flags);
+  const images: Record<(typeof OUTPUT_FILES)[number], Uint8Array | undefined> = {
+    'OVMF_CODE.fd': find(outputs, 'OVMF_CODE.fd'),
+    'OVMF_VARS.fd': find(outputs, 'OVMF_VARS.fd'),
+    'OVMF.fd': find(outputs, 'OVMF.fd'),
+  };
+  const expected = {
+    'OVMF_CODE.fd': sizes.codeSizeInBytes,
+    'OVMF_VARS.fd': sizes.varsSizeInBytes,
+    'OVMF.fd': sizes.combinedSizeInBytes,
+  };
+  for (const name of OUTPUT_FILES) {
+    const data = images[name];
+    if (data === undefined || data.length !== expected[name]) {
+      throw new BuildError(
+        'E_BUILD_OUTPUT_INVALID',
+        data === undefined
+          ? `the build produced no ${name}`
+          : `${name} is ${data.length} bytes, expected ${expected[name]} for fdSize ${flags.fdSize}`,
+        {
+          file: name,
+          sizeInBytes: data?.length ?? null,
+          expectedSizeInBytes: expected[name],
+          outputs: [...outputs.keys()],
+        },
+      );
+    }
+  }
+  return {
+    code: images['OVMF_CODE.fd'] as Uint8Array,
+    vars: images['OVMF_VARS.fd'] as Uint8Array,
+    combined: images['OVMF.fd'] as Uint8Array,
+  };
+}
+
+/**
+ * Waits for the workspace lock or for a template of the key, whichever comes first; a lock that
+ * comes after the template is released at once.
+ */
+async function lockOrTemplate(
+  acquire: (key: string, signal?: AbortSignal) => Promise<AsyncDisposable>,
+  key: string,
+  templates: VariantTemplates,
+  signal: AbortSignal | undefined,
+): Promise<{ readonly lock: AsyncDisposable } | { readonly template: VariantTemplate }> {
+  const stop = new AbortController();
+  const both = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+  const locked = acquire(key, both);
+  const arrived = templates.waitFor(key, stop.signal);
+  try {
+    const first = await Promise.race([
+      locked.then((lock) => ({ lock })),
+      arrived.then((found) => (found ? { template: templates.get(key) } : null)),
+    ]);
+    if (first !== null && 'lock' in first) return first;
+    if (first?.template !== undefined) {
+      // Released when it comes; an acquisition aborted by `stop` only rejects.
+      locked.then(
+        (lock) => lock[Symbol.asyncDispose](),
+        () => undefined,
+      );
+      return { template: first.template };
+    }
+    return { lock: await locked };
+  } finally {
+    stop.abort();
+  }
+}
+
+/** The images of two builds of one workspace key differ in the IGD volume only: make it here. */
+function variantFromTemplate(
+  options: BuildOvmfOptions,
+  context: {
+    readonly started: number;
+    readonly flags: BuildFlags;
+    readonly builder: Pick<BuilderImage, 'id' | 'ref' | 'built'>;
+    readonly key: ReturnType<typeof workspaceKey>;
+    readonly base: PreparedBuild;
+    readonly log: Logger;
+    readonly template: VariantTemplate;
+  },
+): BuildOvmfResult | null {
+  const { flags, builder, key, log, template } = context;
+  const made = spliceIgdVolume(template, flags.fdSize, options.gop, options.vbt);
+  if (!made.ok) {
+    log.warn(
+      { reason: made.reason, templateOf: template.jobId },
+      'build: the variant template is not usable',
+    );
+    return null;
+  }
+  log.info(
+    { buildPath: 'variant', variantOf: template.jobId, workspaceKey: key.details },
+    'build: IGD volume made over the images of an earlier build of this workspace key (variant path, no container)',
+  );
+  options.onHelperDrivers?.(template.helperDrivers);
+  log.info(
+    { codeSha256: sha256(made.value.code), containerMs: 0, modulesBuilt: 0 },
+    'build: outputs collected',
+  );
+  return {
+    code: made.value.code,
+    vars: template.vars,
+    combined: made.value.combined,
+    helperDrivers: template.helperDrivers,
+    flags,
+    builderImage: { id: builder.id, ref: builder.ref, built: builder.built },
+    sourceDigest: options.source.digest,
+    sourceDescription: options.source.description,
+    overlayDigest: context.base.overlayDigest,
+    mode: 'warm',
+    buildPath: 'variant',
+    variantFrom: 'template',
+    variantOf: template.jobId,
+    toolsImage: null,
+    workspace: null,
+    containerId: '',
+    durationMs: Math.round(performance.now() - context.started),
+    containerDurationMs: 0,
+    modulesBuilt: 0,
+    environment: null,
+    logTail: [],
+  };
+}
+
+/**
  * Builds OVMF with the GOP and VBT: validates both (E_INPUT_NOT_GOP / E_INPUT_NOT_VBT), ensures
  * the builder image, runs one container (clean, or warm from a committed workspace), checks the
  * image sizes and the helper drivers. Throws BuildError E_BUILD_FAILED (details: failingModule,
@@ -213,14 +371,6 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   );
   throwIfAborted(signal);
 
-  const builder = await engine.ensureBuilderImage({
-    contextDir: options.builder?.contextDir ?? DEFAULT_BUILDER_CONTEXT,
-    repository: options.builder?.repository ?? DEFAULT_BUILDER_REPOSITORY,
-    logger: log,
-    ...(signal === undefined ? {} : { signal }),
-  });
-  throwIfAborted(signal);
-
   const common = {
     gop: options.gop,
     vbt: options.vbt,
@@ -230,29 +380,86 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   };
   // The key comes from the real inputs, so a stand-in preparation can break a warm rebuild on purpose.
   const base = await prepareBuildInputs({ ...common, mode: 'clean' });
-  const key = workspaceKey({
-    sourceDigest: options.source.digest,
-    overlayDigest: base.packageOverlayDigest,
-    platformDigest: base.platformDigest,
-    builderImageId: builder.id,
-    flags,
+  const keyWith = (builderImageId: string): ReturnType<typeof workspaceKey> =>
+    workspaceKey({
+      sourceDigest: options.source.digest,
+      overlayDigest: base.packageOverlayDigest,
+      platformDigest: base.platformDigest,
+      builderImageId,
+      flags,
+    });
+  const reuse = options.workspace?.reuse ?? true;
+  const templates =
+    reuse && (options.workspace?.variant ?? true) && options.prepare === undefined
+      ? options.variantTemplates
+      : undefined;
+  if (templates !== undefined && options.builderImageId !== undefined) {
+    // The builder image the caller's key names: its template needs no engine call (Podman
+    // answers none while it commits a workspace, 10-20 s here).
+    const key = keyWith(options.builderImageId);
+    const template = templates.get(key.value);
+    if (template !== undefined && template.builder.id === options.builderImageId) {
+      const builder = { ...template.builder, built: false };
+      const variant = variantFromTemplate(options, { started, flags, builder, key, base, log, template });
+      if (variant !== null) return variant;
+    }
+  }
+
+  const builder = await engine.ensureBuilderImage({
+    contextDir: options.builder?.contextDir ?? DEFAULT_BUILDER_CONTEXT,
+    repository: options.builder?.repository ?? DEFAULT_BUILDER_REPOSITORY,
+    logger: log,
+    ...(signal === undefined ? {} : { signal }),
   });
+  throwIfAborted(signal);
+  const key = keyWith(builder.id);
   const prefix = options.imagePrefix ?? DEFAULT_IMAGE_PREFIX;
   if (!/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/.test(prefix)) {
     throw new TypeError(`Expected \`imagePrefix\` to be an image repository path, got \`${prefix}\``);
   }
   const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
-  const reuse = options.workspace?.reuse ?? true;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
-  let existingWorkspaceId = await engine.imageId(workspaceRef);
+  let template = templates?.get(key.value);
+  let existingWorkspaceId = template === undefined ? await engine.imageId(workspaceRef) : null;
   let workspaceLock: AsyncDisposable | undefined;
-  if (reuse && commit && existingWorkspaceId === null && options.workspaceLock !== undefined) {
-    workspaceLock = await options.workspaceLock(key.value);
+  const takeLock = async (
+    acquire: (key: string, signal?: AbortSignal) => Promise<AsyncDisposable>,
+    orTemplate: boolean,
+  ): Promise<void> => {
+    if (templates === undefined || !orTemplate) {
+      workspaceLock = await acquire(key.value, signal);
+    } else {
+      // The clean build holding the lock leaves its template about 10 s before its commit.
+      const waited = await lockOrTemplate(acquire, key.value, templates, signal);
+      if ('template' in waited) {
+        template = waited.template;
+        return;
+      }
+      workspaceLock = waited.lock;
+    }
     // Whoever held the lock may have committed this very workspace meanwhile.
     existingWorkspaceId = await engine.imageId(workspaceRef);
     if (existingWorkspaceId !== null) {
       await workspaceLock[Symbol.asyncDispose]();
       workspaceLock = undefined;
+    }
+  };
+  if (
+    template === undefined &&
+    reuse &&
+    commit &&
+    existingWorkspaceId === null &&
+    options.workspaceLock !== undefined
+  ) {
+    await takeLock(options.workspaceLock, true);
+  }
+  if (template !== undefined) {
+    const variant = variantFromTemplate(options, { started, flags, builder, key, base, log, template });
+    if (variant !== null) return variant;
+    // Not usable (logged): the container paths, as without a template.
+    existingWorkspaceId = await engine.imageId(workspaceRef);
+    if (reuse && commit && existingWorkspaceId === null && options.workspaceLock !== undefined) {
+      await takeLock(options.workspaceLock, false);
     }
   }
   try {
@@ -294,6 +501,8 @@ async function buildWithWorkspace(
   const { started, flags, builder, key, workspaceRef, existingWorkspaceId, warm, commit, base, common, log } =
     context;
   const prepare = options.prepare ?? prepareBuildInputs;
+  // Only a build of the very inputs the key names leaves a template for it.
+  const templates = options.prepare === undefined ? options.variantTemplates : undefined;
   let prepared = warm
     ? await prepare({ ...common, mode: 'variant' })
     : options.prepare === undefined
@@ -378,16 +587,28 @@ async function buildWithWorkspace(
       onLine,
       ...(signal === undefined ? {} : { signal }),
       ...(!warm && commit ? { commitAs: workspaceRef } : {}),
-      ...(options.onHelperDrivers === undefined
+      ...(options.onHelperDrivers === undefined && templates === undefined
         ? {}
         : {
             onOutputs: (outputs: ReadonlyMap<string, Uint8Array>) => {
               let helpers: BuildOvmfResult['helperDrivers'];
+              let images: ReturnType<typeof imagesOf>;
               try {
                 helpers = helperDriversOf(outputs);
+                images = imagesOf(outputs, flags);
               } catch {
                 return; // reported below, after the run, as E_BUILD_OUTPUT_INVALID
               }
+              // Before the commit: builds waiting for this workspace can go on from the template.
+              templates?.offer(key.value, {
+                ...images,
+                gop: common.gop,
+                vbt: common.vbt,
+                helperDrivers: helpers,
+                jobId,
+                builder: { id: builder.id, ref: builder.ref },
+                ...(options.compiledInputsKey === undefined ? {} : { compiled: options.compiledInputsKey }),
+              });
               options.onHelperDrivers?.(helpers);
             },
           }),
@@ -446,37 +667,9 @@ async function buildWithWorkspace(
     log.info({ image: existingWorkspaceId, outcome }, 'build: replaced warm workspace');
   }
 
-  const sizes = expectedImageSizes(flags);
-  const images: Record<(typeof OUTPUT_FILES)[number], Uint8Array | undefined> = {
-    'OVMF_CODE.fd': find(run.outputs, 'OVMF_CODE.fd'),
-    'OVMF_VARS.fd': find(run.outputs, 'OVMF_VARS.fd'),
-    'OVMF.fd': find(run.outputs, 'OVMF.fd'),
-  };
-  const expected = {
-    'OVMF_CODE.fd': sizes.codeSizeInBytes,
-    'OVMF_VARS.fd': sizes.varsSizeInBytes,
-    'OVMF.fd': sizes.combinedSizeInBytes,
-  };
-  for (const name of OUTPUT_FILES) {
-    const data = images[name];
-    if (data === undefined || data.length !== expected[name]) {
-      throw new BuildError(
-        'E_BUILD_OUTPUT_INVALID',
-        data === undefined
-          ? `the build produced no ${name}`
-          : `${name} is ${data.length} bytes, expected ${expected[name]} for fdSize ${flags.fdSize}`,
-        {
-          file: name,
-          sizeInBytes: data?.length ?? null,
-          expectedSizeInBytes: expected[name],
-          outputs: [...run.outputs.keys()],
-        },
-      );
-    }
-  }
+  const images = imagesOf(run.outputs, flags);
   const helperDrivers = helperDriversOf(run.outputs);
-  const code = images['OVMF_CODE.fd'] as Uint8Array;
-  const vars = images['OVMF_VARS.fd'] as Uint8Array;
+  const { code, vars } = images;
   log.info(
     {
       codeSha256: sha256(code),
@@ -490,7 +683,7 @@ async function buildWithWorkspace(
   return {
     code,
     vars,
-    combined: images['OVMF.fd'] as Uint8Array,
+    combined: images.combined,
     helperDrivers,
     flags,
     builderImage: { id: builder.id, ref: builder.ref, built: builder.built },
@@ -499,6 +692,7 @@ async function buildWithWorkspace(
     overlayDigest: prepared.overlayDigest,
     mode: warm ? 'warm' : 'clean',
     buildPath,
+    variantFrom: buildPath === 'variant' ? 'workspace' : null,
     toolsImage,
     workspace: warm
       ? { ref: workspaceRef, key: key.value, committed: false }

@@ -233,9 +233,19 @@ export async function runPipeline(
     if (found.kind === 'hit') return { kind: 'cached', key: currentKey, cached: found.hit, miss: found.miss };
     let early: EarlyRomTicket | null = null;
     try {
-      const verifiedEnvironment = await run('resolveEnvironment', { request, verify: true });
-      if (!sameEnvironment(verifiedEnvironment, keyed)) {
-        return { kind: 'stale', environment: verifiedEnvironment };
+      // Verified before a build, except when this session already built these very compiled
+      // inputs (source, overlay, builder image, flags, as verified then): its template makes
+      // the variant in this process from them, with no engine call (Podman answers none while it
+      // commits a workspace).
+      const fromTemplate =
+        request.cleanBuild !== true &&
+        stages.build === build &&
+        session.variantTemplates.hasCompiled(compiledInputsKey(keyed, request.flags));
+      if (!fromTemplate) {
+        const verifiedEnvironment = await run('resolveEnvironment', { request, verify: true });
+        if (!sameEnvironment(verifiedEnvironment, keyed)) {
+          return { kind: 'stale', environment: verifiedEnvironment };
+        }
       }
       early = await planEarlyRom(inputs, keyed);
       let built: BuiltFirmware;

@@ -1,7 +1,8 @@
 // The resources the stages of one job run share: one container-engine connection (opened on
 // first use: a cache hit never needs the engine or dockerode), the EDK2 tree the environment
 // stage resolved (reused by the build stage), the locks between ovmf-build processes and the
-// ROM-mode checks started ahead when a build's helper drivers came out (early-rom.ts).
+// ROM-mode checks started ahead when a build's helper drivers came out (early-rom.ts) and the
+// images variants of the same compiled inputs are made over (edk2/variant-templates.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -9,12 +10,18 @@ import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cach
 import { buildCacheDir } from '../cache/paths.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source, Edk2SourceSpec } from '../edk2/source.js';
+import { VariantTemplates } from '../edk2/variant-templates.js';
 import { EarlyRomChecks } from './early-rom.js';
 
 export class JobSession implements AsyncDisposable {
   readonly env: NodeJS.ProcessEnv;
   /** ROM-mode checks started when a build's helper drivers came out (early-rom.ts). */
   readonly earlyRom = new EarlyRomChecks();
+  /**
+   * Per warm-workspace key, the images of a build this session made: the next variant of that key
+   * makes only the IGD volume over them, without a container (edk2/variant-templates.ts).
+   */
+  readonly variantTemplates = new VariantTemplates();
   #engine: ContainerEngine | null = null;
   /**
    * The source tree of the last acquisition, reused by the build; `stamp` is the state it was

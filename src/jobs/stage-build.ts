@@ -41,9 +41,13 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
   const { request } = input;
   const { logger, signal, session, emit } = context;
   const engine = await session.engine(logger, signal);
-  const removed = await engine.removeLeftovers();
-  if (removed.length > 0) {
-    emit({ type: 'note', message: `removed ${removed.length} container(s) left by killed runs` });
+  const compiled = compiledInputsKey(input.environment, request.flags);
+  // A build this session's template serves starts no container; the build that left it swept.
+  if (request.cleanBuild === true || !session.variantTemplates.hasCompiled(compiled)) {
+    const removed = await engine.removeLeftovers();
+    if (removed.length > 0) {
+      emit({ type: 'note', message: `removed ${removed.length} container(s) left by killed runs` });
+    }
   }
   const source = await session.source(request.source, logger, signal);
   emit({ type: 'phase', phase: 'build', message: 'building OVMF with EDK2 in a container' });
@@ -82,10 +86,13 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
         });
       }),
     // Its helper drivers start the ROM-mode checks of the jobs waiting on them (early-rom.ts).
-    onHelperDrivers: (helpers) =>
-      session.earlyRom.offer(compiledInputsKey(input.environment, request.flags), helpers, logger),
-    workspaceLock: (key) =>
-      session.lock(`workspace-${key}`, signal, (owner) => {
+    onHelperDrivers: (helpers) => session.earlyRom.offer(compiled, helpers, logger),
+    // Variants of a workspace key this session built once: the IGD volume alone, in this process.
+    variantTemplates: session.variantTemplates,
+    builderImageId: input.environment.builderImageId,
+    compiledInputsKey: compiled,
+    workspaceLock: (key, lockSignal) =>
+      session.lock(`workspace-${key}`, lockSignal ?? signal, (owner) => {
         emit({
           type: 'progress',
           line: `waiting for process ${owner?.pid ?? '?'} to finish the clean EDK2 build this one can start from`,
@@ -104,6 +111,8 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
       mode: result.mode,
       // clean, warm or variant (only the IGD volume): what the log, --json and the manifest report.
       buildPath: result.buildPath,
+      // A variant's images: from the committed workspace, or this session's template (no container).
+      variantFrom: result.variantFrom,
       toolsImage: result.toolsImage,
       workspace: result.workspace,
       modulesBuilt: result.modulesBuilt,
