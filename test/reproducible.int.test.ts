@@ -72,6 +72,9 @@ let warmB: BuildOvmfResult;
 /** Inputs A made over variant B's images in this process (the template variant path). */
 let templateA: BuildOvmfResult;
 const templates = new VariantTemplates();
+/** Inputs B beside a forged template (clean 1's images claiming GOP B): the container path. */
+let refusedB: BuildOvmfResult;
+const forged = new VariantTemplates();
 /** Clean build 2, inputs B, another job count, from the tools image; not committed. */
 let second: BuildOvmfResult;
 interface Inputs {
@@ -134,6 +137,16 @@ beforeAll(async () => {
   variantB = await build('b', 'variant-b', { variantTemplates: templates });
   // Inputs A over variant B's images, in this process: no container.
   templateA = await build('a', 'template-a', { variantTemplates: templates });
+  // A template that claims other inputs than its volume holds is refused: the workspace path runs.
+  forged.offer(workspace.key, {
+    ...first,
+    gop: inputs.b.gop,
+    vbt: inputs.a.vbt,
+    helperDrivers: { igdAssignment: first.igdAssignment, gopPolicy: first.gopPolicy },
+    jobId: 'forged',
+    builder: { id: 'unused', ref: 'unused' },
+  });
+  refusedB = await build('b', 'refused-b', { variantTemplates: forged });
   warmB = await build('b', 'warm-b', { workspace: { variant: false } });
   second = await build('b', 'clean-2', { workspace: { reuse: false, commit: false }, jobs: 3 });
   await countCleanBuild(second, 'reproducible.int clean build');
@@ -180,6 +193,11 @@ describe('reproducibility', () => {
     expect(templateA.variantOf).toMatch(/^test-repro-variant-b-[0-9a-f]{8}$/);
     expect(templates.get(workspace.key)?.jobId).toBe(templateA.variantOf);
     expectSameBytes(templateA, first);
+  });
+
+  it('a template that does not hold the inputs it claims is refused, and the workspace path gives the bytes', () => {
+    expect([refusedB.buildPath, refusedB.variantFrom]).toEqual(['variant', 'workspace']);
+    expectSameBytes(refusedB, outputsOf(second));
   });
 
   it('a warm rebuild with another GOP and VBT carries exactly those', async () => {

@@ -393,6 +393,8 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     reuse && (options.workspace?.variant ?? true) && options.prepare === undefined
       ? options.variantTemplates
       : undefined;
+  /** A template that did not prove itself (logged): not tried again for this build. */
+  let refused: VariantTemplate | undefined;
   if (templates !== undefined && options.builderImageId !== undefined) {
     // The builder image the caller's key names: its template needs no engine call (Podman
     // answers none while it commits a workspace, 10-20 s here).
@@ -402,6 +404,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
       const builder = { ...template.builder, built: false };
       const variant = variantFromTemplate(options, { started, flags, builder, key, base, log, template });
       if (variant !== null) return variant;
+      refused = template;
     }
   }
 
@@ -420,6 +423,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
   let template = templates?.get(key.value);
+  if (template === refused) template = undefined;
   let existingWorkspaceId = template === undefined ? await engine.imageId(workspaceRef) : null;
   let workspaceLock: AsyncDisposable | undefined;
   const takeLock = async (
@@ -451,7 +455,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
     existingWorkspaceId === null &&
     options.workspaceLock !== undefined
   ) {
-    await takeLock(options.workspaceLock, true);
+    await takeLock(options.workspaceLock, refused === undefined);
   }
   if (template !== undefined) {
     const variant = variantFromTemplate(options, { started, flags, builder, key, base, log, template });
