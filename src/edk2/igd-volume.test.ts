@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   concat,
   ffsFile,
+  type FileOptions,
   le16,
   le32,
   section,
@@ -37,8 +38,9 @@ const nameFile = ffsFile(
 /** Volume header 0x48, the name file 24 + 20, then the GOP's file at the next 8-byte boundary. */
 const GOP_FILE_AT = 0x78;
 
-function igdVolume(gop: Uint8Array, vbt: Uint8Array, extra: readonly Uint8Array[] = []): Uint8Array {
-  const gopFile = ffsFile(
+/** The GOP's file as GenFfs lays it out: PE32, UI and version sections. */
+function gopFileOf(gop: Uint8Array, options: FileOptions = {}): Uint8Array {
+  return ffsFile(
     GOP_FILE_GUID,
     0x07,
     sections(
@@ -46,7 +48,12 @@ function igdVolume(gop: Uint8Array, vbt: Uint8Array, extra: readonly Uint8Array[
       section(0x15, utf16z(GOP_UI_NAME)),
       section(0x14, concat(le16(0), utf16z('1.0'))),
     ),
+    options,
   );
+}
+
+function igdVolume(gop: Uint8Array, vbt: Uint8Array, extra: readonly Uint8Array[] = []): Uint8Array {
+  const gopFile = gopFileOf(gop);
   const vbtFile = ffsFile(VBT_FILE_GUID, 0x02, section(0x19, vbt));
   return volume([nameFile, gopFile, vbtFile, ...extra], { lengthInBytes: SIZES.igdVolume });
 }
@@ -123,20 +130,7 @@ describe('spliceIgdVolume', () => {
     );
     // A GOP file with a data checksum (FFS_ATTRIB_CHECKSUM): its file checksum would change too.
     const checksummed = volume(
-      [
-        nameFile,
-        ffsFile(
-          GOP_FILE_GUID,
-          0x07,
-          sections(
-            section(0x10, gopA),
-            section(0x15, utf16z(GOP_UI_NAME)),
-            section(0x14, concat(le16(0), utf16z('1.0'))),
-          ),
-          { attributes: 0x40 },
-        ),
-        ffsFile(VBT_FILE_GUID, 0x02, section(0x19, vbtA)),
-      ],
+      [nameFile, gopFileOf(gopA, { attributes: 0x40 }), ffsFile(VBT_FILE_GUID, 0x02, section(0x19, vbtA))],
       { lengthInBytes: SIZES.igdVolume },
     );
     expect(reason(images(checksummed))).toBe(
