@@ -18,21 +18,28 @@
 // own bytes (spliceIgdVolume): its sections hold exactly the GOP and VBT it was built from, and
 // assembling those gives back its volume byte for byte. Parsers here take bytes and do no I/O.
 import { readGuid } from '../core/guid.js';
+import {
+  EFI_FV_FILETYPE_FFS_PAD as FILE_PAD,
+  EFI_FV_FILETYPE_FREEFORM as FILE_FREEFORM,
+  FFS_ATTRIB_CHECKSUM,
+  FFS_ATTRIB_LARGE_FILE,
+  FFS_FILE_HEADER_SIZE,
+  FFS_FIXED_CHECKSUM,
+} from '../formats/ffs-file.js';
+import { EFI_FVB2_ERASE_POLARITY as FVB2_ERASE_POLARITY } from '../formats/firmware-volume.js';
+import { u16, u32 } from '../formats/le-bytes.js';
+import {
+  EFI_SECTION_PE32 as SECTION_PE32,
+  EFI_SECTION_RAW as SECTION_RAW,
+  EFI_SECTION_USER_INTERFACE as SECTION_UI,
+  EFI_SECTION_VERSION as SECTION_VERSION,
+} from '../formats/section.js';
 import { GOP_FILE_GUID, igdVolumeSizes, VBT_FILE_GUID } from './layout.js';
 
-const FFS_HEADER = 24;
+const FFS_HEADER = FFS_FILE_HEADER_SIZE;
 const FFS_MAX_SIZE = 0x100_0000;
-const FFS_ATTRIB_LARGE_FILE = 0x01;
-const FFS_ATTRIB_CHECKSUM = 0x40;
-const FFS_FIXED_CHECKSUM = 0xaa;
+/** EFI_FV_FILETYPE_DRIVER (the formats module names only the types it walks into). */
 const FILE_DRIVER = 0x07;
-const FILE_FREEFORM = 0x02;
-const FILE_PAD = 0xf0;
-const SECTION_PE32 = 0x10;
-const SECTION_VERSION = 0x14;
-const SECTION_UI = 0x15;
-const SECTION_RAW = 0x19;
-const FVB2_ERASE_POLARITY = 0x800;
 
 /** Where the parts of an IGD volume are, and the bytes kept from it. */
 export interface IgdVolumeLayout {
@@ -53,9 +60,7 @@ export type IgdVolumeResult<T> =
 
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 const align = (n: number, to: number): number => Math.ceil(n / to) * to;
-const u16 = (b: Uint8Array, at: number): number => (b[at] as number) | ((b[at + 1] as number) << 8);
 const u24 = (b: Uint8Array, at: number): number => u16(b, at) | ((b[at + 2] as number) << 16);
-const u32 = (b: Uint8Array, at: number): number => (u24(b, at) | ((b[at + 3] as number) << 24)) >>> 0;
 
 /** A 24-byte FFS header at `at` whose size is `size`: its fields, or why it is not one. */
 function ffsFile(
