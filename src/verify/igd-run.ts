@@ -214,6 +214,9 @@ export async function runIgdBoot(
  */
 export const MEMORY_TYPE_RESET_RE = /Memory Type Information settings change\.\r?\n\.\.\.Warm Reset!!!\r?\n/u;
 
+/** How long a QMP failure waits for QEMU's exit before it counts as a monitor failure. */
+const QEMU_EXIT_AFTER_QMP_CLOSE_MS = 2_000;
+
 /** One QEMU run of the check (pass 2 after a memory-type reset, with its own log files). */
 async function bootOnce(
   binary: string,
@@ -292,8 +295,10 @@ async function bootOnce(
           : `QEMU exited (code ${String(exit.code)}): ${qemu.stderr().trim()}`;
       },
       ...(signal === undefined ? {} : { signal }),
-    }).catch((error: unknown) => {
-      if (qemu.spawnError() !== undefined || qemu.exit() !== undefined) return undefined;
+    }).catch(async (error: unknown) => {
+      // QEMU that exits at once (a triple fault under -no-reboot) can close the socket in the
+      // middle of the handshake before its exit reaches us: its exit is the outcome, not QMP's.
+      if (await qemu.endsWithin(QEMU_EXIT_AFTER_QMP_CLOSE_MS)) return undefined;
       throw error;
     });
     outcome = await qemu.pollUntil<IgdRunOutcome>({

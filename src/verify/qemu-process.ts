@@ -167,6 +167,24 @@ export class QemuProcess {
     }
   }
 
+  /**
+   * True once QEMU has closed (or could not start), waiting up to `ms` for it. A QEMU that exits
+   * within milliseconds of its start closes its monitor socket before Node has seen the exit,
+   * so a caller that finds the monitor gone asks this before calling it a monitor failure.
+   */
+  async endsWithin(ms: number): Promise<boolean> {
+    if (this.#exit !== undefined || this.#spawnError !== undefined) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    return ended || this.#spawnError !== undefined;
+  }
+
   /** Waits up to `graceMs` for QEMU to quit by itself, then kills it; resolves once it is gone. */
   async stop(graceMs = 0): Promise<void> {
     if (this.#exit !== undefined || this.#spawnError !== undefined) return;
