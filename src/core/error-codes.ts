@@ -68,6 +68,10 @@ export const ERROR_CODES = {
   E_USAGE: usage('a bad option or argument'),
   E_OUTPUT_DIR_MISSING: output('--out names a file in a directory that does not exist'),
   E_OUTPUT_IS_DIRECTORY: output('--out names a directory where a file is expected'),
+  E_OUTPUT_NOT_DIRECTORY: output(
+    '--out names a file, or a path through a file, where a directory is expected',
+  ),
+  E_OUTPUT_NOT_WRITABLE: output('--out names a directory (or a path under one) that this user cannot write'),
   E_OUTPUT_WRITE_FAILED: family('failure', 'OvmfBuildError')('stdout or an output file could not be written'),
   E_ABORTED: family('interrupted', 'AbortError')('the operation was aborted (signal, SIGINT, SIGTERM)'),
   E_INTERNAL: family(

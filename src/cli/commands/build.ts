@@ -12,6 +12,7 @@ import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { HELPER_FILE_NAMES } from '../../jobs/rom.js';
 import { EXIT } from '../exit-codes.js';
 import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp, withJobLog } from '../job-options.js';
+import { checkOutputDirectory } from '../output-dir.js';
 
 const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
@@ -37,6 +38,10 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
   const parsed = await parseJobOptionsOrHelp(ctx, USAGE);
   if (parsed === undefined) return EXIT.ok;
   const outDir = parsed.out ?? path.resolve(ctx.cwd, '.');
+  await checkOutputDirectory(
+    outDir,
+    parsed.out === undefined ? 'the output directory (no --out: .)' : '--out',
+  );
   return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const { verified, environment, durationMs } = await runPipeline(
       await jobRequest(parsed.options, ctx, log.jobId),
