@@ -9,6 +9,7 @@ import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runBuild } from '../src/cli/commands/build.js';
 import { runMain } from '../src/cli/commands/ovmf.js';
+import { main } from '../src/cli/main.js';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import { checkOutputDirectory } from '../src/cli/output-dir.js';
 import type { OvmfBuildError } from '../src/core/errors.js';
@@ -134,4 +135,23 @@ describe('the main command and build check their output directory before any wor
     expect([error.code, exitCodeFor(error)]).toEqual(['E_OUTPUT_NOT_DIRECTORY', 2]);
     expect(backend.builds).toBe(0);
   });
+});
+
+describe('the nightly and the worker check their artifact store before any job', () => {
+  it.each([
+    ['nightly', (out: string) => ['nightly', path.join(REPO_ROOT, 'recipes'), '--out', out]],
+    ['worker', (out: string) => ['worker', '--queue', 'redis://127.0.0.1:1', '--out', out]],
+  ])(
+    '%s --out <a file>: exit 2 with E_OUTPUT_NOT_DIRECTORY, no log, nothing fetched or connected',
+    async (_name, argv) => {
+      const file = path.join(dir, 'store');
+      writeFileSync(file, '');
+      const captured = captureContext(argv(file), isolatedEnv(dir), dir);
+      expect(await main(captured.ctx)).toBe(2);
+      expect(captured.stderr()).toBe(
+        `ovmf-build: --out ${file} is a file; give a directory (it is created if missing) [E_OUTPUT_NOT_DIRECTORY]\n`,
+      );
+      expect(existsSync(path.join(dir, 'state'))).toBe(false);
+    },
+  );
 });

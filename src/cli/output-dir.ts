@@ -1,4 +1,5 @@
-// The output directory of a job command (--out of the main command and `build`), checked before
+// The output directory of a job command (--out of the main command, `build`, `nightly` and
+// `worker`), checked before
 // any work: a path that is a file, or runs through one, or lies in a directory this user cannot
 // write, used to fail only when the artifact was published or the files written, after a build
 // of minutes. The check is the first existing directory on the path: the rest is created then.

@@ -20,6 +20,7 @@ import { renderSystemdUnits } from '../../nightly/systemd.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { jobRequest, parseJobOptions } from '../job-options.js';
+import { checkOutputDirectory } from '../output-dir.js';
 import type { RunQueuedNightlyOptions } from '../../queue/index.js';
 import { parseCronSchedule } from '../../queue/cron.js';
 import { parseQueueUrl } from '../../queue/url.js';
@@ -286,6 +287,14 @@ export async function runNightlyCommand(
   }
   const concurrency = concurrencyOf(values.concurrency);
   const queueUrl = values.queue === undefined ? undefined : parseQueueUrl(values.queue);
+  // Each recipe's job publishes there: checked once, before any job (a queued night's workers
+  // publish into a store of their own, on their machines).
+  if (queueUrl === undefined) {
+    await checkOutputDirectory(
+      outDir,
+      values.out === undefined ? 'the artifact store (no --out: ./artifacts)' : '--out',
+    );
+  }
   const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
   const runId = newJobId();
   const log = openJobLog(ctx.env, `nightly-${runId}`);

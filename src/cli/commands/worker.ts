@@ -16,6 +16,7 @@ import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
 import { defineCommand } from '../command-args.js';
 import { writeLine } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { checkOutputDirectory } from '../output-dir.js';
 import { pipelineJob } from './nightly.js';
 
 const OPTIONS = {
@@ -70,6 +71,10 @@ export const command = defineCommand({
     const concurrency = wholeNumber('concurrency', values.concurrency, 1, 1, 64);
     const lockSeconds = wholeNumber('lock-seconds', values['lock-seconds'], 60, 5, 3600);
     const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
+    await checkOutputDirectory(
+      outDir,
+      values.out === undefined ? 'the artifact store (no --out: ./artifacts)' : '--out',
+    );
     const json = values.json === true;
     const workerId = `worker-${newJobId()}`;
     const log = openJobLog(ctx.env, workerId);
