@@ -137,10 +137,11 @@ describe('the main command and build check their output directory before any wor
   });
 });
 
-describe('the nightly and the worker check their artifact store before any job', () => {
+describe('the nightly, the worker and pull check their output directory before any job or download', () => {
   it.each([
     ['nightly', (out: string) => ['nightly', path.join(REPO_ROOT, 'recipes'), '--out', out]],
     ['worker', (out: string) => ['worker', '--queue', 'redis://127.0.0.1:1', '--out', out]],
+    ['pull', (out: string) => ['pull', 'ovmf', '--mirror', 'http://127.0.0.1:1/', '--out', out]],
   ])(
     '%s --out <a file>: exit 2 with E_OUTPUT_NOT_DIRECTORY, no log, nothing fetched or connected',
     async (_name, argv) => {
