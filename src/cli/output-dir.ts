@@ -1,8 +1,8 @@
-// The output directory of a job command (--out of the main command, `build`, `nightly` and
-// `worker`), checked before any work: a path that is a file, or runs through one, or lies in a
-// directory this user cannot write, used to fail only when the artifact was published or the
-// files written, after a build of minutes. The check is the first existing directory on the
-// path: the rest is created then.
+// The output directory of a command that builds or downloads (--out of the main command,
+// `build`, `nightly`, `worker` and `pull`), checked before any work: a path that is a file, or
+// runs through one, or lies in a directory this user cannot write, used to fail only when the
+// artifact was published or the files written, after a build of minutes. The check is the first
+// existing directory on the path: the rest is created then.
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
