@@ -111,4 +111,15 @@ describe('one option parser for the job commands', () => {
     const both = await exitCode(['build', '--gop', GOP, '--vbt', VBT, ...(cases[0] as string[])]);
     expect(both.stderr).toContain('give one EDK2 source, not --edk2-tarball and --edk2-git');
   });
+
+  it('a --name that is not one safe path component is a usage error before the job log opens', async () => {
+    for (const name of ['../../evil', 'a/b', '.hidden']) {
+      const result = await exitCode(['--gop', GOP, '--vbt', VBT, '--name', name, '--out', dir]);
+      expect([result.code, result.stderr]).toEqual([
+        2,
+        `ovmf-build: Expected an artifact name of letters, digits, '.', '_' and '-' (max 64), got \`${name}\`; ` +
+          'run `ovmf-build --help` [E_USAGE]\n',
+      ]);
+    }
+  });
 });

@@ -15,6 +15,7 @@ import type { JobEvent, JobInputs, JobRequest } from '../jobs/job-types.js';
 import { createProgress } from '../jobs/progress.js';
 import { loadRecipe, recipeInputs, type Recipe } from '../jobs/recipe.js';
 import { parseDeviceId } from '../jobs/rom.js';
+import { assertArtifactName } from '../publish/naming.js';
 import { parseCommandArgs } from './args.js';
 import { writeLine, type CommandContext } from './context.js';
 
@@ -215,6 +216,15 @@ export async function parseJobOptions(
     recipe?.machine ??
     (device === undefined ? undefined : await defaultMachineFor(parseDeviceId(device))) ??
     'q35';
+  if (values.name !== undefined) {
+    // Also checked by the job's first stage (recipes name artifacts too); here it is a usage
+    // mistake found before the job's log opens.
+    try {
+      assertArtifactName(values.name);
+    } catch (error) {
+      throw new UsageError((error as Error).message, { name: values.name });
+    }
+  }
   const rom: InputSpec | undefined =
     values.rom === undefined ? undefined : { path: path.resolve(cwd, values.rom) };
   return {
