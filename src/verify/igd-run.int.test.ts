@@ -6,9 +6,8 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupDevice } from '../igd/device-table.js';
-import { loadIgdDeviceTable } from '../igd/load.js';
 import { makeBootWorkDir } from '../../test/boot-fixture.js';
+import { tigerLakeBootPlan } from '../../test/igd-boot-plan.js';
 import { MEMORY_TYPE_RESET_RE, runIgdBoot, type IgdBootPlan } from './igd-run.js';
 import { buildTinyFirmware } from './tiny-firmware.js';
 
@@ -26,18 +25,7 @@ let base: Omit<IgdBootPlan, 'codePath' | 'directory'>;
 
 beforeAll(async () => {
   ({ work, vars } = await makeBootWorkDir('igd-run-int-'));
-  const platform = lookupDevice(await loadIgdDeviceTable(), '9a49');
-  if (platform === undefined) throw new Error('8086:9a49 is not in the device table');
-  base = {
-    varsPath: vars,
-    opRegion: new Uint8Array(0x2000),
-    bdsmSizeInBytes: 0,
-    platform,
-    deviceId: '9a49',
-    smm: false,
-    memoryMiB: 128,
-    accelerator: 'tcg',
-  };
+  base = await tigerLakeBootPlan(vars);
 });
 
 afterAll(async () => {

@@ -2,8 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupDevice } from '../igd/device-table.js';
-import { loadIgdDeviceTable } from '../igd/load.js';
+import { tigerLakeBootPlan } from '../../test/igd-boot-plan.js';
 import { MiB } from './igd-trace.js';
 import { isZeroFile, runIgdBoot } from './igd-run.js';
 
@@ -73,26 +72,13 @@ net.createServer((socket) => {
 
 describe('runIgdBoot when QEMU closes its monitor in the handshake', () => {
   async function run(binary: string, name: string): Promise<Awaited<ReturnType<typeof runIgdBoot>>> {
-    const platform = lookupDevice(await loadIgdDeviceTable(), '9a49');
-    if (platform === undefined) throw new Error('8086:9a49 is not in the device table');
     const directory = path.join(dir, name);
     await mkdir(directory);
     const varsPath = path.join(dir, `${name}.vars.fd`);
     await writeFile(varsPath, new Uint8Array(0x1_0000).fill(0xff));
     return runIgdBoot(
       binary,
-      {
-        codePath: path.join(dir, 'unused.fd'),
-        varsPath,
-        opRegion: new Uint8Array(0x2000),
-        bdsmSizeInBytes: 0,
-        platform,
-        deviceId: '9a49',
-        smm: false,
-        memoryMiB: 128,
-        accelerator: 'tcg',
-        directory,
-      },
+      { ...(await tigerLakeBootPlan(varsPath)), codePath: path.join(dir, 'unused.fd'), directory },
       { timeoutMs: 30_000, settleMs: 0, pollIntervalMs: 50, checkStolenZeroed: false },
       undefined,
       undefined,
