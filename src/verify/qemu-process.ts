@@ -174,14 +174,7 @@ export class QemuProcess {
    */
   async endsWithin(ms: number): Promise<boolean> {
     if (this.#exit !== undefined || this.#spawnError !== undefined) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      this.exited.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-    clearTimeout(timer);
+    const ended = await Promise.race([this.exited.then(() => true), sleep(ms, false, { ref: false })]);
     return ended || this.#spawnError !== undefined;
   }
 
