@@ -9,6 +9,18 @@ import path from 'node:path';
 import { OvmfBuildError } from '../core/errors.js';
 
 /**
+ * How messages name the output directory: `--out` when the user gave it, else the command's
+ * default, the artifact store (./artifacts: the main command, nightly, worker) or the output
+ * directory (.: build, pull).
+ */
+export function outputDirLabel(outGiven: boolean, kind: 'artifact store' | 'output directory'): string {
+  if (outGiven) return '--out';
+  return kind === 'artifact store'
+    ? 'the artifact store (no --out: ./artifacts)'
+    : 'the output directory (no --out: .)';
+}
+
+/**
  * Resolves when `dir` is a directory this user can write, or does not exist yet and its nearest
  * existing ancestor is such a directory. E_OUTPUT_NOT_DIRECTORY when the path or an ancestor is
  * something else (a file, a device); E_OUTPUT_NOT_WRITABLE when that directory refuses writes

@@ -12,7 +12,7 @@ import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { HELPER_FILE_NAMES } from '../../jobs/rom.js';
 import { EXIT } from '../exit-codes.js';
 import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp, withJobLog } from '../job-options.js';
-import { checkOutputDirectory } from '../output-dir.js';
+import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
 
 const USAGE = [
   'usage: ovmf-build build --gop <file> --vbt <file> [options]',
@@ -38,10 +38,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
   const parsed = await parseJobOptionsOrHelp(ctx, USAGE);
   if (parsed === undefined) return EXIT.ok;
   const outDir = parsed.out ?? path.resolve(ctx.cwd, '.');
-  await checkOutputDirectory(
-    outDir,
-    parsed.out === undefined ? 'the output directory (no --out: .)' : '--out',
-  );
+  await checkOutputDirectory(outDir, outputDirLabel(parsed.out !== undefined, 'output directory'));
   return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const { verified, environment, durationMs } = await runPipeline(
       await jobRequest(parsed.options, ctx, log.jobId),

@@ -20,7 +20,7 @@ import { renderSystemdUnits } from '../../nightly/systemd.js';
 import type { NightlyJob } from '../../nightly/types.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { jobRequest, parseJobOptions } from '../job-options.js';
-import { checkOutputDirectory } from '../output-dir.js';
+import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
 import type { RunQueuedNightlyOptions } from '../../queue/index.js';
 import { parseCronSchedule } from '../../queue/cron.js';
 import { parseQueueUrl } from '../../queue/url.js';
@@ -290,10 +290,7 @@ export async function runNightlyCommand(
   // Each recipe's job publishes there: checked once, before any job (a queued night's workers
   // publish into a store of their own, on their machines).
   if (queueUrl === undefined) {
-    await checkOutputDirectory(
-      outDir,
-      values.out === undefined ? 'the artifact store (no --out: ./artifacts)' : '--out',
-    );
+    await checkOutputDirectory(outDir, outputDirLabel(values.out !== undefined, 'artifact store'));
   }
   const recipes = await loadRecipeDir(recipeDir, baseUrl === undefined ? {} : { baseUrl });
   const runId = newJobId();

@@ -5,7 +5,7 @@ import { writeJson, writeLine } from '../context.js';
 import { runPipeline, type PipelineStages } from '../../jobs/pipeline.js';
 import { EXIT } from '../exit-codes.js';
 import { jobOptionsUsage, jobRequest, parseJobOptionsOrHelp, withJobLog } from '../job-options.js';
-import { checkOutputDirectory } from '../output-dir.js';
+import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
 
 const USAGE = [
   'usage: ovmf-build --gop <file> --vbt <file> [options]',
@@ -27,7 +27,7 @@ export async function runMain(ctx: CommandContext, stages: Partial<PipelineStage
   if (parsed === undefined) return EXIT.ok;
   await checkOutputDirectory(
     parsed.options.storeDir,
-    parsed.out === undefined ? 'the artifact store (no --out: ./artifacts)' : '--out',
+    outputDirLabel(parsed.out !== undefined, 'artifact store'),
   );
   return withJobLog(ctx, parsed.json, async (log, onEvent) => {
     const result = await runPipeline(await jobRequest(parsed.options, ctx, log.jobId), {

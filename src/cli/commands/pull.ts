@@ -8,7 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import { userConfigDir } from '../../cache/paths.js';
 import { EXIT } from '../exit-codes.js';
 import { clockFrom } from './mirror.js';
-import { checkOutputDirectory } from '../output-dir.js';
+import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
 
 /** Where --install-descriptor writes when neither --descriptor-dir nor the variable says. */
 export const DESCRIPTOR_DIR_ENV = 'OVMF_BUILD_FIRMWARE_DIR';
@@ -74,10 +74,7 @@ export const command = defineCommand({
       throw new UsageError((error as Error).message);
     }
     const outDir = path.resolve(ctx.cwd, values.out ?? '.');
-    await checkOutputDirectory(
-      outDir,
-      values.out === undefined ? 'the output directory (no --out: .)' : '--out',
-    );
+    await checkOutputDirectory(outDir, outputDirLabel(values.out !== undefined, 'output directory'));
     const result = await pullArtifact({
       spec,
       mirrorUrl: mirror,

@@ -16,7 +16,7 @@ import { parseQueueUrl, redactedQueueUrl } from '../../queue/url.js';
 import { defineCommand } from '../command-args.js';
 import { writeLine } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
-import { checkOutputDirectory } from '../output-dir.js';
+import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
 import { pipelineJob } from './nightly.js';
 
 const OPTIONS = {
@@ -71,10 +71,7 @@ export const command = defineCommand({
     const concurrency = wholeNumber('concurrency', values.concurrency, 1, 1, 64);
     const lockSeconds = wholeNumber('lock-seconds', values['lock-seconds'], 60, 5, 3600);
     const outDir = path.resolve(ctx.cwd, values.out ?? 'artifacts');
-    await checkOutputDirectory(
-      outDir,
-      values.out === undefined ? 'the artifact store (no --out: ./artifacts)' : '--out',
-    );
+    await checkOutputDirectory(outDir, outputDirLabel(values.out !== undefined, 'artifact store'));
     const json = values.json === true;
     const workerId = `worker-${newJobId()}`;
     const log = openJobLog(ctx.env, workerId);
