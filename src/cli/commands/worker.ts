@@ -92,6 +92,8 @@ export const command = defineCommand({
       return file;
     };
     const { runQueueWorker } = await import('../../queue/index.js');
+    // Before the first job, not during it (src/jobs/preload.ts).
+    await (await import('../../jobs/preload.js')).preloadJobModules();
     if (!json) writeLine(ctx.stderr, `log: ${log.logFile}`);
     try {
       await runQueueWorker({
