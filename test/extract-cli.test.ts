@@ -270,13 +270,27 @@ describe('extract publishes the pair atomically: both or nothing, no stale file'
     expect(snapshot(target)).toEqual({ 'IntelGopDriver.efi': sha256(readCorpus(SKL_GOP)) });
   });
 
-  it('a --out that cannot be created writes nothing and leaves no staging directory', async () => {
+  it('a --out that cannot be created is a usage error before the image is parsed; nothing is written', async () => {
     const blocker = path.join(work, `blocker-${counter++}`);
     writeFileSync(blocker, 'a file where a directory should be');
     const result = await runCli(['extract', corpusPath(GK41), '--out', path.join(blocker, 'out')]);
-    expect(result.code).toBe(11);
-    expect(result.stderr).toMatch(/\[E_ARTIFACT_WRITE_FAILED\]/);
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toBe(
+      `ovmf-build: --out ${path.join(blocker, 'out')} cannot be created: ${blocker} is a file [E_OUTPUT_NOT_DIRECTORY]\n`,
+    );
+    expect(readFileSync(blocker, 'utf8')).toBe('a file where a directory should be');
     expect(readdirSync(work).filter((n) => n.includes('.extract-'))).toEqual([]);
+    // A file as --out itself, even with an input that is not an image: the output is checked first.
+    const onFile = await runCli([
+      'extract',
+      corpusPath('gop/cometlake-mrchromebox-cml.efi'),
+      '--out',
+      blocker,
+    ]);
+    expect(onFile).toMatchObject({ code: 2, stdout: '' });
+    expect(onFile.stderr).toBe(
+      `ovmf-build: --out ${blocker} is a file; give a directory (it is created if missing) [E_OUTPUT_NOT_DIRECTORY]\n`,
+    );
   });
 });
 

@@ -13,6 +13,7 @@ import type { LocatedVbt } from '../../formats/locate.js';
 import type { RomExtraction } from '../../formats/option-rom-extract.js';
 import type { VbtInfo } from '../../formats/vbt.js';
 import { EXIT } from '../exit-codes.js';
+import { checkOutputDirectory } from '../output-dir.js';
 
 /**
  * Inputs parsed on the main thread when run.ts starts the command there: bare images, option
@@ -335,9 +336,14 @@ export const command = defineCommand({
     if (input === undefined || extra.length > 0 || values.out === undefined || values.out === '') {
       throw new UsageError(`expected one <image> and --out <dir>\n${USAGE}`);
     }
+    const outDir = path.resolve(ctx.cwd, values.out);
+    // A --out that is a file, runs through one or cannot be written is a usage error (exit 2,
+    // as for every command that writes a directory), found while the image is read.
+    const checking = checkOutputDirectory(outDir);
     // The parser (and its native LZMA decoder) loads while the image is read.
     const reading = readInput(input, ctx);
-    // Handled by the await below; this keeps an early failure from counting as unhandled meanwhile.
+    // Handled by the awaits below; this keeps an early failure from counting as unhandled meanwhile.
+    checking.catch(() => undefined);
     reading.catch(() => undefined);
     const [
       { parseFirmware },
@@ -359,6 +365,7 @@ export const command = defineCommand({
       import('../../vendor/unpack-package.js'),
     ]);
     const inputPath = path.resolve(ctx.cwd, input);
+    await checking;
     const downloaded = await reading;
     const downloadedKind = detectFileKind(downloaded);
     if (ctx.moveToWorker !== undefined) {
@@ -368,7 +375,6 @@ export const command = defineCommand({
     // A vendor package is unpacked outside-in; its firmware piece is then the image.
     const pkg = await openPackage(downloaded, { name: input, signal: ctx.signal });
     const bytes = pkg?.leaf.bytes ?? downloaded;
-    const outDir = path.resolve(ctx.cwd, values.out);
     const kind = pkg === null ? downloadedKind : detectFileKind(bytes);
 
     let extraction: Extraction;
