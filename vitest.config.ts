@@ -29,6 +29,11 @@ export default defineConfig({
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
           exclude: ['node_modules/**', 'dist/**'],
           globalSetup: ['test/global-setup.ts'],
+          // Variant templates in memory only (src/jobs/session.ts): with the product's default, a
+          // template that one file's build leaves in the user's cache would turn the container
+          // builds of the files after it into template builds, whose path they do not assert.
+          // test/variant-template-disk.int.test.ts runs with the default.
+          env: { OVMF_BUILD_VARIANT_TEMPLATES: 'memory' },
           testTimeout: 1_800_000,
           hookTimeout: 1_800_000,
           // Files in parallel (maxWorkers, set by scripts/run-tests.mjs or the CLI); tests

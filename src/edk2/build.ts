@@ -77,8 +77,10 @@ export interface BuildOvmfOptions {
    * a build of a workspace key with a template there makes only the IGD volume again over the
    * template's images, in this process; a build waiting for the workspace lock of a clean build
    * takes the template that build leaves when its outputs are out, before its commit; and every
-   * build from unsubstituted inputs leaves one. Used only with `reuse` and `variant` and without
-   * a stand-in `prepare`.
+   * build from unsubstituted inputs leaves one. With a store (template-store.ts), a key this
+   * process has no template of is looked up on disk once the builder image is known, and every
+   * template left is written there too. Used only with `reuse` and `variant` and without a
+   * stand-in `prepare`.
    */
   readonly variantTemplates?: VariantTemplates;
   /**
@@ -422,8 +424,10 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   }
   const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
-  let template = templates?.get(key.value);
-  if (template === refused) template = undefined;
+  // This process's template of the key, else one an earlier process left on disk (its builder
+  // image is the one just ensured: the key names it).
+  let template = await templates?.load(key.value, log);
+  if (template === refused || template?.builder.id !== builder.id) template = undefined;
   let existingWorkspaceId = template === undefined ? await engine.imageId(workspaceRef) : null;
   let workspaceLock: AsyncDisposable | undefined;
   const takeLock = async (
@@ -604,15 +608,19 @@ async function buildWithWorkspace(
                 return; // reported below, after the run, as E_BUILD_OUTPUT_INVALID
               }
               // Before the commit: builds waiting for this workspace can go on from the template.
-              templates?.offer(key.value, {
-                ...images,
-                gop: common.gop,
-                vbt: common.vbt,
-                helperDrivers: helpers,
-                jobId,
-                builder: { id: builder.id, ref: builder.ref },
-                ...(options.compiledInputsKey === undefined ? {} : { compiled: options.compiledInputsKey }),
-              });
+              templates?.offer(
+                key.value,
+                {
+                  ...images,
+                  gop: common.gop,
+                  vbt: common.vbt,
+                  helperDrivers: helpers,
+                  jobId,
+                  builder: { id: builder.id, ref: builder.ref },
+                  ...(options.compiledInputsKey === undefined ? {} : { compiled: options.compiledInputsKey }),
+                },
+                log,
+              );
               options.onHelperDrivers?.(helpers);
             },
           }),

@@ -7,21 +7,36 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { acquireLock, lockPathFor, type HeldLock, type LockOwner } from '../cache/lock.js';
-import { buildCacheDir } from '../cache/paths.js';
+import { buildCacheDir, userCacheDir } from '../cache/paths.js';
+import { UsageError } from '../core/errors.js';
 import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source, Edk2SourceSpec } from '../edk2/source.js';
+import { TemplateStore } from '../edk2/template-store.js';
 import { VariantTemplates } from '../edk2/variant-templates.js';
 import { EarlyRomChecks } from './early-rom.js';
+
+/**
+ * `OVMF_BUILD_VARIANT_TEMPLATES`: `disk` (unset or empty: the default) keeps variant templates for
+ * later processes too, `memory` in this process only; anything else is a usage error (exit 2).
+ */
+export function variantTemplatesOnDisk(env: Readonly<Record<string, string | undefined>>): boolean {
+  const value = env['OVMF_BUILD_VARIANT_TEMPLATES'];
+  if (value === undefined || value === '' || value === 'disk') return true;
+  if (value === 'memory') return false;
+  throw new UsageError(`OVMF_BUILD_VARIANT_TEMPLATES must be disk or memory, not ${JSON.stringify(value)}`);
+}
 
 export class JobSession implements AsyncDisposable {
   readonly env: NodeJS.ProcessEnv;
   /** ROM-mode checks started when a build's helper drivers came out (early-rom.ts). */
   readonly earlyRom = new EarlyRomChecks();
   /**
-   * Per warm-workspace key, the images of a build this session made: the next variant of that key
-   * makes only the IGD volume over them, without a container (edk2/variant-templates.ts).
+   * Per warm-workspace key, the images of a build this session made or found on disk: the next
+   * variant of that key makes only the IGD volume over them, without a container
+   * (edk2/variant-templates.ts). Kept in `$XDG_CACHE_HOME/ovmf-build/variant-templates` for later
+   * processes (edk2/template-store.ts), unless OVMF_BUILD_VARIANT_TEMPLATES=memory.
    */
-  readonly variantTemplates = new VariantTemplates();
+  readonly variantTemplates: VariantTemplates;
   #engine: ContainerEngine | null = null;
   /**
    * The source tree of the last acquisition, reused by the build; `stamp` is the state it was
@@ -31,6 +46,11 @@ export class JobSession implements AsyncDisposable {
 
   constructor(env: NodeJS.ProcessEnv) {
     this.env = env;
+    this.variantTemplates = new VariantTemplates(
+      variantTemplatesOnDisk(env)
+        ? new TemplateStore(path.join(userCacheDir(env), 'variant-templates'))
+        : undefined,
+    );
   }
 
   async engine(logger: Logger, signal: AbortSignal): Promise<ContainerEngine> {
@@ -82,6 +102,8 @@ export class JobSession implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // A template offered by the last build is on disk before the process may exit.
+    await this.variantTemplates.settled();
     await this.earlyRom[Symbol.asyncDispose]();
     const engine = this.#engine;
     this.#engine = null;

@@ -82,6 +82,9 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
       builderImage: result.builderImage,
       mode: result.mode,
       buildPath: result.buildPath,
+      // A variant's other bytes: a container of the committed workspace, or a template (no container).
+      variantFrom: result.variantFrom,
+      variantOf: result.variantOf ?? null,
       workspace: result.workspace,
       durationMs,
       containerDurationMs: result.containerDurationMs,
@@ -127,7 +130,7 @@ export async function runBuild(ctx: CommandContext, stages: Partial<PipelineStag
     );
     writeLine(
       ctx.stdout,
-      `built ${result.mode} (${result.buildPath} path) in ${(durationMs / 1000).toFixed(1)} s (${result.modulesBuilt} modules) from ${result.sourceDescription}, ${flags.target} ${flags.fdSize}`,
+      `built ${result.mode} (${result.buildPath} path${result.variantFrom === 'template' ? `, over the images of job ${result.variantOf ?? '?'}, no container` : ''}) in ${(durationMs / 1000).toFixed(1)} s (${result.modulesBuilt} modules) from ${result.sourceDescription}, ${flags.target} ${flags.fdSize}`,
     );
     const bootLine =
       boot === null
