@@ -3,7 +3,8 @@
 // container of the committed workspace and leaves the template in
 // $XDG_CACHE_HOME/ovmf-build/variant-templates; the next process, with another VBT, makes its
 // variant over that template without a container, byte for byte what the container path gives
-// (the same process with OVMF_BUILD_VARIANT_TEMPLATES=memory). A damaged template file is
+// (the same process with OVMF_BUILD_VARIANT_TEMPLATES=memory), and the main command's signed
+// manifest names the job whose images it was made over. A damaged template file is
 // removed and the build takes the container path. The rest of the integration project runs with
 // OVMF_BUILD_VARIANT_TEMPLATES=memory (vitest.config.ts), so each of its files still gets the
 // build path it asserts; this file runs with the product's default.
@@ -25,6 +26,7 @@ const GOP = path.join(CORPUS_DIR, 'gop/cometlake-mrchromebox-cml.efi');
 const VBT = path.join(CORPUS_DIR, 'vbt/cometlake-intel-nuc10i5fnh.vbt');
 const VBT_OTHER = path.join(CORPUS_DIR, 'vbt/cometlake-system76-lemp9.vbt');
 const VBT_THIRD = path.join(CORPUS_DIR, 'vbt/coffeelake-lenovo-m720q.vbt');
+const VBT_MAIN = path.join(CORPUS_DIR, 'vbt/coffeelake-asrock-h370m-itx-ac.vbt');
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -127,6 +129,20 @@ describe('variant templates on disk', () => {
     expect(await readFile(path.join(dir, 'from-disk', 'OVMF_CODE.fd'))).toEqual(
       await readFile(path.join(dir, 'container', 'OVMF_CODE.fd')),
     );
+  });
+
+  it('the main command in a new process makes its artifact over the template; the manifest names the job', async () => {
+    const { stdout } = await run(process.execPath, [BIN, '--gop', GOP, '--vbt', VBT_MAIN, '--json'], {
+      cwd: dir,
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const job = JSON.parse(stdout) as { artifactDir: string };
+    const manifest = JSON.parse(await readFile(path.join(job.artifactDir, 'manifest.json'), 'utf8')) as {
+      build: { facts: Record<string, unknown> };
+    };
+    const { buildPath, variantFrom, variantOf } = manifest.build.facts;
+    expect([buildPath, variantFrom, variantOf]).toEqual(['variant', 'template', fromDisk.variantOf]);
   });
 
   it('a damaged template file is removed and the build takes the container path, leaving a new one', async () => {

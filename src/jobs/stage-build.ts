@@ -111,8 +111,10 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
       mode: result.mode,
       // clean, warm or variant (only the IGD volume): what the log, --json and the manifest report.
       buildPath: result.buildPath,
-      // A variant's images: from the committed workspace, or this session's template (no container).
+      // A variant's images: from the committed workspace, or a template (no container) left by
+      // the job `variantOf`, in this process or an earlier one (edk2/template-store.ts).
       variantFrom: result.variantFrom,
+      variantOf: result.variantOf ?? null,
       toolsImage: result.toolsImage,
       workspace: result.workspace,
       modulesBuilt: result.modulesBuilt,
