@@ -1,32 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../core/digest.js';
 import { decodeTemplate, encodeTemplate, TEMPLATE_FILE_VERSION } from './template-file.js';
+import { smallTemplate } from '../../test/variant-template-fixture.js';
 import type { VariantTemplate } from './variant-templates.js';
 
 const KEY = '0123456789abcdef01234567';
 
-function bytes(length: number, seed: number): Uint8Array {
-  return Uint8Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff);
-}
-
-function template(): VariantTemplate {
-  const code = bytes(4096, 1);
-  const vars = bytes(1024, 2);
-  const combined = new Uint8Array(vars.length + code.length);
-  combined.set(vars, 0);
-  combined.set(code, vars.length);
-  return {
-    code,
-    vars,
-    combined,
-    gop: bytes(300, 3),
-    vbt: bytes(77, 4),
-    helperDrivers: { igdAssignment: bytes(50, 5), gopPolicy: bytes(60, 6) },
-    jobId: 'job-1',
-    builder: { id: 'sha256:builder', ref: 'localhost/ovmf-build/edk2-builder:0' },
-    compiled: 'compiled-1',
-  };
-}
+const template = (): VariantTemplate => smallTemplate('job-1');
 
 /** Offset of the first blob (OVMF_CODE.fd) in an encoded file. */
 function blobsStart(file: Uint8Array): number {
@@ -44,18 +24,18 @@ describe('template file', () => {
       key: KEY,
       jobId: 'job-1',
       builder: { id: 'sha256:builder', ref: 'localhost/ovmf-build/edk2-builder:0' },
-      compiled: 'compiled-1',
+      compiled: 'compiled-job-1',
       blobs: [
-        { name: 'code', length: 4096, sha256: sha256(original.code) },
-        { name: 'vars', length: 1024, sha256: sha256(original.vars) },
-        { name: 'gop', length: 300, sha256: sha256(original.gop) },
-        { name: 'vbt', length: 77, sha256: sha256(original.vbt) },
-        { name: 'igdAssignment', length: 50, sha256: sha256(original.helperDrivers.igdAssignment) },
-        { name: 'gopPolicy', length: 60, sha256: sha256(original.helperDrivers.gopPolicy) },
+        { name: 'code', length: 2048, sha256: sha256(original.code) },
+        { name: 'vars', length: 512, sha256: sha256(original.vars) },
+        { name: 'gop', length: 10, sha256: sha256(original.gop) },
+        { name: 'vbt', length: 20, sha256: sha256(original.vbt) },
+        { name: 'igdAssignment', length: 5, sha256: sha256(original.helperDrivers.igdAssignment) },
+        { name: 'gopPolicy', length: 6, sha256: sha256(original.helperDrivers.gopPolicy) },
       ],
     });
     // The combined image is not stored: the file is the header and the six blobs, nothing else.
-    expect(file.length).toBe(blobsStart(file) + 4096 + 1024 + 300 + 77 + 50 + 60);
+    expect(file.length).toBe(blobsStart(file) + 2048 + 512 + 10 + 20 + 5 + 6);
     const decoded = decodeTemplate(file, KEY);
     expect(decoded).toEqual({ ok: true, template: original });
   });
@@ -77,7 +57,7 @@ describe('template file', () => {
   it('refuses damaged, cut, grown, foreign and other-key files with the reason', () => {
     const file = encodeTemplate(KEY, template()) as Uint8Array;
     const flipped = file.slice();
-    flipped[blobsStart(file) + 5000] = (flipped[blobsStart(file) + 5000] as number) ^ 0x40; // inside OVMF_VARS.fd
+    flipped[blobsStart(file) + 2100] = (flipped[blobsStart(file) + 2100] as number) ^ 0x40; // inside OVMF_VARS.fd
     const otherVersion = file.slice();
     otherVersion[8] = 2;
     const longHeader = file.slice();

@@ -44,21 +44,15 @@ function blobsOf(template: VariantTemplate): Record<BlobName, Uint8Array> {
   };
 }
 
+/**
+ * The parts one after the other, in an array of its own: not a Buffer, whose small results share
+ * a pool (`.buffer` would be the pool's) and which compares unequal to a Uint8Array in tests.
+ */
 function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(parts));
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
-  return true;
-}
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 /**
  * The file for the template of workspace key `key`, or null when the template cannot be stored

@@ -5,28 +5,12 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeTemplate } from './template-file.js';
 import { TemplateStore } from './template-store.js';
-import { VariantTemplates, type VariantTemplate } from './variant-templates.js';
+import { smallTemplate } from '../../test/variant-template-fixture.js';
+import { VariantTemplates } from './variant-templates.js';
 
 const key = (n: number): string => n.toString(16).padStart(24, '0');
 
-function template(jobId: string, fill = 1): VariantTemplate {
-  const code = new Uint8Array(2048).fill(fill);
-  const vars = new Uint8Array(512).fill(fill + 1);
-  const combined = new Uint8Array(2560);
-  combined.set(vars, 0);
-  combined.set(code, 512);
-  return {
-    code,
-    vars,
-    combined,
-    gop: new Uint8Array(10).fill(3),
-    vbt: new Uint8Array(20).fill(4),
-    helperDrivers: { igdAssignment: new Uint8Array(5).fill(5), gopPolicy: new Uint8Array(6).fill(6) },
-    jobId,
-    builder: { id: 'sha256:builder', ref: 'localhost/ovmf-build/edk2-builder:0' },
-    compiled: `compiled-${jobId}`,
-  };
-}
+const template = smallTemplate;
 
 /** A logger whose lines land in `lines` (parsed). */
 function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {

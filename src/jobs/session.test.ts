@@ -3,28 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../core/errors.js';
-import type { VariantTemplate } from '../edk2/variant-templates.js';
+import { smallTemplate } from '../../test/variant-template-fixture.js';
 import { JobSession, variantTemplatesOnDisk } from './session.js';
 
 const KEY = 'abcdef0123456789abcdef01';
 
-function template(): VariantTemplate {
-  const code = new Uint8Array(64).fill(1);
-  const vars = new Uint8Array(16).fill(2);
-  const combined = new Uint8Array(80);
-  combined.set(vars, 0);
-  combined.set(code, 16);
-  return {
-    code,
-    vars,
-    combined,
-    gop: new Uint8Array(4),
-    vbt: new Uint8Array(4),
-    helperDrivers: { igdAssignment: new Uint8Array(2), gopPolicy: new Uint8Array(2) },
-    jobId: 'job',
-    builder: { id: 'sha256:b', ref: 'b:0' },
-  };
-}
+const template = (): ReturnType<typeof smallTemplate> => smallTemplate('job', 1, { code: 64, vars: 16 });
 
 let dir: string;
 beforeEach(async () => {
