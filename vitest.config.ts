@@ -32,7 +32,7 @@ export default defineConfig({
           // Variant templates in memory only (src/jobs/session.ts): with the product's default, a
           // template that one file's build leaves in the user's cache would turn the container
           // builds of the files after it into template builds, whose path they do not assert.
-          // test/variant-template-disk.int.test.ts runs with the default.
+          // test/variant-template-disk.int.test.ts and test/nightly.int.test.ts run with the default.
           env: { OVMF_BUILD_VARIANT_TEMPLATES: 'memory' },
           testTimeout: 1_800_000,
           hookTimeout: 1_800_000,

@@ -3,8 +3,8 @@
 // image), inputs from a local mirror of the corpus, each through the real pipeline (warm or
 // variant EDK2 build in a container, structural and QEMU checks, cache, signed publish), run as
 // a real process that is killed with SIGKILL mid-matrix. The rerun finishes the night without
-// rebuilding what was published and with no partial artifact; the run after it reports only
-// cache hits. The runner's queue, locks and retries: test/nightly-*.test.ts (stand-in job).
+// rebuilding what was published, with no partial artifact and over the variant template the
+// killed run left on disk; the run after it reports only cache hits. The runner's queue, locks and retries: test/nightly-*.test.ts (stand-in job).
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,10 @@ beforeAll(async () => {
   await warmWorkspace();
   mirror = await serveCorpusMirror();
   // A fresh build cache, but the user's unpacked EDK2 sources (read-only input keyed by digest).
-  env = await isolatedCliEnv(dir);
+  const isolated = await isolatedCliEnv(dir);
+  // The product's default: variant templates kept on disk, so the rerun finds the killed run's.
+  delete isolated['OVMF_BUILD_VARIANT_TEMPLATES'];
+  env = isolated;
   await cp(path.join(REPO_ROOT, 'recipes'), path.join(dir, 'recipes'), { recursive: true });
   recipes = (await loadRecipeDir(path.join(dir, 'recipes'), { baseUrl: mirror.baseUrl })).map(
     (r) => r.recipe,
@@ -212,22 +215,37 @@ describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
       ]);
     }
     expect(finished.recipes.filter((r) => r.recovered).length).toBeGreaterThan(0);
-    const variantFrom: unknown[] = [];
+    const rerunJobs = new Set<unknown>();
+    const made: { recipe: string; from: unknown; of: unknown }[] = [];
     for (const r of finished.recipes.filter((report) => report.cache === 'miss')) {
       // The facts' `buildPath` (H1's variant path), else their mode: never a clean build here.
       expect([r.recipe, typeof r.buildPath, r.buildPath === 'clean']).toEqual([r.recipe, 'string', false]);
       const manifest = JSON.parse(
         await readFile(path.join(r.artifactDir as string, 'manifest.json'), 'utf8'),
       ) as {
-        build?: { facts?: { variantFrom?: unknown } };
+        build?: { jobId?: unknown; facts?: { variantFrom?: unknown; variantOf?: unknown } };
       };
-      variantFrom.push(manifest.build?.facts?.variantFrom);
+      rerunJobs.add(manifest.build?.jobId);
+      made.push({
+        recipe: r.recipe,
+        from: manifest.build?.facts?.variantFrom,
+        of: manifest.build?.facts?.variantOf,
+      });
     }
-    // The first variants start containers from the workspace; once one has its outputs out, the
-    // run's later variants are made in the process over them (edk2/variant-templates.ts).
-    expect(variantFrom).toContain('workspace');
-    expect(variantFrom).toContain('template');
-    expect(variantFrom.every((from) => from === 'workspace' || from === 'template')).toBe(true);
+    // Every recipe has the same flags, so the night has one workspace key. The killed run left its
+    // template on disk (edk2/template-store.ts) once its first variant's outputs were out: the
+    // rerun makes every variant over it, in the process, with no container, and none over a
+    // template of its own jobs.
+    expect(made.length).toBeGreaterThan(0);
+    for (const variant of made) {
+      expect([variant.recipe, variant.from, typeof variant.of, rerunJobs.has(variant.of)]).toEqual([
+        variant.recipe,
+        'template',
+        'string',
+        false,
+      ]);
+    }
+    expect(new Set(made.map((variant) => variant.of)).size).toBe(1);
   });
 
   it('publishes one verified artifact per recipe, from the pinned inputs, and nothing partial', async () => {
