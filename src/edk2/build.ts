@@ -3,20 +3,20 @@
 // the bytes and the facts of the build. Verifying them is the job's verify stage
 // (jobs/stage-verify.ts), so this folder never imports src/verify.
 import type { Logger } from 'pino';
-import type { BuilderImage, ContainerEngine, RunResult } from '../container/index.js';
+import type { BuilderImage, RunResult } from '../container/index.js';
 import { sha256 } from '../core/digest.js';
 import { AbortError, throwIfAborted } from '../core/errors.js';
 import { assertGopDriver } from '../formats/gop.js';
 import { assertVbt } from '../formats/vbt.js';
 import { prepareBuildInputs, type PrepareBuildOptions, type PreparedBuild } from './build-inputs.js';
-import { BuildLogParser, parseBuildFailure, type BuildEnvironment, type BuildProgress } from './build-log.js';
-import { OUTPUT_DIR, OUTPUT_FILES, SCRIPT_PATH, WORKSPACE, type BuildPath } from './build-script.js';
-import { IGD_ASSIGNMENT_EFI, POLICY_EFI } from './layout.js';
+import { BuildLogParser, parseBuildFailure } from './build-log.js';
+import { OUTPUT_DIR, SCRIPT_PATH, WORKSPACE } from './build-script.js';
+import { helperDriversOf, imagesOf } from './build-outputs.js';
+import type { BuildOvmfOptions, BuildOvmfResult } from './build-types.js';
 import { DEFAULT_BUILDER_CONTEXT, DEFAULT_BUILDER_REPOSITORY } from './builder-context.js';
 import { chooseBuildPath } from './build-path.js';
 import { BuildError } from './errors.js';
-import { expectedImageSizes, flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
-import type { Edk2Source } from './source.js';
+import { flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import { spliceIgdVolume } from './igd-volume.js';
 import { DEFAULT_IMAGE_PREFIX, ensureToolsImage, type ToolsImage } from './tools-image.js';
 import type { VariantTemplate, VariantTemplates } from './variant-templates.js';
@@ -28,138 +28,7 @@ const WORKSPACE_LAYOUT_VERSION = 1;
 const LOG_TAIL_LINES = 30;
 const KEPT_LINES = 400;
 
-export interface BuildOvmfOptions {
-  /** The Intel GOP driver (.efi, PE32+ x64 EFI boot-service driver). */
-  readonly gop: Uint8Array;
-  /** The VBT ($VBT header). */
-  readonly vbt: Uint8Array;
-  /** An unpacked EDK2 tree (acquireEdk2Source). */
-  readonly source: Edk2Source;
-  /** @default DEFAULT_BUILD_FLAGS (4MB, DEBUG, network, no secure boot) */
-  readonly flags?: Partial<BuildFlags>;
-  readonly engine: ContainerEngine;
-  readonly logger: Logger;
-  readonly signal?: AbortSignal;
-  /** Labels the container (and a committed workspace). */
-  readonly jobId: string;
-  /** Stage changes and each module EDK2 starts building. */
-  readonly onProgress?: (event: BuildProgress) => void;
-  /**
-   * Warm workspace: `reuse` starts from a committed workspace with the same key (source,
-   * overlay, platform patch, builder image, flags) and only swaps the GOP and VBT; `commit`
-   * commits the container of a clean build as that workspace. `variant` lets a build from the
-   * workspace whose compiled inputs all match it regenerate only the IGD volume (the variant path); false runs
-   * the full `build` in the workspace instead (the warm path, e.g. to compare the two).
-   * @default { reuse: true, commit: true, variant: true }
-   */
-  readonly workspace?: { readonly reuse?: boolean; readonly commit?: boolean; readonly variant?: boolean };
-  /**
-   * Serializes making the tools image (source + compiled BaseTools, tools-image.ts) across
-   * processes; the job passes its `builder-image` lock. Only taken when the image is missing.
-   */
-  readonly toolsLock?: () => Promise<AsyncDisposable>;
-  /**
-   * Where the warm workspaces (`<prefix>/edk2-workspace`) and tools images (`<prefix>/edk2-tools`)
-   * live: another prefix gives a cold start beside the user's images (bench:nightly). The builder
-   * image is shared.
-   * @default 'localhost/ovmf-build'
-   */
-  readonly imagePrefix?: string;
-  /**
-   * Serializes clean builds of one workspace across processes: called with the workspace key
-   * before a clean build that would commit it. A second process wanting the same workspace
-   * waits here, then finds the committed workspace and builds warm (about 40 s) instead of
-   * compiling everything again. Released once the build (and its commit) is over.
-   */
-  readonly workspaceLock?: (key: string, signal?: AbortSignal) => Promise<AsyncDisposable>;
-  /**
-   * The session's templates for the variant path without a container (variant-templates.ts):
-   * a build of a workspace key with a template there makes only the IGD volume again over the
-   * template's images, in this process; a build waiting for the workspace lock of a clean build
-   * takes the template that build leaves when its outputs are out, before its commit; and every
-   * build from unsubstituted inputs leaves one. With a store (template-store.ts), a key this
-   * process has no template of is looked up on disk once the builder image is known, and every
-   * template left is written there too. Used only with `reuse` and `variant` and without a
-   * stand-in `prepare`.
-   */
-  readonly variantTemplates?: VariantTemplates;
-  /**
-   * The builder image id the caller's key names (the job's environment): a template of that
-   * image is used without asking the engine for the builder image.
-   */
-  readonly builderImageId?: string;
-  /** Recorded in the template this build leaves (VariantTemplate.compiled). */
-  readonly compiledInputsKey?: string;
-  /**
-   * Called with the helper drivers once the container's outputs are out, before a clean build
-   * commits its workspace (about 10 s): work that needs only them (the ROM-mode check of the
-   * jobs waiting for this workspace, jobs/early-rom.ts) can run meanwhile. Not called when the
-   * outputs lack them (the build then fails with E_BUILD_OUTPUT_INVALID).
-   */
-  readonly onHelperDrivers?: (helpers: BuildOvmfResult['helperDrivers']) => void;
-  /** @default containers/edk2-builder and 'localhost/ovmf-build/edk2-builder' */
-  readonly builder?: { readonly contextDir?: string; readonly repository?: string };
-  /**
-   * Container limits; `cpuShares` is the build containers' relative CPU weight (unset: the
-   * engine's default, 1024).
-   * @default { memoryBytes: 4 GiB, pids: 4096 }
-   */
-  readonly limits?: { readonly memoryBytes?: number; readonly pids?: number; readonly cpuShares?: number };
-  /** `make -j` and `build -n`. @default 2 */
-  readonly jobs?: number;
-  /**
-   * A stand-in for the input preparation (build-inputs.ts), e.g. a test that breaks the build on
-   * purpose. The warm workspace key still comes from the real preparation, and a build from
-   * substituted inputs is never committed as a workspace.
-   * @default prepareBuildInputs
-   */
-  readonly prepare?: (options: PrepareBuildOptions) => Promise<PreparedBuild>;
-}
-
-export interface BuildOvmfResult {
-  readonly code: Uint8Array;
-  readonly vars: Uint8Array;
-  /** OVMF.fd (vars + code in one image). */
-  readonly combined: Uint8Array;
-  /**
-   * The helper drivers exactly as built into `code` (the PE32 images GenFds placed in the DXE
-   * volume), for option ROMs that carry them: IgdAssignmentDxe.efi and PlatformGopPolicyDxe.efi.
-   */
-  readonly helperDrivers: { readonly igdAssignment: Uint8Array; readonly gopPolicy: Uint8Array };
-  readonly flags: BuildFlags;
-  readonly builderImage: { readonly id: string; readonly ref: string; readonly built: boolean };
-  readonly sourceDigest: string;
-  readonly sourceDescription: string;
-  readonly overlayDigest: string;
-  /** 'warm' when the build started from a committed workspace. */
-  readonly mode: 'clean' | 'warm';
-  /**
-   * What ran: 'clean' (every module compiled, from the tools image), 'warm' (`build` again in a
-   * committed workspace: an input that is compiled differs from the workspace's, e.g. a stand-in
-   * overlay file) or 'variant' (only the IGD volume made again: every compiled input equals the
-   * workspace's, only the GOP and VBT, which that volume packages, may differ).
-   */
-  readonly buildPath: BuildPath;
-  /**
-   * Where a variant's other bytes came from: 'workspace' (GenSec, GenFfs and GenFv in a container
-   * of the committed workspace), 'template' (the IGD volume written in this process over the
-   * images of an earlier build of the same workspace key, `variantOf` its job); null otherwise.
-   */
-  readonly variantFrom: 'workspace' | 'template' | null;
-  readonly variantOf?: string;
-  /** The tools image a clean build started from (null for warm and variant builds). */
-  readonly toolsImage: ToolsImage | null;
-  readonly workspace: { readonly ref: string; readonly key: string; readonly committed: boolean } | null;
-  readonly containerId: string;
-  /** Inputs validated to outputs collected. */
-  readonly durationMs: number;
-  /** The container run (create to removal, including inputs and outputs). */
-  readonly containerDurationMs: number;
-  readonly modulesBuilt: number;
-  /** uid/gid and network interfaces the build script saw in the container. */
-  readonly environment: BuildEnvironment | null;
-  readonly logTail: readonly string[];
-}
+export type { BuildOvmfOptions, BuildOvmfResult } from './build-types.js';
 
 /** Key of a warm workspace: the digests that decide what is compiled, and what each was. */
 export function workspaceKey(parts: {
@@ -178,78 +47,6 @@ export function workspaceKey(parts: {
     flags: flagsKey(parts.flags),
   };
   return { value: sha256(JSON.stringify(details)).slice(0, 24), details };
-}
-
-function find(outputs: ReadonlyMap<string, Uint8Array>, name: string): Uint8Array | undefined {
-  for (const [key, data] of outputs) {
-    if (key === name || key.endsWith(`/${name}`)) return data;
-  }
-  return undefined;
-}
-
-/**
- * The helper drivers among a build's outputs. Throws E_BUILD_OUTPUT_INVALID when one is missing
- * or does not start with "MZ" (a PE image): anything else is not what GenFds put in the volume.
- */
-function helperDriversOf(outputs: ReadonlyMap<string, Uint8Array>): BuildOvmfResult['helperDrivers'] {
-  const igdAssignment = find(outputs, IGD_ASSIGNMENT_EFI);
-  const gopPolicy = find(outputs, POLICY_EFI);
-  for (const [name, data] of [
-    [IGD_ASSIGNMENT_EFI, igdAssignment],
-    [POLICY_EFI, gopPolicy],
-  ] as const) {
-    if (data === undefined || data.length < 2 || data[0] !== 0x4d || data[1] !== 0x5a) {
-      throw new BuildError(
-        'E_BUILD_OUTPUT_INVALID',
-        data === undefined ? `the build produced no ${name}` : `${name} is not a PE image`,
-        { file: name, sizeInBytes: data?.length ?? null, outputs: [...outputs.keys()] },
-      );
-    }
-  }
-  return { igdAssignment: igdAssignment as Uint8Array, gopPolicy: gopPolicy as Uint8Array };
-}
-
-/**
- * The three images among a build's outputs, each of the size its flags give. Throws
- * E_BUILD_OUTPUT_INVALID when one is missing or has another size.
- */
-function imagesOf(
-  outputs: ReadonlyMap<string, Uint8Array>,
-  flags: BuildFlags,
-): { readonly code: Uint8Array; readonly vars: Uint8Array; readonly combined: Uint8Array } {
-  const sizes = expectedImageSizes(flags);
-  const images: Record<(typeof OUTPUT_FILES)[number], Uint8Array | undefined> = {
-    'OVMF_CODE.fd': find(outputs, 'OVMF_CODE.fd'),
-    'OVMF_VARS.fd': find(outputs, 'OVMF_VARS.fd'),
-    'OVMF.fd': find(outputs, 'OVMF.fd'),
-  };
-  const expected = {
-    'OVMF_CODE.fd': sizes.codeSizeInBytes,
-    'OVMF_VARS.fd': sizes.varsSizeInBytes,
-    'OVMF.fd': sizes.combinedSizeInBytes,
-  };
-  for (const name of OUTPUT_FILES) {
-    const data = images[name];
-    if (data === undefined || data.length !== expected[name]) {
-      throw new BuildError(
-        'E_BUILD_OUTPUT_INVALID',
-        data === undefined
-          ? `the build produced no ${name}`
-          : `${name} is ${data.length} bytes, expected ${expected[name]} for fdSize ${flags.fdSize}`,
-        {
-          file: name,
-          sizeInBytes: data?.length ?? null,
-          expectedSizeInBytes: expected[name],
-          outputs: [...outputs.keys()],
-        },
-      );
-    }
-  }
-  return {
-    code: images['OVMF_CODE.fd'] as Uint8Array,
-    vars: images['OVMF_VARS.fd'] as Uint8Array,
-    combined: images['OVMF.fd'] as Uint8Array,
-  };
 }
 
 /**
