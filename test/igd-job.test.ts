@@ -20,7 +20,7 @@ import type { StageContext } from '../src/jobs/stage.js';
 import type { BootVerification } from '../src/verify/boot.js';
 import { parseDebugLog } from '../src/verify/debug-log.js';
 import { VerificationError } from '../src/verify/errors.js';
-import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-check.js';
+import type { IgdModeSummary, IgdVerification, IgdVerifyRequest } from '../src/verify/igd-modes.js';
 import { isolatedEnv, NO_CHECKS, StandInBuild } from './cache-stand-in.js';
 import { captureContext } from './cli-harness.js';
 import { CORPUS_DIR } from './corpus.js';

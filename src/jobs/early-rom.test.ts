@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { IgdModeSummary } from '../verify/igd-check.js';
+import type { IgdModeSummary } from '../verify/igd-modes.js';
 import { compiledInputsKey, EarlyRomChecks, type EarlyRomPlan } from './early-rom.js';
 import type { BuildEnvironment } from './job-types.js';
 import type { HelperDrivers } from './rom.js';

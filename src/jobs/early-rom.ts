@@ -7,14 +7,14 @@
 // outputs out starts the job's ROM-mode check, which then runs beside the commit (or beside the
 // job's own GenFds) instead of after its build.
 // Sound by construction: the verify stage takes a verdict only under the digest of exactly the
-// ROM-mode inputs it would check (verify/igd-check.ts romModeDigest), so a check started from
+// ROM-mode inputs it would check (verify/igd-modes.ts romModeDigest), so a check started from
 // other helper drivers is never used, only wasted, and ROM mode then runs as before. A job that
 // ends without taking its check (a failed build) stops it, so a long-lived worker's session
 // keeps nothing.
 import type { Logger } from 'pino';
 import { sha256 } from '../core/digest.js';
 import type { BuildFlags } from '../edk2/flags.js';
-import type { IgdModeSummary } from '../verify/igd-check.js';
+import type { IgdModeSummary } from '../verify/igd-modes.js';
 import type { BuildEnvironment } from './job-types.js';
 import type { HelperDrivers } from './rom.js';
 

@@ -11,7 +11,7 @@ import type { VbtInfo } from '../formats/vbt.js';
 import type { IgdPlatform } from '../igd/device-table.js';
 import type { AccelMode, AcceleratorChoice } from '../verify/accel.js';
 import type { BootVerification } from '../verify/boot.js';
-import type { IgdVerification } from '../verify/igd-check.js';
+import type { IgdVerification } from '../verify/igd-modes.js';
 import type { StructureReport } from '../verify/structural.js';
 import type { HelperDrivers, PreparedRom } from './rom.js';
 

@@ -21,7 +21,7 @@ export async function preloadJobModules(): Promise<void> {
     import('../verify/accel.js'),
     import('../verify/qemu.js'),
     import('../verify/boot.js'),
-    import('../verify/igd-check.js'),
+    import('../verify/igd-modes.js'),
     import('../verify/boot-igd.js'),
     import('./rom.js'),
   ]);

@@ -15,7 +15,7 @@ import {
   publishArtifact,
   type PublishedArtifact,
 } from '../publish/index.js';
-import type { IgdVerification } from '../verify/igd-check.js';
+import type { IgdVerification } from '../verify/igd-modes.js';
 import type { BuildEnvironment, JobRequest, ResolvedInputs } from './job-types.js';
 import { CODE_ENTRY_FILE, ROM_ENTRY_FILE, VARS_ENTRY_FILE } from './stage-cache.js';
 import type { StageContext } from './stage.js';

@@ -19,7 +19,7 @@ import { gopFamily } from '../igd/generation.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
 import type { AccelMode } from '../verify/accel.js';
 import type { BootVerification } from '../verify/boot.js';
-import type { IgdVerification, IgdVerifyRequest } from '../verify/igd-check.js';
+import type { IgdVerification, IgdVerifyRequest } from '../verify/igd-modes.js';
 import type { StructureReport } from '../verify/structural.js';
 import type { EarlyRomPlan } from './early-rom.js';
 import type { BuiltFirmware, JobRequest, ResolvedInputs, VerifiedFirmware } from './job-types.js';
@@ -110,7 +110,7 @@ async function realBoot(
 }
 
 async function realIgd(request: IgdVerifyRequest): Promise<IgdVerification> {
-  const { verifyIgdModes } = await import('../verify/igd-check.js');
+  const { verifyIgdModes } = await import('../verify/igd-modes.js');
   return verifyIgdModes(request);
 }
 
@@ -179,7 +179,7 @@ async function igdDevice(
   if (inputs.device.platform !== undefined && inputs.device.deviceId !== null) {
     return { deviceId: inputs.device.deviceId, reason: '--device' };
   }
-  const { REPRESENTATIVE_DEVICE, FALLBACK_DEVICE } = await import('../verify/igd-check.js');
+  const { REPRESENTATIVE_DEVICE, FALLBACK_DEVICE } = await import('../verify/igd-modes.js');
   const family = gopFamily(inputs.gop.info);
   if (family === null) {
     return {
@@ -237,7 +237,7 @@ export async function earlyRomPlan(
     if (choice?.accelerator !== 'tcg') return null;
   }
   const accelerator = 'tcg' as const;
-  const { checkRomMode, romModeDigest } = await import('../verify/igd-check.js');
+  const { checkRomMode, romModeDigest } = await import('../verify/igd-modes.js');
   return async (helpers) => {
     const romRequest = {
       rom: await inputs.rom.bytes(helpers),
@@ -372,7 +372,7 @@ export function createVerifyStage(checks: VerifyChecks = REAL_CHECKS): Stage<Ver
     }
     if (igd !== null) {
       context.logger.info({ igd }, 'IGD assignment check');
-      const { assertIgdVerificationPassed } = await import('../verify/igd-check.js');
+      const { assertIgdVerificationPassed } = await import('../verify/igd-modes.js');
       assertIgdVerificationPassed(igd);
     }
     const qemuBoots = countQemuBoots(source, boot, igd);

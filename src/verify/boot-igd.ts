@@ -13,7 +13,7 @@ import type { BootVerification } from './boot.js';
 import type { BootRun, BootRunOutcome } from './boot-run.js';
 import { SERIAL_DEBUG_RE } from './boot-verdict.js';
 import { BDS_ENTRY_MARKER } from './debug-log.js';
-import { verifyIgdModesWith, type IgdVerification, type IgdVerifyRequest } from './igd-check.js';
+import { verifyIgdModesWith, type IgdVerification, type IgdVerifyRequest } from './igd-modes.js';
 import { IGD_MAX_LOG_BYTES, type IgdRun } from './igd-run.js';
 
 export interface BootAndIgdRequest extends Omit<IgdVerifyRequest, 'accelerator' | 'smm'> {

@@ -5,12 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { corpusPath } from '../../test/corpus.js';
 import { lookupDevice, type IgdPlatform } from '../igd/device-table.js';
 import { loadIgdDeviceTable } from '../igd/load.js';
-import {
-  assertIgdCheckPassed,
-  verifyIgdModes,
-  type IgdCheckResult,
-  type IgdModeSummary,
-} from './igd-check.js';
+import { assertIgdCheckPassed, type IgdCheckResult } from './igd-check.js';
+import { verifyIgdModes, type IgdModeSummary } from './igd-modes.js';
 import { VerificationError } from './errors.js';
 
 describe('assertIgdCheckPassed', () => {
