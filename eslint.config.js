@@ -85,9 +85,14 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': refuse(IO, ENGINE, HTTP, QUEUE, S3, ZIP) },
   },
   {
-    // core's file-system helpers (atomic directories, durable writes, pid liveness) do file I/O on
-    // purpose; they still import no network, process or engine module.
-    files: ['src/core/dir-store.ts', 'src/core/durable-fs.ts', 'src/core/process-alive.ts'],
+    // core's file-system helpers (atomic directories, durable writes, pid liveness, programs on
+    // PATH) do file I/O on purpose; they still import no network, process or engine module.
+    files: [
+      'src/core/dir-store.ts',
+      'src/core/durable-fs.ts',
+      'src/core/exec-path.ts',
+      'src/core/process-alive.ts',
+    ],
     rules: { 'no-restricted-imports': refuse(PROCESS_AND_NETWORK, ENGINE, HTTP, QUEUE, S3, ZIP) },
   },
   {

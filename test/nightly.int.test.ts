@@ -6,11 +6,13 @@
 // rebuilding what was published, with no partial artifact and over the variant template the
 // killed run left on disk; the run after it reports only cache hits. The runner's queue, locks and retries: test/nightly-*.test.ts (stand-in job).
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { procStatFields } from '../src/core/process-alive.js';
 import { loadRecipeDir, type Recipe } from '../src/jobs/recipe.js';
 import type { JobState } from '../src/nightly/state.js';
 import type { NightlySummary } from '../src/nightly/types.js';
@@ -107,6 +109,31 @@ function startNightly(): {
   };
 }
 
+/** The state of process `pid` from /proc (Linux), '' once it is gone. */
+function procState(pid: number): string {
+  try {
+    return procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] ?? '';
+  } catch {
+    return '';
+  }
+}
+const running = (pid: number): boolean => !['', 'Z', 'X'].includes(procState(pid));
+
+/** The QEMU processes `pid` started (its children whose command is QEMU). */
+function qemuChildrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((child) => {
+      try {
+        const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+        return procStatFields(stat)[1] === String(pid) && stat.includes('(qemu-system-');
+      } catch {
+        return false;
+      }
+    });
+}
+
 const stateDir = (): string => path.join(dir, 'state', 'ovmf-build', 'nightly');
 
 async function jobStates(): Promise<JobState[]> {
@@ -171,9 +198,14 @@ describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
       if (run.ended !== null) expect(run.ended).toEqual({ code: 'still running at the kill point' });
       await sleep(200);
     }
+    const qemus = qemuChildrenOf(run.pid);
     process.kill(run.pid, 'SIGKILL');
     const exit = await run.exited;
     expect([exit.code, exit.signal]).toEqual([null, 'SIGKILL']);
+    // The QEMUs the killed run had started die with it (setpriv --pdeathsig, verify/qemu-process.ts).
+    const gone = Date.now() + 10_000;
+    while (qemus.some(running) && Date.now() < gone) await sleep(100);
+    expect(qemus.filter(running)).toEqual([]);
     const states = await jobStates();
     publishedAtKill = states.filter((s) => s.status === 'succeeded');
     expect(publishedAtKill.length).toBeGreaterThanOrEqual(PUBLISHED_BEFORE_KILL);

@@ -3,7 +3,7 @@
 // dir) for the life of the engine object.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,28 +13,14 @@ import { procStatFields } from '../core/process-alive.js';
 import { probeEngine } from './discovery.js';
 import type { EngineEndpoint, EngineVersion } from './discovery.js';
 import { LineSplitter, TailBuffer } from './line-splitter.js';
+import { diesWithParent } from '../core/exec-path.js';
 import { isProcessAlive, processStartTicks } from '../core/process-alive.js';
 
 /** Temp-dir prefix of private service sockets; removeLeftovers looks for it. */
 export const SERVICE_DIR_PREFIX = 'ovmf-build-podman-';
 const OWNER_FILE = 'owner.json';
 
-/** Finds an executable on PATH, or undefined. */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env['PATH'] ?? '').split(path.delimiter)) {
-    if (dir === '') {
-      continue;
-    }
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findOnPath } from '../core/exec-path.js';
 
 let clockTicksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -110,10 +96,9 @@ export class PrivatePodmanService implements AsyncDisposable {
     const serviceArgs = [options.podmanPath, 'system', 'service', '--time=0', `unix://${socketPath}`];
     // setpriv execs podman with PR_SET_PDEATHSIG, so the service dies with us even on SIGKILL
     // (an exit hook cannot run then); without setpriv, `cleanup` kills orphaned services.
-    const setpriv = process.platform === 'linux' ? findOnPath('setpriv', options.env) : undefined;
-    const [command, ...args] =
-      setpriv === undefined ? serviceArgs : [setpriv, '--pdeathsig', 'KILL', ...serviceArgs];
-    const child = spawn(command ?? options.podmanPath, args, {
+    const [file, ...rest] = serviceArgs;
+    const { command, args } = diesWithParent(file ?? options.podmanPath, rest, options.env);
+    const child = spawn(command, args, {
       env: options.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,11 +1,15 @@
 // The QEMU supervisor with real processes (a shell stands in for QEMU: the supervision does not
 // care what the binary is): output tails, the watch loop, the kill, the start-failure codes, and
 // the growing-log reader.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../test/corpus.js';
 import { tempDirPerTest } from '../../test/temp-dir.js';
+import { procStatFields } from '../core/process-alive.js';
 import { VerificationError } from './errors.js';
 import { drainLogs, GrowingFile, parseSchedstat, QemuProcess, threadState } from './qemu-process.js';
 
@@ -149,5 +153,47 @@ describe('GrowingFile', () => {
     await log.poll();
     expect(log.sizeInBytes).toBe(6);
     await log.close();
+  });
+
+  it('a QEMU started by defaultSpawn dies with the process that started it, killed with SIGKILL', async () => {
+    const qemu = execFileSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' }).trim();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'qemu-orphan-child.ts'), qemu],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const line = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+      });
+    });
+    const pids = JSON.parse(line) as { main: number; worker: number; plain: number };
+    /** Running (not gone, not a zombie waiting for init to reap it). */
+    const running = (pid: number): boolean => {
+      try {
+        return procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    try {
+      expect([running(pids.main), running(pids.worker), running(pids.plain)]).toEqual([true, true, true]);
+      child.kill('SIGKILL');
+      const deadline = Date.now() + 10_000;
+      while ((running(pids.main) || running(pids.worker)) && Date.now() < deadline) await sleep(50);
+      // The plain spawn is the control: its QEMU outlives the killed parent, ours do not.
+      expect([running(pids.main), running(pids.worker), running(pids.plain)]).toEqual([false, false, true]);
+    } finally {
+      for (const pid of [pids.main, pids.worker, pids.plain]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      child.kill('SIGKILL');
+    }
   });
 });

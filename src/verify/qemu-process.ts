@@ -4,9 +4,10 @@
 // IGD check and the KVM probe all supervise QEMU this way, so the loop, the kill and the
 // start-failure error exist once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { diesWithParent } from '../core/exec-path.js';
 import { procStatFields } from '../core/process-alive.js';
 import { VerificationError } from './errors.js';
 
@@ -16,8 +17,26 @@ const OUTPUT_LIMIT_BYTES = 16 * 1024;
 /** Starts a process with stdin ignored and stdout/stderr piped; a parameter so tests can count starts. */
 export type SpawnProcess = (file: string, args: readonly string[]) => ChildProcess;
 
-export const defaultSpawn: SpawnProcess = (file, args) =>
-  spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+const isExecutable = (file: string): boolean => {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Starts QEMU so that it dies with the thread that started it (core/exec-path.ts diesWithParent),
+ * also when ovmf-build is killed with SIGKILL and cannot stop it. Without that, a killed nightly
+ * or worker left its QEMU running for good: a ROM-mode boot of the stock OVMF waits at its shell
+ * (measured: one such QEMU of a `kill -9`ed night still ran 44 min later). A binary that is
+ * missing or not executable is spawned directly, so its error stays Node's own (ENOENT, EACCES).
+ */
+export const defaultSpawn: SpawnProcess = (file, args) => {
+  const run = isExecutable(file) ? diesWithParent(file, args, process.env) : { command: file, args };
+  return spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+};
 
 export interface QemuExit {
   readonly code: number | null;

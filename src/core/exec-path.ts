@@ -1,0 +1,40 @@
+// Starting helper programs: finding one on PATH, and making a child die with the thread that
+// started it. The second is util-linux's `setpriv --pdeathsig KILL` (essential in Debian), which
+// sets PR_SET_PDEATHSIG and executes the program under the same pid, so the kernel kills it even
+// when ovmf-build is killed with SIGKILL and no exit hook runs. Used for the private Podman
+// service (container/private-service.ts) and QEMU (verify/qemu-process.ts).
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+/** Finds an executable on PATH, or undefined. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env['PATH'] ?? '').split(path.delimiter)) {
+    if (dir === '') {
+      continue;
+    }
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The command line that runs `file args` so that it dies with the calling thread: through
+ * setpriv on Linux when it is on PATH, else `file args` as given (the caller's own clean-up is
+ * then all there is).
+ */
+export function diesWithParent(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { readonly command: string; readonly args: readonly string[] } {
+  const setpriv = process.platform === 'linux' ? findOnPath('setpriv', env) : undefined;
+  return setpriv === undefined
+    ? { command: file, args }
+    : { command: setpriv, args: ['--pdeathsig', 'KILL', '--', file, ...args] };
+}
