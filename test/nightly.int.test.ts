@@ -19,6 +19,7 @@ import type { NightlySummary } from '../src/nightly/types.js';
 import { verifyArtifact } from '../src/publish/index.js';
 import { loadManifest, REPO_ROOT } from './corpus.js';
 import { isolatedCliEnv, warmWorkspace } from './harness.js';
+import { isRunning } from './proc-state.js';
 import { serveCorpusMirror, SHIPPED_RECIPES, type CorpusMirror } from './nightly-mirror.js';
 
 const CLI = path.join(REPO_ROOT, 'test', 'cli-entry.ts');
@@ -109,16 +110,6 @@ function startNightly(): {
   };
 }
 
-/** The state of process `pid` from /proc (Linux), '' once it is gone. */
-function procState(pid: number): string {
-  try {
-    return procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] ?? '';
-  } catch {
-    return '';
-  }
-}
-const running = (pid: number): boolean => !['', 'Z', 'X'].includes(procState(pid));
-
 /** The QEMU processes `pid` started (its children whose command is QEMU). */
 function qemuChildrenOf(pid: number): number[] {
   return readdirSync('/proc')
@@ -204,8 +195,8 @@ describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
     expect([exit.code, exit.signal]).toEqual([null, 'SIGKILL']);
     // The QEMUs the killed run had started die with it (setpriv --pdeathsig, verify/qemu-process.ts).
     const gone = Date.now() + 10_000;
-    while (qemus.some(running) && Date.now() < gone) await sleep(100);
-    expect(qemus.filter(running)).toEqual([]);
+    while (qemus.some(isRunning) && Date.now() < gone) await sleep(100);
+    expect(qemus.filter(isRunning)).toEqual([]);
     const states = await jobStates();
     publishedAtKill = states.filter((s) => s.status === 'succeeded');
     expect(publishedAtKill.length).toBeGreaterThanOrEqual(PUBLISHED_BEFORE_KILL);

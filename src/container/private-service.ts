@@ -20,8 +20,6 @@ import { isProcessAlive, processStartTicks } from '../core/process-alive.js';
 export const SERVICE_DIR_PREFIX = 'ovmf-build-podman-';
 const OWNER_FILE = 'owner.json';
 
-export { findOnPath } from '../core/exec-path.js';
-
 let clockTicksPerSecond: number | undefined;
 function clockTicks(): number {
   if (clockTicksPerSecond === undefined) {
@@ -93,11 +91,13 @@ export class PrivatePodmanService implements AsyncDisposable {
     const startTimeoutMs = options.startTimeoutMs ?? 20_000;
     const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), SERVICE_DIR_PREFIX));
     const socketPath = path.join(dir, 'podman.sock');
-    const serviceArgs = [options.podmanPath, 'system', 'service', '--time=0', `unix://${socketPath}`];
-    // setpriv execs podman with PR_SET_PDEATHSIG, so the service dies with us even on SIGKILL
-    // (an exit hook cannot run then); without setpriv, `cleanup` kills orphaned services.
-    const [file, ...rest] = serviceArgs;
-    const { command, args } = diesWithParent(file ?? options.podmanPath, rest, options.env);
+    // The service dies with us even on SIGKILL (an exit hook cannot run then); without setpriv,
+    // `cleanup` kills orphaned services.
+    const { command, args } = diesWithParent(
+      options.podmanPath,
+      ['system', 'service', '--time=0', `unix://${socketPath}`],
+      options.env,
+    );
     const child = spawn(command, args, {
       env: options.env,
       stdio: ['ignore', 'ignore', 'pipe'],

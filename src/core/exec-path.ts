@@ -6,19 +6,20 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 
+/** `file` exists and this process may execute it. */
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Finds an executable on PATH, or undefined. */
 export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env['PATH'] ?? '').split(path.delimiter)) {
-    if (dir === '') {
-      continue;
-    }
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+    if (dir !== '' && isExecutable(path.join(dir, name))) return path.join(dir, name);
   }
   return undefined;
 }

@@ -59,7 +59,14 @@ const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, 
  * faithfully (its OVMF.fd is not OVMF_VARS.fd followed by OVMF_CODE.fd).
  */
 export function encodeTemplate(key: string, template: VariantTemplate): Uint8Array | null {
-  if (!equalBytes(template.combined, concat([template.vars, template.code]))) return null;
+  const { combined, vars, code } = template;
+  if (
+    combined.length !== vars.length + code.length ||
+    !equalBytes(combined.subarray(0, vars.length), vars) ||
+    !equalBytes(combined.subarray(vars.length), code)
+  ) {
+    return null;
+  }
   const blobs = blobsOf(template);
   const header: TemplateHeader = {
     key,
@@ -106,7 +113,10 @@ function isHeader(value: unknown): value is TemplateHeader {
   );
 }
 
-/** The template in `bytes`, if it is a whole, undamaged template file of workspace key `key`. */
+/**
+ * The template in `bytes`, if it is a whole, undamaged template file of workspace key `key`. Its
+ * images are views of `bytes` (no copies), except OVMF.fd, which is made again.
+ */
 export function decodeTemplate(bytes: Uint8Array, key: string): TemplateDecoded {
   if (bytes.length < PREFIX_SIZE || !equalBytes(bytes.subarray(0, MAGIC.length), MAGIC)) {
     return refuse('not a template file (no OVMFTPL magic)');
@@ -138,8 +148,7 @@ export function decodeTemplate(bytes: Uint8Array, key: string): TemplateDecoded 
   const blobs = {} as Record<BlobName, Uint8Array>;
   let at = PREFIX_SIZE + headerLength;
   for (const blob of header.blobs) {
-    // A copy, and a plain Uint8Array also when `bytes` is a Buffer (whose slice is a view).
-    const body = new Uint8Array(bytes.subarray(at, at + blob.length));
+    const body = bytes.subarray(at, at + blob.length);
     at += blob.length;
     if (sha256(body) !== blob.sha256) return refuse(`${blob.name} does not match its SHA-256`);
     blobs[blob.name] = body;

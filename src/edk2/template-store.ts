@@ -60,7 +60,9 @@ export class TemplateStore {
     }
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(file);
+      const read = await readFile(file);
+      // A plain Uint8Array over the file's own memory: the template's images are views of it.
+      bytes = new Uint8Array(read.buffer, read.byteOffset, read.length);
     } catch (error) {
       logger?.warn({ file, err: error }, 'build: variant template on disk could not be read');
       return undefined;
@@ -91,31 +93,25 @@ export class TemplateStore {
     return file;
   }
 
-  /** The template files here, most recently used first. */
-  async list(): Promise<{ readonly file: string; readonly mtimeMs: number; readonly sizeInBytes: number }[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
-    const found: { file: string; mtimeMs: number; sizeInBytes: number }[] = [];
-    for (const name of names) {
-      if (!name.endsWith(SUFFIX) || !KEY_RE.test(name.slice(0, -SUFFIX.length))) continue;
-      const file = path.join(this.dir, name);
-      const info = await lstat(file).catch(() => null);
-      if (info?.isFile() === true) found.push({ file, mtimeMs: info.mtimeMs, sizeInBytes: info.size });
-    }
-    return found.sort((a, b) => b.mtimeMs - a.mtimeMs || a.file.localeCompare(b.file));
-  }
-
-  /** Removes the least recently used files beyond the limit, and temp files of writes killed over 10 min ago. */
+  /**
+   * Removes the least recently used template files beyond the limit (never `keep`, just
+   * written), and temp files of writes killed over 10 min ago.
+   */
   async #trim(keep: string): Promise<void> {
-    const files = (await this.list()).filter((entry) => entry.file !== keep);
-    for (const entry of files.slice(this.#maxFiles - 1)) await rm(entry.file, { force: true });
     const now = Date.now();
+    const others: { file: string; mtimeMs: number }[] = [];
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const file = path.join(this.dir, name);
+      const template = name.endsWith(SUFFIX) && KEY_RE.test(name.slice(0, -SUFFIX.length));
       // writeFileAtomic's temp name: `.<name>.<random>.tmp`.
-      if (!name.startsWith('.') || !name.endsWith('.tmp') || !name.includes(SUFFIX)) continue;
-      const info = await lstat(path.join(this.dir, name)).catch(() => null);
-      if (info?.isFile() === true && now - info.mtimeMs > STALE_TEMP_MS) {
-        await rm(path.join(this.dir, name), { force: true });
-      }
+      const temp = name.startsWith('.') && name.endsWith('.tmp') && name.includes(SUFFIX);
+      if ((!template && !temp) || file === keep) continue;
+      const info = await lstat(file).catch(() => null);
+      if (info?.isFile() !== true) continue;
+      if (template) others.push({ file, mtimeMs: info.mtimeMs });
+      else if (now - info.mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
     }
+    others.sort((a, b) => b.mtimeMs - a.mtimeMs || a.file.localeCompare(b.file));
+    for (const entry of others.slice(this.#maxFiles - 1)) await rm(entry.file, { force: true });
   }
 }

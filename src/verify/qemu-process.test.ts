@@ -2,14 +2,13 @@
 // care what the binary is): output tails, the watch loop, the kill, the start-failure codes, and
 // the growing-log reader.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../test/corpus.js';
+import { isRunning } from '../../test/proc-state.js';
 import { tempDirPerTest } from '../../test/temp-dir.js';
-import { procStatFields } from '../core/process-alive.js';
 import { VerificationError } from './errors.js';
 import { drainLogs, GrowingFile, parseSchedstat, QemuProcess, threadState } from './qemu-process.js';
 
@@ -170,14 +169,7 @@ describe('GrowingFile', () => {
       });
     });
     const pids = JSON.parse(line) as { main: number; worker: number; plain: number };
-    /** Running (not gone, not a zombie waiting for init to reap it). */
-    const running = (pid: number): boolean => {
-      try {
-        return procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] !== 'Z';
-      } catch {
-        return false;
-      }
-    };
+    const running = isRunning;
     try {
       expect([running(pids.main), running(pids.worker), running(pids.plain)]).toEqual([true, true, true]);
       child.kill('SIGKILL');

@@ -4,10 +4,10 @@
 // IGD check and the KVM probe all supervise QEMU this way, so the loop, the kill and the
 // start-failure error exist once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { diesWithParent } from '../core/exec-path.js';
+import { diesWithParent, isExecutable } from '../core/exec-path.js';
 import { procStatFields } from '../core/process-alive.js';
 import { VerificationError } from './errors.js';
 
@@ -16,15 +16,6 @@ const OUTPUT_LIMIT_BYTES = 16 * 1024;
 
 /** Starts a process with stdin ignored and stdout/stderr piped; a parameter so tests can count starts. */
 export type SpawnProcess = (file: string, args: readonly string[]) => ChildProcess;
-
-const isExecutable = (file: string): boolean => {
-  try {
-    accessSync(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Starts QEMU so that it dies with the thread that started it (core/exec-path.ts diesWithParent),
