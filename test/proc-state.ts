@@ -1,7 +1,7 @@
 // Whether a process runs, from /proc (Linux): for tests that check a killed process left no child
 // behind. A zombie (Z) or dead (X) process no longer runs, though it still has a /proc entry
 // until its parent (init, for an orphan) reaps it.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { procStatFields } from '../src/core/process-alive.js';
 
 export function isRunning(pid: number): boolean {
@@ -10,5 +10,28 @@ export function isRunning(pid: number): boolean {
     return state !== 'Z' && state !== 'X';
   } catch {
     return false;
+  }
+}
+
+/** The pids of a process's children (all its threads'), from /proc; none when it is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .split(' ')
+        .filter((s) => s !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** A process's command line as its arguments, from /proc; empty when it is gone. */
+export function commandLineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return [];
   }
 }

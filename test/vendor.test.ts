@@ -1,20 +1,21 @@
 // Vendor packages (issue 12 items 1-2): the unpackers on real vendor files from public
 // repositories (test/fixtures/vendor, with their source in its README), corpus firmware
 // wrapped by 7z itself, and every bound with its exact error code.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/core/digest.js';
 import { OvmfBuildError } from '../src/core/errors.js';
-import { runBounded } from '../src/vendor/bounded-child.js';
+import { boundedCommand, runBounded } from '../src/vendor/bounded-child.js';
 import { choosePackagePiece } from '../src/vendor/find-gop.js';
 import { cabUnpacker, parseListing, unsafePathReason } from '../src/vendor/seven-zip.js';
 import { unpackPackage, type UnpackPackageOptions } from '../src/vendor/unpack-package.js';
 import { DEFAULT_PACKAGE_LIMITS, type UnpackContext } from '../src/vendor/unpacker.js';
 import { zipUnpacker } from '../src/vendor/zip.js';
 import { corpusPath, readCorpus, REPO_ROOT } from './corpus.js';
+import { childrenOf, commandLineOf, isRunning } from './proc-state.js';
 import { sevenZipArchive, storedCab, storedZip } from './vendor-archive.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/vendor');
@@ -348,6 +349,75 @@ describe('the bounded child process 7z runs in', () => {
     });
     expect(result.exitCode === 153 || result.signal === 'SIGXFSZ').toBe(true);
     expect(readFileSync(path.join(dir, 'big.bin')).length).toBe(1000);
+  });
+
+  it('runs the tool under setpriv --pdeathsig KILL (and prlimit when capped); a missing tool as given, for ENOENT', () => {
+    const env = { PATH: process.env['PATH'] ?? '' };
+    const setpriv = execFileSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).trim();
+    const sleep = execFileSync('sh', ['-c', 'command -v sleep'], { encoding: 'utf8' }).trim();
+    expect(boundedCommand('sleep', ['1'], undefined, env)).toEqual({
+      command: setpriv,
+      args: ['--pdeathsig', 'KILL', '--', sleep, '1'],
+    });
+    expect(boundedCommand('sleep', ['1'], 4096, env)).toEqual({
+      command: setpriv,
+      args: ['--pdeathsig', 'KILL', '--', 'prlimit', '--fsize=4096', '--', sleep, '1'],
+    });
+    expect(boundedCommand('ovmf-build-no-such-tool', ['x'], 4096, env)).toEqual({
+      command: 'ovmf-build-no-such-tool',
+      args: ['x'],
+    });
+    expect(boundedCommand('/nonexistent/7z', [], undefined, env)).toEqual({
+      command: '/nonexistent/7z',
+      args: [],
+    });
+  });
+
+  it('a tool it started dies when ovmf-build is killed with SIGKILL; a plain spawn (the control) does not', async () => {
+    const parent = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'bounded-orphan-child.ts')],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const sleeps = new Map<string, number>();
+    try {
+      await new Promise<void>((resolve) => parent.stdout.once('data', () => resolve()));
+      // setpriv executes prlimit, which executes sleep, under the same pid: wait for the execs.
+      const deadline = Date.now() + 10_000;
+      while (sleeps.size < 3 && Date.now() < deadline) {
+        for (const pid of childrenOf(parent.pid as number)) {
+          const argv = commandLineOf(pid);
+          if (path.basename(argv[0] ?? '') === 'sleep' && argv[1] !== undefined) sleeps.set(argv[1], pid);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect([...sleeps.keys()].sort()).toEqual(['301', '302', '303']);
+      parent.kill('SIGKILL');
+      const gone = Date.now() + 10_000;
+      while (
+        (isRunning(sleeps.get('301') as number) || isRunning(sleeps.get('302') as number)) &&
+        Date.now() < gone
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(['301', '302', '303'].map((s) => isRunning(sleeps.get(s) as number))).toEqual([
+        false,
+        false,
+        true,
+      ]);
+    } finally {
+      parent.kill('SIGKILL');
+      for (const pid of sleeps.values()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
   });
 
   it('an abort stops the child: E_ABORTED', async () => {

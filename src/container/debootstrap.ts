@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import { diesWithParentTree, findOnPath } from '../core/exec-path.js';
 import type { ErrorCode } from '../core/error-codes.js';
 import { findMirror } from './apt-sources.js';
 import { rootfsImportOptions } from './podman-quirks.js';
@@ -70,7 +71,12 @@ function runLogged(
   signal: AbortSignal | undefined,
 ): Promise<{ exitCode: number; tail: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    // In namespaces of its own, dying with this process (core/exec-path.ts): a kill -9 of
+    // ovmf-build mid-bootstrap leaves no dpkg running and no mount inside the temp directory.
+    // A missing command is spawned as given, so that its ENOENT says so (unshare would exit 127).
+    const found = findOnPath(command, process.env);
+    const confined = found === undefined ? { command, args } : diesWithParentTree(found, args, process.env);
+    const child = spawn(confined.command, [...confined.args], { stdio: ['ignore', 'pipe', 'pipe'], signal });
     const tail = new TailBuffer(30);
     const splitter = (): LineSplitter =>
       new LineSplitter((line) => {

@@ -2,7 +2,9 @@
 // started it. The second is util-linux's `setpriv --pdeathsig KILL` (essential in Debian), which
 // sets PR_SET_PDEATHSIG and executes the program under the same pid, so the kernel kills it even
 // when ovmf-build is killed with SIGKILL and no exit hook runs. Used for the private Podman
-// service (container/private-service.ts) and QEMU (verify/qemu-process.ts).
+// service (container/private-service.ts), QEMU (verify/qemu-process.ts) and 7z
+// (vendor/bounded-child.ts); debootstrap, which starts a tree of its own and mounts, runs in
+// namespaces of its own as well (diesWithParentTree).
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 
@@ -38,4 +40,39 @@ export function diesWithParent(
   return setpriv === undefined
     ? { command: file, args }
     : { command: setpriv, args: ['--pdeathsig', 'KILL', '--', file, ...args] };
+}
+
+/**
+ * As diesWithParent, for a program that starts children of its own and mounts file systems
+ * (debootstrap: dpkg in a chroot, /proc and /sys mounted in the target): it runs as the first
+ * process of a new PID namespace and in a private mount namespace (util-linux `unshare --pid
+ * --fork --kill-child --mount`). When ovmf-build dies, setpriv's signal kills unshare, whose
+ * --kill-child kills the namespace's first process, and the kernel then kills every process
+ * in the namespace; its mounts go with the namespace, so none is left inside a temp directory
+ * that is later removed. Needs root (CAP_SYS_ADMIN); without unshare, diesWithParent alone.
+ */
+export function diesWithParentTree(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { readonly command: string; readonly args: readonly string[] } {
+  const unshare = process.platform === 'linux' ? findOnPath('unshare', env) : undefined;
+  return unshare === undefined
+    ? diesWithParent(file, args, env)
+    : diesWithParent(
+        unshare,
+        [
+          '--pid',
+          '--fork',
+          '--kill-child',
+          '--mount',
+          '--propagation',
+          'private',
+          '--mount-proc',
+          '--',
+          file,
+          ...args,
+        ],
+        env,
+      );
 }

@@ -1,7 +1,9 @@
 // Runs an unpacking tool (7z) as a child process that cannot run away: a wall-clock timeout,
 // a cap on what it prints, a cap on the size of any file it writes (prlimit RLIMIT_FSIZE, so
-// an archive whose headers lie about sizes cannot fill the disk), no stdin, C.UTF-8 locale.
+// an archive whose headers lie about sizes cannot fill the disk), no stdin, C.UTF-8 locale, and
+// it dies with ovmf-build even on SIGKILL (setpriv --pdeathsig, core/exec-path.ts).
 import { AbortError, OvmfBuildError } from '../core/errors.js';
+import { diesWithParent, findOnPath, isExecutable } from '../core/exec-path.js';
 
 export interface BoundedRunOptions {
   readonly timeoutMs: number;
@@ -30,6 +32,25 @@ function toolFailed(
 }
 
 /**
+ * The command line of a bounded run: `tool args` under prlimit when a file size cap is given,
+ * the whole of it under setpriv --pdeathsig so that a `kill -9` of ovmf-build does not leave
+ * the tool running to its timeout. A tool that is not found is run as given, so that the spawn
+ * fails with ENOENT and says the tool is missing (setpriv or prlimit would only exit 127).
+ */
+export function boundedCommand(
+  tool: string,
+  args: readonly string[],
+  maxFileBytes: number | undefined,
+  env: NodeJS.ProcessEnv,
+): { readonly command: string; readonly args: readonly string[] } {
+  const found = tool.includes('/') ? (isExecutable(tool) ? tool : undefined) : findOnPath(tool, env);
+  if (found === undefined) return { command: tool, args };
+  return maxFileBytes === undefined
+    ? diesWithParent(found, args, env)
+    : diesWithParent('prlimit', [`--fsize=${maxFileBytes}`, '--', found, ...args], env);
+}
+
+/**
  * Runs `tool args` and resolves with its exit status and output, whatever the status (the
  * caller knows what a status means). Rejects with E_PACKAGE_TOOL_FAILED when the tool is
  * missing, runs past the timeout or prints more than the cap, and with E_ABORTED on abort.
@@ -39,15 +60,12 @@ export function runBounded(
   args: readonly string[],
   options: BoundedRunOptions,
 ): Promise<BoundedRunResult> {
-  const [file, argv] =
-    options.maxFileBytes === undefined
-      ? [tool, [...args]]
-      : ['prlimit', [`--fsize=${options.maxFileBytes}`, '--', tool, ...args]];
+  const { command: file, args: argv } = boundedCommand(tool, args, options.maxFileBytes, process.env);
   return new Promise((resolve, reject) => {
     options.signal?.throwIfAborted();
     // Taken here, not imported: node:child_process (with node:net) would load on every extract,
     // a few ms of a cold run on a bare image, which never unpacks with 7z.
-    const child = process.getBuiltinModule('node:child_process').spawn(file, argv, {
+    const child = process.getBuiltinModule('node:child_process').spawn(file, [...argv], {
       cwd: options.cwd,
       env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
       stdio: ['ignore', 'pipe', 'pipe'],
