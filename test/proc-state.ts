@@ -35,3 +35,20 @@ export function commandLineOf(pid: number): string[] {
     return [];
   }
 }
+
+/**
+ * The pid of each running process whose command line is `<name> <arg>` (name by its basename),
+ * by that argument, for the arguments given: e.g. pidsOf('sleep', ['301', '302']).
+ */
+export function pidsOf(name: string, args: readonly string[]): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = commandLineOf(Number(entry));
+    const [command, arg] = argv;
+    if (argv.length === 2 && command !== undefined && arg !== undefined && args.includes(arg)) {
+      if (command.split('/').pop() === name && isRunning(Number(entry))) found.set(arg, Number(entry));
+    }
+  }
+  return found;
+}

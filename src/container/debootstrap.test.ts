@@ -5,7 +5,8 @@ import * as tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { errorOf } from '../../test/rejection.js';
 import { tempDirPerTest } from '../../test/temp-dir.js';
-import { debootstrapInputs, packRootfs } from './debootstrap.js';
+import { isRunning, pidsOf } from '../../test/proc-state.js';
+import { debootstrapInputs, packRootfs, runLogged } from './debootstrap.js';
 import { removeDanglingServices, SERVICE_DIR_PREFIX } from './private-service.js';
 
 const dir = tempDirPerTest('ovmf-build-debootstrap-test-');
@@ -105,6 +106,60 @@ describe('bootstrapBaseImage', () => {
         '(`podman pull debian:bookworm-slim`) or run this once as root',
     });
   });
+});
+
+const quiet = { debug() {}, info() {} } as unknown as Parameters<typeof runLogged>[2];
+
+describe('runLogged, the way debootstrap runs', () => {
+  it('resolves with the exit code and the last lines printed', async () => {
+    const result = await runLogged(
+      'sh',
+      ['-c', 'for i in $(seq 1 40); do echo line $i; done; exit 3'],
+      quiet,
+      undefined,
+    );
+    expect(result.exitCode).toBe(3);
+    expect(result.tail).toEqual(Array.from({ length: 30 }, (_, i) => `line ${i + 11}`));
+  });
+
+  it('a command that is not installed is E_IMAGE_BASE_UNAVAILABLE, cannot run', async () => {
+    const error = await errorOf(runLogged('ovmf-build-no-such-tool', [], quiet, undefined));
+    expect([error.code, error.message]).toEqual([
+      'E_IMAGE_BASE_UNAVAILABLE',
+      'cannot run ovmf-build-no-such-tool: spawn ovmf-build-no-such-tool ENOENT',
+    ]);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    'an abort kills the whole tree at once (unshare ignores SIGTERM) and rejects with E_ABORTED',
+    async () => {
+      const controller = new AbortController();
+      const run = runLogged('sh', ['-c', 'sleep 331 & sleep 332'], quiet, controller.signal);
+      let sleeps = new Map<string, number>();
+      const deadline = Date.now() + 10_000;
+      while (sleeps.size < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        sleeps = pidsOf('sleep', ['331', '332']);
+      }
+      try {
+        expect([...sleeps.keys()].sort()).toEqual(['331', '332']);
+        controller.abort();
+        expect((await errorOf(run)).code).toBe('E_ABORTED');
+        const gone = Date.now() + 5_000;
+        while ([...sleeps.values()].some(isRunning) && Date.now() < gone)
+          await new Promise((r) => setTimeout(r, 20));
+        expect([...sleeps.values()].map(isRunning)).toEqual([false, false]);
+      } finally {
+        for (const pid of sleeps.values()) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+    },
+  );
 });
 
 describe('removeDanglingServices', () => {

@@ -64,7 +64,12 @@ export async function debootstrapInputs(aptDir: string, suite: string): Promise<
   };
 }
 
-function runLogged(
+/**
+ * Runs `command args` confined (diesWithParentTree), its output lines logged at debug, and
+ * resolves with its exit code and last lines; an abort kills the whole tree and rejects with
+ * E_ABORTED. Exported for tests.
+ */
+export function runLogged(
   command: string,
   args: readonly string[],
   logger: Logger,
@@ -76,7 +81,13 @@ function runLogged(
     // A missing command is spawned as given, so that its ENOENT says so (unshare would exit 127).
     const found = findOnPath(command, process.env);
     const confined = found === undefined ? { command, args } : diesWithParentTree(found, args, process.env);
-    const child = spawn(confined.command, [...confined.args], { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    // An abort kills with SIGKILL: unshare ignores SIGTERM while it waits for its child, and
+    // its death is what takes the namespace down (nothing is left to unmount outside it).
+    const child = spawn(confined.command, [...confined.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+      killSignal: 'SIGKILL',
+    });
     const tail = new TailBuffer(30);
     const splitter = (): LineSplitter =>
       new LineSplitter((line) => {

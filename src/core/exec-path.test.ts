@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../test/corpus.js';
-import { commandLineOf, isRunning } from '../../test/proc-state.js';
+import { isRunning, pidsOf } from '../../test/proc-state.js';
 import { tempDirPerTest } from '../../test/temp-dir.js';
 import { diesWithParent, diesWithParentTree, findOnPath } from './exec-path.js';
 
@@ -72,23 +72,6 @@ function mountedIn(pid: number, dir: string): boolean {
     .some((line) => line.split(' ')[4] === dir);
 }
 
-/** The pid of each process whose command line is `sleep <length>`, for the lengths given. */
-function sleepsOf(lengths: readonly string[]): Map<string, number> {
-  const found = new Map<string, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = commandLineOf(Number(name));
-    if (
-      argv.length === 2 &&
-      path.basename(argv[0] ?? '') === 'sleep' &&
-      lengths.includes(argv[1] as string)
-    ) {
-      found.set(argv[1] as string, Number(name));
-    }
-  }
-  return found;
-}
-
 describe.skipIf(process.getuid?.() !== 0)('diesWithParentTree, for real (root: namespaces)', () => {
   it('kill -9 of the caller kills the whole tree and drops its mounts; diesWithParent alone (the control) leaves the grandchild', async () => {
     const mountDir = path.join(dir(), 'mnt');
@@ -108,7 +91,7 @@ describe.skipIf(process.getuid?.() !== 0)('diesWithParentTree, for real (root: n
       const deadline = Date.now() + 10_000;
       while (sleeps.size < 4 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
-        sleeps = sleepsOf(lengths);
+        sleeps = pidsOf('sleep', lengths);
       }
       expect([...sleeps.keys()].sort()).toEqual(lengths);
       // The tmpfs is in the tree's mount namespace only, never in ours.
