@@ -38,6 +38,7 @@ import {
 } from '../src/edk2/layout.js';
 import type { Edk2Source } from '../src/edk2/source.js';
 import { VariantTemplates } from '../src/edk2/variant-templates.js';
+import { WorkspaceUse, type WorkspaceRetention } from '../src/edk2/workspace-retention.js';
 import {
   buildJobId as jobId,
   containersOfJob as containersOn,
@@ -49,6 +50,7 @@ import { CORPUS_DIR } from './corpus.js';
 import {
   countCleanBuild,
   edk2Source,
+  harness,
   markDefaultWorkspace,
   testEngine,
   testLogger,
@@ -84,6 +86,17 @@ let inspected: Docker.ContainerInspectInfo | undefined;
 let tmp: string;
 /** The default workspace that existed before (another run's), moved to this tag and removed after. */
 let retiredRef: string | undefined;
+/**
+ * The clean build's workspace retention (edk2/workspace-retention.ts), with use records of its
+ * own: keep 1, every workspace already there recorded as used now (so none of another file's
+ * goes), and one more tag (of the builder image), recorded as last used two hours ago, that the
+ * prune after the commit must remove.
+ */
+let retention: WorkspaceRetention;
+const staleKey = `e0e0e0e0${randomBytes(8).toString('hex')}`;
+const staleRef = `${WORKSPACE_REPOSITORY}:${staleKey}`;
+let builderRef: string;
+let cleanStartedAt = 0;
 
 const containersOfJob = (id: string): Promise<string[]> => containersOn(docker, id);
 
@@ -118,7 +131,16 @@ beforeAll(async () => {
       await docker.getImage(workspace.ref).remove(); // only the tag: the image keeps the other one
     }
     expect(await engine.imageId(workspace.ref)).toBeNull();
+    retention = { use: new WorkspaceUse(path.join(tmp, 'workspace-use')), keep: 1 };
+    for (const image of await engine.taggedImages(WORKSPACE_REPOSITORY)) {
+      const key = image.ref.slice(WORKSPACE_REPOSITORY.length + 1);
+      if (/^[0-9a-f]{8,128}$/.test(key)) await retention.use.touch(WORKSPACE_REPOSITORY, key);
+    }
+    builderRef = harness().builderImage.ref;
+    await docker.getImage(builderRef).tag({ repo: WORKSPACE_REPOSITORY, tag: staleKey });
+    await retention.use.touch(WORKSPACE_REPOSITORY, staleKey, new Date(Date.now() - 2 * 3_600_000));
     cleanJob = jobId('clean');
+    cleanStartedAt = Date.now();
     const cleanBuild = buildOvmf({
       gop,
       vbt,
@@ -128,6 +150,7 @@ beforeAll(async () => {
       jobId: cleanJob,
       workspace: { reuse: true, commit: true },
       variantTemplates: templates,
+      workspaceRetention: retention,
       // The lock taken above; buildOvmf releases it once the workspace is committed.
       workspaceLock: (key) => {
         expect(key).toBe(workspace.key);
@@ -200,6 +223,10 @@ beforeAll(async () => {
 afterAll(async () => {
   // Kept when a warm build of another file still runs from it; `ovmf-build cleanup --workspaces` removes it.
   if (retiredRef !== undefined) await engine?.removeImage(retiredRef, { force: false });
+  // Only a tag of the builder image (should the prune not have removed it).
+  if (builderRef !== undefined && (await engine?.imageId(staleRef)) !== null) {
+    await docker.getImage(staleRef).remove({ force: false });
+  }
   await engine?.[Symbol.asyncDispose]();
   await rm(tmp, { recursive: true, force: true });
 });
@@ -221,6 +248,20 @@ describe('a clean build with a corpus GOP and VBT', () => {
     // 277 "Building ..." lines for Debian edk2 2022.11-6+deb12u2 with the default flags.
     expect(clean.modulesBuilt).toBeGreaterThan(250);
     expect(clean.workspace).toMatchObject({ committed: true });
+  });
+
+  it('after its commit removed the workspace beyond the one kept that was not used for two hours, and only it', async () => {
+    expect(await engine.imageId(staleRef)).toBeNull();
+    // A tag only: the builder image it pointed at is still there.
+    expect(await engine.imageId(builderRef)).not.toBeNull();
+    expect(await retention.use.lastUsedMs(WORKSPACE_REPOSITORY, staleKey)).toBeUndefined();
+    // The new workspace is there, its use recorded (after the commit: not before the build started).
+    const key = (clean.workspace as { key: string; ref: string }).key;
+    expect(await engine.imageId((clean.workspace as { ref: string }).ref)).not.toBeNull();
+    // Recorded again after the commit: a clean build takes minutes before it commits.
+    expect(await retention.use.lastUsedMs(WORKSPACE_REPOSITORY, key)).toBeGreaterThan(
+      cleanStartedAt + 60_000,
+    );
   });
 
   it('ran as uid 1000 without network, capabilities or new privileges, limited and labelled', () => {

@@ -4,10 +4,12 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { mkdtemp, rm } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { harness, testEngine, testLogger } from '../../test/harness.js';
 import { main } from '../cli/main.js';
+import { pruneWorkspaces, WorkspaceUse } from '../edk2/workspace-retention.js';
 import type { ContainerEngine } from './index.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -202,13 +204,65 @@ describe('ovmf-build cleanup', () => {
     const help = await cli(['cleanup', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout.split('\n')[0]).toBe(
-      'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces] [--json]',
+      'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces | --keep-workspaces N] [--json]',
     );
+    for (const argv of [
+      ['cleanup', '--keep-workspaces', '0'],
+      ['cleanup', '--keep-workspaces', 'all'],
+    ]) {
+      const refused = await cli(argv);
+      expect([refused.code, refused.stderr]).toEqual([
+        2,
+        `ovmf-build: --keep-workspaces must be a positive whole number of workspaces to keep, not ${JSON.stringify(argv[2])}; run \`ovmf-build cleanup --help\` [E_USAGE]\n`,
+      ]);
+    }
+    const withAll = await cli(['cleanup', '--keep-workspaces', '2', '--workspaces']);
+    expect(withAll.code).toBe(2);
+    expect(withAll.stderr).toMatch(/^ovmf-build: --keep-workspaces goes with neither --workspaces/);
     const both = await cli(['cleanup', '--job', 'x', '--workspaces']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/^ovmf-build: --workspaces removes images, which belong to no job/);
     const bad = await cli(['cleanup', '--bogus']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^ovmf-build: Unknown option '--bogus'/);
+  });
+});
+
+describe('warm workspaces beyond the ones kept (edk2/workspace-retention.ts)', () => {
+  it('go by least recent use, except one used within the hour; tags that name no key stay', async () => {
+    const repository = `localhost/ovmf-build-test-${randomBytes(4).toString('hex')}/edk2-workspace`;
+    const keys = ['1', '2', '3', '4'].map((digit) => digit.repeat(24));
+    const ages = [4 * 3_600_000, 3 * 3_600_000, 30 * 60_000, 10 * 60_000];
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ovmf-build-retention-'));
+    const use = new WorkspaceUse(path.join(dir, 'use'));
+    const now = Date.now();
+    try {
+      for (const [i, key] of keys.entries()) {
+        await docker.getImage(imageRef).tag({ repo: repository, tag: key });
+        await use.touch(repository, key, new Date(now - (ages[i] as number)));
+      }
+      await docker.getImage(imageRef).tag({ repo: repository, tag: 'manual' });
+      const result = await pruneWorkspaces(engine, repository, { use, keep: 1 }, logger, now);
+      // Newest first: 4 (kept), 3 (30 min: within the hour), then 2 and 1 go.
+      expect(result.removed).toEqual([`${repository}:${keys[1]}`, `${repository}:${keys[0]}`]);
+      expect(result.inUse).toEqual([]);
+      expect([...result.kept].sort()).toEqual([`${repository}:${keys[2]}`, `${repository}:${keys[3]}`]);
+      const left = (await engine.taggedImages(repository)).map((image) => image.ref).sort();
+      expect(left).toEqual([`${repository}:${keys[2]}`, `${repository}:${keys[3]}`, `${repository}:manual`]);
+      expect(await Promise.all(keys.map((key) => use.lastUsedMs(repository, key)))).toEqual([
+        undefined,
+        undefined,
+        now - (ages[2] as number),
+        now - (ages[3] as number),
+      ]);
+      // Only tags went: the image they named is still there.
+      expect(await engine.imageId(imageRef)).not.toBeNull();
+      // keep 2 with the same records: 3 is kept by count now, nothing else to remove.
+      expect((await pruneWorkspaces(engine, repository, { use, keep: 2 }, logger, now)).removed).toEqual([]);
+    } finally {
+      for (const image of await engine.taggedImages(repository))
+        await engine.removeImage(image.ref, { force: false });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,6 +19,7 @@ import type {
   ContainerEngine,
   EngineInfo,
   ImagePruneResult,
+  TaggedImage,
   ImageRemoval,
   RunResult,
   RunSpec,
@@ -102,6 +103,21 @@ class DockerApiEngine implements ContainerEngine {
       this.#logger.info({ removed, inUse }, 'pruned ovmf-build images');
     }
     return { removed, inUse };
+  }
+
+  async taggedImages(repository: string): Promise<readonly TaggedImage[]> {
+    const images = await this.#docker
+      .listImages({ filters: { reference: [repository] } })
+      .catch((error: unknown) => {
+        throw new OvmfBuildError('E_ENGINE_REQUEST_FAILED', `listing images failed: ${String(error)}`, {
+          repository,
+        });
+      });
+    return images.flatMap((image) =>
+      (image.RepoTags ?? [])
+        .filter((ref) => ref.startsWith(`${repository}:`))
+        .map((ref) => ({ ref, id: image.Id, createdMs: image.Created * 1000 })),
+    );
   }
 
   run(spec: RunSpec): Promise<RunResult> {

@@ -205,6 +205,14 @@ export interface ImagePruneResult {
   readonly inUse: readonly string[];
 }
 
+export interface TaggedImage {
+  /** `repository:tag` */
+  readonly ref: string;
+  readonly id: string;
+  /** When the image was created (the engine's `Created`, whole seconds), in ms since the epoch. */
+  readonly createdMs: number;
+}
+
 export interface ContainerEngine extends AsyncDisposable {
   readonly info: EngineInfo;
   ensureBuilderImage(spec: BuilderImageSpec): Promise<BuilderImage>;
@@ -220,6 +228,8 @@ export interface ContainerEngine extends AsyncDisposable {
    * still uses are kept. Returns what was removed and what was kept as in use.
    */
   pruneImages(options?: { readonly repositories?: readonly string[] }): Promise<ImagePruneResult>;
+  /** Every tag of `repository` (`repository:tag`), with its image id and the image's creation time. */
+  taggedImages(repository: string): Promise<readonly TaggedImage[]>;
   /** Creates, fills, starts, streams, waits for and removes a container. Removes it on every path. */
   run(spec: RunSpec): Promise<RunResult>;
   /**

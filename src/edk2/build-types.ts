@@ -9,6 +9,7 @@ import type { BuildFlags } from './flags.js';
 import type { Edk2Source } from './source.js';
 import type { ToolsImage } from './tools-image.js';
 import type { VariantTemplates } from './variant-templates.js';
+import type { WorkspaceRetention } from './workspace-retention.js';
 
 export interface BuildOvmfOptions {
   /** The Intel GOP driver (.efi, PE32+ x64 EFI boot-service driver). */
@@ -96,6 +97,12 @@ export interface BuildOvmfOptions {
    * @default prepareBuildInputs
    */
   readonly prepare?: (options: PrepareBuildOptions) => Promise<PreparedBuild>;
+  /**
+   * Records each use of a warm workspace (before the build looks for it) and, after a commit,
+   * removes the workspaces of the same repository beyond the ones kept
+   * (workspace-retention.ts). Unset: no record, nothing removed.
+   */
+  readonly workspaceRetention?: WorkspaceRetention;
 }
 
 export interface BuildOvmfResult {

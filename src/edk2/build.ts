@@ -20,6 +20,7 @@ import { flagsKey, resolveBuildFlags, type BuildFlags } from './flags.js';
 import { spliceIgdVolume } from './igd-volume.js';
 import { DEFAULT_IMAGE_PREFIX, ensureToolsImage, type ToolsImage } from './tools-image.js';
 import type { VariantTemplate, VariantTemplates } from './variant-templates.js';
+import { pruneWorkspaces } from './workspace-retention.js';
 
 /** Committed warm workspaces: `<repository>:<key>`. */
 export const WORKSPACE_REPOSITORY = 'localhost/ovmf-build/edk2-workspace';
@@ -221,6 +222,9 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   }
   const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
+  const repository = workspaceRef.slice(0, workspaceRef.lastIndexOf(':'));
+  // Before looking for the workspace: a prune in another process spares one used this recently.
+  if (reuse) await recordWorkspaceUse(options, repository, key.value, log);
   // This process's template of the key, else one an earlier process left on disk (its builder
   // image is the one just ensured: the key names it).
   let template = await templates?.load(key.value, log);
@@ -284,6 +288,18 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   } finally {
     await workspaceLock?.[Symbol.asyncDispose]();
   }
+}
+
+/** Records a use of the workspace (workspace-retention.ts); only housekeeping, so a failure is logged. */
+async function recordWorkspaceUse(
+  options: BuildOvmfOptions,
+  repository: string,
+  key: string,
+  log: Logger,
+): Promise<void> {
+  await options.workspaceRetention?.use.touch(repository, key).catch((error: unknown) => {
+    log.warn({ err: error }, 'build: could not record the use of the warm workspace');
+  });
 }
 
 async function buildWithWorkspace(
@@ -474,6 +490,16 @@ async function buildWithWorkspace(
         return 'kept' as const;
       });
     log.info({ image: existingWorkspaceId, outcome }, 'build: replaced warm workspace');
+  }
+
+  if (run.committedImageId !== undefined && options.workspaceRetention !== undefined) {
+    // A workspace (about 1 GB) was added: the oldest go beyond the ones kept. Only housekeeping:
+    // a failure is logged and the build stands.
+    const repository = workspaceRef.slice(0, workspaceRef.lastIndexOf(':'));
+    await recordWorkspaceUse(options, repository, key.value, log);
+    await pruneWorkspaces(engine, repository, options.workspaceRetention, log).catch((error: unknown) => {
+      log.warn({ err: error }, 'build: could not remove older warm workspaces');
+    });
   }
 
   const images = imagesOf(run.outputs, flags);

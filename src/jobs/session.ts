@@ -13,6 +13,7 @@ import type { ContainerEngine } from '../container/index.js';
 import type { Edk2Source, Edk2SourceSpec } from '../edk2/source.js';
 import { TemplateStore } from '../edk2/template-store.js';
 import { VariantTemplates } from '../edk2/variant-templates.js';
+import { keepWorkspacesOf, WorkspaceUse, type WorkspaceRetention } from '../edk2/workspace-retention.js';
 import { EarlyRomChecks } from './early-rom.js';
 
 /**
@@ -37,6 +38,12 @@ export class JobSession implements AsyncDisposable {
    * processes (edk2/template-store.ts), unless OVMF_BUILD_VARIANT_TEMPLATES=memory.
    */
   readonly variantTemplates: VariantTemplates;
+  /**
+   * When each warm workspace was last used, and how many to keep (OVMF_BUILD_KEEP_WORKSPACES,
+   * default 3): a build that commits one removes the least recently used beyond them
+   * (edk2/workspace-retention.ts).
+   */
+  readonly workspaceRetention: WorkspaceRetention;
   #engine: ContainerEngine | null = null;
   /**
    * The source tree of the last acquisition, reused by the build; `stamp` is the state it was
@@ -51,6 +58,10 @@ export class JobSession implements AsyncDisposable {
         ? new TemplateStore(path.join(userCacheDir(env), 'variant-templates'))
         : undefined,
     );
+    this.workspaceRetention = {
+      use: new WorkspaceUse(path.join(userCacheDir(env), 'workspace-use')),
+      keep: keepWorkspacesOf(env),
+    };
   }
 
   async engine(logger: Logger, signal: AbortSignal): Promise<ContainerEngine> {

@@ -91,6 +91,8 @@ export async function build(input: BuildInput, context: StageContext): Promise<B
     variantTemplates: session.variantTemplates,
     builderImageId: input.environment.builderImageId,
     compiledInputsKey: compiled,
+    // Older warm workspaces go after a commit beyond the ones kept (OVMF_BUILD_KEEP_WORKSPACES).
+    workspaceRetention: session.workspaceRetention,
     workspaceLock: (key, lockSignal) =>
       session.lock(`workspace-${key}`, lockSignal ?? signal, (owner) => {
         emit({

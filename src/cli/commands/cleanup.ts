@@ -1,24 +1,34 @@
+import path from 'node:path';
 import pino from 'pino';
 import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { connectEngine } from '../../container/index.js';
+import { userCacheDir } from '../../cache/paths.js';
 import { WORKSPACE_REPOSITORY } from '../../edk2/build.js';
+import {
+  keepWorkspacesOf,
+  parseKeep,
+  pruneWorkspaces,
+  WorkspaceUse,
+} from '../../edk2/workspace-retention.js';
 import { TOOLS_REPOSITORY } from '../../edk2/tools-image.js';
 
 const USAGE = [
-  'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces] [--json]',
+  'usage: ovmf-build cleanup [--all] [--job <id>] [--workspaces | --keep-workspaces N] [--json]',
   '',
   'Removes containers left behind by ovmf-build runs whose process is gone (found by their',
-  'ovmf-build.job label), sockets of private podman services whose owner is gone, and',
-  'untagged warm-workspace images replaced by a newer build (not with --job). An image that a',
-  'container still uses is never removed.',
+  'ovmf-build.job label), sockets of private podman services whose owner is gone, untagged',
+  'warm-workspace images replaced by a newer build, and the warm workspaces beyond the N most',
+  'recently used (not with --job). A workspace used within the last hour and an image that a',
+  'container still uses are never removed. A build that commits a workspace does the same.',
   '',
-  '  --all          remove every ovmf-build container, also those of running jobs',
-  '  --job <id>     only containers of this job (label ovmf-build.job=<id>), no images',
-  '  --workspaces   also remove the warm workspaces (about 1 GB each) and the EDK2 tools images',
-  '                 (source + compiled BaseTools); the next build is clean',
-  '  --json         print {"removed": [container ids], "images": {"removed": [...], "inUse": [...]}}',
+  '  --all                 remove every ovmf-build container, also those of running jobs',
+  '  --job <id>            only containers of this job (label ovmf-build.job=<id>), no images',
+  '  --workspaces          also remove every warm workspace (about 1 GB each) and the EDK2 tools',
+  '                        images (source + compiled BaseTools); the next build is clean',
+  '  --keep-workspaces N   warm workspaces to keep (default: OVMF_BUILD_KEEP_WORKSPACES, else 3)',
+  '  --json                print {"removed": [container ids], "images": {"removed": [...], "inUse": [...]}}',
 ].join('\n');
 
 export const command = defineCommand({
@@ -29,6 +39,7 @@ export const command = defineCommand({
     all: { type: 'boolean' },
     job: { type: 'string' },
     workspaces: { type: 'boolean' },
+    'keep-workspaces': { type: 'string' },
     json: { type: 'boolean' },
   },
   allowPositionals: false,
@@ -39,6 +50,18 @@ export const command = defineCommand({
     if (values.job !== undefined && values.workspaces === true) {
       throw new UsageError('--workspaces removes images, which belong to no job: use it without --job');
     }
+    if (values['keep-workspaces'] !== undefined && (values.workspaces === true || values.job !== undefined)) {
+      throw new UsageError(
+        '--keep-workspaces goes with neither --workspaces (which removes them all) nor --job',
+      );
+    }
+    const retention = {
+      use: new WorkspaceUse(path.join(userCacheDir(ctx.env), 'workspace-use')),
+      keep:
+        values['keep-workspaces'] === undefined
+          ? keepWorkspacesOf(ctx.env)
+          : parseKeep(values['keep-workspaces'], '--keep-workspaces'),
+    };
     const logger = pino({ level: ctx.env['OVMF_BUILD_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     await using engine = await connectEngine({ env: ctx.env, logger, signal: ctx.signal });
     const removed = await engine.removeLeftovers({
@@ -47,12 +70,23 @@ export const command = defineCommand({
     });
     // After the containers, so images only they used can go in the same run. Images belong to
     // no job: a run limited to one job's containers leaves them alone.
-    const images =
-      values.job === undefined
-        ? await engine.pruneImages(
-            values.workspaces === true ? { repositories: [WORKSPACE_REPOSITORY, TOOLS_REPOSITORY] } : {},
-          )
-        : { removed: [], inUse: [] };
+    let images: { removed: readonly string[]; inUse: readonly string[] } = { removed: [], inUse: [] };
+    if (values.job === undefined) {
+      // The workspaces beyond the ones kept first: their tags go, so the untagged images
+      // left behind are pruned next in the same run.
+      const workspaces =
+        values.workspaces === true
+          ? { removed: [], inUse: [] }
+          : await pruneWorkspaces(engine, WORKSPACE_REPOSITORY, retention, logger);
+      const pruned = await engine.pruneImages(
+        values.workspaces === true ? { repositories: [WORKSPACE_REPOSITORY, TOOLS_REPOSITORY] } : {},
+      );
+      if (values.workspaces === true) await retention.use.forgetAllBut(WORKSPACE_REPOSITORY, new Set());
+      images = {
+        removed: [...workspaces.removed, ...pruned.removed],
+        inUse: [...workspaces.inUse, ...pruned.inUse],
+      };
+    }
     if (values.json === true) {
       writeJson(ctx.stdout, { removed, images });
     } else {
