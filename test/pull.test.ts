@@ -3,7 +3,7 @@
 // installed firmware descriptor name the local absolute paths (not the publisher's), and every
 // refusal has its code: unknown name or version, an index signed by a key not trusted, a
 // corrupted object (nothing is left in place).
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +29,10 @@ let fingerprint: string;
 let publicKeyPem: string;
 let index: MirrorIndex;
 
-const consumer = (): NodeJS.ProcessEnv => ({
+const consumer = (state = 'state'): NodeJS.ProcessEnv => ({
   ...configEnv(path.join(work, 'consumer')),
+  // Where pull keeps the newest index serial it accepted per publisher key (pull-serials.ts).
+  XDG_STATE_HOME: path.join(work, 'consumer', state),
   SOURCE_DATE_EPOCH: String(Date.parse('2026-11-03T00:00:00Z') / 1000),
 });
 
@@ -172,6 +174,71 @@ describe('pull', () => {
     await expect(readdir(path.join(out, 'cometlake', '20261102T020000Z-22222222'))).rejects.toThrow(/ENOENT/);
     for (const args of [['cometlake'], ['a/b', '--mirror', 'http://x/'], ['cometlake', '--mirror', 'x']]) {
       expect((await runCli(['pull', ...args], work, consumer())).code).toBe(2);
+    }
+  });
+
+  it('refuses an older index (still valid) after a newer one from another mirror of the same key: E_MIRROR_INDEX_ROLLBACK', async () => {
+    // The publisher's next index (serial 2) and another index that claims serial 2, each served
+    // on a mirror of its own; the first mirror still serves serial 1, valid until 2026-11-09.
+    const publisher = configDirOf(path.join(work, 'publisher'));
+    const serveIndex = async (dir: string, serial: number, now: string): Promise<RecordingProxy> => {
+      await writeMirrorIndex({
+        storeDir: store,
+        outDir: path.join(work, dir),
+        configDir: publisher,
+        now: new Date(now),
+        serial,
+      });
+      return serveWithProxy(path.join(work, dir));
+    };
+    const newer = await serveIndex('origin-2', 2, '2026-11-02T13:00:00Z');
+    const forked = await serveIndex('origin-2b', 2, '2026-11-02T14:00:00Z');
+    const pullFrom = (url: string, out: string, state?: string) =>
+      runCli(
+        [
+          'pull',
+          'cometlake',
+          '--mirror',
+          url,
+          '--trust-key',
+          fingerprint,
+          '--out',
+          path.join(work, out),
+          '--json',
+        ],
+        work,
+        consumer(state),
+      );
+    try {
+      const stateFile = path.join(work, 'consumer', 'state', 'ovmf-build', 'pull-serials.json');
+      let result = await pullFrom(newer.url, 'out-serial-2');
+      expect([result.code, (JSON.parse(result.stdout) as { serial: number }).serial]).toEqual([0, 2]);
+      const recorded = JSON.parse(await readFile(stateFile, 'utf8')) as Record<
+        string,
+        { serial: number; mirror: string }
+      >;
+      expect(Object.keys(recorded)).toEqual([fingerprint]);
+      expect(recorded[fingerprint]).toMatchObject({ serial: 2, mirror: newer.url.replace(/\/?$/, '/') });
+      // Serial 1 again, from the first mirror: a rollback. Nothing is written.
+      result = await pullFrom(proxy.url, 'out-rolled-back');
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_ROLLBACK']);
+      await expect(readdir(path.join(work, 'out-rolled-back'))).rejects.toThrow(/ENOENT/);
+      // Serial 2 with other contents: refused too.
+      result = await pullFrom(forked.url, 'out-forked');
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_INDEX_ROLLBACK']);
+      // The same index again is no rollback; the record stays.
+      result = await pullFrom(newer.url, 'out-serial-2');
+      expect(result.code).toBe(0);
+      // The control: a machine that never saw serial 2 takes serial 1.
+      result = await pullFrom(proxy.url, 'out-fresh-machine', 'state-fresh');
+      expect([result.code, (JSON.parse(result.stdout) as { serial: number }).serial]).toEqual([0, 1]);
+      // A damaged record is refused, not ignored: it is what tells a rollback.
+      await writeFile(stateFile, '{"damaged": ');
+      result = await pullFrom(newer.url, 'out-damaged');
+      expect([result.code, jsonErrorCode(result.stdout)]).toEqual([11, 'E_MIRROR_PULL_STATE']);
+    } finally {
+      await newer.close();
+      await forked.close();
     }
   });
 

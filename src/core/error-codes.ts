@@ -353,6 +353,7 @@ export const ERROR_CODES = {
   E_MIRROR_INDEX_ROLLBACK: publish('the index serial is not newer than the one the mirror holds'),
   E_MIRROR_ARTIFACT_NOT_FOUND: publish('the index has no artifact or version of this name'),
   E_MIRROR_WRITE_FAILED: publish('the mirror tree or a pulled file could not be written'),
+  E_MIRROR_PULL_STATE: publish("pull's record of the index serials it accepted cannot be read or written"),
 
   // Serving the mirror tree (src/serve) and pushing it to S3 (src/mirror/s3*).
   E_SERVE_ROOT_NOT_A_DIRECTORY: input('the tree given to serve is not a directory'),

@@ -10,7 +10,15 @@ import { writeFileAtomic } from '../core/durable-fs.js';
 import { PublishError } from '../publish/errors.js';
 import { descriptorFileName, PROXMOX_FILE, QEMU_FILE } from '../publish/layout.js';
 import { verifyArtifact } from '../publish/verify.js';
-import type { MirrorArtifact, MirrorVersion, SignedMirrorIndex } from './index-types.js';
+import type { MirrorArtifact, MirrorIndex, MirrorVersion, SignedMirrorIndex } from './index-types.js';
+import {
+  checkPulledSerial,
+  parsePullSerials,
+  PULL_SERIALS_FILE,
+  rememberPulledSerial,
+  serializePullSerials,
+  type PullSerials,
+} from './pull-serials.js';
 import { hasObject, placeObject, type ObjectRef } from './object-store.js';
 import { artifactKeys, fetchObjectInto, fetchSignedIndex, mirrorBase, trustedKeyChooser } from './remote.js';
 import { assertFresh, serializeJson } from './signed-index.js';
@@ -27,6 +35,11 @@ export interface PullOptions {
   readonly outDir: string;
   /** Install the firmware descriptor here (QEMU docs/interop/firmware.json search path). */
   readonly descriptorDir?: string;
+  /**
+   * Where the newest index accepted per publisher key is kept (pull-serials.ts), so that an
+   * older one, still valid, is refused as a rollback. Unset: no such memory.
+   */
+  readonly stateDir?: string;
   /** @default new Date() */
   readonly now?: Date;
   readonly signal?: AbortSignal;
@@ -110,6 +123,51 @@ function keyChooser(options: PullOptions, base: string): (signed: SignedMirrorIn
   };
 }
 
+async function readPullSerials(file: string): Promise<PullSerials> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new PublishError('E_MIRROR_PULL_STATE', `cannot read ${file}: ${(error as Error).message}`, {
+      file,
+    });
+  }
+  return parsePullSerials(bytes, file);
+}
+
+/**
+ * Refuses `payload` when it is older than the index last accepted under `fingerprint` (or has
+ * its serial and other contents), and records it when newer (the file replaced whole). Two
+ * pulls at once of different serials may leave the older recorded: weaker, never wrong.
+ */
+async function rememberIndex(
+  file: string,
+  fingerprint: string,
+  payload: MirrorIndex,
+  mirror: string,
+  now: Date,
+): Promise<void> {
+  const key = fingerprint.toLowerCase();
+  const current = await readPullSerials(file);
+  if (checkPulledSerial(current, key, payload, mirror, file) === 'same') return;
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(
+      file,
+      serializePullSerials(rememberPulledSerial(current, key, payload, mirror, now)),
+    );
+  } catch (error) {
+    throw new PublishError(
+      'E_MIRROR_PULL_STATE',
+      `cannot record the index serial in ${file}: ${(error as Error).message}`,
+      {
+        file,
+      },
+    );
+  }
+}
+
 /** True when `dir` verifies and holds exactly the files the index lists for the version. */
 async function holdsVersion(
   dir: string,
@@ -135,7 +193,19 @@ export async function pullArtifact(options: PullOptions): Promise<PullResult> {
   );
   if (fetched === null) throw new Error('unreachable: no ETag was sent');
   const payload = fetched.signed.payload;
-  assertFresh(payload, options.now ?? new Date(), null);
+  const now = options.now ?? new Date();
+  assertFresh(payload, now, null);
+  // Checked and remembered before anything is fetched (TUF updates its trusted metadata
+  // first): an index signed by a trusted key and in date is one this machine has seen.
+  if (options.stateDir !== undefined) {
+    await rememberIndex(
+      path.join(options.stateDir, PULL_SERIALS_FILE),
+      fetched.key.fingerprint,
+      payload,
+      base,
+      now,
+    );
+  }
   const { artifact, version } = pick(payload.artifacts, name, wantedVersion);
   const outDir = path.resolve(options.outDir);
   const dir = path.join(outDir, artifact.name, version.version);

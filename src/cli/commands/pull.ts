@@ -5,7 +5,7 @@ import path from 'node:path';
 import { defineCommand } from '../command-args.js';
 import { writeJson, writeLine } from '../context.js';
 import { UsageError } from '../../core/errors.js';
-import { userConfigDir } from '../../cache/paths.js';
+import { userConfigDir, userStateDir } from '../../cache/paths.js';
 import { EXIT } from '../exit-codes.js';
 import { clockFrom } from './mirror.js';
 import { checkOutputDirectory, outputDirLabel } from '../output-dir.js';
@@ -22,7 +22,8 @@ const USAGE = [
   '`mirror sync`: the signed index by a key you trust (--trust-key: a fingerprint from',
   '`keys list`, or the full fingerprint of the mirror key; without it, the trusted key the index',
   "names), its valid_until, every file's size and sha256, and the directory's own signature.",
-  'Prints the Proxmox and QEMU lines with the local paths.',
+  'Prints the Proxmox and QEMU lines with the local paths. The newest index accepted per key is',
+  'kept in $XDG_STATE_HOME/ovmf-build/pull-serials.json: an older one is refused as a rollback.',
   '--install-descriptor installs the QEMU firmware descriptor (docs/interop/firmware.json) with',
   `absolute paths for libvirt, into --descriptor-dir, else $${DESCRIPTOR_DIR_ENV}, else`,
   "/etc/qemu/firmware as root and $XDG_CONFIG_HOME/qemu/firmware otherwise (both on QEMU's search path).",
@@ -80,6 +81,8 @@ export const command = defineCommand({
       mirrorUrl: mirror,
       ...(trustKey === undefined ? {} : { trustKey }),
       configDir: userConfigDir(ctx.env),
+      // The newest index accepted per publisher key: an older one is refused as a rollback.
+      stateDir: userStateDir(ctx.env),
       outDir,
       ...(values['install-descriptor'] === true
         ? {
