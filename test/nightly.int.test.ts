@@ -16,7 +16,11 @@ import { procStatFields } from '../src/core/process-alive.js';
 import { loadRecipeDir, type Recipe } from '../src/jobs/recipe.js';
 import type { JobState } from '../src/nightly/state.js';
 import type { NightlySummary } from '../src/nightly/types.js';
+import { sha256 } from '../src/core/digest.js';
+import type { MirrorIndex } from '../src/mirror/index-types.js';
 import { verifyArtifact } from '../src/publish/index.js';
+import { startMirrorServer } from '../src/serve/server.js';
+import { runCli } from './cli-harness.js';
 import { loadManifest, REPO_ROOT } from './corpus.js';
 import { isolatedCliEnv, warmWorkspace } from './harness.js';
 import { isRunning } from './proc-state.js';
@@ -312,6 +316,55 @@ describe('ovmf-build nightly over the corpus matrix (real builds)', () => {
       }
     }
     expect(await readdir(path.join(stateDir(), 'locks'))).toEqual([]);
+  });
+
+  it("the night becomes a mirror: mirror index lists each recipe's version and digests, and pull gives the same bytes", async () => {
+    // What the README has a night's systemd unit run after it (ExecStartPost=).
+    const tree = path.join(dir, 'mirror');
+    const indexed = await runCli(
+      ['mirror', 'index', path.join(dir, 'artifacts'), '--out', tree, '--json'],
+      REPO_ROOT,
+      env,
+    );
+    expect([indexed.code, indexed.stderr]).toEqual([0, '']);
+    const signed = JSON.parse(await readFile(path.join(tree, 'index.signed.json'), 'utf8')) as {
+      payload: MirrorIndex;
+    };
+    const { artifacts } = signed.payload;
+    expect(artifacts.map((a) => a.name)).toEqual(recipes.map((r) => r.name).sort());
+    const server = await startMirrorServer({ root: tree, port: 0 });
+    try {
+      for (const r of finished.recipes) {
+        const artifact = artifacts.find((a) => a.name === r.recipe);
+        expect([r.recipe, artifact?.latest]).toEqual([r.recipe, r.artifactVersion]);
+        const listed = artifact?.versions.find((v) => v.version === r.artifactVersion)?.files ?? [];
+        const published = (name: string): Promise<Buffer> =>
+          readFile(path.join(r.artifactDir as string, name));
+        for (const file of listed)
+          expect([r.recipe, file.name, sha256(await published(file.name))]).toEqual([
+            r.recipe,
+            file.name,
+            file.sha256,
+          ]);
+        // The user's own key signed both the artifacts and the index: pull trusts it without --trust-key.
+        const out = path.join(dir, 'pulled');
+        const pulled = await runCli(
+          ['pull', r.recipe, '--mirror', server.url, '--out', out, '--json'],
+          REPO_ROOT,
+          env,
+        );
+        expect([r.recipe, pulled.code, pulled.stderr]).toEqual([r.recipe, 0, '']);
+        const result = JSON.parse(pulled.stdout) as {
+          version: string;
+          files: { code: string; vars: string };
+        };
+        expect([r.recipe, result.version]).toEqual([r.recipe, r.artifactVersion]);
+        expect(sha256(await readFile(result.files.code))).toBe(sha256(await published('OVMF_CODE.fd')));
+        expect(sha256(await readFile(result.files.vars))).toBe(sha256(await published('OVMF_VARS.fd')));
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   it('a rerun of the finished night only reports cache hits', async () => {
