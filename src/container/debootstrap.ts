@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { AbortError, OvmfBuildError } from '../core/errors.js';
-import { diesWithParentTree, findOnPath } from '../core/exec-path.js';
+import { diesWithParentTree, locate } from '../core/exec-path.js';
 import type { ErrorCode } from '../core/error-codes.js';
 import { findMirror } from './apt-sources.js';
 import { rootfsImportOptions } from './podman-quirks.js';
@@ -79,7 +79,7 @@ export function runLogged(
     // In namespaces of its own, dying with this process (core/exec-path.ts): a kill -9 of
     // ovmf-build mid-bootstrap leaves no dpkg running and no mount inside the temp directory.
     // A missing command is spawned as given, so that its ENOENT says so (unshare would exit 127).
-    const found = findOnPath(command, process.env);
+    const found = locate(command, process.env);
     const confined = found === undefined ? { command, args } : diesWithParentTree(found, args, process.env);
     // An abort kills with SIGKILL: unshare ignores SIGTERM while it waits for its child, and
     // its death is what takes the namespace down (nothing is left to unmount outside it).

@@ -26,6 +26,11 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undef
   return undefined;
 }
 
+/** `name` as a path to run: checked as given when it has a `/`, else looked up on PATH; undefined when not found. */
+export function locate(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  return name.includes('/') ? (isExecutable(name) ? name : undefined) : findOnPath(name, env);
+}
+
 /**
  * The command line that runs `file args` so that it dies with the calling thread: through
  * setpriv on Linux when it is on PATH, else `file args` as given (the caller's own clean-up is

@@ -222,7 +222,7 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   }
   const workspaceRef = `${prefix === DEFAULT_IMAGE_PREFIX ? WORKSPACE_REPOSITORY : `${prefix}/edk2-workspace`}:${key.value}`;
   const commit = (options.workspace?.commit ?? true) && options.prepare === undefined;
-  const repository = workspaceRef.slice(0, workspaceRef.lastIndexOf(':'));
+  const repository = repositoryOf(workspaceRef);
   // Before looking for the workspace: a prune in another process spares one used this recently.
   if (reuse) await recordWorkspaceUse(options, repository, key.value, log);
   // This process's template of the key, else one an earlier process left on disk (its builder
@@ -288,6 +288,11 @@ export async function buildOvmf(options: BuildOvmfOptions): Promise<BuildOvmfRes
   } finally {
     await workspaceLock?.[Symbol.asyncDispose]();
   }
+}
+
+/** The repository of a workspace ref (`<repository>:<key>`). */
+function repositoryOf(workspaceRef: string): string {
+  return workspaceRef.slice(0, workspaceRef.lastIndexOf(':'));
 }
 
 /** Records a use of the workspace (workspace-retention.ts); only housekeeping, so a failure is logged. */
@@ -495,7 +500,7 @@ async function buildWithWorkspace(
   if (run.committedImageId !== undefined && options.workspaceRetention !== undefined) {
     // A workspace (about 1 GB) was added: the oldest go beyond the ones kept. Only housekeeping:
     // a failure is logged and the build stands.
-    const repository = workspaceRef.slice(0, workspaceRef.lastIndexOf(':'));
+    const repository = repositoryOf(workspaceRef);
     await recordWorkspaceUse(options, repository, key.value, log);
     await pruneWorkspaces(engine, repository, options.workspaceRetention, log).catch((error: unknown) => {
       log.warn({ err: error }, 'build: could not remove older warm workspaces');

@@ -3,7 +3,7 @@
 // an archive whose headers lie about sizes cannot fill the disk), no stdin, C.UTF-8 locale, and
 // it dies with ovmf-build even on SIGKILL (setpriv --pdeathsig, core/exec-path.ts).
 import { AbortError, OvmfBuildError } from '../core/errors.js';
-import { diesWithParent, findOnPath, isExecutable } from '../core/exec-path.js';
+import { diesWithParent, locate } from '../core/exec-path.js';
 
 export interface BoundedRunOptions {
   readonly timeoutMs: number;
@@ -43,7 +43,7 @@ export function boundedCommand(
   maxFileBytes: number | undefined,
   env: NodeJS.ProcessEnv,
 ): { readonly command: string; readonly args: readonly string[] } {
-  const found = tool.includes('/') ? (isExecutable(tool) ? tool : undefined) : findOnPath(tool, env);
+  const found = locate(tool, env);
   if (found === undefined) return { command: tool, args };
   return maxFileBytes === undefined
     ? diesWithParent(found, args, env)
